@@ -1,0 +1,27 @@
+/**
+ * The internal iterator contract (LevelDB style), shared by memtables, blocks,
+ * tables, levels and the merging iterator. All methods are synchronous.
+ *
+ * - After construction the iterator is not valid; call a positioning method.
+ * - `key()`/`value()` may only be called while `valid()`. The returned buffers
+ *   stay valid until the next positioning call (`seek*`, `next`, `prev`) on
+ *   this iterator; copy them to keep them longer.
+ * - Keys are internal keys (user key + 8-byte trailer), in internal-key order.
+ * - A read or checksum error throws a StrataError (CORRUPTION or IO) from the
+ *   positioning call; the iterator is then invalid.
+ */
+export interface InternalIterator {
+  valid(): boolean;
+  seekToFirst(): void;
+  seekToLast(): void;
+  /** Positions at the first entry with key >= target (internal-key order). */
+  seek(target: Buffer): void;
+  /** Positions at the last entry with key <= target (internal-key order). */
+  seekForPrev(target: Buffer): void;
+  next(): void;
+  prev(): void;
+  key(): Buffer;
+  value(): Buffer;
+  /** Releases resources (file references, cache pins). Idempotent. */
+  close(): void;
+}
