@@ -1,0 +1,1092 @@
+import {
+  closedError,
+  ERROR_CODES,
+  invalidArgument,
+  isStrataError,
+  StrataError,
+  toBuffer,
+} from '../base/index.js';
+import type { BytesLike, FileLock, Fs } from '../base/index.js';
+import { BlockCache } from './block-cache.js';
+import { pickCompaction, pickLevelForFlush, planManualCompaction } from './compaction-picker.js';
+import type { CompactionPlan, LevelPolicy } from './compaction-picker.js';
+import { buildTable } from './compaction-job.js';
+import type { CompactionJobSpec } from './compaction-job.js';
+import { InlineCompactionRunner, WorkerCompactionRunner } from './compaction-runner.js';
+import type { CompactionRunner } from './compaction-runner.js';
+import { ConcatIterator } from './concat-iterator.js';
+import { DbIterator } from './db-iterator.js';
+import type { Entry, IteratorOptions } from './db-iterator.js';
+import { currentFile, lockFile, logFile, parseFileName, tableFile } from './filenames.js';
+import { compareInternalKeys, compareUserKeyTo, makeInternalKey, typeOf, ValueType } from './format.js';
+import type { InternalIterator } from './iterator.js';
+import { Memtable } from './memtable.js';
+import { MergingIterator } from './merging-iterator.js';
+import { resolveOptions } from './options.js';
+import type { OpenOptions, ResolvedOptions } from './options.js';
+import { Snapshot, SnapshotList } from './snapshot.js';
+import { EngineCounters } from './stats.js';
+import type { TableBuilderOptions, TableReader } from './table/index.js';
+import { TableCache } from './table-cache.js';
+import { findFile, userKeyRange } from './version.js';
+import type { Version } from './version.js';
+import { VersionEdit } from './version-edit.js';
+import type { FileMeta } from './version-edit.js';
+import { VersionSet } from './version-set.js';
+import { LogReader, LogWriter } from './wal/index.js';
+import { WriteBatch } from './write-batch.js';
+
+export interface ReadOptions {
+  /** Read as of this snapshot. */
+  snapshot?: Snapshot;
+  /** Return a UTF-8 string instead of a Buffer. */
+  encoding?: 'buffer' | 'utf8';
+}
+
+export interface WriteOptions {
+  /** fsync the WAL before the write is acknowledged (LevelDB `sync`). Default false. */
+  sync?: boolean;
+}
+
+/** One operation of `db.write([...])`, in abstract-level's shape. */
+export type BatchOperation =
+  | { type: 'put'; key: BytesLike; value: BytesLike }
+  | { type: 'del'; key: BytesLike };
+
+export interface LevelStats {
+  level: number;
+  files: number;
+  bytes: number;
+}
+
+/** What `db.stats()` returns; see README "Statistics" for each field. */
+export interface EngineStats {
+  levels: LevelStats[];
+  sequence: number;
+  memtableBytes: number;
+  memtableEntries: number;
+  immutableMemtables: number;
+  liveSnapshots: number;
+  openIterators: number;
+  tableCacheSize: number;
+  blockCache: { capacityBytes: number; usageBytes: number; entries: number; hits: number; misses: number };
+  bloom: { checks: number; negatives: number; falsePositives: number };
+  wal: { bytesWritten: number; records: number; syncs: number; tornBytesDropped: number };
+  flush: { count: number; bytesWritten: number };
+  compaction: { count: number; bytesRead: number; bytesWritten: number; running: boolean };
+  /** (WAL + flush + compaction bytes written) / bytes of keys and values written by the user. */
+  writeAmplification: number;
+  stalls: { slowdowns: number; stops: number; stallMs: number };
+  userBytesWritten: number;
+  /** Set when a write or background error turned the database read-only. */
+  backgroundError: string | undefined;
+}
+
+interface Writer {
+  batch: WriteBatch;
+  sync: boolean;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** A memtable and the WAL file that holds its writes. */
+interface MemtableWithLog {
+  mem: Memtable;
+  logNumber: number;
+}
+
+const MAX_GROUP_BYTES = 1024 * 1024;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+class PinnedIterator implements InternalIterator {
+  constructor(
+    private readonly inner: InternalIterator,
+    private readonly release: () => void,
+  ) {}
+  valid(): boolean {
+    return this.inner.valid();
+  }
+  seekToFirst(): void {
+    this.inner.seekToFirst();
+  }
+  seekToLast(): void {
+    this.inner.seekToLast();
+  }
+  seek(t: Buffer): void {
+    this.inner.seek(t);
+  }
+  seekForPrev(t: Buffer): void {
+    this.inner.seekForPrev(t);
+  }
+  next(): void {
+    this.inner.next();
+  }
+  prev(): void {
+    this.inner.prev();
+  }
+  key(): Buffer {
+    return this.inner.key();
+  }
+  value(): Buffer {
+    return this.inner.value();
+  }
+  close(): void {
+    this.inner.close();
+    this.release();
+  }
+}
+
+/**
+ * An open database. Create one with `open(dir, options)`.
+ *
+ * Writes go to the WAL and the memtable through one commit loop, so
+ * concurrent writers share a WAL write and an fsync (group commit). Full
+ * memtables are flushed to L0 tables in the background; compactions run in a
+ * worker thread. Reads are synchronous underneath (a block cache miss is a
+ * `pread`), so `getSync` and iterators never wait on the thread pool.
+ */
+export class DB {
+  readonly counters = new EngineCounters();
+  private readonly opts: ResolvedOptions;
+  private readonly fs: Fs;
+  private readonly versions: VersionSet;
+  private readonly blockCache: BlockCache | undefined;
+  private readonly tableCache: TableCache;
+  private readonly snapshots = new SnapshotList();
+  private readonly iterators = new Set<DbIterator<unknown, unknown>>();
+  private readonly runner: CompactionRunner;
+  private readonly tableOptions: TableBuilderOptions;
+  private readonly policy: LevelPolicy;
+  private lock: FileLock | undefined;
+  private active: MemtableWithLog;
+  /** Frozen memtables awaiting flush, oldest first. */
+  private readonly frozen: MemtableWithLog[] = [];
+  private log!: LogWriter;
+  private readonly queue: Writer[] = [];
+  private committing = false;
+  private walDirty = false;
+  private syncTimer: NodeJS.Timeout | undefined;
+  private periodicSync: Promise<void> | undefined;
+  /** Table numbers being written by a flush or compaction: not obsolete yet. */
+  private readonly pendingOutputs = new Set<number>();
+  private flushTask: Promise<void> | undefined;
+  private compactTask: Promise<void> | undefined;
+  private manualCompactions = 0;
+  private roomWaiters: Array<() => void> = [];
+  private bgError: StrataError | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private cleanupScheduled = false;
+
+  private constructor(
+    readonly location: string,
+    opts: ResolvedOptions,
+  ) {
+    this.opts = opts;
+    this.fs = opts.fs;
+    this.versions = new VersionSet(this.fs, location, opts.numLevels);
+    this.blockCache = opts.blockCacheSize > 0 ? new BlockCache(opts.blockCacheSize, this.counters) : undefined;
+    this.tableCache = new TableCache(this.fs, location, opts.maxOpenFiles, this.blockCache, this.counters, opts.verifyChecksums);
+    this.runner = opts.compactionWorker ? new WorkerCompactionRunner() : new InlineCompactionRunner(this.fs);
+    this.tableOptions = {
+      blockSize: opts.blockSize,
+      restartInterval: opts.blockRestartInterval,
+      bloomBitsPerKey: opts.bloomBitsPerKey,
+      compression: opts.compression,
+    };
+    this.policy = {
+      numLevels: opts.numLevels,
+      level0CompactionTrigger: opts.level0CompactionTrigger,
+      maxBytesForLevelBase: opts.maxBytesForLevelBase,
+      levelSizeMultiplier: opts.levelSizeMultiplier,
+      targetFileSize: opts.targetFileSize,
+    };
+    this.active = { mem: new Memtable(), logNumber: 0 };
+  }
+
+  /** Opens (or creates) the database in `dir`. */
+  static async open(dir: string, options?: OpenOptions): Promise<DB> {
+    if (typeof dir !== 'string' || dir.length === 0) throw invalidArgument('open: dir must be a non-empty string');
+    const db = new DB(dir, resolveOptions(options));
+    try {
+      await db.recover();
+    } catch (err) {
+      await db.runner.close();
+      db.tableCache.close();
+      db.versions.close();
+      db.lock?.release();
+      throw err;
+    }
+    return db;
+  }
+
+  // ---------------------------------------------------------------- open
+
+  private async recover(): Promise<void> {
+    const { fs, location: dir, opts } = this;
+    const exists = fs.exists(currentFile(dir));
+    if (!exists && !opts.createIfMissing) throw invalidArgument(`no database in ${dir} (and createIfMissing is false)`);
+    if (exists && opts.errorIfExists) throw invalidArgument(`a database already exists in ${dir} (errorIfExists)`);
+    fs.mkdir(dir);
+    this.lock = fs.lock(lockFile(dir));
+
+    const vs = this.versions;
+    if (exists) vs.recover();
+
+    // Replay WALs not yet flushed, oldest first. Only the newest may end torn.
+    const logs: number[] = [];
+    for (const name of fs.list(dir)) {
+      const p = parseFileName(name);
+      if (!p) continue;
+      vs.markFileNumberUsed(p.number);
+      if (p.kind === 'log' && p.number >= vs.logNumber) logs.push(p.number);
+    }
+    logs.sort((a, b) => a - b);
+    const edit = new VersionEdit();
+    let mem = new Memtable();
+    for (let i = 0; i < logs.length; i++) {
+      const path = logFile(dir, logs[i]!);
+      const reader = new LogReader(fs.readFile(path), path);
+      for (let rec = reader.readRecord(); rec !== undefined; rec = reader.readRecord()) {
+        const { seq, batch } = WriteBatch.decode(rec, path, 0);
+        let s = seq;
+        batch.forEach((type, key, value) => mem.add(s++, type, key, value ? Buffer.from(value) : EMPTY));
+        if (s - 1 > vs.lastSequence) vs.lastSequence = s - 1;
+        if (mem.approximateBytes >= opts.writeBufferSize) {
+          await this.writeLevel0(mem, edit);
+          mem = new Memtable();
+        }
+      }
+      if (reader.tornTail) {
+        if (i !== logs.length - 1) {
+          throw new StrataError(ERROR_CODES.CORRUPTION, `WAL ${path} ends torn but is not the newest log`, { file: path, offset: 0 });
+        }
+        this.counters.walTornBytesDropped += reader.droppedBytes;
+      }
+    }
+    if (mem.entries > 0) await this.writeLevel0(mem, edit);
+
+    // A fresh WAL for new writes, then a new MANIFEST recording the recovered state.
+    const logNumber = vs.newFileNumber();
+    this.log = new LogWriter(fs.createWritable(logFile(dir, logNumber)));
+    this.active = { mem: new Memtable(), logNumber };
+    vs.current = vs.current.apply(edit);
+    vs.logNumber = logNumber;
+    await vs.writeNewManifest();
+    for (const { file } of edit.newFiles) this.pendingOutputs.delete(file.number);
+    this.deleteObsoleteFiles();
+    if (opts.syncIntervalMs > 0) {
+      this.syncTimer = setInterval(() => this.periodicWalSync(), opts.syncIntervalMs);
+      this.syncTimer.unref();
+    }
+    this.maybeScheduleCompaction();
+  }
+
+  /** Recovery only: writes `mem` as an L0 table recorded in `edit` (installed with the new MANIFEST). */
+  private async writeLevel0(mem: Memtable, edit: VersionEdit): Promise<void> {
+    const number = this.versions.newFileNumber();
+    this.pendingOutputs.add(number);
+    const it = mem.iterator();
+    try {
+      const meta = await buildTable(this.fs, this.location, number, it, this.tableOptions, 0);
+      if (meta) {
+        edit.addFile(0, meta);
+        this.counters.flushes++;
+        this.counters.flushBytesWritten += meta.size;
+      }
+    } finally {
+      it.close();
+    }
+  }
+
+  // ---------------------------------------------------------------- checks
+
+  private checkOpen(): void {
+    if (this.closed) throw closedError();
+  }
+
+  private checkWritable(): void {
+    if (this.closed || this.closing) throw closedError();
+    if (this.bgError) throw this.bgError;
+  }
+
+  private key(k: BytesLike, what = 'key'): Buffer {
+    if (typeof k !== 'string' && !(k instanceof Uint8Array)) throw invalidArgument(`${what} must be a string or Uint8Array`);
+    const b = toBuffer(k);
+    if (b.length > this.opts.maxKeySize) throw invalidArgument(`${what} is ${b.length} bytes, over maxKeySize ${this.opts.maxKeySize}`);
+    return b;
+  }
+
+  private value(v: BytesLike): Buffer {
+    if (typeof v !== 'string' && !(v instanceof Uint8Array)) throw invalidArgument('value must be a string or Uint8Array');
+    const b = toBuffer(v);
+    if (b.length > this.opts.maxValueSize) throw invalidArgument(`value is ${b.length} bytes, over maxValueSize ${this.opts.maxValueSize}`);
+    return b;
+  }
+
+  private readSequence(options: ReadOptions | undefined): number {
+    const s = options?.snapshot;
+    if (s === undefined) return this.versions.lastSequence;
+    if (!(s instanceof Snapshot)) throw invalidArgument('snapshot must come from db.snapshot()');
+    return s.check();
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  put(key: BytesLike, value: BytesLike, options?: WriteOptions): Promise<void> {
+    try {
+      this.checkWritable();
+      const b = new WriteBatch();
+      b.put(this.key(key), this.value(value));
+      return this.enqueue(b, options?.sync === true);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  delete(key: BytesLike, options?: WriteOptions): Promise<void> {
+    try {
+      this.checkWritable();
+      const b = new WriteBatch();
+      b.delete(this.key(key));
+      return this.enqueue(b, options?.sync === true);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Alias of `delete`, as in abstract-level. */
+  del(key: BytesLike, options?: WriteOptions): Promise<void> {
+    return this.delete(key, options);
+  }
+
+  /**
+   * Applies every operation of `batch` atomically: all or none survive a
+   * crash, and readers never see part of it.
+   */
+  write(batch: WriteBatch | ReadonlyArray<BatchOperation>, options?: WriteOptions): Promise<void> {
+    try {
+      this.checkWritable();
+      const own = new WriteBatch();
+      if (batch instanceof WriteBatch) {
+        batch.forEach((type, key, value) => {
+          if (type === ValueType.PUT) own.put(this.key(key), this.value(value!));
+          else own.delete(this.key(key));
+        });
+      } else if (Array.isArray(batch)) {
+        for (const op of batch as ReadonlyArray<BatchOperation>) {
+          if (op === null || typeof op !== 'object') throw invalidArgument('batch operations must be objects');
+          if (op.type === 'put') own.put(this.key(op.key), this.value(op.value));
+          else if (op.type === 'del') own.delete(this.key(op.key));
+          else throw invalidArgument(`unknown batch operation type ${String((op as { type: unknown }).type)}`);
+        }
+      } else {
+        throw invalidArgument('write: batch must be a WriteBatch or an array of operations');
+      }
+      if (own.count === 0) return Promise.resolve();
+      return this.enqueue(own, options?.sync === true);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** A new empty WriteBatch to fill and pass to `write`. */
+  batch(): WriteBatch {
+    return new WriteBatch();
+  }
+
+  private enqueue(batch: WriteBatch, sync: boolean): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ batch, sync, resolve, reject });
+      if (!this.committing) {
+        this.committing = true;
+        queueMicrotask(() => void this.commitLoop());
+      }
+    });
+  }
+
+  /**
+   * The single writer: takes the queued writers as a group, writes one WAL
+   * record, fsyncs once if any of them asked for sync, applies the group to
+   * the memtable and acknowledges them all.
+   */
+  private async commitLoop(): Promise<void> {
+    try {
+      let delayed = false;
+      while (this.queue.length > 0) {
+        if (this.bgError) {
+          this.failQueue(this.bgError);
+          break;
+        }
+        const wait = this.makeRoomForWrite(delayed);
+        if (wait !== undefined) {
+          delayed = true;
+          try {
+            await wait;
+          } catch (err) {
+            this.setBackgroundError(err, 'switching memtable');
+          }
+          continue;
+        }
+        delayed = false;
+        this.commitGroup();
+        if (this.pendingSync !== undefined) {
+          const { writers, sync } = this.pendingSync;
+          this.pendingSync = undefined;
+          try {
+            await sync;
+          } catch (err) {
+            this.setBackgroundError(err, 'fsync of the WAL');
+            for (const w of writers) w.reject(this.bgError);
+            continue;
+          }
+          this.applyGroup(writers);
+        }
+      }
+    } finally {
+      this.committing = false;
+      if (this.queue.length > 0 && !this.closed) {
+        this.committing = true;
+        queueMicrotask(() => void this.commitLoop());
+      }
+    }
+  }
+
+  /** Set by commitGroup when the group must wait for an fsync before it is applied. */
+  private pendingSync: { writers: Writer[]; sync: Promise<void> } | undefined;
+  /** The group being committed: its combined batch and first sequence. */
+  private groupBatch: WriteBatch | undefined;
+  private groupSeq = 0;
+
+  private commitGroup(): void {
+    const q = this.queue;
+    const first = q[0]!;
+    let n = 1;
+    let bytes = first.batch.byteLength;
+    let sync = first.sync;
+    const maxBytes = bytes <= 128 * 1024 ? bytes + 128 * 1024 : MAX_GROUP_BYTES;
+    while (n < q.length && bytes + q[n]!.batch.byteLength <= maxBytes) {
+      bytes += q[n]!.batch.byteLength;
+      sync ||= q[n]!.sync;
+      n++;
+    }
+    const writers = q.splice(0, n);
+    let batch = first.batch;
+    if (n > 1) {
+      batch = new WriteBatch();
+      for (const w of writers) batch.append(w.batch);
+    }
+    const seq = this.versions.lastSequence + 1;
+    try {
+      const rep = batch.encode(seq);
+      this.counters.walBytesWritten += this.log.addRecord(rep);
+      this.counters.walRecords++;
+    } catch (err) {
+      this.setBackgroundError(err, 'WAL write');
+      for (const w of writers) w.reject(this.bgError);
+      return;
+    }
+    this.groupBatch = batch;
+    this.groupSeq = seq;
+    if (sync) {
+      this.counters.walSyncs++;
+      this.pendingSync = { writers, sync: this.log.sync() };
+      return;
+    }
+    if (this.opts.syncIntervalMs > 0) this.walDirty = true;
+    this.applyGroup(writers);
+  }
+
+  private applyGroup(writers: Writer[]): void {
+    const batch = this.groupBatch!;
+    const mem = this.active.mem;
+    let s = this.groupSeq;
+    let userBytes = 0;
+    batch.forEach((type, key, value) => {
+      mem.add(s++, type, key, value ?? EMPTY);
+      userBytes += key.length + (value?.length ?? 0);
+    });
+    this.counters.userBytesWritten += userBytes;
+    this.versions.lastSequence = s - 1;
+    this.groupBatch = undefined;
+    for (const w of writers) w.resolve();
+  }
+
+  private failQueue(err: unknown): void {
+    const q = this.queue.splice(0);
+    for (const w of q) w.reject(err);
+  }
+
+  /**
+   * Returns undefined when the active memtable has room, or a promise to
+   * wait on first: a 1 ms slowdown when L0 is getting deep, a stall while
+   * too many memtables or L0 files wait for background work, or the switch
+   * to a new memtable and WAL.
+   */
+  private makeRoomForWrite(alreadyDelayed: boolean): Promise<void> | undefined {
+    const l0 = this.versions.current.levels[0]!.length;
+    if (!alreadyDelayed && l0 >= this.opts.level0SlowdownTrigger && l0 < this.opts.level0StopTrigger) {
+      this.counters.writeSlowdowns++;
+      return sleep(1);
+    }
+    if (this.active.mem.approximateBytes < this.opts.writeBufferSize) return undefined;
+    if (this.frozen.length >= this.opts.maxWriteBufferNumber - 1 || l0 >= this.opts.level0StopTrigger) {
+      this.counters.writeStalls++;
+      this.maybeScheduleFlush();
+      this.maybeScheduleCompaction();
+      const t0 = this.opts.clock.nowMs();
+      return new Promise<void>((resolve) => this.roomWaiters.push(resolve)).then(() => {
+        this.counters.writeStallMs += this.opts.clock.nowMs() - t0;
+      });
+    }
+    return this.switchMemtable();
+  }
+
+  private async switchMemtable(): Promise<void> {
+    const old = this.log;
+    if (this.walDirty) {
+      this.walDirty = false;
+      await old.sync();
+    }
+    const logNumber = this.versions.newFileNumber();
+    const log = new LogWriter(this.fs.createWritable(logFile(this.location, logNumber)));
+    // The new WAL's directory entry must be durable before any sync write in it is acknowledged.
+    await this.fs.syncDir(this.location);
+    old.close();
+    this.log = log;
+    this.frozen.push(this.active);
+    this.active = { mem: new Memtable(), logNumber };
+    this.maybeScheduleFlush();
+  }
+
+  private periodicWalSync(): void {
+    if (!this.walDirty || this.periodicSync || this.closed || this.bgError) return;
+    this.walDirty = false;
+    this.counters.walSyncs++;
+    this.periodicSync = this.log
+      .sync()
+      .catch((err: unknown) => this.setBackgroundError(err, 'periodic fsync of the WAL'))
+      .finally(() => {
+        this.periodicSync = undefined;
+      });
+  }
+
+  /**
+   * An fsync or write failure is never retried and never followed by an
+   * acknowledgement (the page cache may have dropped the data): the database
+   * turns read-only until reopened, which replays what is really on disk.
+   */
+  private setBackgroundError(err: unknown, during: string): void {
+    if (this.bgError) return;
+    const detail = err instanceof Error ? err.message : String(err);
+    this.bgError = new StrataError(ERROR_CODES.READ_ONLY, `database is read-only after a failure during ${during}: ${detail}; reopen it to recover`, {
+      cause: err,
+    });
+    this.failQueue(this.bgError);
+    this.wakeRoomWaiters();
+  }
+
+  private wakeRoomWaiters(): void {
+    const w = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const r of w) r();
+  }
+
+  // ---------------------------------------------------------------- flush
+
+  private maybeScheduleFlush(): void {
+    if (this.flushTask || this.frozen.length === 0 || this.bgError || this.closed) return;
+    this.flushTask = this.flushFrozen().finally(() => {
+      this.flushTask = undefined;
+      this.wakeRoomWaiters();
+      if (this.frozen.length > 0) this.maybeScheduleFlush();
+    });
+  }
+
+  private async flushFrozen(): Promise<void> {
+    while (this.frozen.length > 0 && !this.bgError) {
+      const { mem } = this.frozen[0]!;
+      const nextLog = this.frozen[1]?.logNumber ?? this.active.logNumber;
+      const number = this.versions.newFileNumber();
+      this.pendingOutputs.add(number);
+      const it = mem.iterator();
+      try {
+        const meta = await buildTable(this.fs, this.location, number, it, this.tableOptions, 2000);
+        const edit = new VersionEdit();
+        if (meta) {
+          const { lo, hi } = userKeyRange([meta]);
+          const level = this.compactTask ? 0 : pickLevelForFlush(this.versions.current, lo, hi);
+          edit.addFile(level, meta);
+          this.counters.flushes++;
+          this.counters.flushBytesWritten += meta.size;
+        }
+        edit.logNumber = nextLog;
+        await this.versions.logAndApply(edit);
+        this.frozen.shift();
+      } catch (err) {
+        this.setBackgroundError(err, 'memtable flush');
+        return;
+      } finally {
+        it.close();
+        this.pendingOutputs.delete(number);
+      }
+      this.wakeRoomWaiters();
+      this.deleteObsoleteFiles();
+      this.maybeScheduleCompaction();
+    }
+  }
+
+  /** Freezes the active memtable (if not empty) and waits until every frozen memtable is on disk. */
+  async flush(): Promise<void> {
+    this.checkWritable();
+    await this.drainQueue();
+    if (this.active.mem.entries > 0) {
+      await this.withCommitLock(() => this.switchMemtable());
+    }
+    while (this.frozen.length > 0) {
+      this.maybeScheduleFlush();
+      if (this.bgError) throw this.bgError;
+      await this.flushTask;
+    }
+    if (this.bgError) throw this.bgError;
+  }
+
+  /** Waits until every queued write has been committed. */
+  private async drainQueue(): Promise<void> {
+    while (this.committing || this.queue.length > 0) {
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  }
+
+  /** Runs `fn` while no commit group is in progress. */
+  private async withCommitLock<T>(fn: () => Promise<T>): Promise<T> {
+    // Check and take the lock in the same continuation, so no commit group can slip in between.
+    while (this.committing || this.queue.length > 0) await new Promise<void>((r) => setImmediate(r));
+    this.committing = true;
+    try {
+      return await fn();
+    } finally {
+      this.committing = false;
+      if (this.queue.length > 0) {
+        this.committing = true;
+        queueMicrotask(() => void this.commitLoop());
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- compaction
+
+  private maybeScheduleCompaction(): void {
+    if (this.compactTask || this.bgError || this.closed || this.closing || this.manualCompactions > 0) return;
+    const plan = pickCompaction(this.versions.current, this.policy, this.versions.compactPointers);
+    if (!plan) return;
+    this.compactTask = this.runCompaction(plan)
+      .catch((err: unknown) => this.setBackgroundError(err, 'compaction'))
+      .finally(() => {
+        this.compactTask = undefined;
+        this.wakeRoomWaiters();
+        this.maybeScheduleCompaction();
+      });
+  }
+
+  private async runCompaction(plan: CompactionPlan): Promise<void> {
+    const vs = this.versions;
+    const [in0, in1] = plan.inputs;
+    const edit = new VersionEdit();
+    const outLevel = plan.level + 1;
+    // The next size-triggered compaction of this level starts after these inputs (round robin).
+    const largest = in0.reduce((a, f) => (compareInternalKeys(f.largest, a) > 0 ? f.largest : a), in0[0]!.largest);
+    edit.compactPointers.push({ level: plan.level, key: largest });
+    if (plan.trivialMove) {
+      const f = in0[0]!;
+      edit.deleteFile(plan.level, f.number);
+      edit.addFile(outLevel, f);
+      await vs.logAndApply(edit);
+      return;
+    }
+    const pin = vs.pin();
+    let inputBytes = 0;
+    for (const f of [...in0, ...in1]) inputBytes += f.size;
+    const outputNumbers: number[] = [];
+    const reserve = Math.ceil(inputBytes / this.opts.targetFileSize) * 2 + 2;
+    for (let i = 0; i < reserve; i++) {
+      const n = vs.newFileNumber();
+      outputNumbers.push(n);
+      this.pendingOutputs.add(n);
+    }
+    try {
+      const spec: CompactionJobSpec = {
+        dir: this.location,
+        inputs: [
+          { level: plan.level, files: in0 },
+          { level: outLevel, files: in1 },
+        ],
+        smallestSnapshot: this.snapshots.oldest(vs.lastSequence),
+        deeperLevels: pin.version.levels.slice(outLevel + 1).map((files) => [...files]),
+        outputNumbers,
+        targetFileSize: this.opts.targetFileSize,
+        table: this.tableOptions,
+        verifyChecksums: this.opts.verifyChecksums,
+        yieldEvery: 0,
+      };
+      const result = await this.runner.run(spec);
+      for (const f of in0) edit.deleteFile(plan.level, f.number);
+      for (const f of in1) edit.deleteFile(outLevel, f.number);
+      for (const f of result.outputs) edit.addFile(outLevel, f);
+      await vs.logAndApply(edit);
+      this.counters.compactions++;
+      this.counters.compactionBytesRead += result.bytesRead;
+      this.counters.compactionBytesWritten += result.bytesWritten;
+    } finally {
+      pin.release();
+      for (const n of outputNumbers) this.pendingOutputs.delete(n);
+    }
+    this.deleteObsoleteFiles();
+  }
+
+  /**
+   * Flushes the memtable, then compacts every level overlapping [start, end]
+   * (user keys; omitted = unbounded) down to the last level holding data,
+   * dropping overwritten versions and tombstones no snapshot needs.
+   */
+  async compactRange(start?: BytesLike, end?: BytesLike): Promise<void> {
+    this.checkWritable();
+    const lo = start === undefined ? undefined : this.key(start, 'start');
+    const hi = end === undefined ? undefined : this.key(end, 'end');
+    await this.flush();
+    this.manualCompactions++;
+    try {
+      while (this.compactTask) await this.compactTask;
+      const vs = this.versions;
+      let maxLevel = 0;
+      vs.current.levels.forEach((files, l) => {
+        if (files.length > 0) maxLevel = l;
+      });
+      for (let level = 0; level < maxLevel; level++) {
+        if (this.bgError) throw this.bgError;
+        const plan = planManualCompaction(vs.current, level, lo, hi);
+        if (!plan) continue;
+        const task = this.runCompaction(plan);
+        this.compactTask = task;
+        try {
+          await task;
+        } catch (err) {
+          this.setBackgroundError(err, 'manual compaction');
+          throw this.bgError ?? err;
+        } finally {
+          this.compactTask = undefined;
+        }
+        this.wakeRoomWaiters();
+      }
+    } finally {
+      this.manualCompactions--;
+      this.maybeScheduleCompaction();
+    }
+  }
+
+  private scheduleObsoleteCleanup(): void {
+    if (this.cleanupScheduled || this.closed) return;
+    this.cleanupScheduled = true;
+    setImmediate(() => {
+      this.cleanupScheduled = false;
+      if (!this.closed) this.deleteObsoleteFiles();
+    });
+  }
+
+  /** Removes WALs, tables, MANIFESTs and temp files nothing refers to any more. */
+  private deleteObsoleteFiles(): void {
+    if (this.bgError) return; // After a failure, keep everything for the next open to sort out.
+    const vs = this.versions;
+    const live = vs.liveTableNumbers();
+    const minLog = Math.min(vs.logNumber, this.frozen[0]?.logNumber ?? Infinity, this.active.logNumber);
+    let names: string[];
+    try {
+      names = this.fs.list(this.location);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const p = parseFileName(name);
+      if (!p) continue;
+      let keep = true;
+      switch (p.kind) {
+        case 'log':
+          keep = p.number >= minLog;
+          break;
+        case 'manifest':
+          keep = p.number >= vs.manifestNumber;
+          break;
+        case 'table':
+          keep = live.has(p.number) || this.pendingOutputs.has(p.number);
+          break;
+        case 'temp':
+          keep = false;
+          break;
+        case 'current':
+        case 'lock':
+          keep = true;
+          break;
+      }
+      if (keep) continue;
+      if (p.kind === 'table') this.tableCache.evict(p.number);
+      try {
+        this.fs.remove(`${this.location}/${name}`);
+      } catch {
+        // Left for the next cleanup; an obsolete file is harmless.
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** The value of `key`, or undefined if absent. Synchronous: served from memory or by pread. */
+  getSync(key: BytesLike, options?: ReadOptions): Buffer | undefined {
+    this.checkOpen();
+    return this.getAt(this.key(key), this.readSequence(options));
+  }
+
+  private getFromTables(v: Version, k: Buffer, lookup: Buffer): Buffer | undefined {
+    const l0 = v.levels[0]!;
+    for (let i = 0; i < l0.length; i++) {
+      const f = l0[i]!;
+      if (compareUserKeyTo(k, f.smallest) < 0 || compareUserKeyTo(k, f.largest) > 0) continue;
+      const r = this.tableGet(f, k, lookup);
+      if (r !== undefined) return r === DELETED ? undefined : r;
+    }
+    for (let level = 1; level < v.levels.length; level++) {
+      const files = v.levels[level]!;
+      if (files.length === 0) continue;
+      const i = findFile(files, k);
+      if (i >= files.length) continue;
+      const f = files[i]!;
+      if (compareUserKeyTo(k, f.smallest) < 0) continue;
+      const r = this.tableGet(f, k, lookup);
+      if (r !== undefined) return r === DELETED ? undefined : r;
+    }
+    return undefined;
+  }
+
+  /** The table's answer for `k`: a value, DELETED, or undefined when the table has no version of `k`. */
+  private tableGet(f: FileMeta, k: Buffer, lookup: Buffer): Buffer | typeof DELETED | undefined {
+    const reader: TableReader = this.tableCache.reader(f);
+    const c = this.counters;
+    const checks = c.bloomChecks;
+    const negatives = c.bloomNegatives;
+    const e = reader.get(lookup);
+    if (e === undefined || compareUserKeyTo(k, e.key) !== 0) {
+      if (c.bloomChecks > checks && c.bloomNegatives === negatives) c.bloomFalsePositives++;
+      return undefined;
+    }
+    return typeOf(e.key) === ValueType.DELETE ? DELETED : e.value;
+  }
+
+  get(key: BytesLike, options?: ReadOptions & { encoding?: 'buffer' }): Promise<Buffer | undefined>;
+  get(key: BytesLike, options: ReadOptions & { encoding: 'utf8' }): Promise<string | undefined>;
+  get(key: BytesLike, options?: ReadOptions): Promise<Buffer | string | undefined> {
+    try {
+      const v = this.getSync(key, options);
+      return Promise.resolve(v !== undefined && options?.encoding === 'utf8' ? v.toString('utf8') : v);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Values of `keys` in order (undefined where absent), all read at one sequence. */
+  getMany(keys: ReadonlyArray<BytesLike>, options?: ReadOptions): Promise<Array<Buffer | undefined>> {
+    try {
+      if (!Array.isArray(keys)) throw invalidArgument('getMany: keys must be an array');
+      this.checkOpen();
+      const seq = this.readSequence(options);
+      return Promise.resolve(keys.map((k) => this.getAt(this.key(k), seq)));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private getAt(k: Buffer, seq: number): Buffer | undefined {
+    let r = this.active.mem.get(k, seq);
+    for (let i = this.frozen.length - 1; r === undefined && i >= 0; i--) r = this.frozen[i]!.mem.get(k, seq);
+    if (r !== undefined) return r.kind === 'value' ? r.value : undefined;
+    return this.getFromTables(this.versions.current, k, makeInternalKey(k, seq, ValueType.PUT));
+  }
+
+  has(key: BytesLike, options?: ReadOptions): Promise<boolean> {
+    try {
+      return Promise.resolve(this.getSync(key, options) !== undefined);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** A consistent read view; release it when done. */
+  snapshot(): Snapshot {
+    this.checkOpen();
+    return this.snapshots.create(this.versions.lastSequence);
+  }
+
+  /**
+   * An iterator over [key, value] pairs in key order (or reverse), within
+   * the given bounds, at a snapshot (implicitly: now). It sees a fixed view
+   * while writes, flushes and compactions go on. Close it (or iterate to the
+   * end with for-of / for-await) to release the files it pins.
+   */
+  iterator<K = Buffer, V = Buffer>(options: IteratorOptions<Snapshot> = {}): DbIterator<K, V> {
+    this.checkOpen();
+    if (options === null || typeof options !== 'object') throw invalidArgument('iterator options must be an object');
+    const seq = this.readSequence(options);
+    const fillCache = options.fillCache !== false;
+    const pin = this.versions.pin();
+    const children: InternalIterator[] = [this.active.mem.iterator()];
+    for (let i = this.frozen.length - 1; i >= 0; i--) children.push(this.frozen[i]!.mem.iterator());
+    const openTable = (f: FileMeta): InternalIterator => {
+      const t = this.tableCache.pin(f);
+      try {
+        return new PinnedIterator(t.reader.iterator({ fillCache }), t.release);
+      } catch (err) {
+        t.release();
+        throw err;
+      }
+    };
+    try {
+      for (const f of pin.version.levels[0]!) children.push(openTable(f));
+      for (let l = 1; l < pin.version.levels.length; l++) {
+        const files = pin.version.levels[l]!;
+        if (files.length > 0) children.push(new ConcatIterator(files, (i) => openTable(files[i]!)));
+      }
+    } catch (err) {
+      for (const c of children) c.close();
+      pin.release();
+      throw err;
+    }
+    const merged = new MergingIterator(children);
+    const it: DbIterator<K, V> = new DbIterator<K, V>(
+      merged,
+      seq,
+      options,
+      () => {
+        this.iterators.delete(it as DbIterator<unknown, unknown>);
+        pin.release();
+        this.scheduleObsoleteCleanup();
+      },
+      () => this.checkOpen(),
+    );
+    this.iterators.add(it as DbIterator<unknown, unknown>);
+    return it;
+  }
+
+  /**
+   * All entries in a range or under a prefix, as an array (the seed's
+   * Search/SearchPrefix/SearchRange). Use `limit` or an iterator for big ranges.
+   */
+  scan<K = Buffer, V = Buffer>(options: IteratorOptions<Snapshot> = {}): Promise<Entry<K, V>[]> {
+    try {
+      const it = this.iterator<K, V>(options);
+      try {
+        return Promise.resolve(it.nextvSync(Number.MAX_SAFE_INTEGER));
+      } finally {
+        it.close();
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Entries whose key starts with `prefix`. */
+  scanPrefix<K = Buffer, V = Buffer>(prefix: BytesLike, options: Omit<IteratorOptions<Snapshot>, 'prefix'> = {}): Promise<Entry<K, V>[]> {
+    return this.scan<K, V>({ ...options, prefix });
+  }
+
+  /** Entries with start <= key < end. */
+  scanRange<K = Buffer, V = Buffer>(start: BytesLike, end: BytesLike, options: Omit<IteratorOptions<Snapshot>, 'gte' | 'lt'> = {}): Promise<Entry<K, V>[]> {
+    return this.scan<K, V>({ ...options, gte: start, lt: end });
+  }
+
+  // ---------------------------------------------------------------- stats & close
+
+  stats(): EngineStats {
+    const c = this.counters;
+    const v = this.versions.current;
+    const written = c.walBytesWritten + c.flushBytesWritten + c.compactionBytesWritten;
+    return {
+      levels: v.levels.map((files, level) => ({ level, files: files.length, bytes: v.levelBytes(level) })),
+      sequence: this.versions.lastSequence,
+      memtableBytes: this.active.mem.approximateBytes + this.frozen.reduce((s, m) => s + m.mem.approximateBytes, 0),
+      memtableEntries: this.active.mem.entries,
+      immutableMemtables: this.frozen.length,
+      liveSnapshots: this.snapshots.size,
+      openIterators: this.iterators.size,
+      tableCacheSize: this.tableCache.size,
+      blockCache: {
+        capacityBytes: this.blockCache?.capacity ?? 0,
+        usageBytes: this.blockCache?.usage ?? 0,
+        entries: this.blockCache?.size ?? 0,
+        hits: c.blockCacheHits,
+        misses: c.blockCacheMisses,
+      },
+      bloom: { checks: c.bloomChecks, negatives: c.bloomNegatives, falsePositives: c.bloomFalsePositives },
+      wal: { bytesWritten: c.walBytesWritten, records: c.walRecords, syncs: c.walSyncs, tornBytesDropped: c.walTornBytesDropped },
+      flush: { count: c.flushes, bytesWritten: c.flushBytesWritten },
+      compaction: {
+        count: c.compactions,
+        bytesRead: c.compactionBytesRead,
+        bytesWritten: c.compactionBytesWritten,
+        running: this.compactTask !== undefined,
+      },
+      writeAmplification: c.userBytesWritten === 0 ? 0 : written / c.userBytesWritten,
+      stalls: { slowdowns: c.writeSlowdowns, stops: c.writeStalls, stallMs: c.writeStallMs },
+      userBytesWritten: c.userBytesWritten,
+      backgroundError: this.bgError?.message,
+    };
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * Finishes queued writes, waits for a running flush or compaction, syncs
+   * the WAL, and releases files and the LOCK. Unflushed memtables are not
+   * written out: the WAL replays them at the next open.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    await this.drainQueue();
+    if (this.periodicSync) await this.periodicSync;
+    if (this.syncTimer) clearInterval(this.syncTimer);
+    while (this.flushTask || this.compactTask) {
+      await Promise.allSettled([this.flushTask, this.compactTask]);
+    }
+    if (!this.bgError && (this.walDirty || this.opts.syncIntervalMs > 0)) {
+      try {
+        await this.log.sync();
+      } catch {
+        // Nothing acknowledged depends on this sync (it was not requested).
+      }
+    }
+    this.closed = true;
+    for (const it of this.iterators) it.invalidate();
+    this.iterators.clear();
+    this.snapshots.releaseAll();
+    this.wakeRoomWaiters();
+    await this.runner.close();
+    this.log.close();
+    this.versions.close();
+    this.tableCache.close();
+    this.lock?.release();
+    this.lock = undefined;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+const DELETED: unique symbol = Symbol('deleted');
+
+/** Opens (creating if missing, by default) the database in `dir`. */
+export function open(dir: string, options?: OpenOptions): Promise<DB> {
+  return DB.open(dir, options);
+}
+
+export { isStrataError };

@@ -1,0 +1,343 @@
+import { assert, corruption, getVarint } from '../../base/index.js';
+import type { Cursor } from '../../base/index.js';
+import { TRAILER_SIZE } from '../format.js';
+import type { InternalIterator } from '../iterator.js';
+
+/** How a block's keys are ordered. `compareAt` compares data[start, end) with `target`. */
+export interface KeyOrder {
+  /** Keys shorter than this are malformed (internal keys need their 8-byte trailer). */
+  readonly minKeyLength: number;
+  compareAt(data: Buffer, start: number, end: number, target: Buffer): number;
+}
+
+/** Internal-key order (user key ascending, then sequence descending), without allocating. */
+export const INTERNAL_KEY_ORDER: KeyOrder = {
+  minKeyLength: TRAILER_SIZE,
+  compareAt(data: Buffer, start: number, end: number, target: Buffer): number {
+    const tl = target.length;
+    const c = data.compare(target, 0, tl - TRAILER_SIZE, start, end - TRAILER_SIZE);
+    if (c !== 0) return c;
+    const ah = data.readUInt32LE(end - 4);
+    const bh = target.readUInt32LE(tl - 4);
+    if (ah !== bh) return ah > bh ? -1 : 1;
+    const al = data.readUInt32LE(end - 8);
+    const bl = target.readUInt32LE(tl - 8);
+    return al === bl ? 0 : al > bl ? -1 : 1;
+  },
+};
+
+/** Plain bytewise order (meta-index and properties blocks). */
+export const BYTEWISE_ORDER: KeyOrder = {
+  minKeyLength: 0,
+  compareAt(data: Buffer, start: number, end: number, target: Buffer): number {
+    return data.compare(target, 0, target.length, start, end);
+  },
+};
+
+/**
+ * The uncompressed contents of a key/value block (see format.ts). Immutable:
+ * iterators hand out views of `data`, which may be kept as long as wanted.
+ */
+export class Block {
+  /** End of the entries: where the restart array begins. */
+  readonly dataEnd: number;
+  readonly numRestarts: number;
+
+  /**
+   * `file` and `fileOffset` name the block in corruption errors. With
+   * `validate` (the default) the restart array is checked in full, which a
+   * block coming from the cache (already checked) may skip.
+   */
+  constructor(
+    readonly data: Buffer,
+    readonly file: string,
+    readonly fileOffset: number,
+    readonly order: KeyOrder = INTERNAL_KEY_ORDER,
+    validate = true,
+  ) {
+    const len = data.length;
+    if (len < 4) throw corruption(file, fileOffset, `block too short (${len} bytes)`);
+    const n = data.readUInt32LE(len - 4);
+    if (n === 0 || n > (len - 4) / 4) throw corruption(file, fileOffset, `bad restart count ${n} in ${len}-byte block`);
+    this.numRestarts = n;
+    this.dataEnd = len - 4 - 4 * n;
+    if (validate) this.validateRestarts();
+  }
+
+  restartPoint(i: number): number {
+    return this.data.readUInt32LE(this.dataEnd + 4 * i);
+  }
+
+  iterator(): BlockIterator {
+    return new BlockIterator(this);
+  }
+
+  /** Size of the contents, for cache charging. */
+  get size(): number {
+    return this.data.length;
+  }
+
+  private validateRestarts(): void {
+    const n = this.numRestarts;
+    if (this.restartPoint(0) !== 0) throw this.corrupt('first restart point is not 0');
+    if (this.dataEnd === 0) {
+      if (n !== 1) throw this.corrupt('restart points in an empty block');
+      return;
+    }
+    let prev = 0;
+    for (let i = 1; i < n; i++) {
+      const r = this.restartPoint(i);
+      if (r <= prev || r >= this.dataEnd) throw this.corrupt(`restart point ${i} (${r}) out of range`);
+      prev = r;
+    }
+  }
+
+  /** A CORRUPTION error for this block; `what` should say what is wrong. */
+  corrupt(what: string): Error {
+    return corruption(this.file, this.fileOffset, `${what} (block of ${this.data.length} bytes)`);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Iterator over one block's entries. Reusable across blocks via `setBlock`
+ * (the table iterator keeps one). Keys that are restart points (shared = 0)
+ * are returned as views of the block; others are rebuilt in a reused buffer,
+ * so `key()` is only valid until the next positioning call. `value()` is
+ * always a view of the (immutable) block contents.
+ */
+export class BlockIterator implements InternalIterator {
+  private block: Block | undefined;
+  private data: Buffer = EMPTY;
+  private dataEnd = 0;
+  private numRestarts = 0;
+  private order: KeyOrder = INTERNAL_KEY_ORDER;
+
+  /** Offset of the current entry; >= dataEnd when not valid. */
+  private cur = 0;
+  /** Offset just after the current entry. */
+  private nextOff = 0;
+  /** Restart interval the current entry is in. */
+  private restartIndex = 0;
+
+  /** The current key is keySrc[keyStart, keyEnd): keySrc is `data` or `keyBuf`. */
+  private keySrc: Buffer = EMPTY;
+  private keyStart = 0;
+  private keyEnd = 0;
+  private keyBuf: Buffer = Buffer.allocUnsafe(64);
+  private valStart = 0;
+  private valEnd = 0;
+  private cachedKey: Buffer | undefined;
+  private cachedValue: Buffer | undefined;
+  private readonly cursor: Cursor = { pos: 0 };
+
+  constructor(block?: Block) {
+    if (block) this.setBlock(block);
+  }
+
+  /** Points the iterator at `block`; it is then not valid until positioned. */
+  setBlock(block: Block): void {
+    this.block = block;
+    this.data = block.data;
+    this.dataEnd = block.dataEnd;
+    this.numRestarts = block.numRestarts;
+    this.order = block.order;
+    this.invalidate();
+  }
+
+  valid(): boolean {
+    return this.cur < this.dataEnd;
+  }
+
+  key(): Buffer {
+    assert(this.valid(), 'BlockIterator.key() while not valid');
+    return (this.cachedKey ??= this.keySrc.subarray(this.keyStart, this.keyEnd));
+  }
+
+  value(): Buffer {
+    assert(this.valid(), 'BlockIterator.value() while not valid');
+    return (this.cachedValue ??= this.data.subarray(this.valStart, this.valEnd));
+  }
+
+  /** Compares the current key with `target` without allocating. */
+  compareKey(target: Buffer): number {
+    return this.order.compareAt(this.keySrc, this.keyStart, this.keyEnd, target);
+  }
+
+  seekToFirst(): void {
+    this.checkBlock();
+    this.seekToRestart(0);
+  }
+
+  seekToLast(): void {
+    this.checkBlock();
+    this.seekToRestart(this.numRestarts - 1);
+    while (this.valid() && this.nextOff < this.dataEnd) this.parseNext();
+  }
+
+  seek(target: Buffer): void {
+    this.checkBlock();
+    // Binary search for the last restart point whose key is < target.
+    let left = 0;
+    let right = this.numRestarts - 1;
+    while (left < right) {
+      const mid = (left + right + 1) >>> 1;
+      if (this.compareRestartKey(mid, target) < 0) left = mid;
+      else right = mid - 1;
+    }
+    this.seekToRestart(left);
+    while (this.valid() && this.compareKey(target) < 0) this.parseNext();
+  }
+
+  seekForPrev(target: Buffer): void {
+    this.seek(target);
+    if (!this.valid()) this.seekToLast();
+    else if (this.compareKey(target) > 0) this.prev();
+  }
+
+  next(): void {
+    assert(this.valid(), 'BlockIterator.next() while not valid');
+    this.parseNext();
+  }
+
+  prev(): void {
+    assert(this.valid(), 'BlockIterator.prev() while not valid');
+    const original = this.cur;
+    let ri = this.restartIndex;
+    while (this.block!.restartPoint(ri) >= original) {
+      if (ri === 0) {
+        this.invalidate();
+        return;
+      }
+      ri--;
+    }
+    this.seekToRestart(ri);
+    while (this.nextOff < original) this.parseNext();
+    if (this.nextOff !== original) {
+      const err = this.block!.corrupt(`entry boundaries disagree with restart points at ${original}`);
+      this.invalidate();
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.block = undefined;
+    this.data = EMPTY;
+    this.dataEnd = 0;
+    this.keySrc = EMPTY;
+    this.invalidate();
+  }
+
+  private checkBlock(): void {
+    assert(this.block !== undefined, 'BlockIterator used without a block');
+  }
+
+  private invalidate(): void {
+    this.cur = this.dataEnd;
+    this.nextOff = this.dataEnd;
+    this.restartIndex = this.numRestarts;
+    this.cachedKey = undefined;
+    this.cachedValue = undefined;
+  }
+
+  private fail(what: string): never {
+    const err = this.block!.corrupt(what);
+    this.invalidate();
+    throw err;
+  }
+
+  private seekToRestart(i: number): void {
+    const off = this.block!.restartPoint(i);
+    this.restartIndex = i;
+    if (off >= this.dataEnd) {
+      this.invalidate();
+      return;
+    }
+    // A restart entry shares nothing: pretend the previous key was empty.
+    this.keySrc = this.data;
+    this.keyStart = 0;
+    this.keyEnd = 0;
+    this.parseAt(off);
+  }
+
+  private parseNext(): void {
+    const off = this.nextOff;
+    if (off >= this.dataEnd) {
+      this.invalidate();
+      return;
+    }
+    this.parseAt(off);
+    const n = this.numRestarts;
+    while (this.restartIndex + 1 < n && this.block!.restartPoint(this.restartIndex + 1) <= off) this.restartIndex++;
+  }
+
+  /** Decodes the entry at `off`, using the current key as the previous key. */
+  private parseAt(off: number): void {
+    const data = this.data;
+    const end = this.dataEnd;
+    let p = off;
+    let shared: number;
+    let nonShared: number;
+    let valueLen: number;
+    if (p + 3 <= end && (shared = data[p]!) < 128 && (nonShared = data[p + 1]!) < 128 && (valueLen = data[p + 2]!) < 128) {
+      p += 3;
+    } else {
+      const cur = this.cursor;
+      cur.pos = p;
+      shared = getVarint(data, cur, end);
+      nonShared = getVarint(data, cur, end);
+      valueLen = getVarint(data, cur, end);
+      if (shared < 0 || nonShared < 0 || valueLen < 0) this.fail(`bad entry header at ${off}`);
+      p = cur.pos;
+    }
+    const deltaEnd = p + nonShared;
+    const valEnd = deltaEnd + valueLen;
+    if (valEnd > end) this.fail(`entry at ${off} runs past the end of the block`);
+    const prevLen = this.keyEnd - this.keyStart;
+    if (shared > prevLen) this.fail(`entry at ${off} shares ${shared} bytes of a ${prevLen}-byte key`);
+    const keyLen = shared + nonShared;
+    if (keyLen < this.order.minKeyLength) this.fail(`entry at ${off} has a ${keyLen}-byte key`);
+    if (shared === 0) {
+      this.keySrc = data;
+      this.keyStart = p;
+      this.keyEnd = deltaEnd;
+    } else {
+      let kb = this.keyBuf;
+      if (keyLen > kb.length) {
+        const grown = Buffer.allocUnsafe(Math.max(keyLen, kb.length * 2));
+        this.keySrc.copy(grown, 0, this.keyStart, this.keyStart + shared);
+        this.keyBuf = kb = grown;
+      } else if (this.keySrc !== kb) {
+        this.keySrc.copy(kb, 0, this.keyStart, this.keyStart + shared);
+      }
+      data.copy(kb, shared, p, deltaEnd);
+      this.keySrc = kb;
+      this.keyStart = 0;
+      this.keyEnd = keyLen;
+    }
+    this.cur = off;
+    this.nextOff = valEnd;
+    this.valStart = deltaEnd;
+    this.valEnd = valEnd;
+    this.cachedKey = undefined;
+    this.cachedValue = undefined;
+  }
+
+  /** Compares the key of restart point `i` with `target`. */
+  private compareRestartKey(i: number, target: Buffer): number {
+    const data = this.data;
+    const end = this.dataEnd;
+    const off = this.block!.restartPoint(i);
+    const cur = this.cursor;
+    cur.pos = off;
+    const shared = getVarint(data, cur, end);
+    const nonShared = getVarint(data, cur, end);
+    const valueLen = getVarint(data, cur, end);
+    if (shared !== 0 || nonShared < 0 || valueLen < 0) this.fail(`bad entry header at restart point ${i} (${off})`);
+    const keyEnd = cur.pos + nonShared;
+    if (keyEnd + valueLen > end) this.fail(`entry at ${off} runs past the end of the block`);
+    if (nonShared < this.order.minKeyLength) this.fail(`entry at ${off} has a ${nonShared}-byte key`);
+    return this.order.compareAt(data, cur.pos, keyEnd, target);
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Bloom filters over user keys: one per table (see format.ts for the layout).
+ *
+ * Hash: MurmurHash3 x86 32-bit of the key bytes with seed BLOOM_SEED.
+ * Probes use double hashing, h_i = h + i * delta (mod 2^32), with
+ * delta = rotr(h, 17); probe i tests bit h_i mod m.
+ */
+
+export const BLOOM_SEED = 0xbc9f1d34;
+export const MAX_PROBES = 30;
+
+const C1 = 0xcc9e2d51;
+const C2 = 0x1b873593;
+
+/** MurmurHash3 x86_32 of `data[start, end)`; unsigned 32-bit result. */
+export function bloomHash(data: Uint8Array, start = 0, end = data.length, seed = BLOOM_SEED): number {
+  let h = seed | 0;
+  const len = end - start;
+  const blockEnd = start + (len & ~3);
+  let i = start;
+  for (; i < blockEnd; i += 4) {
+    let k = data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
+    k = Math.imul(k, C1);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, C2);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  const rem = len & 3;
+  if (rem !== 0) {
+    let k = data[i]!;
+    if (rem >= 2) k |= data[i + 1]! << 8;
+    if (rem === 3) k |= data[i + 2]! << 16;
+    k = Math.imul(k, C1);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, C2);
+    h ^= k;
+  }
+  h ^= len;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** Number of probes for `bitsPerKey`: round(bitsPerKey * ln 2) clamped to [1, 30]. */
+export function bloomProbes(bitsPerKey: number): number {
+  return Math.min(MAX_PROBES, Math.max(1, Math.round(bitsPerKey * Math.LN2)));
+}
+
+/** Collects key hashes, then lays out the filter. */
+export class BloomFilterBuilder {
+  private hashes = new Uint32Array(256);
+  private count = 0;
+
+  constructor(readonly bitsPerKey: number) {}
+
+  get keys(): number {
+    return this.count;
+  }
+
+  /** Adds the key `data[start, end)`. */
+  addKey(data: Uint8Array, start = 0, end = data.length): void {
+    if (this.count === this.hashes.length) {
+      const grown = new Uint32Array(this.hashes.length * 2);
+      grown.set(this.hashes);
+      this.hashes = grown;
+    }
+    this.hashes[this.count++] = bloomHash(data, start, end);
+  }
+
+  /** The filter block contents: `bits | uint8 k`. */
+  finish(): Buffer {
+    const k = bloomProbes(this.bitsPerKey);
+    const bytes = Math.ceil(Math.max(64, this.count * this.bitsPerKey) / 8);
+    const bits = bytes * 8;
+    const out = Buffer.alloc(bytes + 1);
+    const hashes = this.hashes;
+    for (let n = 0; n < this.count; n++) {
+      let h = hashes[n]!;
+      const delta = ((h >>> 17) | (h << 15)) >>> 0;
+      for (let i = 0; i < k; i++) {
+        const bit = h % bits;
+        out[bit >>> 3]! |= 1 << (bit & 7);
+        h = (h + delta) >>> 0;
+      }
+    }
+    out[bytes] = k;
+    return out;
+  }
+}
+
+/** A read-only filter over the contents written by BloomFilterBuilder. */
+export class BloomFilter {
+  private readonly bits: number;
+  private readonly k: number;
+
+  /** `data` must have been validated with `BloomFilter.check`. */
+  constructor(private readonly data: Buffer) {
+    this.bits = (data.length - 1) * 8;
+    this.k = data[data.length - 1]!;
+  }
+
+  /** A reason the contents are malformed, or undefined if they are usable. */
+  static check(data: Buffer): string | undefined {
+    if (data.length < 2) return `bloom filter too short (${data.length} bytes)`;
+    const k = data[data.length - 1]!;
+    if (k < 1 || k > MAX_PROBES) return `bloom filter has invalid probe count ${k}`;
+    return undefined;
+  }
+
+  /** False only if the key `key[start, end)` was definitely not added. */
+  mayContain(key: Uint8Array, start = 0, end = key.length): boolean {
+    const data = this.data;
+    const bits = this.bits;
+    let h = bloomHash(key, start, end);
+    const delta = ((h >>> 17) | (h << 15)) >>> 0;
+    for (let i = 0; i < this.k; i++) {
+      const bit = h % bits;
+      if ((data[bit >>> 3]! & (1 << (bit & 7))) === 0) return false;
+      h = (h + delta) >>> 0;
+    }
+    return true;
+  }
+
+  /** Bytes of filter data. */
+  get size(): number {
+    return this.data.length;
+  }
+}

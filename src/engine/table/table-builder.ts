@@ -1,0 +1,309 @@
+import { compressSync } from 'snappy';
+import { assert, crc32c, invalidArgument, maskCrc, putVarint, varintLength } from '../../base/index.js';
+import type { WritableFile } from '../../base/index.js';
+import { compareInternalKeys, MAX_SEQUENCE, TRAILER_SIZE, typeOf, VALUE_TYPE_FOR_SEEK, ValueType, writeTrailer } from '../format.js';
+import { BlockBuilder } from './block-builder.js';
+import { BloomFilterBuilder } from './bloom.js';
+import {
+  BLOCK_TRAILER_SIZE,
+  CompressionType,
+  encodeFooter,
+  encodeHandle,
+  FORMAT_VERSION,
+  MAX_HANDLE_LENGTH,
+  META_FILTER_KEY,
+  META_PROPERTIES_KEY,
+  PROP_DATA_BLOCKS,
+  PROP_DELETIONS,
+  PROP_ENTRIES,
+  PROP_FORMAT_VERSION,
+  PROP_LARGEST,
+  PROP_RAW_KEY_BYTES,
+  PROP_RAW_VALUE_BYTES,
+  PROP_SMALLEST,
+} from './format.js';
+import type { BlockHandle } from './format.js';
+
+export interface TableBuilderOptions {
+  /** Uncompressed data block size at which a block is cut. Default 4096. */
+  blockSize: number;
+  /** Entries between restart points in data blocks. Default 16. */
+  restartInterval: number;
+  /** Bloom filter bits per user key; 0 writes no filter. Default 10. */
+  bloomBitsPerKey: number;
+  compression: 'snappy' | 'none';
+}
+
+export const DEFAULT_TABLE_BUILDER_OPTIONS: Readonly<TableBuilderOptions> = {
+  blockSize: 4096,
+  restartInterval: 16,
+  bloomBitsPerKey: 10,
+  compression: 'snappy',
+};
+
+export interface TableProperties {
+  entries: number;
+  deletions: number;
+  /** Sum of internal key lengths (user key + 8-byte trailer). */
+  rawKeyBytes: number;
+  rawValueBytes: number;
+  dataBlocks: number;
+  /** Smallest internal key (empty if the table has no entries). */
+  smallest: Buffer;
+  /** Largest internal key (empty if the table has no entries). */
+  largest: Buffer;
+  fileSize: number;
+}
+
+/** Output is gathered and handed to the file in chunks of about this size. */
+const WRITE_CHUNK = 64 * 1024;
+
+const TYPE_BYTES = [Buffer.of(CompressionType.NONE), Buffer.of(CompressionType.SNAPPY)] as const;
+
+/** Checksum stored in a block trailer: over the stored bytes, then the type byte. */
+export function blockChecksum(stored: Uint8Array, type: CompressionType): number {
+  return maskCrc(crc32c(TYPE_BYTES[type], crc32c(stored)));
+}
+
+/**
+ * The shortest internal key k with a <= k < b, where a < b (both internal
+ * keys); `a` itself when no shorter key fits.
+ */
+export function shortestSeparator(a: Buffer, b: Buffer): Buffer {
+  const aUser = a.length - TRAILER_SIZE;
+  const bUser = b.length - TRAILER_SIZE;
+  const min = Math.min(aUser, bUser);
+  let i = 0;
+  while (i < min && a[i] === b[i]) i++;
+  if (i < min) {
+    const byte = a[i]!;
+    if (byte < 0xff && byte + 1 < b[i]! && i + 1 < aUser) {
+      // user(a)[0..i] with byte i incremented: > user(a), < user(b), and shorter.
+      const out = Buffer.allocUnsafe(i + 1 + TRAILER_SIZE);
+      a.copy(out, 0, 0, i + 1);
+      out[i] = byte + 1;
+      writeTrailer(out, i + 1, MAX_SEQUENCE, VALUE_TYPE_FOR_SEEK);
+      return out;
+    }
+  }
+  return Buffer.from(a);
+}
+
+/** A short internal key >= a (for the separator after the last block). */
+export function shortSuccessor(a: Buffer): Buffer {
+  const aUser = a.length - TRAILER_SIZE;
+  for (let i = 0; i < aUser; i++) {
+    const byte = a[i]!;
+    if (byte !== 0xff) {
+      if (i + 1 >= aUser) break; // would not be shorter
+      const out = Buffer.allocUnsafe(i + 1 + TRAILER_SIZE);
+      a.copy(out, 0, 0, i + 1);
+      out[i] = byte + 1;
+      writeTrailer(out, i + 1, MAX_SEQUENCE, VALUE_TYPE_FOR_SEEK);
+      return out;
+    }
+  }
+  return Buffer.from(a);
+}
+
+/**
+ * Writes one table file (format in format.ts) from entries added in strictly
+ * increasing internal-key order.
+ */
+export class TableBuilder {
+  private readonly options: TableBuilderOptions;
+  private readonly dataBlock: BlockBuilder;
+  private readonly indexBlock = new BlockBuilder(1, 1024);
+  private readonly filter: BloomFilterBuilder | undefined;
+  private readonly handleBuf = Buffer.alloc(MAX_HANDLE_LENGTH);
+
+  /** Absolute file offset of the next byte to be produced. */
+  private offset: number;
+  /** Output gathered but not yet appended to the file. */
+  private out: Buffer = Buffer.allocUnsafe(WRITE_CHUNK + 8192);
+  private outLen = 0;
+
+  private lastKey: Buffer = Buffer.allocUnsafe(64);
+  private lastKeyLen = 0;
+  private smallest: Buffer | undefined;
+  private pendingHandle: BlockHandle | undefined;
+
+  private count = 0;
+  private deletions = 0;
+  private rawKeyBytes = 0;
+  private rawValueBytes = 0;
+  private dataBlocks = 0;
+  private finished = false;
+
+  constructor(
+    private readonly file: WritableFile,
+    options: TableBuilderOptions,
+  ) {
+    const { blockSize, restartInterval, bloomBitsPerKey, compression } = options;
+    if (!Number.isInteger(blockSize) || blockSize < 1) throw invalidArgument(`blockSize must be a positive integer, got ${blockSize}`);
+    if (!Number.isInteger(restartInterval) || restartInterval < 1) {
+      throw invalidArgument(`restartInterval must be a positive integer, got ${restartInterval}`);
+    }
+    if (!Number.isFinite(bloomBitsPerKey) || bloomBitsPerKey < 0) {
+      throw invalidArgument(`bloomBitsPerKey must be >= 0, got ${bloomBitsPerKey}`);
+    }
+    if (compression !== 'snappy' && compression !== 'none') throw invalidArgument(`unknown compression ${String(compression)}`);
+    this.options = { blockSize, restartInterval, bloomBitsPerKey, compression };
+    this.dataBlock = new BlockBuilder(restartInterval, blockSize + 1024);
+    this.filter = bloomBitsPerKey > 0 ? new BloomFilterBuilder(bloomBitsPerKey) : undefined;
+    this.offset = file.size;
+  }
+
+  get entries(): number {
+    return this.count;
+  }
+
+  estimatedFileSize(): number {
+    return this.offset + this.dataBlock.currentSize();
+  }
+
+  add(ikey: Buffer, value: Buffer): void {
+    assert(!this.finished, 'TableBuilder.add after finish');
+    assert(ikey.length >= TRAILER_SIZE, 'internal key shorter than its trailer');
+    const userLen = ikey.length - TRAILER_SIZE;
+    let sameUserKey = false;
+    if (this.count > 0) {
+      const last = this.lastKey.subarray(0, this.lastKeyLen);
+      assert(compareInternalKeys(last, ikey) < 0, 'TableBuilder keys must be strictly increasing');
+      sameUserKey = ikey.compare(last, 0, this.lastKeyLen - TRAILER_SIZE, 0, userLen) === 0;
+      if (this.pendingHandle !== undefined) {
+        this.addIndexEntry(shortestSeparator(last, ikey), this.pendingHandle);
+        this.pendingHandle = undefined;
+      }
+    } else {
+      this.smallest = Buffer.from(ikey);
+    }
+    if (this.filter !== undefined && !sameUserKey) this.filter.addKey(ikey, 0, userLen);
+
+    this.count++;
+    if (typeOf(ikey) === ValueType.DELETE) this.deletions++;
+    this.rawKeyBytes += ikey.length;
+    this.rawValueBytes += value.length;
+
+    if (ikey.length > this.lastKey.length) this.lastKey = Buffer.allocUnsafe(Math.max(ikey.length, this.lastKey.length * 2));
+    ikey.copy(this.lastKey, 0);
+    this.lastKeyLen = ikey.length;
+
+    this.dataBlock.add(ikey, value);
+    if (this.dataBlock.currentSize() >= this.options.blockSize) this.flushDataBlock();
+  }
+
+  finish(): TableProperties {
+    assert(!this.finished, 'TableBuilder.finish twice');
+    this.flushDataBlock();
+    this.finished = true;
+
+    let filterHandle: BlockHandle | undefined;
+    if (this.filter !== undefined) filterHandle = this.writeBlock(this.filter.finish(), false);
+
+    const smallest = this.smallest ?? Buffer.alloc(0);
+    const largest = this.count > 0 ? Buffer.from(this.lastKey.subarray(0, this.lastKeyLen)) : Buffer.alloc(0);
+    const props = new BlockBuilder(1, 512);
+    // Names in bytewise order.
+    props.add(Buffer.from(PROP_DATA_BLOCKS), varintBytes(this.dataBlocks));
+    props.add(Buffer.from(PROP_DELETIONS), varintBytes(this.deletions));
+    props.add(Buffer.from(PROP_ENTRIES), varintBytes(this.count));
+    props.add(Buffer.from(PROP_FORMAT_VERSION), varintBytes(FORMAT_VERSION));
+    props.add(Buffer.from(PROP_LARGEST), largest);
+    props.add(Buffer.from(PROP_RAW_KEY_BYTES), varintBytes(this.rawKeyBytes));
+    props.add(Buffer.from(PROP_RAW_VALUE_BYTES), varintBytes(this.rawValueBytes));
+    props.add(Buffer.from(PROP_SMALLEST), smallest);
+    const propsHandle = this.writeBlock(props.finish(), false);
+
+    const meta = new BlockBuilder(1, 128);
+    if (filterHandle !== undefined) meta.add(Buffer.from(META_FILTER_KEY), handleBytes(filterHandle));
+    meta.add(Buffer.from(META_PROPERTIES_KEY), handleBytes(propsHandle));
+    const metaHandle = this.writeBlock(meta.finish(), false);
+
+    if (this.pendingHandle !== undefined) {
+      this.addIndexEntry(shortSuccessor(this.lastKey.subarray(0, this.lastKeyLen)), this.pendingHandle);
+      this.pendingHandle = undefined;
+    }
+    const indexHandle = this.writeBlock(this.indexBlock.finish(), this.options.compression === 'snappy');
+
+    this.emit(encodeFooter({ metaIndex: metaHandle, index: indexHandle }, (d) => maskCrc(crc32c(d))));
+    this.flushOut(true);
+    return {
+      entries: this.count,
+      deletions: this.deletions,
+      rawKeyBytes: this.rawKeyBytes,
+      rawValueBytes: this.rawValueBytes,
+      dataBlocks: this.dataBlocks,
+      smallest,
+      largest,
+      fileSize: this.offset,
+    };
+  }
+
+  private addIndexEntry(separator: Buffer, handle: BlockHandle): void {
+    const end = encodeHandle(this.handleBuf, 0, handle);
+    this.indexBlock.add(separator, this.handleBuf.subarray(0, end));
+  }
+
+  private flushDataBlock(): void {
+    if (this.dataBlock.empty) return;
+    this.pendingHandle = this.writeBlock(this.dataBlock.finish(), this.options.compression === 'snappy');
+    this.dataBlock.reset();
+    this.dataBlocks++;
+  }
+
+  /** Emits `contents` (compressed if allowed and worth it) plus its trailer; returns its handle. */
+  private writeBlock(contents: Buffer, compress: boolean): BlockHandle {
+    let stored = contents;
+    let type: CompressionType = CompressionType.NONE;
+    if (compress) {
+      const c = compressSync(contents);
+      if (c.length <= contents.length - contents.length / 8) {
+        stored = c;
+        type = CompressionType.SNAPPY;
+      }
+    }
+    const handle: BlockHandle = { offset: this.offset, size: stored.length };
+    this.emit(stored);
+    const trailer = Buffer.allocUnsafe(BLOCK_TRAILER_SIZE);
+    trailer[0] = type;
+    trailer.writeUInt32LE(blockChecksum(stored, type), 1);
+    this.emit(trailer);
+    return handle;
+  }
+
+  private emit(data: Buffer): void {
+    if (this.outLen + data.length > this.out.length) {
+      this.flushOut();
+      if (data.length > this.out.length) {
+        // `data` may be a builder's reusable buffer: hand the file its own copy.
+        this.file.append(Buffer.from(data));
+        this.offset += data.length;
+        return;
+      }
+    }
+    data.copy(this.out, this.outLen);
+    this.outLen += data.length;
+    this.offset += data.length;
+    if (this.outLen >= WRITE_CHUNK) this.flushOut();
+  }
+
+  private flushOut(last = false): void {
+    if (this.outLen === 0) return;
+    // The file may keep the buffer it is given: start a new one rather than reuse it.
+    this.file.append(this.out.subarray(0, this.outLen));
+    if (!last) this.out = Buffer.allocUnsafe(this.out.length);
+    this.outLen = 0;
+  }
+}
+
+function varintBytes(n: number): Buffer {
+  const b = Buffer.allocUnsafe(varintLength(n));
+  putVarint(b, 0, n);
+  return b;
+}
+
+function handleBytes(h: BlockHandle): Buffer {
+  const b = Buffer.allocUnsafe(MAX_HANDLE_LENGTH);
+  return b.subarray(0, encodeHandle(b, 0, h));
+}

@@ -1,0 +1,497 @@
+import { uncompressSync } from 'snappy';
+import { assert, closedError, corruption, crc32c, getVarint, maskCrc } from '../../base/index.js';
+import type { Cursor, RandomAccessFile } from '../../base/index.js';
+import type { BlockCache } from '../block-cache.js';
+import { TRAILER_SIZE, compareUserKeyParts } from '../format.js';
+import type { InternalIterator } from '../iterator.js';
+import type { EngineCounters } from '../stats.js';
+import { Block, BlockIterator, BYTEWISE_ORDER, INTERNAL_KEY_ORDER } from './block.js';
+import { BloomFilter } from './bloom.js';
+import {
+  BLOCK_TRAILER_SIZE,
+  CompressionType,
+  decodeFooter,
+  decodeHandle,
+  FOOTER_SIZE,
+  FORMAT_VERSION,
+  META_FILTER_KEY,
+  META_PROPERTIES_KEY,
+  PROP_DATA_BLOCKS,
+  PROP_DELETIONS,
+  PROP_ENTRIES,
+  PROP_FORMAT_VERSION,
+  PROP_LARGEST,
+  PROP_RAW_KEY_BYTES,
+  PROP_RAW_VALUE_BYTES,
+  PROP_SMALLEST,
+} from './format.js';
+import type { BlockHandle } from './format.js';
+import type { TableProperties } from './table-builder.js';
+
+export interface TableReaderOptions {
+  fileNumber: number;
+  /** Shared block cache for data blocks. Without one every data block access reads the file. */
+  cache?: BlockCache;
+  /** Receives bloom filter statistics. */
+  counters?: EngineCounters;
+  /** Verify data block checksums on read. Default true. Metadata blocks are always verified. */
+  verifyChecksums?: boolean;
+}
+
+const footerCrc = (d: Buffer): number => maskCrc(crc32c(d));
+
+/**
+ * An open table file. Point lookups (`get`) and iterators read data blocks
+ * through the block cache; the index, filter and properties stay in memory.
+ *
+ * `close()` releases the file once every iterator created from the reader
+ * has been closed as well.
+ */
+export class TableReader {
+  readonly fileNumber: number;
+  readonly properties: TableProperties;
+
+  /** @internal The index block (kept in memory). */
+  readonly indexBlock: Block;
+  private readonly path: string;
+  private readonly cache: BlockCache | undefined;
+  private readonly cacheId: number;
+  private readonly counters: EngineCounters | undefined;
+  private readonly verify: boolean;
+  private readonly filter: BloomFilter | undefined;
+  /** Where data blocks end: the file offset of the first metadata block. */
+  private readonly dataEnd: number;
+  /** Block handles must lie below this offset (the footer). */
+  private readonly limit: number;
+
+  // Scratch state for get() and approximateOffsetOf(): synchronous and not re-entrant.
+  private readonly getIndexIter: BlockIterator;
+  private readonly getDataIter = new BlockIterator();
+  private readonly scratch: BlockHandle = { offset: 0, size: 0 };
+  private readonly cursor: Cursor = { pos: 0 };
+
+  private openIterators = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly file: RandomAccessFile,
+    options: TableReaderOptions,
+  ) {
+    this.fileNumber = options.fileNumber;
+    this.path = file.path;
+    this.cache = options.cache;
+    this.cacheId = options.cache?.newId() ?? 0;
+    this.counters = options.counters;
+    this.verify = options.verifyChecksums ?? true;
+
+    const size = file.size;
+    if (size < FOOTER_SIZE) {
+      throw corruption(this.path, 0, `file of ${size} bytes is shorter than the ${FOOTER_SIZE}-byte table footer`);
+    }
+    const footerOffset = size - FOOTER_SIZE;
+    this.limit = footerOffset;
+    const footerBuf = file.read(footerOffset, FOOTER_SIZE, Buffer.allocUnsafeSlow(FOOTER_SIZE));
+    const footer = decodeFooter(footerBuf, this.path, footerOffset, footerCrc);
+    for (const h of [footer.metaIndex, footer.index]) {
+      if (!this.inRange(h)) {
+        throw corruption(this.path, footerOffset, `footer block handle [${h.offset}, +${h.size}) outside the file`);
+      }
+    }
+
+    this.indexBlock = new Block(this.readBlock(footer.index, true), this.path, footer.index.offset, INTERNAL_KEY_ORDER);
+    this.getIndexIter = this.indexBlock.iterator();
+    const dataBlocks = this.checkIndex(footer.index.offset);
+
+    // Meta-index: name → handle.
+    const meta = new Block(this.readBlock(footer.metaIndex, true), this.path, footer.metaIndex.offset, BYTEWISE_ORDER);
+    let filterHandle: BlockHandle | undefined;
+    let propsHandle: BlockHandle | undefined;
+    const mi = meta.iterator();
+    for (mi.seekToFirst(); mi.valid(); mi.next()) {
+      const name = mi.key().toString('latin1');
+      if (name !== META_FILTER_KEY && name !== META_PROPERTIES_KEY) continue;
+      const h = this.decodeHandleValue(mi.value(), footer.metaIndex.offset, `meta-index entry ${name}`);
+      if (name === META_FILTER_KEY) filterHandle = h;
+      else propsHandle = h;
+    }
+    if (propsHandle === undefined) throw corruption(this.path, footer.metaIndex.offset, 'table has no properties block');
+
+    const props = this.readProperties(propsHandle, size);
+    if (props.dataBlocks !== dataBlocks) {
+      throw corruption(this.path, footer.index.offset, `index lists ${dataBlocks} data blocks, properties say ${props.dataBlocks}`);
+    }
+    this.properties = props;
+    this.dataEnd = Math.min(propsHandle.offset, filterHandle?.offset ?? Infinity, footer.metaIndex.offset);
+
+    if (filterHandle !== undefined) {
+      const data = this.readBlock(filterHandle, true);
+      const problem = BloomFilter.check(data);
+      if (problem !== undefined) throw corruption(this.path, filterHandle.offset, problem);
+      this.filter = new BloomFilter(data);
+    }
+  }
+
+  /**
+   * Opens a table: reads and checks the footer, index, meta-index, filter and
+   * properties. Takes ownership of `file` (closed by `close()`, or right away
+   * if opening fails).
+   */
+  static open(file: RandomAccessFile, options: TableReaderOptions): TableReader {
+    try {
+      return new TableReader(file, options);
+    } catch (err) {
+      file.close();
+      throw err;
+    }
+  }
+
+  mayContain(userKey: Buffer): boolean {
+    return this.filterMayContain(userKey, userKey.length);
+  }
+
+  get(lookupKey: Buffer): { key: Buffer; value: Buffer } | undefined {
+    if (this.closed) throw closedError('table');
+    assert(lookupKey.length >= TRAILER_SIZE, 'lookup key shorter than its trailer');
+    if (!this.filterMayContain(lookupKey, lookupKey.length - TRAILER_SIZE)) return undefined;
+    let result: { key: Buffer; value: Buffer } | undefined;
+    const ii = this.getIndexIter;
+    const di = this.getDataIter;
+    ii.seek(lookupKey);
+    let first = true;
+    while (ii.valid()) {
+      di.setBlock(this.loadDataBlock(this.decodeIndexValue(ii.value(), this.scratch), true));
+      if (first) di.seek(lookupKey);
+      else di.seekToFirst();
+      if (di.valid()) {
+        result = { key: Buffer.from(di.key()), value: di.value() };
+        break;
+      }
+      // Only possible when lookupKey lies between a block's last key and its separator.
+      first = false;
+      ii.next();
+    }
+    di.close();
+    if (this.filter !== undefined && this.counters !== undefined) {
+      if (result === undefined || compareUserKeyParts(result.key, lookupKey) !== 0) this.counters.bloomFalsePositives++;
+    }
+    return result;
+  }
+
+  iterator(options?: { fillCache?: boolean }): InternalIterator {
+    if (this.closed) throw closedError('table');
+    this.openIterators++;
+    return new TableIterator(this, options?.fillCache ?? true);
+  }
+
+  approximateOffsetOf(ikey: Buffer): number {
+    if (this.closed) throw closedError('table');
+    const ii = this.getIndexIter;
+    ii.seek(ikey);
+    if (!ii.valid()) return this.dataEnd;
+    return this.decodeIndexValue(ii.value(), this.scratch).offset;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.openIterators === 0) this.file.close();
+  }
+
+  /** @internal Called by TableIterator.close(). */
+  iteratorClosed(): void {
+    assert(this.openIterators > 0, 'table iterator count');
+    this.openIterators--;
+    if (this.closed && this.openIterators === 0) this.file.close();
+  }
+
+  /** @internal Decodes an index entry's value into `out`, checking it points at data. */
+  decodeIndexValue(value: Buffer, out: BlockHandle): BlockHandle {
+    const cur = this.cursor;
+    cur.pos = 0;
+    if (!decodeHandle(value, cur, value.length, out) || cur.pos !== value.length || !this.inRange(out)) {
+      throw corruption(this.path, this.indexBlock.fileOffset, 'bad block handle in index');
+    }
+    return out;
+  }
+
+  /**
+   * @internal A data block, from the cache or the file. Read blocks are
+   * cached unless `fillCache` is false.
+   */
+  loadDataBlock(h: BlockHandle, fillCache: boolean): Block {
+    const cache = this.cache;
+    if (cache !== undefined) {
+      const hit = cache.lookup(this.cacheId, h.offset);
+      if (hit !== undefined) return new Block(hit, this.path, h.offset, INTERNAL_KEY_ORDER, false);
+    }
+    const contents = this.readBlock(h, this.verify);
+    const block = new Block(contents, this.path, h.offset, INTERNAL_KEY_ORDER);
+    if (cache !== undefined && fillCache) cache.insert(this.cacheId, h.offset, contents, contents.length);
+    return block;
+  }
+
+  private filterMayContain(key: Buffer, end: number): boolean {
+    const filter = this.filter;
+    if (filter === undefined) return true;
+    const may = filter.mayContain(key, 0, end);
+    const c = this.counters;
+    if (c !== undefined) {
+      c.bloomChecks++;
+      if (!may) c.bloomNegatives++;
+    }
+    return may;
+  }
+
+  private inRange(h: BlockHandle): boolean {
+    return h.offset + h.size + BLOCK_TRAILER_SIZE <= this.limit;
+  }
+
+  /** Reads a block and its trailer in one call; checks the checksum (if `verify`) and decompresses. */
+  private readBlock(h: BlockHandle, verify: boolean): Buffer {
+    const n = h.size + BLOCK_TRAILER_SIZE;
+    const buf = this.file.read(h.offset, n, Buffer.allocUnsafeSlow(n));
+    if (buf.length !== n) throw corruption(this.path, h.offset, `truncated block: read ${buf.length} of ${n} bytes`);
+    const type = buf[h.size]!;
+    if (verify) {
+      const expected = buf.readUInt32LE(h.size + 1);
+      const actual = maskCrc(crc32c(buf.subarray(0, h.size + 1)));
+      if (actual !== expected) throw corruption(this.path, h.offset, `block checksum mismatch (${h.size}-byte block)`);
+    }
+    if (type === CompressionType.NONE) return buf.subarray(0, h.size);
+    if (type === CompressionType.SNAPPY) {
+      let out: string | Buffer;
+      try {
+        out = uncompressSync(buf.subarray(0, h.size));
+      } catch (err) {
+        throw corruption(this.path, h.offset, `snappy decompression failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      if (!Buffer.isBuffer(out)) throw corruption(this.path, h.offset, 'snappy decompression returned no buffer');
+      return out;
+    }
+    throw corruption(this.path, h.offset, `unknown block compression type ${type}`);
+  }
+
+  private decodeHandleValue(value: Buffer, blockOffset: number, what: string): BlockHandle {
+    const h: BlockHandle = { offset: 0, size: 0 };
+    const cur = this.cursor;
+    cur.pos = 0;
+    if (!decodeHandle(value, cur, value.length, h) || cur.pos !== value.length) {
+      throw corruption(this.path, blockOffset, `malformed block handle in ${what}`);
+    }
+    if (!this.inRange(h)) throw corruption(this.path, blockOffset, `${what} points outside the file`);
+    return h;
+  }
+
+  /** Walks the index once: every handle well formed, in range and in file order. Returns the count. */
+  private checkIndex(indexOffset: number): number {
+    const it = this.getIndexIter;
+    let count = 0;
+    let end = 0;
+    for (it.seekToFirst(); it.valid(); it.next()) {
+      const h = this.decodeIndexValue(it.value(), this.scratch);
+      if (h.offset < end) throw corruption(this.path, indexOffset, `index entry ${count} overlaps the previous block`);
+      end = h.offset + h.size + BLOCK_TRAILER_SIZE;
+      count++;
+    }
+    return count;
+  }
+
+  private readProperties(h: BlockHandle, fileSize: number): TableProperties {
+    const block = new Block(this.readBlock(h, true), this.path, h.offset, BYTEWISE_ORDER);
+    const nums = new Map<string, number>();
+    let smallest: Buffer | undefined;
+    let largest: Buffer | undefined;
+    const it = block.iterator();
+    const cur = this.cursor;
+    for (it.seekToFirst(); it.valid(); it.next()) {
+      const name = it.key().toString('latin1');
+      const value = it.value();
+      if (name === PROP_SMALLEST) smallest = Buffer.from(value);
+      else if (name === PROP_LARGEST) largest = Buffer.from(value);
+      else {
+        cur.pos = 0;
+        const n = getVarint(value, cur, value.length);
+        if (n < 0 || cur.pos !== value.length) throw corruption(this.path, h.offset, `malformed property ${name}`);
+        nums.set(name, n);
+      }
+    }
+    const num = (name: string): number => {
+      const v = nums.get(name);
+      if (v === undefined) throw corruption(this.path, h.offset, `missing table property ${name}`);
+      return v;
+    };
+    const version = num(PROP_FORMAT_VERSION);
+    if (version !== FORMAT_VERSION) throw corruption(this.path, h.offset, `table properties say format version ${version}`);
+    if (smallest === undefined || largest === undefined) {
+      throw corruption(this.path, h.offset, 'missing smallest/largest key property');
+    }
+    const entries = num(PROP_ENTRIES);
+    const minLen = entries > 0 ? TRAILER_SIZE : 0;
+    if (smallest.length < minLen || largest.length < minLen) throw corruption(this.path, h.offset, 'malformed smallest/largest key');
+    return {
+      entries,
+      deletions: num(PROP_DELETIONS),
+      rawKeyBytes: num(PROP_RAW_KEY_BYTES),
+      rawValueBytes: num(PROP_RAW_VALUE_BYTES),
+      dataBlocks: num(PROP_DATA_BLOCKS),
+      smallest,
+      largest,
+      fileSize,
+    };
+  }
+}
+
+/**
+ * Two-level iterator: the index block picks a data block, a reused
+ * BlockIterator walks it. Empty blocks (there are none in tables we write)
+ * are skipped. Any error leaves the iterator not valid.
+ */
+class TableIterator implements InternalIterator {
+  private readonly index: BlockIterator;
+  private readonly data = new BlockIterator();
+  /** The index points at a block and `data` holds it. */
+  private loaded = false;
+  /** File offset of the block `data` holds, or -1. */
+  private dataOffset = -1;
+  private closed = false;
+  private readonly handle: BlockHandle = { offset: 0, size: 0 };
+
+  constructor(
+    private readonly table: TableReader,
+    private readonly fillCache: boolean,
+  ) {
+    this.index = table.indexBlock.iterator();
+  }
+
+  valid(): boolean {
+    return this.loaded && this.data.valid();
+  }
+
+  key(): Buffer {
+    assert(this.valid(), 'table iterator key() while not valid');
+    return this.data.key();
+  }
+
+  value(): Buffer {
+    assert(this.valid(), 'table iterator value() while not valid');
+    return this.data.value();
+  }
+
+  seekToFirst(): void {
+    this.checkOpen();
+    try {
+      this.index.seekToFirst();
+      if (this.loadData()) this.data.seekToFirst();
+      this.skipForward();
+    } catch (err) {
+      throw this.failed(err);
+    }
+  }
+
+  seekToLast(): void {
+    this.checkOpen();
+    try {
+      this.index.seekToLast();
+      if (this.loadData()) this.data.seekToLast();
+      this.skipBackward();
+    } catch (err) {
+      throw this.failed(err);
+    }
+  }
+
+  seek(target: Buffer): void {
+    this.checkOpen();
+    try {
+      this.index.seek(target);
+      if (this.loadData()) this.data.seek(target);
+      this.skipForward();
+    } catch (err) {
+      throw this.failed(err);
+    }
+  }
+
+  seekForPrev(target: Buffer): void {
+    this.checkOpen();
+    try {
+      // The first block whose separator is >= target holds target's place;
+      // if every separator is < target, the answer is the table's last key.
+      this.index.seek(target);
+      if (!this.index.valid()) this.index.seekToLast();
+      if (this.loadData()) this.data.seekForPrev(target);
+      this.skipBackward();
+    } catch (err) {
+      throw this.failed(err);
+    }
+  }
+
+  next(): void {
+    assert(this.valid(), 'table iterator next() while not valid');
+    try {
+      this.data.next();
+      if (!this.data.valid()) this.skipForward();
+    } catch (err) {
+      throw this.failed(err);
+    }
+  }
+
+  prev(): void {
+    assert(this.valid(), 'table iterator prev() while not valid');
+    try {
+      this.data.prev();
+      if (!this.data.valid()) this.skipBackward();
+    } catch (err) {
+      throw this.failed(err);
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.loaded = false;
+    this.dataOffset = -1;
+    this.data.close();
+    this.index.close();
+    this.table.iteratorClosed();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw closedError('table iterator');
+  }
+
+  private failed(err: unknown): unknown {
+    this.loaded = false;
+    this.dataOffset = -1;
+    return err;
+  }
+
+  /** Points `data` at the index's current block; false if the index is exhausted. */
+  private loadData(): boolean {
+    if (!this.index.valid()) {
+      this.loaded = false;
+      return false;
+    }
+    const h = this.table.decodeIndexValue(this.index.value(), this.handle);
+    if (h.offset !== this.dataOffset) {
+      this.loaded = false;
+      this.dataOffset = -1;
+      this.data.setBlock(this.table.loadDataBlock(h, this.fillCache));
+      this.dataOffset = h.offset;
+    }
+    this.loaded = true;
+    return true;
+  }
+
+  private skipForward(): void {
+    while (this.loaded && !this.data.valid()) {
+      this.index.next();
+      if (this.loadData()) this.data.seekToFirst();
+    }
+  }
+
+  private skipBackward(): void {
+    while (this.loaded && !this.data.valid()) {
+      this.index.prev();
+      if (this.loadData()) this.data.seekToLast();
+    }
+  }
+}

@@ -1,0 +1,103 @@
+import { assert, invalidArgument } from '../../base/errors.js';
+import { crc32c, maskCrc } from '../../base/crc32c.js';
+import type { WritableFile } from '../../base/fs.js';
+import { BLOCK_SIZE, HEADER_SIZE, RecordType } from './format.js';
+
+/**
+ * Appends records to a log file in the block format described in format.ts.
+ * Each record is framed into one buffer and handed to the file with a single
+ * `append` (one write syscall per record).
+ */
+export class LogWriter {
+  private readonly file: WritableFile;
+  private fileSize: number;
+  /** Offset within the current block of the next byte to write. */
+  private blockOffset: number;
+  private closed = false;
+
+  /** `initialSize`: bytes already in the file (0 for a new file). */
+  constructor(file: WritableFile, initialSize = 0) {
+    if (!Number.isSafeInteger(initialSize) || initialSize < 0) {
+      throw invalidArgument(`log initial size must be a non-negative integer, got ${initialSize}`);
+    }
+    this.file = file;
+    this.fileSize = initialSize;
+    this.blockOffset = initialSize % BLOCK_SIZE;
+  }
+
+  /** Bytes of the file so far. */
+  get size(): number {
+    return this.fileSize;
+  }
+
+  /**
+   * Frames `record` into fragments and appends them with ONE file.append call.
+   * Returns bytes appended (headers and block padding included).
+   */
+  addRecord(record: Uint8Array): number {
+    assert(!this.closed, 'LogWriter.addRecord after close');
+    const total = framedLength(this.blockOffset, record.length);
+    const out = Buffer.allocUnsafe(total);
+    let o = 0;
+    let blockOffset = this.blockOffset;
+    let left = record.length;
+    let src = 0;
+    let begin = true;
+    do {
+      const leftover = BLOCK_SIZE - blockOffset;
+      if (leftover < HEADER_SIZE) {
+        out.fill(0, o, o + leftover);
+        o += leftover;
+        blockOffset = 0;
+      }
+      const avail = BLOCK_SIZE - blockOffset - HEADER_SIZE;
+      const n = left < avail ? left : avail;
+      const end = left === n;
+      const type = begin ? (end ? RecordType.FULL : RecordType.FIRST) : end ? RecordType.LAST : RecordType.MIDDLE;
+      out.writeUInt16LE(n, o + 4);
+      out[o + 6] = type;
+      out.set(record.subarray(src, src + n), o + HEADER_SIZE);
+      // The checksum covers the type byte and the payload, which are contiguous.
+      out.writeUInt32LE(maskCrc(crc32c(out.subarray(o + 6, o + HEADER_SIZE + n))), o);
+      o += HEADER_SIZE + n;
+      blockOffset += HEADER_SIZE + n;
+      src += n;
+      left -= n;
+      begin = false;
+    } while (left > 0);
+    assert(o === total, 'log framing length mismatch');
+    this.file.append(out);
+    this.blockOffset = blockOffset;
+    this.fileSize += total;
+    return total;
+  }
+
+  sync(): Promise<void> {
+    return this.file.sync();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.file.close();
+  }
+}
+
+/** Bytes that framing a record of `length` bytes starting at `blockOffset` produces. */
+export function framedLength(blockOffset: number, length: number): number {
+  let total = 0;
+  let left = length;
+  do {
+    const leftover = BLOCK_SIZE - blockOffset;
+    if (leftover < HEADER_SIZE) {
+      total += leftover;
+      blockOffset = 0;
+    }
+    const avail = BLOCK_SIZE - blockOffset - HEADER_SIZE;
+    const n = left < avail ? left : avail;
+    total += HEADER_SIZE + n;
+    blockOffset += HEADER_SIZE + n;
+    left -= n;
+  } while (left > 0);
+  return total;
+}

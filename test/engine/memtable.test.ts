@@ -1,0 +1,322 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { SeededRandom } from '../../src/base/random.js';
+import {
+  MAX_SEQUENCE,
+  ValueType,
+  compareInternalKeys,
+  makeInternalKey,
+  seqOf,
+  typeOf,
+  userKeyOf,
+} from '../../src/engine/format.js';
+import type { InternalIterator } from '../../src/engine/iterator.js';
+import { Memtable } from '../../src/engine/memtable.js';
+
+interface Entry {
+  ikey: Buffer;
+  value: Buffer;
+}
+
+const ALPHABET = [0x00, 0x01, 0x61, 0x62, 0xfe, 0xff];
+
+function randomUserKey(rnd: SeededRandom, maxLen: number): Buffer {
+  const len = rnd.int(0, maxLen);
+  const b = Buffer.alloc(len);
+  for (let i = 0; i < len; i++) b[i] = ALPHABET[rnd.int(0, ALPHABET.length - 1)]!;
+  return b;
+}
+
+/** Newest entry for userKey with seq <= snap, from a plain list. */
+function modelGet(entries: Entry[], userKey: Buffer, snap: number): { kind: 'value'; value: Buffer } | { kind: 'deleted' } | undefined {
+  let best: Entry | undefined;
+  for (const e of entries) {
+    if (e.ikey.length !== userKey.length + 8 || !userKeyOf(e.ikey).equals(userKey)) continue;
+    const s = seqOf(e.ikey);
+    if (s > snap) continue;
+    if (best === undefined || s > seqOf(best.ikey)) best = e;
+  }
+  if (best === undefined) return undefined;
+  return typeOf(best.ikey) === ValueType.DELETE ? { kind: 'deleted' } : { kind: 'value', value: best.value };
+}
+
+function collectForward(it: InternalIterator): Buffer[] {
+  const out: Buffer[] = [];
+  for (it.seekToFirst(); it.valid(); it.next()) out.push(it.key());
+  return out;
+}
+
+function collectBackward(it: InternalIterator): Buffer[] {
+  const out: Buffer[] = [];
+  for (it.seekToLast(); it.valid(); it.prev()) out.push(it.key());
+  return out;
+}
+
+/** Fills a memtable with random keys/versions/deletes; returns the model sorted by internal key. */
+function fill(mem: Memtable, rnd: SeededRandom, n: number, maxKeyLen: number, startSeq = 1): Entry[] {
+  const entries: Entry[] = [];
+  // Unique but shuffled sequence numbers, to exercise ordering independent of insert order.
+  const seqs = Array.from({ length: n }, (_, i) => startSeq + i);
+  for (let i = seqs.length - 1; i > 0; i--) {
+    const j = rnd.int(0, i);
+    [seqs[i], seqs[j]] = [seqs[j]!, seqs[i]!];
+  }
+  for (const seq of seqs) {
+    const uk = randomUserKey(rnd, maxKeyLen);
+    const type = rnd.int(0, 3) === 0 ? ValueType.DELETE : ValueType.PUT;
+    const value = type === ValueType.DELETE ? Buffer.alloc(0) : Buffer.from(`v${seq}`);
+    mem.add(seq, type, uk, value);
+    entries.push({ ikey: makeInternalKey(uk, seq, type), value });
+  }
+  entries.sort((a, b) => compareInternalKeys(a.ikey, b.ikey));
+  return entries;
+}
+
+test('empty memtable', () => {
+  const mem = new Memtable();
+  assert.equal(mem.entries, 0);
+  assert.equal(mem.approximateBytes, 0);
+  assert.equal(mem.firstKey(), undefined);
+  assert.equal(mem.lastKey(), undefined);
+  assert.equal(mem.get(Buffer.from('a'), MAX_SEQUENCE), undefined);
+  const it = mem.iterator();
+  assert.equal(it.valid(), false);
+  it.seekToFirst();
+  assert.equal(it.valid(), false);
+  it.seekToLast();
+  assert.equal(it.valid(), false);
+  it.seek(makeInternalKey(Buffer.from('a'), 5, ValueType.PUT));
+  assert.equal(it.valid(), false);
+  it.seekForPrev(makeInternalKey(Buffer.from('a'), 5, ValueType.PUT));
+  assert.equal(it.valid(), false);
+  it.close();
+});
+
+test('get sees the newest version at or below the snapshot', () => {
+  const mem = new Memtable();
+  const k = Buffer.from('key');
+  mem.add(10, ValueType.PUT, k, Buffer.from('a'));
+  mem.add(20, ValueType.DELETE, k, Buffer.alloc(0));
+  mem.add(30, ValueType.PUT, k, Buffer.from('c'));
+  mem.add(15, ValueType.PUT, Buffer.from('ke'), Buffer.from('prefix'));
+  mem.add(16, ValueType.PUT, Buffer.from('key\x00'), Buffer.from('longer'));
+  assert.equal(mem.get(k, 9), undefined);
+  assert.deepEqual(mem.get(k, 10), { kind: 'value', value: Buffer.from('a') });
+  assert.deepEqual(mem.get(k, 19), { kind: 'value', value: Buffer.from('a') });
+  assert.deepEqual(mem.get(k, 20), { kind: 'deleted' });
+  assert.deepEqual(mem.get(k, 29), { kind: 'deleted' });
+  assert.deepEqual(mem.get(k, 30), { kind: 'value', value: Buffer.from('c') });
+  assert.deepEqual(mem.get(k, MAX_SEQUENCE), { kind: 'value', value: Buffer.from('c') });
+  assert.deepEqual(mem.get(Buffer.from('ke'), 100), { kind: 'value', value: Buffer.from('prefix') });
+  assert.equal(mem.get(Buffer.from('ke'), 14), undefined);
+  assert.equal(mem.get(Buffer.from('k'), 100), undefined);
+  assert.equal(mem.get(Buffer.from('kez'), 100), undefined);
+  assert.equal(mem.get(Buffer.alloc(0), 100), undefined);
+  assert.equal(mem.entries, 5);
+});
+
+test('add copies the key and keeps the value by reference', () => {
+  const mem = new Memtable();
+  const k = Buffer.from('abc');
+  const v = Buffer.from('value');
+  mem.add(1, ValueType.PUT, k, v);
+  k[0] = 0x7a; // caller reuses its key buffer
+  const r = mem.get(Buffer.from('abc'), 1);
+  assert.ok(r !== undefined && r.kind === 'value');
+  assert.equal(r.value, v);
+  assert.equal(mem.get(Buffer.from('zbc'), 1), undefined);
+});
+
+test('duplicate internal key is a bug', () => {
+  const mem = new Memtable();
+  mem.add(7, ValueType.PUT, Buffer.from('a'), Buffer.from('x'));
+  assert.throws(() => mem.add(7, ValueType.PUT, Buffer.from('a'), Buffer.from('y')), /duplicate/);
+  assert.throws(() => mem.add(-1, ValueType.PUT, Buffer.from('a'), Buffer.from('y')), /sequence/);
+  assert.throws(() => mem.add(1.5, ValueType.PUT, Buffer.from('a'), Buffer.from('y')), /sequence/);
+});
+
+test('large sequence numbers order correctly', () => {
+  const mem = new Memtable();
+  const k = Buffer.from('k');
+  const seqs = [1, 0xff, 0x100, 0xffffff, 0x1000000, 2 ** 32 + 5, 2 ** 40, MAX_SEQUENCE - 1, MAX_SEQUENCE];
+  for (const s of seqs) mem.add(s, ValueType.PUT, k, Buffer.from(String(s)));
+  assert.deepEqual(
+    collectForward(mem.iterator()).map(seqOf),
+    [...seqs].sort((a, b) => b - a),
+  );
+  for (const s of seqs) {
+    assert.deepEqual(mem.get(k, s), { kind: 'value', value: Buffer.from(String(s)) });
+  }
+  assert.deepEqual(mem.get(k, 2 ** 40 - 1), { kind: 'value', value: Buffer.from(String(2 ** 32 + 5)) });
+});
+
+test('random inserts: get at various snapshots matches the model', () => {
+  const rnd = new SeededRandom(42);
+  const mem = new Memtable();
+  const n = 3000;
+  const entries = fill(mem, rnd, n, 3);
+  assert.equal(mem.entries, n);
+  for (let i = 0; i < 3000; i++) {
+    const uk = randomUserKey(rnd, 3);
+    const snap = rnd.int(0, n + 1);
+    assert.deepEqual(mem.get(uk, snap), modelGet(entries, uk, snap), `get(${uk.toString('hex')}, ${snap})`);
+  }
+  assert.deepEqual(mem.firstKey(), entries[0]!.ikey);
+  assert.deepEqual(mem.lastKey(), entries[entries.length - 1]!.ikey);
+});
+
+test('iterator order, seeks and seekForPrev match the sorted model', () => {
+  const rnd = new SeededRandom(7);
+  const mem = new Memtable();
+  const entries = fill(mem, rnd, 2000, 3);
+  const keys = entries.map((e) => e.ikey);
+  const it = mem.iterator();
+  assert.deepEqual(collectForward(it), keys);
+  assert.deepEqual(collectBackward(it), [...keys].reverse());
+  // Values line up with keys.
+  let i = 0;
+  for (it.seekToFirst(); it.valid(); it.next(), i++) assert.equal(it.value(), entries[i]!.value);
+
+  for (let round = 0; round < 2000; round++) {
+    const type = rnd.int(0, 1) as ValueType;
+    const target = makeInternalKey(randomUserKey(rnd, 3), rnd.int(0, 2100), type);
+    // seek: first >= target
+    const ge = keys.findIndex((k) => compareInternalKeys(k, target) >= 0);
+    it.seek(target);
+    if (ge < 0) assert.equal(it.valid(), false);
+    else assert.deepEqual(it.key(), keys[ge]);
+    // seekForPrev: last <= target
+    let le = -1;
+    for (let j = keys.length - 1; j >= 0; j--) {
+      if (compareInternalKeys(keys[j]!, target) <= 0) {
+        le = j;
+        break;
+      }
+    }
+    it.seekForPrev(target);
+    if (le < 0) assert.equal(it.valid(), false);
+    else assert.deepEqual(it.key(), keys[le]);
+    // Walk a few steps in mixed directions from the seekForPrev position.
+    let pos = le;
+    for (let step = 0; step < 6 && it.valid(); step++) {
+      if (rnd.int(0, 1) === 0) {
+        it.next();
+        pos++;
+      } else {
+        it.prev();
+        pos--;
+      }
+      if (pos < 0 || pos >= keys.length) assert.equal(it.valid(), false);
+      else assert.deepEqual(it.key(), keys[pos]);
+    }
+  }
+});
+
+test('seek with an exact internal key, and type ordering at equal sequence', () => {
+  const mem = new Memtable();
+  mem.add(5, ValueType.DELETE, Buffer.from('a'), Buffer.alloc(0));
+  mem.add(6, ValueType.PUT, Buffer.from('b'), Buffer.from('x'));
+  const it = mem.iterator();
+  // (a,5,PUT) sorts before (a,5,DELETE): seek lands on it, seekForPrev finds nothing.
+  it.seek(makeInternalKey(Buffer.from('a'), 5, ValueType.PUT));
+  assert.deepEqual(it.key(), makeInternalKey(Buffer.from('a'), 5, ValueType.DELETE));
+  it.seekForPrev(makeInternalKey(Buffer.from('a'), 5, ValueType.PUT));
+  assert.equal(it.valid(), false);
+  it.seekForPrev(makeInternalKey(Buffer.from('a'), 5, ValueType.DELETE));
+  assert.deepEqual(it.key(), makeInternalKey(Buffer.from('a'), 5, ValueType.DELETE));
+  it.seek(makeInternalKey(Buffer.from('a'), 4, ValueType.PUT));
+  assert.deepEqual(it.key(), makeInternalKey(Buffer.from('b'), 6, ValueType.PUT));
+  it.seekForPrev(makeInternalKey(Buffer.from('z'), 0, ValueType.DELETE));
+  assert.deepEqual(it.key(), makeInternalKey(Buffer.from('b'), 6, ValueType.PUT));
+  it.prev();
+  assert.deepEqual(it.key(), makeInternalKey(Buffer.from('a'), 5, ValueType.DELETE));
+  it.prev();
+  assert.equal(it.valid(), false);
+});
+
+test('iterator stays valid across interleaved inserts', () => {
+  const rnd = new SeededRandom(99);
+  const mem = new Memtable();
+  const initial = fill(mem, rnd, 500, 4, 1);
+  const initialKeys = initial.map((e) => e.ikey);
+  const it = mem.iterator();
+  let seq = 10_000;
+  const seen: Buffer[] = [];
+  const added: Buffer[] = [];
+  // Forward scan, inserting several entries (some right after the current key) after each step.
+  for (it.seekToFirst(); it.valid(); it.next()) {
+    const k = it.key();
+    seen.push(k);
+    // A key right after the current one (only for keys of <= 4 bytes, so chains stay short), and
+    // sometimes a random one (rarely enough that the scan still ends).
+    const uks: Buffer[] = [];
+    if (userKeyOf(k).length <= 4) uks.push(Buffer.concat([userKeyOf(k), Buffer.from([0x00])]));
+    if (rnd.int(0, 3) === 0) uks.push(randomUserKey(rnd, 4));
+    for (const uk of uks) {
+      mem.add(seq, ValueType.PUT, uk, Buffer.from('new'));
+      added.push(makeInternalKey(uk, seq, ValueType.PUT));
+      seq++;
+    }
+    assert.ok(seen.length < 100_000, 'scan terminates');
+  }
+  for (let i = 1; i < seen.length; i++) assert.ok(compareInternalKeys(seen[i - 1]!, seen[i]!) < 0, 'strictly increasing');
+  // Every entry present before the scan was seen.
+  const seenHex = new Set(seen.map((b) => b.toString('hex')));
+  for (const k of initialKeys) assert.ok(seenHex.has(k.toString('hex')));
+  // Backward scan with inserts between steps.
+  const back: Buffer[] = [];
+  for (it.seekToLast(); it.valid(); it.prev()) {
+    back.push(it.key());
+    const uk = randomUserKey(rnd, 4);
+    mem.add(seq++, ValueType.DELETE, uk, Buffer.alloc(0));
+    assert.ok(back.length < 100_000, 'scan terminates');
+  }
+  for (let i = 1; i < back.length; i++) assert.ok(compareInternalKeys(back[i - 1]!, back[i]!) > 0, 'strictly decreasing');
+  const backHex = new Set(back.map((b) => b.toString('hex')));
+  for (const k of [...initialKeys, ...added]) assert.ok(backHex.has(k.toString('hex')));
+  assert.equal(mem.entries, initialKeys.length + added.length + back.length);
+  // A full scan now sees everything in order.
+  const all = collectForward(mem.iterator());
+  assert.equal(all.length, mem.entries);
+  for (let i = 1; i < all.length; i++) assert.ok(compareInternalKeys(all[i - 1]!, all[i]!) < 0);
+});
+
+test('approximateBytes grows with keys, values and nodes', () => {
+  const mem = new Memtable();
+  let last = mem.approximateBytes;
+  for (let i = 0; i < 1000; i++) {
+    mem.add(i + 1, ValueType.PUT, Buffer.from(`key${i}`), Buffer.alloc(100));
+    const now = mem.approximateBytes;
+    assert.ok(now >= last + 100 + `key${i}`.length + 8 + 64, 'grows by at least key + value + overhead');
+    last = now;
+  }
+  assert.ok(mem.approximateBytes < 1000 * (100 + 8 + 7 + 64 + 8 * 12));
+});
+
+test('property: memtable matches a sorted model', () => {
+  const opArb = fc.record({
+    key: fc.uint8Array({ maxLength: 3 }).map((a) => Buffer.from(a.map((x) => ALPHABET[x % ALPHABET.length]!))),
+    del: fc.boolean(),
+  });
+  fc.assert(
+    fc.property(fc.array(opArb, { maxLength: 80 }), fc.array(fc.nat(100), { maxLength: 20 }), (ops, snaps) => {
+      const mem = new Memtable();
+      const entries: Entry[] = [];
+      ops.forEach((op, i) => {
+        const type = op.del ? ValueType.DELETE : ValueType.PUT;
+        const value = Buffer.from([i]);
+        mem.add(i + 1, type, op.key, value);
+        entries.push({ ikey: makeInternalKey(op.key, i + 1, type), value });
+      });
+      entries.sort((a, b) => compareInternalKeys(a.ikey, b.ikey));
+      const it = mem.iterator();
+      assert.deepEqual(collectForward(it), entries.map((e) => e.ikey));
+      assert.deepEqual(collectBackward(it), entries.map((e) => e.ikey).reverse());
+      for (const s of snaps) {
+        for (const op of ops) assert.deepEqual(mem.get(op.key, s), modelGet(entries, op.key, s));
+      }
+    }),
+    { numRuns: 200, seed: 1234 },
+  );
+});
