@@ -248,7 +248,7 @@ export class DB {
       const path = logFile(dir, logs[i]!);
       const reader = new LogReader(fs.readFile(path), path);
       for (let rec = reader.readRecord(); rec !== undefined; rec = reader.readRecord()) {
-        const { seq, batch } = WriteBatch.decode(rec, path, 0);
+        const { seq, batch } = WriteBatch.decode(rec, path, reader.lastRecordOffset);
         let s = seq;
         batch.forEach((type, key, value) => mem.add(s++, type, key, value ? Buffer.from(value) : EMPTY));
         if (s - 1 > vs.lastSequence) vs.lastSequence = s - 1;
@@ -886,6 +886,17 @@ export class DB {
     try {
       const v = this.getSync(key, options);
       return Promise.resolve(v !== undefined && options?.encoding === 'utf8' ? v.toString('utf8') : v);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Like `get`, but a missing key rejects with a NOT_FOUND StrataError instead of resolving undefined. */
+  getOrThrow(key: BytesLike, options?: ReadOptions): Promise<Buffer> {
+    try {
+      const v = this.getSync(key, options);
+      if (v === undefined) throw new StrataError(ERROR_CODES.NOT_FOUND, `key not found: ${JSON.stringify(toBuffer(key).toString('utf8').slice(0, 64))}`);
+      return Promise.resolve(v);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -1,40 +1,80 @@
 /**
  * The memtable: a skiplist ordered by internal key (user key ascending, then
- * sequence descending). Nodes are stored column-wise (parallel arrays indexed
- * by node number, next pointers in one growable Int32Array) so an insert
- * allocates only the internal-key buffer and amortised array growth.
+ * sequence descending).
  *
- * Node 0 is the head (it has every level); 0 doubles as the nil pointer since
- * nothing links to the head.
+ * Nodes live in one growable arena (an ArrayBuffer read through Float64,
+ * Int32 and Uint8 views) so that a search step touches one small record
+ * instead of chasing pointers through JS objects, and an insert allocates no
+ * per-entry object besides what the caller passed (values are kept by
+ * reference in a plain array). A node id is its record's offset in 8-byte
+ * words. Record layout (byte offsets from 8*id):
+ *
+ *    0  f64  prefix: first PREFIX_BYTES bytes of the user key as a number
+ *    8  f64  sequence
+ *   16  i32  index into `values`
+ *   20  i32  internal-key length (user key + trailer)
+ *   24  i32  value type
+ *   28  i32  height h
+ *   32  i32  next pointers, levels 0..h-1
+ * 32+4h  u8  the internal key (user key + 8-byte trailer); padded to 8 bytes
+ *
+ * Node 0 is the head (full height, empty key); 0 doubles as the nil pointer
+ * since nothing links to the head. Records never move within the arena, and
+ * growing the arena copies it, so buffers handed out earlier (views of the
+ * old arena) keep their contents.
  */
 import { assert } from '../base/errors.js';
-import { MAX_SEQUENCE, TRAILER_SIZE, ValueType, makeInternalKey, seqOf, typeOf } from './format.js';
+import { MAX_SEQUENCE, TRAILER_SIZE, ValueType, seqOf, typeOf, writeTrailer } from './format.js';
 import type { InternalIterator } from './iterator.js';
 
 export type MemtableGetResult = { kind: 'value'; value: Buffer } | { kind: 'deleted' } | undefined;
 
 const MAX_HEIGHT = 12;
-/** Pointer value for "no node" (the head's index: nothing points back to it). */
+/** Pointer value for "no node" (the head's id: nothing points back to it). */
 const NIL = 0;
 const HEAD = 0;
 /** Bytes charged per node besides key and value, and per level pointer. */
 const NODE_OVERHEAD = 64;
 const LINK_OVERHEAD = 8;
-const INITIAL_NODES = 256;
-const EMPTY = Buffer.alloc(0);
+const INITIAL_ARENA_BYTES = 64 * 1024;
+const HEADER_BYTES = 32;
+// Int32 slots from 2*id.
+const I_VALUE = 4;
+const I_KLEN = 5;
+const I_TYPE = 6;
+const I_HEIGHT = 7;
+const I_LINKS = 8;
+/** Leading user-key bytes kept per node as a number (48 bits: exact in a double). */
+const PREFIX_BYTES = 6;
+/** From this many bytes left to compare, Buffer#compare (native) beats a JS loop. */
+const NATIVE_COMPARE_MIN = 64;
 const DELETED: MemtableGetResult = { kind: 'deleted' };
 
+/**
+ * The first PREFIX_BYTES bytes of `buf[off, off+len)`, big-endian, zero-padded.
+ * Monotone: if a < b bytewise then prefix(a) <= prefix(b); so different
+ * prefixes decide a comparison without touching the keys.
+ */
+function keyPrefix(buf: Uint8Array, off: number, len: number): number {
+  let p = 0;
+  const n = len < PREFIX_BYTES ? len : PREFIX_BYTES;
+  let i = 0;
+  for (; i < n; i++) p = p * 256 + buf[off + i]!;
+  for (; i < PREFIX_BYTES; i++) p *= 256;
+  return p;
+}
+
 class SkipList {
-  /** Internal key per node (node 0: empty). */
-  keys: Buffer[];
+  arena: ArrayBuffer;
+  f64: Float64Array;
+  i32: Int32Array;
+  u8: Uint8Array;
+  /** A Buffer over the whole arena, for native compares and key views. */
+  buf: Buffer;
+  /** Bytes of the arena in use. */
+  used: number;
   values: Buffer[];
-  seqs: Float64Array;
-  types: Uint8Array;
-  /** Offset of each node's next pointers in `links`; a node of height h owns links[base .. base+h). */
-  bases: Int32Array;
-  links: Int32Array;
-  linksUsed: number;
-  /** Nodes including the head. */
+  /** Entries (nodes other than the head). */
   count: number;
   /** Height of the tallest node (at least 1). */
   height: number;
@@ -44,98 +84,129 @@ class SkipList {
   readonly prevs: Int32Array;
 
   constructor() {
-    this.keys = [EMPTY];
-    this.values = [EMPTY];
-    this.seqs = new Float64Array(INITIAL_NODES);
-    this.types = new Uint8Array(INITIAL_NODES);
-    this.bases = new Int32Array(INITIAL_NODES);
-    this.links = new Int32Array(INITIAL_NODES * 2);
-    this.linksUsed = MAX_HEIGHT; // the head's links, all NIL
-    this.count = 1;
+    this.arena = new ArrayBuffer(INITIAL_ARENA_BYTES);
+    this.f64 = new Float64Array(this.arena);
+    this.i32 = new Int32Array(this.arena);
+    this.u8 = new Uint8Array(this.arena);
+    this.buf = Buffer.from(this.arena);
+    this.values = [];
+    this.count = 0;
     this.height = 1;
     this.rng = 0x2545f491;
     this.bytes = 0;
     this.prevs = new Int32Array(MAX_HEIGHT);
+    // The head: zeroed memory already reads as prefix 0, no links, empty key.
+    this.i32[I_HEIGHT] = MAX_HEIGHT;
+    this.used = HEADER_BYTES + 4 * MAX_HEIGHT;
+  }
+
+  keyOffset(n: number): number {
+    return 8 * n + HEADER_BYTES + 4 * this.i32[2 * n + I_HEIGHT]!;
+  }
+
+  keyLength(n: number): number {
+    return this.i32[2 * n + I_KLEN]!;
+  }
+
+  /** Node `n`'s internal key as a view of the arena (no copy). */
+  keyView(n: number): Buffer {
+    return this.buf.subarray(this.keyOffset(n), this.keyOffset(n) + this.keyLength(n));
+  }
+
+  value(n: number): Buffer {
+    return this.values[this.i32[2 * n + I_VALUE]!]!;
   }
 
   /**
    * Compares node `n` with the internal key given by parts: user key
-   * `kbuf[0, ukLen)`, sequence `seq`, type `type`. Negative when n sorts first.
+   * `kbuf[koff, koff+ukLen)` whose keyPrefix is `kp`, sequence `seq`, type
+   * `type`. Negative when n sorts first.
    */
-  cmp(n: number, kbuf: Buffer, ukLen: number, seq: number, type: number): number {
-    const nk = this.keys[n]!;
-    const c = nk.compare(kbuf, 0, ukLen, 0, nk.length - TRAILER_SIZE);
-    if (c !== 0) return c;
-    const ns = this.seqs[n]!;
+  cmp(n: number, kbuf: Uint8Array, koff: number, ukLen: number, kp: number, seq: number, type: number): number {
+    const f64 = this.f64;
+    const np = f64[n]!;
+    if (np !== kp) return np < kp ? -1 : 1;
+    const i32 = this.i32;
+    const b = 2 * n;
+    const nLen = i32[b + I_KLEN]! - TRAILER_SIZE;
+    const m = nLen < ukLen ? nLen : ukLen;
+    // Equal prefixes: the first min(PREFIX_BYTES, m) bytes are equal.
+    let i = m < PREFIX_BYTES ? m : PREFIX_BYTES;
+    if (m > i) {
+      const noff = 8 * n + HEADER_BYTES + 4 * i32[b + I_HEIGHT]!;
+      if (m - i >= NATIVE_COMPARE_MIN) {
+        const c = this.buf.compare(kbuf, koff + i, koff + m, noff + i, noff + m);
+        if (c !== 0) return c;
+      } else {
+        const u8 = this.u8;
+        for (; i < m; i++) {
+          const x = u8[noff + i]!;
+          const y = kbuf[koff + i]!;
+          if (x !== y) return x < y ? -1 : 1;
+        }
+      }
+    }
+    if (nLen !== ukLen) return nLen < ukLen ? -1 : 1;
+    const ns = f64[n + 1]!;
     if (ns !== seq) return ns > seq ? -1 : 1;
-    const nt = this.types[n]!;
+    const nt = i32[b + I_TYPE]!;
     return nt === type ? 0 : nt > type ? -1 : 1;
+  }
+
+  /** Whether node `n`'s user key is `kbuf[0, ukLen)`. */
+  userKeyEquals(n: number, kbuf: Buffer, ukLen: number): boolean {
+    if (this.i32[2 * n + I_KLEN]! - TRAILER_SIZE !== ukLen) return false;
+    const off = this.keyOffset(n);
+    if (ukLen >= NATIVE_COMPARE_MIN) return this.buf.compare(kbuf, 0, ukLen, off, off + ukLen) === 0;
+    const u8 = this.u8;
+    for (let i = 0; i < ukLen; i++) if (u8[off + i] !== kbuf[i]) return false;
+    return true;
+  }
+
+  /**
+   * Searches for the key given by parts (see `cmp`; `kp` is its keyPrefix). Returns the last node
+   * before it (`inclusive`: the last node <= it); the head (NIL) if none.
+   * With `prevs`, records the last node before the key at every level.
+   */
+  findBefore(
+    kbuf: Uint8Array,
+    koff: number,
+    ukLen: number,
+    kp: number,
+    seq: number,
+    type: number,
+    inclusive: boolean,
+    prevs: Int32Array | null,
+  ): number {
+    const i32 = this.i32;
+    const limit = inclusive ? 1 : 0;
+    let x = HEAD;
+    let level = this.height - 1;
+    let last = NIL; // a node known not to qualify at the level above: skip re-comparing it
+    for (;;) {
+      const nx = i32[2 * x + I_LINKS + level]!;
+      if (nx !== NIL && nx !== last && this.cmp(nx, kbuf, koff, ukLen, kp, seq, type) < limit) {
+        x = nx;
+      } else {
+        if (prevs !== null) prevs[level] = x;
+        if (level === 0) return x;
+        last = nx;
+        level--;
+      }
+    }
   }
 
   /** First node >= the key (NIL if none). */
   findGE(kbuf: Buffer, ukLen: number, seq: number, type: number): number {
-    const links = this.links;
-    const bases = this.bases;
-    let x = HEAD;
-    let level = this.height - 1;
-    let last = NIL; // a node known to be >= target at the level above: skip re-comparing it
-    for (;;) {
-      const nx = links[bases[x]! + level]!;
-      if (nx !== NIL && nx !== last && this.cmp(nx, kbuf, ukLen, seq, type) < 0) {
-        x = nx;
-      } else {
-        if (level === 0) return nx;
-        last = nx;
-        level--;
-      }
-    }
-  }
-
-  /** Last node < the key (NIL if none). */
-  findLT(kbuf: Buffer, ukLen: number, seq: number, type: number): number {
-    const links = this.links;
-    const bases = this.bases;
-    let x = HEAD;
-    let level = this.height - 1;
-    let last = NIL;
-    for (;;) {
-      const nx = links[bases[x]! + level]!;
-      if (nx !== NIL && nx !== last && this.cmp(nx, kbuf, ukLen, seq, type) < 0) {
-        x = nx;
-      } else {
-        if (level === 0) return x;
-        last = nx;
-        level--;
-      }
-    }
-  }
-
-  /** Last node <= the key (NIL if none). */
-  findLE(kbuf: Buffer, ukLen: number, seq: number, type: number): number {
-    const links = this.links;
-    const bases = this.bases;
-    let x = HEAD;
-    let level = this.height - 1;
-    let last = NIL;
-    for (;;) {
-      const nx = links[bases[x]! + level]!;
-      if (nx !== NIL && nx !== last && this.cmp(nx, kbuf, ukLen, seq, type) <= 0) {
-        x = nx;
-      } else {
-        if (level === 0) return x;
-        last = nx;
-        level--;
-      }
-    }
+    return this.nextOf(this.findBefore(kbuf, 0, ukLen, keyPrefix(kbuf, 0, ukLen), seq, type, false, null));
   }
 
   findLast(): number {
-    const links = this.links;
-    const bases = this.bases;
+    const i32 = this.i32;
     let x = HEAD;
     for (let level = this.height - 1; level >= 0; level--) {
       for (;;) {
-        const nx = links[bases[x]! + level]!;
+        const nx = i32[2 * x + I_LINKS + level]!;
         if (nx === NIL) break;
         x = nx;
       }
@@ -143,17 +214,16 @@ class SkipList {
     return x;
   }
 
-  first(): number {
-    return this.links[this.bases[HEAD]!]!;
-  }
-
   nextOf(n: number): number {
-    return this.links[this.bases[n]!]!;
+    return this.i32[2 * n + I_LINKS]!;
   }
 
   prevOf(n: number): number {
-    const k = this.keys[n]!;
-    return this.findLT(k, k.length - TRAILER_SIZE, this.seqs[n]!, this.types[n]!);
+    const b = 2 * n;
+    const i32 = this.i32;
+    const off = 8 * n + HEADER_BYTES + 4 * i32[b + I_HEIGHT]!;
+    const f64 = this.f64;
+    return this.findBefore(this.u8, off, i32[b + I_KLEN]! - TRAILER_SIZE, f64[n]!, f64[n + 1]!, i32[b + I_TYPE]!, false, null);
   }
 
   randomHeight(): number {
@@ -174,25 +244,9 @@ class SkipList {
   insert(seq: number, type: ValueType, userKey: Buffer, value: Buffer): void {
     const ukLen = userKey.length;
     const prevs = this.prevs;
-    let links = this.links;
-    const bases0 = this.bases;
-    let x = HEAD;
-    let level = this.height - 1;
-    let last = NIL;
-    for (;;) {
-      const nx = links[bases0[x]! + level]!;
-      if (nx !== NIL && nx !== last && this.cmp(nx, userKey, ukLen, seq, type) < 0) {
-        x = nx;
-      } else {
-        prevs[level] = x;
-        if (level === 0) {
-          assert(nx === NIL || this.cmp(nx, userKey, ukLen, seq, type) !== 0, 'memtable: duplicate internal key');
-          break;
-        }
-        last = nx;
-        level--;
-      }
-    }
+    const kp = keyPrefix(userKey, 0, ukLen);
+    const after = this.nextOf(this.findBefore(userKey, 0, ukLen, kp, seq, type, false, prevs));
+    assert(after === NIL || this.cmp(after, userKey, 0, ukLen, kp, seq, type) !== 0, 'memtable: duplicate internal key');
 
     const h = this.randomHeight();
     if (h > this.height) {
@@ -200,42 +254,45 @@ class SkipList {
       this.height = h;
     }
 
-    const n = this.count;
-    if (n === this.seqs.length) this.growNodes();
-    if (this.linksUsed + h > links.length) {
-      const grown = new Int32Array(links.length * 2);
-      grown.set(links);
-      this.links = links = grown;
-    }
-    const ikey = makeInternalKey(userKey, seq, type);
-    this.keys.push(ikey);
+    const klen = ukLen + TRAILER_SIZE;
+    const size = (HEADER_BYTES + 4 * h + klen + 7) & ~7;
+    if (this.used + size > this.arena.byteLength) this.grow(this.used + size);
+    const off = this.used;
+    this.used = off + size;
+    const n = off >>> 3;
+    const f64 = this.f64;
+    const i32 = this.i32;
+    const b = 2 * n;
+    f64[n] = kp;
+    f64[n + 1] = seq;
+    i32[b + I_VALUE] = this.values.length;
+    i32[b + I_KLEN] = klen;
+    i32[b + I_TYPE] = type;
+    i32[b + I_HEIGHT] = h;
+    const koff = off + HEADER_BYTES + 4 * h;
+    this.u8.set(userKey, koff);
+    writeTrailer(this.buf, koff + ukLen, seq, type);
     this.values.push(value);
-    this.seqs[n] = seq;
-    this.types[n] = type;
-    const base = this.linksUsed;
-    this.bases[n] = base;
-    this.linksUsed = base + h;
-    this.count = n + 1;
-    const bases = this.bases;
     for (let l = 0; l < h; l++) {
-      const p = bases[prevs[l]!]! + l;
-      links[base + l] = links[p]!;
-      links[p] = n;
+      const p = 2 * prevs[l]! + I_LINKS + l;
+      i32[b + I_LINKS + l] = i32[p]!;
+      i32[p] = n;
     }
-    this.bytes += NODE_OVERHEAD + LINK_OVERHEAD * h + ikey.length + value.length;
+    this.count++;
+    this.bytes += NODE_OVERHEAD + LINK_OVERHEAD * h + klen + value.length;
   }
 
-  private growNodes(): void {
-    const cap = this.seqs.length * 2;
-    const seqs = new Float64Array(cap);
-    seqs.set(this.seqs);
-    this.seqs = seqs;
-    const types = new Uint8Array(cap);
-    types.set(this.types);
-    this.types = types;
-    const bases = new Int32Array(cap);
-    bases.set(this.bases);
-    this.bases = bases;
+  private grow(need: number): void {
+    let cap = this.arena.byteLength * 2;
+    while (cap < need) cap *= 2;
+    const arena = new ArrayBuffer(cap);
+    const u8 = new Uint8Array(arena);
+    u8.set(this.u8.subarray(0, this.used));
+    this.arena = arena;
+    this.u8 = u8;
+    this.f64 = new Float64Array(arena);
+    this.i32 = new Int32Array(arena);
+    this.buf = Buffer.from(arena);
   }
 }
 
@@ -247,9 +304,9 @@ export class Memtable {
   }
 
   /**
-   * Inserts (userKey, seq, type, value). Copies the key into a new
-   * internal-key buffer; keeps `value` by reference (callers pass buffers they
-   * will not mutate). `seq` must be unique within the memtable.
+   * Inserts (userKey, seq, type, value). Copies the key into the memtable;
+   * keeps `value` by reference (callers pass buffers they will not mutate).
+   * `seq` must be unique within the memtable.
    */
   add(seq: number, type: ValueType, userKey: Buffer, value: Buffer): void {
     assert(Number.isSafeInteger(seq) && seq >= 0 && seq <= MAX_SEQUENCE, 'memtable: bad sequence');
@@ -263,11 +320,9 @@ export class Memtable {
     const ukLen = userKey.length;
     // First entry >= (userKey, snapshotSeq, PUT): the newest version visible at the snapshot, if any.
     const n = list.findGE(userKey, ukLen, snapshotSeq, ValueType.PUT);
-    if (n === NIL) return undefined;
-    const nk = list.keys[n]!;
-    if (nk.length - TRAILER_SIZE !== ukLen || nk.compare(userKey, 0, ukLen, 0, ukLen) !== 0) return undefined;
-    if (list.types[n] === ValueType.DELETE) return DELETED;
-    return { kind: 'value', value: list.values[n]! };
+    if (n === NIL || !list.userKeyEquals(n, userKey, ukLen)) return undefined;
+    if (list.i32[2 * n + I_TYPE] === ValueType.DELETE) return DELETED;
+    return { kind: 'value', value: list.value(n) };
   }
 
   /**
@@ -284,63 +339,77 @@ export class Memtable {
   }
 
   get entries(): number {
-    return this.list.count - 1;
+    return this.list.count;
   }
 
-  /** Smallest internal key, undefined when empty. */
+  /** Smallest internal key (a copy), undefined when empty. */
   firstKey(): Buffer | undefined {
-    const n = this.list.first();
-    return n === NIL ? undefined : this.list.keys[n];
+    const n = this.list.nextOf(HEAD);
+    return n === NIL ? undefined : Buffer.from(this.list.keyView(n));
   }
 
-  /** Largest internal key, undefined when empty. */
+  /** Largest internal key (a copy), undefined when empty. */
   lastKey(): Buffer | undefined {
     const n = this.list.findLast();
-    return n === NIL ? undefined : this.list.keys[n];
+    return n === NIL ? undefined : Buffer.from(this.list.keyView(n));
   }
 }
 
 class MemtableIterator implements InternalIterator {
   private readonly list: SkipList;
   private node: number;
+  /** View of the current key, made on first `key()` after each move. */
+  private keyBuf: Buffer | undefined;
 
   constructor(list: SkipList) {
     this.list = list;
     this.node = NIL;
+    this.keyBuf = undefined;
   }
 
   valid(): boolean {
     return this.node !== NIL;
   }
   seekToFirst(): void {
-    this.node = this.list.first();
+    this.keyBuf = undefined;
+    this.node = this.list.nextOf(HEAD);
   }
   seekToLast(): void {
+    this.keyBuf = undefined;
     this.node = this.list.findLast();
   }
   seek(target: Buffer): void {
+    this.keyBuf = undefined;
     this.node = this.list.findGE(target, target.length - TRAILER_SIZE, seqOf(target), typeOf(target));
   }
   seekForPrev(target: Buffer): void {
-    this.node = this.list.findLE(target, target.length - TRAILER_SIZE, seqOf(target), typeOf(target));
+    this.keyBuf = undefined;
+    const ukLen = target.length - TRAILER_SIZE;
+    const kp = keyPrefix(target, 0, ukLen);
+    this.node = this.list.findBefore(target, 0, ukLen, kp, seqOf(target), typeOf(target), true, null);
   }
   next(): void {
     assert(this.node !== NIL, 'memtable iterator: next() while invalid');
+    this.keyBuf = undefined;
     this.node = this.list.nextOf(this.node);
   }
   prev(): void {
     assert(this.node !== NIL, 'memtable iterator: prev() while invalid');
+    this.keyBuf = undefined;
     this.node = this.list.prevOf(this.node);
   }
   key(): Buffer {
     assert(this.node !== NIL, 'memtable iterator: key() while invalid');
-    return this.list.keys[this.node]!;
+    let k = this.keyBuf;
+    if (k === undefined) this.keyBuf = k = this.list.keyView(this.node);
+    return k;
   }
   value(): Buffer {
     assert(this.node !== NIL, 'memtable iterator: value() while invalid');
-    return this.list.values[this.node]!;
+    return this.list.value(this.node);
   }
   close(): void {
+    this.keyBuf = undefined;
     this.node = NIL;
   }
 }

@@ -61,7 +61,7 @@ export class VersionSet {
     let haveSeq = false;
     let first = true;
     for (let rec = reader.readRecord(); rec !== undefined; rec = reader.readRecord()) {
-      const edit = VersionEdit.decode(rec, path, 0, this.numLevels);
+      const edit = VersionEdit.decode(rec, path, reader.lastRecordOffset, this.numLevels);
       if (first && edit.formatName !== FORMAT_NAME) {
         throw corruption(path, 0, `not a ${FORMAT_NAME} MANIFEST (format ${edit.formatName ?? 'missing'})`);
       }

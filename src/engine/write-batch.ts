@@ -1,5 +1,5 @@
-import { getVarint, putVarint, type Cursor } from '../base/bytes.js';
-import { assert, corruption, invalidArgument } from '../base/errors.js';
+import { getVarint, putVarint, type Cursor } from '../base/index.js';
+import { assert, corruption, invalidArgument } from '../base/index.js';
 import { ValueType } from './format.js';
 
 /**

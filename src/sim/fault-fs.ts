@@ -1,7 +1,7 @@
-import { ERROR_CODES, StrataError } from '../base/errors.js';
-import type { FileLock, Fs, RandomAccessFile, WritableFile } from '../base/fs.js';
-import { MemFs } from '../base/mem-fs.js';
-import { SeededRandom, type Random } from '../base/random.js';
+import { ERROR_CODES, StrataError } from '../base/index.js';
+import type { FileLock, Fs, RandomAccessFile, WritableFile } from '../base/index.js';
+import { MemFs } from '../base/index.js';
+import { SeededRandom, type Random } from '../base/index.js';
 
 /**
  * Thrown by every FaultFs operation once the simulated process has crashed.

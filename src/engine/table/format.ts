@@ -58,12 +58,15 @@
  * Filter block (absent when bloomBitsPerKey = 0)
  * ----------------------------------------------
  * `byte bits[m / 8] | uint8 k`: one bloom filter over the table's distinct
- * USER keys (internal key minus trailer). m = 8 * ceil(max(64, n * bitsPerKey) / 8),
- * k = clamp(round(bitsPerKey * ln 2), 1, 30). Hash h = murmur3-x86-32 of the
- * user key with seed 0xbc9f1d34 (see bloom.ts); probe i (0 <= i < k) tests
- * bit (h + i * delta) mod 2^32 mod m, where delta = rotr(h, 15) | 1... see
- * `bloom.ts` for the exact derivation: delta = ((h >>> 17) | (h << 15)) >>> 0.
- * Bit j is bit (j mod 8) of byte floor(j / 8).
+ * USER keys (internal key minus its 8-byte trailer).
+ * m = 8 * ceil(max(64, n * bitsPerKey) / 8) for n distinct user keys,
+ * k = clamp(round(bitsPerKey * ln 2), 1, 30); readers reject k outside [1, 30].
+ * h = MurmurHash3_x86_32(userKey, seed 0xbc9f1d34);
+ * delta = fmix32(h XOR 0x9e3779b9), fmix32 being MurmurHash3's finalizer
+ * (x ^= x >>> 16; x *= 0x85ebca6b; x ^= x >>> 13; x *= 0xc2b2ae35; x ^= x >>> 16, all mod 2^32).
+ * Probe i (0 <= i < k) tests bit (h + i * delta mod 2^32) mod m, where bit j
+ * is bit (j mod 8) of byte floor(j / 8). A key may be present only if all k
+ * bits are set. Written with no compression.
  *
  * Properties block
  * ----------------

@@ -1,5 +1,5 @@
-import { corruption } from '../../base/errors.js';
-import { crc32c, unmaskCrc } from '../../base/crc32c.js';
+import { corruption } from '../../base/index.js';
+import { crc32c, unmaskCrc } from '../../base/index.js';
 import { BLOCK_SIZE, HEADER_SIZE, MAX_RECORD_TYPE, RecordType } from './format.js';
 
 export interface LogReadResult {

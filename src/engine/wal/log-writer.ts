@@ -1,6 +1,6 @@
-import { assert, invalidArgument } from '../../base/errors.js';
-import { crc32c, maskCrc } from '../../base/crc32c.js';
-import type { WritableFile } from '../../base/fs.js';
+import { assert, invalidArgument } from '../../base/index.js';
+import { crc32c, maskCrc } from '../../base/index.js';
+import type { WritableFile } from '../../base/index.js';
 import { BLOCK_SIZE, HEADER_SIZE, RecordType } from './format.js';
 
 /**
