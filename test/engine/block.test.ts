@@ -267,3 +267,50 @@ test('block: malformed contents are CORRUPTION with file and block offset', () =
   assert.throws(() => it.seekToFirst());
   assert.equal(it.valid(), false);
 });
+
+test('block: random walks of next/prev/seek/seekForPrev match a sorted model', () => {
+  let seed = 7;
+  const rnd = (n: number): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  for (const interval of [1, 4, 16]) {
+    const block = buildBlock(entries, interval);
+    const it = block.iterator();
+    let pos = -1; // model position; -1 or entries.length = not valid
+    for (let step = 0; step < 5000; step++) {
+      const op = pos >= 0 && pos < entries.length ? rnd(6) : 2 + rnd(4);
+      if (op === 0 || op === 1) {
+        // next and prev are weighted, as in scans
+        if (rnd(2) === 0) {
+          it.next();
+          pos++;
+        } else {
+          it.prev();
+          pos--;
+        }
+      } else if (op === 2) {
+        const j = rnd(entries.length);
+        it.seek(entries[j]!.key);
+        pos = j;
+      } else if (op === 3) {
+        const target = justAfter(entries[rnd(entries.length)]!.key);
+        it.seekForPrev(target);
+        pos = entries.length - 1;
+        while (pos >= 0 && compareInternalKeys(entries[pos]!.key, target) > 0) pos--;
+      } else if (op === 4) {
+        it.seekToLast();
+        pos = entries.length - 1;
+      } else {
+        it.seekToFirst();
+        pos = 0;
+      }
+      if (pos < 0 || pos >= entries.length) {
+        assert.equal(it.valid(), false, `step ${step}`);
+        pos = -1;
+      } else {
+        assertAt(it, entries[pos], `interval ${interval} step ${step}`);
+      }
+    }
+  }
+});

@@ -163,6 +163,17 @@ export class BlockIterator implements InternalIterator {
   private cachedValue: Buffer | undefined;
   private readonly cursor: Cursor = { pos: 0 };
 
+  /**
+   * Reverse-iteration cache: `prev()` decodes a whole restart interval once
+   * and remembers its entries (offset, key range in rcKeys, value range), so
+   * stepping back through the interval costs O(1) per entry instead of a
+   * re-scan from the restart point each time.
+   */
+  private rc: number[] = [];
+  private rcCount = 0;
+  private rcIdx = 0;
+  private rcKeys: Buffer = Buffer.allocUnsafe(256);
+
   constructor(block?: Block) {
     if (block) this.setBlock(block);
   }
@@ -174,6 +185,7 @@ export class BlockIterator implements InternalIterator {
     this.dataEnd = block.dataEnd;
     this.numRestarts = block.numRestarts;
     this.order = block.order;
+    this.rcCount = 0;
     this.invalidate();
   }
 
@@ -235,6 +247,19 @@ export class BlockIterator implements InternalIterator {
   prev(): void {
     assert(this.valid(), 'BlockIterator.prev() while not valid');
     const original = this.cur;
+    const rc = this.rc;
+    if (this.rcCount > 0 && this.rcIdx > 0 && rc[this.rcIdx * 5] === original) {
+      const i = this.rcIdx-- * 5;
+      this.cur = rc[i]!;
+      this.keySrc = this.rcKeys;
+      this.keyStart = rc[i + 1]!;
+      this.keyEnd = rc[i + 2]!;
+      this.valStart = rc[i + 3]!;
+      this.valEnd = this.nextOff = rc[i + 4]!;
+      this.cachedKey = undefined;
+      this.cachedValue = undefined;
+      return;
+    }
     let ri = this.restartIndex;
     while (this.block!.restartPoint(ri) >= original) {
       if (ri === 0) {
@@ -243,17 +268,42 @@ export class BlockIterator implements InternalIterator {
       }
       ri--;
     }
+    // Decode the interval up to `original`, recording every entry.
+    this.rcCount = 0;
+    this.rcIdx = 0;
     this.seekToRestart(ri);
-    while (this.nextOff < original) this.parseNext();
+    let keysLen = 0;
+    for (;;) {
+      const keyLen = this.keyEnd - this.keyStart;
+      if (keysLen + keyLen > this.rcKeys.length) {
+        // Entries already recorded point into the old buffer: keep their bytes.
+        const grown = Buffer.allocUnsafe(Math.max(keysLen + keyLen, this.rcKeys.length * 2));
+        this.rcKeys.copy(grown, 0, 0, keysLen);
+        this.rcKeys = grown;
+      }
+      copyRange(this.keySrc, this.keyStart, this.keyEnd, this.rcKeys, keysLen);
+      const i = this.rcCount++ * 5;
+      rc[i] = this.cur;
+      rc[i + 1] = keysLen;
+      rc[i + 2] = keysLen + keyLen;
+      rc[i + 3] = this.valStart;
+      rc[i + 4] = this.valEnd;
+      keysLen += keyLen;
+      if (this.nextOff >= original) break;
+      this.parseNext();
+    }
     if (this.nextOff !== original) {
       const err = this.block!.corrupt(`entry boundaries disagree with restart points at ${original}`);
+      this.rcCount = 0;
       this.invalidate();
       throw err;
     }
+    this.rcIdx = this.rcCount - 1;
   }
 
   close(): void {
     this.block = undefined;
+    this.rcCount = 0;
     this.data = EMPTY;
     this.dataEnd = 0;
     this.keySrc = EMPTY;

@@ -1,0 +1,595 @@
+/**
+ * Simulated crashes at every file-system call.
+ *
+ * A workload (sync puts, deletes, batches, with flushes, compactions, MANIFEST
+ * rewrites and a reopen in the middle) runs once on a FaultFs without faults
+ * to count its file-system operations N. Then, for every k in 0..N (a seeded
+ * sample in the default suite; all of them with STRATA_LONG_TESTS), it runs
+ * again with crashAfter(k), and the crash image (plain, and with torn unsynced
+ * tails) is opened with a plain MemFs and checked:
+ *   - open succeeds;
+ *   - the state equals the model after the first j writes, for some j that
+ *     includes every acknowledged write and no more than were issued (so no
+ *     acknowledged write is lost, no deleted key comes back, batches are
+ *     all-or-nothing);
+ *   - point reads agree with the scan; the database takes a write and closes;
+ *     a second open sees the same state.
+ * Also: fsync failures make the database read-only and never lose an
+ * acknowledged write.
+ *
+ * Replay: every failure message starts with SEED=<n>; STRATA_SEED=<n> runs
+ * that seed, STRATA_CRASH_K=<k> only that crash point.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ERROR_CODES, isStrataError } from '../../src/base/errors.js';
+import type { Fs } from '../../src/base/fs.js';
+import { MemFile, MemFs } from '../../src/base/mem-fs.js';
+import { SeededRandom } from '../../src/base/random.js';
+import { DB } from '../../src/engine/db.js';
+import type { OpenOptions } from '../../src/engine/options.js';
+import { FaultFs, isSimulatedCrash } from '../../src/sim/index.js';
+
+const LONG = !!process.env.STRATA_LONG_TESTS && process.env.STRATA_LONG_TESTS !== '0';
+const SEED_OVERRIDE = process.env.STRATA_SEED === undefined ? undefined : Number(process.env.STRATA_SEED);
+const K_OVERRIDE = process.env.STRATA_CRASH_K === undefined ? undefined : Number(process.env.STRATA_CRASH_K);
+const DIR = '/db';
+const KEY_SPACE = 48;
+const PROBE_KEY = 'zz-probe';
+
+// ------------------------------------------------------------------ workload
+
+type Mut = { t: 'put'; k: string; v: string } | { t: 'del'; k: string };
+
+interface Write {
+  /** Issue order (index into Workload.writes). */
+  w: number;
+  sync: boolean;
+  /** As one batch (db.write) or a single put/delete. */
+  batch: boolean;
+  muts: Mut[];
+}
+
+type Step = { t: 'writes'; ws: Write[] } | { t: 'flush' } | { t: 'compact' } | { t: 'reopen' };
+
+interface Workload {
+  seed: number;
+  steps: Step[];
+  writes: Write[];
+}
+
+const keyName = (i: number) => `k${String(i).padStart(3, '0')}`;
+const ALL_KEYS = Array.from({ length: KEY_SPACE }, (_, i) => keyName(i));
+
+/** Incompressible-ish filler so that tables have several blocks. */
+function filler(seed: number): string {
+  const r = new SeededRandom(seed ^ 0x5eed);
+  const chars = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+  let s = '';
+  for (let i = 0; i < 48 * 1024; i++) s += chars[r.int(0, chars.length - 1)];
+  return s;
+}
+
+/**
+ * `nWrites` writes in groups of 1..4 issued together (group commit), with an
+ * explicit flush, a reopen and a compactRange at fixed fractions.
+ * `mixedSync`: about a third of the writes are sync:false.
+ */
+function makeWorkload(seed: number, nWrites: number, mixedSync = false): Workload {
+  const r = new SeededRandom(seed);
+  const fill = filler(seed);
+  const value = (w: number, k: string): string => {
+    const big = r.int(0, 59) === 0;
+    const len = big ? r.int(33 * 1024, 40 * 1024) : r.int(60, 1500);
+    const off = r.int(0, fill.length - len);
+    return `${k}@${w}:${fill.slice(off, off + len)}`;
+  };
+  const mut = (w: number): Mut => {
+    const k = keyName(r.int(0, KEY_SPACE - 1));
+    return r.int(0, 3) === 0 ? { t: 'del', k } : { t: 'put', k, v: value(w, k) };
+  };
+  const steps: Step[] = [];
+  const writes: Write[] = [];
+  const marks: Array<[number, Step['t']]> = [
+    [Math.floor(nWrites * 0.3), 'flush'],
+    [Math.floor(nWrites * 0.55), 'reopen'],
+    [Math.floor(nWrites * 0.8), 'compact'],
+  ];
+  while (writes.length < nWrites) {
+    while (marks.length > 0 && writes.length >= marks[0]![0]) steps.push({ t: marks.shift()![1] } as Step);
+    const width = r.int(0, 1) === 0 ? 1 : r.int(2, 4);
+    const ws: Write[] = [];
+    for (let i = 0; i < width && writes.length < nWrites; i++) {
+      const w = writes.length;
+      const kind = r.int(0, 9);
+      const sync = mixedSync ? r.int(0, 2) !== 0 : true;
+      let wr: Write;
+      if (kind < 6) {
+        const k = keyName(r.int(0, KEY_SPACE - 1));
+        wr = { w, sync, batch: false, muts: [{ t: 'put', k, v: value(w, k) }] };
+      } else if (kind < 8) {
+        wr = { w, sync, batch: false, muts: [{ t: 'del', k: keyName(r.int(0, KEY_SPACE - 1)) }] };
+      } else {
+        const n = r.int(2, 5);
+        const muts: Mut[] = [];
+        for (let j = 0; j < n; j++) muts.push(mut(w));
+        wr = { w, sync, batch: true, muts };
+      }
+      writes.push(wr);
+      ws.push(wr);
+    }
+    steps.push({ t: 'writes', ws });
+  }
+  return { seed, steps, writes };
+}
+
+function applyWrite(model: Map<string, string>, wr: Write): void {
+  for (const m of wr.muts) {
+    if (m.t === 'put') model.set(m.k, m.v);
+    else model.delete(m.k);
+  }
+}
+
+function modelAt(wl: Workload, j: number): Map<string, string> {
+  const m = new Map<string, string>();
+  for (let i = 0; i < j; i++) applyWrite(m, wl.writes[i]!);
+  return m;
+}
+
+function sameState(a: Map<string, string>, b: Map<string, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
+
+function describeDiff(expected: Map<string, string>, actual: Map<string, string>): string {
+  const out: string[] = [];
+  const short = (v: string | undefined) => (v === undefined ? 'absent' : JSON.stringify(v.slice(0, 24)));
+  for (const k of new Set([...expected.keys(), ...actual.keys()])) {
+    if (expected.get(k) !== actual.get(k)) out.push(`${k}: expected ${short(expected.get(k))}, got ${short(actual.get(k))}`);
+    if (out.length >= 6) break;
+  }
+  return out.join('; ');
+}
+
+/** Smallest j in [lo, hi] with state == model after j writes, or -1. */
+function matchPrefix(wl: Workload, state: Map<string, string>, lo: number, hi: number): number {
+  const m = new Map<string, string>();
+  for (let j = 0; j <= hi; j++) {
+    if (j >= lo && sameState(m, state)) return j;
+    if (j < wl.writes.length) applyWrite(m, wl.writes[j]!);
+  }
+  return -1;
+}
+
+// ------------------------------------------------------------------ running
+
+const OPTIONS: OpenOptions = {
+  writeBufferSize: 64 * 1024,
+  level0CompactionTrigger: 2,
+  // No 1 ms slowdown sleeps: they would make the interleaving timing-dependent.
+  level0SlowdownTrigger: 1000,
+  level0StopTrigger: 1000,
+  maxBytesForLevelBase: 64 * 1024,
+  targetFileSize: 16 * 1024,
+  blockSize: 1024,
+  blockCacheSize: 256 * 1024,
+};
+
+interface RunLog {
+  /** Writes issued: 0..issued-1. */
+  issued: number;
+  acked: boolean[];
+  /** Order in which writes were acknowledged. */
+  ackOrder: number[];
+  /** Index of the last acknowledged write (-1: none). */
+  lastAck: number;
+  /** Index of the last acknowledged sync:true write (-1: none). */
+  lastSyncAck: number;
+  /** Errors that are neither a simulated crash, READ_ONLY nor (with fsync faults) IO. */
+  unexpected: string[];
+  /** The workload stopped early because an operation failed. */
+  stopped: boolean;
+  /** Set when the database reported an fsync failure as READ_ONLY (or open failed with IO). */
+  sawFailure: boolean;
+}
+
+function classify(err: unknown, log: RunLog, allowIo: boolean, what: string): void {
+  if (isSimulatedCrash(err)) return;
+  if (isStrataError(err, ERROR_CODES.READ_ONLY)) {
+    log.sawFailure = true;
+    return;
+  }
+  if (allowIo && isStrataError(err, ERROR_CODES.IO)) {
+    log.sawFailure = true;
+    return;
+  }
+  log.unexpected.push(`${what}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+}
+
+function issue(db: DB, wr: Write): Promise<void> {
+  const opts = { sync: wr.sync };
+  if (wr.batch) {
+    return db.write(
+      wr.muts.map((m) => (m.t === 'put' ? { type: 'put' as const, key: m.k, value: m.v } : { type: 'del' as const, key: m.k })),
+      opts,
+    );
+  }
+  const m = wr.muts[0]!;
+  return m.t === 'put' ? db.put(m.k, m.v, opts) : db.delete(m.k, opts);
+}
+
+/**
+ * Runs the workload on `fs` until the end or the first failed operation. A
+ * failed write is followed by one more write, which must fail too.
+ */
+async function runWorkload(fs: Fs, wl: Workload, allowIo = false): Promise<RunLog> {
+  const log: RunLog = {
+    issued: 0,
+    acked: new Array<boolean>(wl.writes.length).fill(false),
+    ackOrder: [],
+    lastAck: -1,
+    lastSyncAck: -1,
+    unexpected: [],
+    stopped: false,
+    sawFailure: false,
+  };
+  let db: DB | undefined;
+  const openDb = async (): Promise<boolean> => {
+    try {
+      db = await DB.open(DIR, { ...OPTIONS, fs });
+      return true;
+    } catch (err) {
+      db = undefined;
+      classify(err, log, allowIo, 'open');
+      return false;
+    }
+  };
+  if (!(await openDb())) {
+    log.stopped = true;
+    return log;
+  }
+  for (const step of wl.steps) {
+    const d = db!;
+    let failed = false;
+    if (step.t === 'writes') {
+      const ps = step.ws.map((wr) => {
+        log.issued = wr.w + 1;
+        return issue(d, wr).then(
+          () => {
+            log.acked[wr.w] = true;
+            log.ackOrder.push(wr.w);
+            log.lastAck = Math.max(log.lastAck, wr.w);
+            if (wr.sync) log.lastSyncAck = Math.max(log.lastSyncAck, wr.w);
+          },
+          (err: unknown) => {
+            failed = true;
+            classify(err, log, allowIo, `write ${wr.w}`);
+          },
+        );
+      });
+      await Promise.all(ps);
+    } else if (step.t === 'flush' || step.t === 'compact') {
+      try {
+        await (step.t === 'flush' ? d.flush() : d.compactRange());
+      } catch (err) {
+        failed = true;
+        classify(err, log, allowIo, step.t);
+      }
+    } else {
+      try {
+        await d.close();
+      } catch (err) {
+        failed = true;
+        classify(err, log, allowIo, 'close before reopen');
+      }
+      if (!failed && !(await openDb())) {
+        log.stopped = true;
+        return log;
+      }
+    }
+    if (failed) {
+      log.stopped = true;
+      // Nothing is acknowledged after a failure.
+      const extra = wl.writes[wl.writes.length - 1]!;
+      try {
+        await d.put(extra.muts[0]!.k, 'after-failure', { sync: true });
+        log.unexpected.push('a write after a failure was acknowledged');
+      } catch (err) {
+        classify(err, log, allowIo, 'write after failure');
+      }
+      try {
+        await d.close();
+      } catch (err) {
+        classify(err, log, allowIo, 'close after failure');
+      }
+      return log;
+    }
+  }
+  try {
+    await db!.close();
+  } catch (err) {
+    classify(err, log, allowIo, 'final close');
+  }
+  return log;
+}
+
+function readState(db: DB): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const [k, v] of db.iterator<string, string>({ keyEncoding: 'utf8', valueEncoding: 'utf8' })) {
+    if (k !== PROBE_KEY) m.set(k, v);
+  }
+  return m;
+}
+
+/** An independent copy of `src` (visible names and contents, all durable). */
+function cloneFs(src: MemFs): MemFs {
+  const out = new MemFs();
+  for (const d of src.dirs) out.dirs.add(d);
+  for (const [k, f] of src.files) {
+    const nf = new MemFile();
+    nf.append(f.contents());
+    nf.sync();
+    out.files.set(k, nf);
+    out.durable.set(k, nf);
+  }
+  return out;
+}
+
+/**
+ * Opens `img`, checks it holds a prefix of the writes that includes write
+ * `lo - 1` and at most `hi` writes, that reads agree, that it accepts a write,
+ * and that a second open sees the same. Returns the prefix length.
+ */
+async function verifyImage(img: MemFs, wl: Workload, lo: number, hi: number, ctx: string): Promise<number> {
+  let db: DB;
+  try {
+    db = await DB.open(DIR, { ...OPTIONS, fs: img });
+  } catch (err) {
+    assert.fail(`${ctx}: open of the crash image failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  }
+  let j = -1;
+  try {
+    const state = readState(db);
+    j = matchPrefix(wl, state, lo, hi);
+    if (j < 0) {
+      assert.fail(
+        `${ctx}: recovered state is no prefix of the issued writes with ${lo} <= j <= ${hi}; ` +
+          `vs first ${lo}: ${describeDiff(modelAt(wl, lo), state)} | vs first ${hi}: ${describeDiff(modelAt(wl, hi), state)}`,
+      );
+    }
+    const model = modelAt(wl, j);
+    for (const k of ALL_KEYS) {
+      assert.equal(db.getSync(k)?.toString('utf8'), model.get(k), `${ctx}: get(${k}) disagrees with the scan (prefix ${j})`);
+    }
+    await db.put(PROBE_KEY, ctx, { sync: true });
+    assert.equal(await db.get(PROBE_KEY, { encoding: 'utf8' }), ctx, `${ctx}: probe write not readable`);
+  } finally {
+    await db.close();
+  }
+  const again = await DB.open(DIR, { ...OPTIONS, fs: img });
+  try {
+    const state = readState(again);
+    assert.ok(sameState(state, modelAt(wl, j)), `${ctx}: second open differs from the first (prefix ${j}): ${describeDiff(modelAt(wl, j), state)}`);
+    assert.equal(await again.get(PROBE_KEY, { encoding: 'utf8' }), ctx, `${ctx}: probe write lost by a clean close/open`);
+  } finally {
+    await again.close();
+  }
+  return j;
+}
+
+function checkLog(log: RunLog, ctx: string): void {
+  assert.deepEqual(log.unexpected, [], `${ctx}: unexpected errors`);
+  for (let i = 1; i < log.ackOrder.length; i++) {
+    assert.ok(log.ackOrder[i - 1]! < log.ackOrder[i]!, `${ctx}: writes acknowledged out of issue order: ${log.ackOrder.slice(Math.max(0, i - 3), i + 1).join(',')}`);
+  }
+  // Acknowledged writes form a prefix of the issued ones (each group waits for the one before).
+  for (let i = 0; i <= log.lastAck; i++) assert.ok(log.acked[i], `${ctx}: write ${i} not acknowledged but write ${log.lastAck} was`);
+}
+
+/** Evenly spread seeded sample of `count` values in [0, n], always including 0..2 and n. */
+function samplePoints(n: number, count: number, r: SeededRandom): number[] {
+  if (count >= n + 1) return Array.from({ length: n + 1 }, (_, i) => i);
+  const set = new Set<number>([0, 1, 2, n]);
+  const stride = (n + 1) / count;
+  for (let i = 0; set.size < count && i < count; i++) set.add(Math.min(n, Math.floor(i * stride + r.int(0, Math.max(0, Math.floor(stride) - 1)))));
+  return [...set].sort((a, b) => a - b);
+}
+
+interface Baseline {
+  wl: Workload;
+  ops: number;
+  stats: { flushes: number; compactions: number };
+}
+
+/** Runs `wl` without faults: every write must be acknowledged; returns the op count. */
+async function baseline(wl: Workload): Promise<Baseline> {
+  const fs = new FaultFs();
+  const log = await runWorkload(fs, wl);
+  const ctx = `SEED=${wl.seed} fault-free run`;
+  checkLog(log, ctx);
+  assert.equal(log.stopped, false, ctx);
+  assert.equal(log.lastAck, wl.writes.length - 1, ctx);
+  const ops = fs.opCount;
+  // The run must have exercised flushes, compactions and MANIFEST rewrites.
+  const db = await DB.open(DIR, { ...OPTIONS, fs: fs.inner });
+  const st = db.stats();
+  const state = readState(db);
+  await db.close();
+  assert.ok(sameState(state, modelAt(wl, wl.writes.length)), `${ctx}: final state differs: ${describeDiff(modelAt(wl, wl.writes.length), state)}`);
+  const names = [...fs.inner.files.keys()];
+  assert.ok(names.some((n) => n.endsWith('.sst')), `${ctx}: no tables written`);
+  assert.ok(st.levels.slice(1).some((l) => l.files > 0), `${ctx}: nothing below L0 (no compaction)`);
+  return { wl, ops, stats: { flushes: st.flush.count, compactions: st.compaction.count } };
+}
+
+async function crashAt(wl: Workload, k: number): Promise<{ log: RunLog; fs: FaultFs }> {
+  const fs = new FaultFs();
+  fs.crashAfter(k);
+  const log = await runWorkload(fs, wl);
+  return { log, fs };
+}
+
+const seeds = SEED_OVERRIDE !== undefined ? [SEED_OVERRIDE] : [1, 2];
+const N_WRITES = LONG ? 700 : 320;
+
+for (const seed of seeds) {
+  test(`crash at every file-system call: acknowledged writes survive, state is a prefix (seed ${seed})`, async () => {
+    const wl = makeWorkload(seed, N_WRITES);
+    const base = await baseline(wl);
+    const r = new SeededRandom(seed * 31 + 7);
+    const points = K_OVERRIDE !== undefined ? [K_OVERRIDE] : LONG ? samplePoints(base.ops, base.ops + 1, r) : samplePoints(base.ops, 70, r);
+    let torn = 0;
+    for (const k of points) {
+      const ctx = `SEED=${seed} STRATA_CRASH_K=${k} (of ${base.ops} ops)`;
+      const { log, fs } = await crashAt(wl, k);
+      checkLog(log, ctx);
+      if (k < base.ops) assert.ok(fs.crashed, `${ctx}: the run did not reach the crash point`);
+      const lo = log.lastAck + 1;
+      await verifyImage(fs.crashImage(), wl, lo, log.issued, `${ctx} plain image`);
+      const tornImg = fs.crashImage({ tear: true, random: new SeededRandom(seed * 100003 + k) });
+      await verifyImage(tornImg, wl, lo, log.issued, `${ctx} torn image`);
+      torn++;
+    }
+    console.log(
+      `# crash-sim SEED=${seed}: ${base.ops} fs ops, ${wl.writes.length} writes, ${base.stats.flushes} flushes, ` +
+        `${base.stats.compactions} compactions; ${points.length} crash points x 2 images (${torn} torn)`,
+    );
+  });
+}
+
+test('crash during recovery of a torn crash image (double crash)', async () => {
+  const seed = SEED_OVERRIDE ?? 3;
+  const wl = makeWorkload(seed, LONG ? 400 : 200);
+  const base = await baseline(wl);
+  const r = new SeededRandom(seed * 17 + 1);
+  const firstPoints = samplePoints(base.ops, LONG ? 60 : 10, r);
+  let cases = 0;
+  for (const k of firstPoints) {
+    const { log, fs } = await crashAt(wl, k);
+    const ctx0 = `SEED=${seed} STRATA_CRASH_K=${k}`;
+    checkLog(log, ctx0);
+    const img = fs.crashImage({ tear: true, random: new SeededRandom(seed * 100003 + k) });
+    // Count the operations of a fault-free recovery of this image.
+    const probe = new FaultFs(cloneFs(img));
+    const db = await DB.open(DIR, { ...OPTIONS, fs: probe });
+    await db.close();
+    const recoveryOps = probe.opCount;
+    const second = samplePoints(recoveryOps, LONG ? recoveryOps + 1 : 6, r);
+    for (const m of second) {
+      const ctx = `${ctx0} recovery crash m=${m} (of ${recoveryOps})`;
+      const f2 = new FaultFs(cloneFs(img));
+      f2.crashAfter(m);
+      try {
+        const d2 = await DB.open(DIR, { ...OPTIONS, fs: f2 });
+        await d2.close();
+      } catch (err) {
+        assert.ok(isSimulatedCrash(err), `${ctx}: recovery failed with ${String(err)}`);
+      }
+      const img2 = f2.crashImage({ tear: true, random: new SeededRandom(seed * 7 + m) });
+      await verifyImage(img2, wl, log.lastAck + 1, log.issued, ctx);
+      cases++;
+    }
+  }
+  console.log(`# crash-sim double crash SEED=${seed}: ${cases} (crash, recovery crash) pairs`);
+});
+
+test('fsync failure of the WAL: the write rejects, the database turns READ_ONLY, reads still work, reopen recovers', async () => {
+  const seed = SEED_OVERRIDE ?? 4;
+  const wl = makeWorkload(seed, 160);
+  const r = new SeededRandom(seed);
+  const trials = LONG ? 40 : 8;
+  for (let trial = 0; trial < trials; trial++) {
+    const failAtWrite = r.int(1, wl.writes.length - 40);
+    const ctx = `SEED=${seed} trial=${trial} failAtWrite=${failAtWrite}`;
+    const fs = new FaultFs();
+    const db = await DB.open(DIR, { ...OPTIONS, fs });
+    const model = new Map<string, string>();
+    let lastAck = -1;
+    let w = 0;
+    for (; w < failAtWrite; w++) {
+      await issue(db, wl.writes[w]!);
+      applyWrite(model, wl.writes[w]!);
+      lastAck = w;
+    }
+    let failedPath = '';
+    fs.failSyncWhen((info) => {
+      if (info.kind !== 'sync' || !info.path.endsWith('.log')) return false;
+      failedPath = info.path;
+      return true;
+    });
+    // A group of concurrent writes whose WAL fsync fails: all reject.
+    const group = wl.writes.slice(w, w + 3);
+    const results = await Promise.allSettled(group.map((wr) => issue(db, wr)));
+    const issued = w + group.length;
+    assert.ok(failedPath.endsWith('.log'), `${ctx}: the WAL sync was not attempted`);
+    for (const res of results) {
+      assert.equal(res.status, 'rejected', `${ctx}: a write whose fsync failed was acknowledged`);
+      const err = (res as PromiseRejectedResult).reason;
+      assert.ok(isStrataError(err, ERROR_CODES.READ_ONLY), `${ctx}: expected READ_ONLY, got ${String(err)}`);
+    }
+    // Every later write (and flush, compaction) rejects with READ_ONLY.
+    for (const wr of wl.writes.slice(issued, issued + 5)) {
+      await assert.rejects(issue(db, { ...wr, sync: wr.w % 2 === 0 }), (err: unknown) => isStrataError(err, ERROR_CODES.READ_ONLY), ctx);
+    }
+    await assert.rejects(db.flush(), (err: unknown) => isStrataError(err, ERROR_CODES.READ_ONLY), `${ctx}: flush`);
+    await assert.rejects(db.compactRange(), (err: unknown) => isStrataError(err, ERROR_CODES.READ_ONLY), `${ctx}: compactRange`);
+    assert.ok(db.stats().backgroundError, `${ctx}: stats().backgroundError not set`);
+    // Reads still work and show exactly the acknowledged writes.
+    const live = readState(db);
+    assert.ok(sameState(live, model), `${ctx}: live reads after the failure: ${describeDiff(model, live)}`);
+    for (const k of ALL_KEYS) assert.equal(await db.get(k, { encoding: 'utf8' }), model.get(k), `${ctx}: get(${k})`);
+    await db.close();
+    // A power loss now, or a restart of the process on the same files: a prefix with every acknowledged write.
+    await verifyImage(fs.crashImage(), wl, lastAck + 1, issued, `${ctx} crash image`);
+    await verifyImage(fs.crashImage({ tear: true, random: new SeededRandom(trial) }), wl, lastAck + 1, issued, `${ctx} torn image`);
+    await verifyImage(fs.inner, wl, lastAck + 1, issued, `${ctx} same files`);
+  }
+});
+
+test('fsync failure anywhere (table, MANIFEST, CURRENT, directory, WAL): never an acknowledged write lost', async () => {
+  const seed = SEED_OVERRIDE ?? 5;
+  const wl = makeWorkload(seed, LONG ? 400 : 220);
+  const base = await baseline(wl);
+  const r = new SeededRandom(seed * 13);
+  const points = samplePoints(base.ops, LONG ? 200 : 40, r);
+  const kinds = new Map<string, number>();
+  for (const n of points) {
+    const fs = new FaultFs();
+    let failed: string | undefined;
+    const from = n;
+    fs.failSyncWhen((info) => {
+      if (info.op <= from) return false;
+      failed = `${info.kind} ${info.path.replace(/^.*\//, '')}`;
+      return true;
+    });
+    const log = await runWorkload(fs, wl, true);
+    const ctx = `SEED=${seed} failSync after op ${n} (${failed ?? 'none'})`;
+    checkLog(log, ctx);
+    if (failed !== undefined) {
+      const kind = failed.replace(/[0-9]+/g, 'N');
+      kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+      // The failure must surface: later writes, flushes or the final close are refused.
+      assert.ok(log.sawFailure || !log.stopped, `${ctx}: stopped without reporting the failure`);
+    }
+    await verifyImage(fs.crashImage(), wl, log.lastAck + 1, log.issued, `${ctx} crash image`);
+    await verifyImage(fs.inner, wl, log.lastAck + 1, log.issued, `${ctx} same files`);
+  }
+  console.log(`# crash-sim fsync failures SEED=${seed}: ${points.length} points; failed syncs: ${[...kinds].map(([k, v]) => `${k} x${v}`).join(', ')}`);
+});
+
+test('sync:false writes mixed in: a crash image still opens and keeps every write up to the last acknowledged sync write', async () => {
+  const seed = SEED_OVERRIDE ?? 6;
+  const wl = makeWorkload(seed, LONG ? 500 : 260, true);
+  const base = await baseline(wl);
+  const r = new SeededRandom(seed * 29);
+  const points = K_OVERRIDE !== undefined ? [K_OVERRIDE] : samplePoints(base.ops, LONG ? base.ops + 1 : 50, r);
+  for (const k of points) {
+    const ctx = `SEED=${seed} STRATA_CRASH_K=${k} (mixed sync, of ${base.ops} ops)`;
+    const { log, fs } = await crashAt(wl, k);
+    checkLog(log, ctx);
+    // An acknowledged sync write makes it and everything issued before it durable.
+    await verifyImage(fs.crashImage(), wl, log.lastSyncAck + 1, log.issued, `${ctx} plain image`);
+    await verifyImage(fs.crashImage({ tear: true, random: new SeededRandom(seed * 100003 + k) }), wl, log.lastSyncAck + 1, log.issued, `${ctx} torn image`);
+  }
+});

@@ -1,0 +1,39 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+
+const root = resolve(dirname(new URL(import.meta.url).pathname), '../..');
+
+test('the README example runs and prints what it promises', () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'strata-example-'));
+  try {
+    const out = execFileSync(process.execPath, [join(root, 'examples/embedded.mjs')], { cwd, encoding: 'utf8' });
+    const lines = out.split('\n');
+    assert.equal(lines[0], 'red');
+    assert.equal(lines[1], 'red', 'snapshot read must see the old value');
+    assert.equal(lines[2], 'fruit:apple = green');
+    assert.equal(lines[3], 'fruit:cherry = dark red');
+    assert.ok(!out.includes('banana'), 'the batch deleted banana');
+  } finally {
+    rmSync(cwd, { recursive: true, force: true });
+  }
+});
+
+test('the CLI demo writes, reads back and reports stats', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-cli-'));
+  try {
+    const cli = join(root, 'dist/src/cli/main.js');
+    const out = execFileSync(process.execPath, [cli, 'demo', '-d', dir, '-n', '5000'], { encoding: 'utf8' });
+    assert.match(out, /read 5000\/5000 random keys/);
+    assert.match(out, /user:00000000 = \{"id":0,"name":"user 0"\}/);
+    const got = execFileSync(process.execPath, [cli, 'get', '-d', dir, 'user:00000042'], { encoding: 'utf8' });
+    assert.equal(got.trim(), '{"id":42,"name":"user 42"}');
+    execFileSync(process.execPath, [cli, 'del', '-d', dir, 'user:00000042']);
+    assert.throws(() => execFileSync(process.execPath, [cli, 'get', '-d', dir, 'user:00000042'], { stdio: 'pipe' }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
