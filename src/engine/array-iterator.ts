@@ -2,7 +2,7 @@
  * An InternalIterator over an in-memory array of entries already sorted by
  * internal key. Used by tests and for small in-memory runs.
  */
-import { assert } from '../base/errors.js';
+import { assert } from '../base/index.js';
 import { compareInternalKeys } from './format.js';
 import type { InternalIterator } from './iterator.js';
 

@@ -4,7 +4,7 @@
  * the previous one when moving on. Files whose iterator yields nothing are
  * skipped in both directions.
  */
-import { assert } from '../base/errors.js';
+import { assert } from '../base/index.js';
 import { compareInternalKeys } from './format.js';
 import type { InternalIterator } from './iterator.js';
 

@@ -440,6 +440,8 @@ export class DB {
             for (const w of writers) w.reject(this.bgError);
             continue;
           }
+          // Nothing was appended while waiting (this loop is the only writer): the WAL is clean.
+          this.walDirty = false;
           this.applyGroup(writers);
         }
       }
@@ -493,7 +495,10 @@ export class DB {
       this.pendingSync = { writers, sync: this.log.sync() };
       return;
     }
-    if (this.opts.syncIntervalMs > 0) this.walDirty = true;
+    // Unsynced WAL bytes: synced by the periodic sync, at close, and before a
+    // switch to a new WAL (a later sync write in the new WAL must not be
+    // durable while earlier writes in the old one are not).
+    this.walDirty = true;
     this.applyGroup(writers);
   }
 
@@ -546,6 +551,7 @@ export class DB {
     const old = this.log;
     if (this.walDirty) {
       this.walDirty = false;
+      this.counters.walSyncs++;
       await old.sync();
     }
     const logNumber = this.versions.newFileNumber();

@@ -23,7 +23,7 @@
  * growing the arena copies it, so buffers handed out earlier (views of the
  * old arena) keep their contents.
  */
-import { assert } from '../base/errors.js';
+import { assert } from '../base/index.js';
 import { MAX_SEQUENCE, TRAILER_SIZE, ValueType, seqOf, typeOf, writeTrailer } from './format.js';
 import type { InternalIterator } from './iterator.js';
 

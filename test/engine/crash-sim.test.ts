@@ -23,7 +23,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ERROR_CODES, isStrataError } from '../../src/base/errors.js';
-import type { Fs } from '../../src/base/fs.js';
+import type { FileLock, Fs, RandomAccessFile, WritableFile } from '../../src/base/fs.js';
 import { MemFile, MemFs } from '../../src/base/mem-fs.js';
 import { SeededRandom } from '../../src/base/random.js';
 import { DB } from '../../src/engine/db.js';
@@ -192,6 +192,9 @@ interface RunLog {
   stopped: boolean;
   /** Set when the database reported an fsync failure as READ_ONLY (or open failed with IO). */
   sawFailure: boolean;
+  /** Flushes and compactions done by the workload (summed over its database sessions). */
+  flushes: number;
+  compactions: number;
 }
 
 function classify(err: unknown, log: RunLog, allowIo: boolean, what: string): void {
@@ -233,8 +236,16 @@ async function runWorkload(fs: Fs, wl: Workload, allowIo = false): Promise<RunLo
     unexpected: [],
     stopped: false,
     sawFailure: false,
+    flushes: 0,
+    compactions: 0,
   };
   let db: DB | undefined;
+  const closeDb = (d: DB): Promise<void> => {
+    const st = d.stats();
+    log.flushes += st.flush.count;
+    log.compactions += st.compaction.count;
+    return d.close();
+  };
   const openDb = async (): Promise<boolean> => {
     try {
       db = await DB.open(DIR, { ...OPTIONS, fs });
@@ -278,7 +289,7 @@ async function runWorkload(fs: Fs, wl: Workload, allowIo = false): Promise<RunLo
       }
     } else {
       try {
-        await d.close();
+        await closeDb(d);
       } catch (err) {
         failed = true;
         classify(err, log, allowIo, 'close before reopen');
@@ -290,6 +301,8 @@ async function runWorkload(fs: Fs, wl: Workload, allowIo = false): Promise<RunLo
     }
     if (failed) {
       log.stopped = true;
+      // A close that failed part-way leaves the handle closed: nothing more to try on it.
+      if (step.t === 'reopen') return log;
       // Nothing is acknowledged after a failure.
       const extra = wl.writes[wl.writes.length - 1]!;
       try {
@@ -299,7 +312,7 @@ async function runWorkload(fs: Fs, wl: Workload, allowIo = false): Promise<RunLo
         classify(err, log, allowIo, 'write after failure');
       }
       try {
-        await d.close();
+        await closeDb(d);
       } catch (err) {
         classify(err, log, allowIo, 'close after failure');
       }
@@ -307,7 +320,7 @@ async function runWorkload(fs: Fs, wl: Workload, allowIo = false): Promise<RunLo
     }
   }
   try {
-    await db!.close();
+    await closeDb(db!);
   } catch (err) {
     classify(err, log, allowIo, 'final close');
   }
@@ -396,31 +409,167 @@ function samplePoints(n: number, count: number, r: SeededRandom): number[] {
   return [...set].sort((a, b) => a - b);
 }
 
+/**
+ * Records the name of every call that FaultFs counts as an operation, in the
+ * same order: trace[k] is the operation that crashAfter(k) makes fail.
+ * Names are normalised (file numbers → N) so they group into kinds.
+ */
+class TracingFs implements Fs {
+  readonly trace: string[] = [];
+  constructor(private readonly fs: Fs) {}
+  private t(op: string, p: string): void {
+    this.trace.push(`${op} ${p.replace(/^.*\//, '').replace(/[0-9]+/g, 'N')}`);
+  }
+  createWritable(p: string): WritableFile {
+    this.t('createWritable', p);
+    const f = this.fs.createWritable(p);
+    const t = (op: string) => this.t(op, p);
+    return {
+      path: f.path,
+      get size() {
+        return f.size;
+      },
+      append: (d: Uint8Array) => {
+        t('append');
+        f.append(d);
+      },
+      sync: () => {
+        t('sync');
+        return f.sync();
+      },
+      close: () => {
+        t('close');
+        f.close();
+      },
+    };
+  }
+  openRandomAccess(p: string): RandomAccessFile {
+    this.t('openRandomAccess', p);
+    const f = this.fs.openRandomAccess(p);
+    const t = (op: string) => this.t(op, p);
+    return {
+      path: f.path,
+      size: f.size,
+      read: (position: number, length: number, into?: Buffer) => {
+        t('read');
+        return f.read(position, length, into);
+      },
+      close: () => {
+        t('close');
+        f.close();
+      },
+    };
+  }
+  readFile(p: string): Buffer {
+    this.t('readFile', p);
+    return this.fs.readFile(p);
+  }
+  exists(p: string): boolean {
+    this.t('exists', p);
+    return this.fs.exists(p);
+  }
+  list(d: string): string[] {
+    this.t('list', d);
+    return this.fs.list(d);
+  }
+  fileSize(p: string): number {
+    this.t('fileSize', p);
+    return this.fs.fileSize(p);
+  }
+  remove(p: string): void {
+    this.t('remove', p);
+    this.fs.remove(p);
+  }
+  rename(from: string, to: string): void {
+    this.t('rename', `${from}->${to.replace(/^.*\//, '')}`);
+    this.fs.rename(from, to);
+  }
+  mkdir(d: string): void {
+    this.t('mkdir', d);
+    this.fs.mkdir(d);
+  }
+  syncDir(d: string): Promise<void> {
+    this.t('syncDir', d);
+    return this.fs.syncDir(d);
+  }
+  lock(p: string): FileLock {
+    this.t('lock', p);
+    const l = this.fs.lock(p);
+    return {
+      release: () => {
+        this.t('release', p);
+        l.release();
+      },
+    };
+  }
+}
+
 interface Baseline {
   wl: Workload;
   ops: number;
-  stats: { flushes: number; compactions: number };
+  /** trace[k]: the operation crashAfter(k) fails. */
+  trace: string[];
+  flushes: number;
+  compactions: number;
 }
 
-/** Runs `wl` without faults: every write must be acknowledged; returns the op count. */
+/** Runs `wl` without faults: every write must be acknowledged; returns the op count and trace. */
 async function baseline(wl: Workload): Promise<Baseline> {
-  const fs = new FaultFs();
+  const fault = new FaultFs();
+  const fs = new TracingFs(fault);
   const log = await runWorkload(fs, wl);
   const ctx = `SEED=${wl.seed} fault-free run`;
   checkLog(log, ctx);
   assert.equal(log.stopped, false, ctx);
   assert.equal(log.lastAck, wl.writes.length - 1, ctx);
-  const ops = fs.opCount;
-  // The run must have exercised flushes, compactions and MANIFEST rewrites.
-  const db = await DB.open(DIR, { ...OPTIONS, fs: fs.inner });
+  const ops = fault.opCount;
+  assert.equal(fs.trace.length, ops, `${ctx}: trace does not match FaultFs operation count`);
+  const db = await DB.open(DIR, { ...OPTIONS, fs: fault.inner });
   const st = db.stats();
   const state = readState(db);
   await db.close();
   assert.ok(sameState(state, modelAt(wl, wl.writes.length)), `${ctx}: final state differs: ${describeDiff(modelAt(wl, wl.writes.length), state)}`);
-  const names = [...fs.inner.files.keys()];
-  assert.ok(names.some((n) => n.endsWith('.sst')), `${ctx}: no tables written`);
-  assert.ok(st.levels.slice(1).some((l) => l.files > 0), `${ctx}: nothing below L0 (no compaction)`);
-  return { wl, ops, stats: { flushes: st.flush.count, compactions: st.compaction.count } };
+  // The run must have exercised flushes, compactions and MANIFEST rewrites.
+  assert.ok(log.flushes >= 3, `${ctx}: only ${log.flushes} flushes`);
+  assert.ok(log.compactions >= 1, `${ctx}: no compaction`);
+  assert.ok(st.levels.slice(1).some((l) => l.files > 0), `${ctx}: nothing below L0`);
+  assert.ok(fs.trace.filter((n) => n.startsWith('rename')).length >= 2, `${ctx}: fewer than two MANIFEST installs`);
+  return { wl, ops, trace: fs.trace, flushes: log.flushes, compactions: log.compactions };
+}
+
+/**
+ * Crash points: every kind of operation (by trace name) at up to `perKind`
+ * spread-out occurrences, then seeded random fill up to `total`; all of 0..N
+ * when `total` > N. N itself (after the final close) is always included.
+ */
+function crashPoints(base: Baseline, perKind: number, total: number, r: SeededRandom, only?: (name: string) => boolean): number[] {
+  const n = base.ops;
+  if (!only && total > n) return Array.from({ length: n + 1 }, (_, i) => i);
+  const byKind = new Map<string, number[]>();
+  base.trace.forEach((name, k) => {
+    if (only && !only(name)) return;
+    let a = byKind.get(name);
+    if (!a) byKind.set(name, (a = []));
+    a.push(k);
+  });
+  const set = new Set<number>(only ? [] : [0, n]);
+  for (const ks of byKind.values()) {
+    if (ks.length <= perKind) for (const k of ks) set.add(k);
+    else for (let i = 0; i < perKind; i++) set.add(ks[Math.floor(((i + r.float()) * ks.length) / perKind)]!);
+  }
+  const all = only ? [...byKind.values()].flat() : undefined;
+  const limit = Math.min(total, all ? all.length : n + 1);
+  while (set.size < limit) set.add(all ? all[r.int(0, all.length - 1)]! : r.int(0, n));
+  return [...set].sort((a, b) => a - b);
+}
+
+function kindCounts(base: Baseline, points: number[]): string {
+  const c = new Map<string, number>();
+  for (const k of points) {
+    const name = k < base.trace.length ? base.trace[k]!.split(' ')[0]! : 'none';
+    c.set(name, (c.get(name) ?? 0) + 1);
+  }
+  return [...c].map(([k, v]) => `${k}:${v}`).join(' ');
 }
 
 async function crashAt(wl: Workload, k: number): Promise<{ log: RunLog; fs: FaultFs }> {
@@ -438,10 +587,10 @@ for (const seed of seeds) {
     const wl = makeWorkload(seed, N_WRITES);
     const base = await baseline(wl);
     const r = new SeededRandom(seed * 31 + 7);
-    const points = K_OVERRIDE !== undefined ? [K_OVERRIDE] : LONG ? samplePoints(base.ops, base.ops + 1, r) : samplePoints(base.ops, 70, r);
+    const points = K_OVERRIDE !== undefined ? [K_OVERRIDE] : LONG ? crashPoints(base, 0, base.ops + 1, r) : crashPoints(base, 2, 64, r);
     let torn = 0;
     for (const k of points) {
-      const ctx = `SEED=${seed} STRATA_CRASH_K=${k} (of ${base.ops} ops)`;
+      const ctx = `SEED=${seed} STRATA_CRASH_K=${k} (of ${base.ops} ops, crash at "${base.trace[k] ?? 'after the end'}")`;
       const { log, fs } = await crashAt(wl, k);
       checkLog(log, ctx);
       if (k < base.ops) assert.ok(fs.crashed, `${ctx}: the run did not reach the crash point`);
@@ -452,8 +601,8 @@ for (const seed of seeds) {
       torn++;
     }
     console.log(
-      `# crash-sim SEED=${seed}: ${base.ops} fs ops, ${wl.writes.length} writes, ${base.stats.flushes} flushes, ` +
-        `${base.stats.compactions} compactions; ${points.length} crash points x 2 images (${torn} torn)`,
+      `# crash-sim SEED=${seed}: ${base.ops} fs ops, ${wl.writes.length} writes, ${base.flushes} flushes, ` +
+        `${base.compactions} compactions; ${points.length} crash points x 2 images (${torn} torn): ${kindCounts(base, points)}`,
     );
   });
 }
@@ -463,7 +612,7 @@ test('crash during recovery of a torn crash image (double crash)', async () => {
   const wl = makeWorkload(seed, LONG ? 400 : 200);
   const base = await baseline(wl);
   const r = new SeededRandom(seed * 17 + 1);
-  const firstPoints = samplePoints(base.ops, LONG ? 60 : 10, r);
+  const firstPoints = crashPoints(base, LONG ? 3 : 0, LONG ? 80 : 8, r);
   let cases = 0;
   for (const k of firstPoints) {
     const { log, fs } = await crashAt(wl, k);
@@ -552,7 +701,8 @@ test('fsync failure anywhere (table, MANIFEST, CURRENT, directory, WAL): never a
   const wl = makeWorkload(seed, LONG ? 400 : 220);
   const base = await baseline(wl);
   const r = new SeededRandom(seed * 13);
-  const points = samplePoints(base.ops, LONG ? 200 : 40, r);
+  // k: a sync or directory sync in the fault-free trace; the run fails exactly that one (op k+1).
+  const points = crashPoints(base, LONG ? 20 : 4, LONG ? 400 : 36, r, (name) => name.startsWith('sync'));
   const kinds = new Map<string, number>();
   for (const n of points) {
     const fs = new FaultFs();
@@ -566,12 +716,13 @@ test('fsync failure anywhere (table, MANIFEST, CURRENT, directory, WAL): never a
     const log = await runWorkload(fs, wl, true);
     const ctx = `SEED=${seed} failSync after op ${n} (${failed ?? 'none'})`;
     checkLog(log, ctx);
-    if (failed !== undefined) {
-      const kind = failed.replace(/[0-9]+/g, 'N');
-      kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
-      // The failure must surface: later writes, flushes or the final close are refused.
-      assert.ok(log.sawFailure || !log.stopped, `${ctx}: stopped without reporting the failure`);
-    }
+    assert.ok(failed !== undefined, `${ctx}: no sync failed`);
+    const kind = failed.replace(/[0-9]+/g, 'N');
+    // The runs are deterministic: the failed sync is the one the fault-free trace has at k.
+    assert.equal(kind, base.trace[n], `${ctx}: failed a different operation than traced`);
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+    // The failure surfaces (READ_ONLY, or IO from open) and stops the workload.
+    assert.ok(log.sawFailure && log.stopped, `${ctx}: a failed fsync went unreported`);
     await verifyImage(fs.crashImage(), wl, log.lastAck + 1, log.issued, `${ctx} crash image`);
     await verifyImage(fs.inner, wl, log.lastAck + 1, log.issued, `${ctx} same files`);
   }
@@ -583,7 +734,7 @@ test('sync:false writes mixed in: a crash image still opens and keeps every writ
   const wl = makeWorkload(seed, LONG ? 500 : 260, true);
   const base = await baseline(wl);
   const r = new SeededRandom(seed * 29);
-  const points = K_OVERRIDE !== undefined ? [K_OVERRIDE] : samplePoints(base.ops, LONG ? base.ops + 1 : 50, r);
+  const points = K_OVERRIDE !== undefined ? [K_OVERRIDE] : LONG ? crashPoints(base, 0, base.ops + 1, r) : crashPoints(base, 1, 44, r);
   for (const k of points) {
     const ctx = `SEED=${seed} STRATA_CRASH_K=${k} (mixed sync, of ${base.ops} ops)`;
     const { log, fs } = await crashAt(wl, k);
@@ -592,4 +743,49 @@ test('sync:false writes mixed in: a crash image still opens and keeps every writ
     await verifyImage(fs.crashImage(), wl, log.lastSyncAck + 1, log.issued, `${ctx} plain image`);
     await verifyImage(fs.crashImage({ tear: true, random: new SeededRandom(seed * 100003 + k) }), wl, log.lastSyncAck + 1, log.issued, `${ctx} torn image`);
   }
+});
+
+test('minimal: sync:false writes then a WAL switch, crash while the old memtable is being flushed', async () => {
+  // sync:false writes fill the memtable; the write that switches to a new WAL
+  // is sync:true and acknowledged; the old memtable's flush writes its table,
+  // and the crash comes at the flush's MANIFEST sync, so the old WAL is still
+  // needed. Its records (sync:false writes before an acknowledged sync write)
+  // were never fsynced.
+  const seed = SEED_OVERRIDE ?? 7;
+  const fs = new FaultFs();
+  let sawTable = false;
+  fs.failSyncWhen((info) => {
+    if (info.kind === 'sync' && info.path.endsWith('.sst')) sawTable = true;
+    if (!sawTable || info.kind !== 'sync' || !info.path.includes('MANIFEST')) return false;
+    fs.crash();
+    return true;
+  });
+  const wl: Workload = { seed, steps: [], writes: [] };
+  const fill = filler(seed);
+  for (let w = 0; w < 200; w++) {
+    const k = keyName(w % KEY_SPACE);
+    wl.writes.push({ w, sync: false, batch: false, muts: [{ t: 'put', k, v: `${k}@${w}:${fill.slice(w * 7, w * 7 + 1500)}` }] });
+  }
+  const db = await DB.open(DIR, { ...OPTIONS, fs });
+  let lastSyncAck = -1;
+  let issued = 0;
+  for (const wr of wl.writes) {
+    issued = wr.w + 1;
+    const st = db.stats();
+    // This write will switch the memtable and WAL: make it a sync write.
+    wr.sync = st.immutableMemtables === 0 && st.memtableBytes >= OPTIONS.writeBufferSize!;
+    try {
+      await issue(db, wr);
+    } catch (err) {
+      assert.ok(isSimulatedCrash(err) || isStrataError(err, ERROR_CODES.READ_ONLY), String(err));
+      break;
+    }
+    if (wr.sync) lastSyncAck = wr.w;
+  }
+  await db.close().catch(() => undefined);
+  assert.ok(fs.crashed, `SEED=${seed}: the crash point was not reached`);
+  const ctx = `SEED=${seed} minimal WAL-switch crash (last sync ack ${lastSyncAck}, issued ${issued})`;
+  await verifyImage(fs.crashImage(), wl, lastSyncAck + 1, issued, `${ctx} plain image`);
+  const half = { int: (a: number, b: number) => a + Math.floor((b - a) / 2), float: () => 0.5 };
+  await verifyImage(fs.crashImage({ tear: true, random: half }), wl, lastSyncAck + 1, issued, `${ctx} torn image`);
 });

@@ -1,4 +1,5 @@
 import { assert, putVarint, varintLength } from '../../base/index.js';
+import { copyRange } from './block.js';
 
 /**
  * Builds a key/value block (format in format.ts): prefix-compressed entries
@@ -34,7 +35,7 @@ export class BlockBuilder {
     return this.len + 4 * this.restarts.length + 4;
   }
 
-  add(key: Uint8Array, value: Uint8Array): void {
+  add(key: Buffer, value: Buffer): void {
     assert(!this.finished, 'BlockBuilder.add after finish');
     let shared = 0;
     if (this.counter < this.restartInterval) {
@@ -52,16 +53,16 @@ export class BlockBuilder {
     let off = putVarint(buf, this.len, shared);
     off = putVarint(buf, off, nonShared);
     off = putVarint(buf, off, value.length);
-    buf.set(key.subarray(shared), off);
+    copyRange(key, shared, key.length, buf, off);
     off += nonShared;
-    buf.set(value, off);
+    copyRange(value, 0, value.length, buf, off);
     this.len = off + value.length;
 
     if (key.length > this.lastKey.length) {
       this.lastKey = Buffer.allocUnsafe(Math.max(key.length, this.lastKey.length * 2));
-      this.lastKey.set(key, 0);
+      copyRange(key, 0, key.length, this.lastKey, 0);
     } else {
-      this.lastKey.set(key.subarray(shared), shared);
+      copyRange(key, shared, key.length, this.lastKey, shared);
     }
     this.lastKeyLen = key.length;
     this.counter++;

@@ -249,7 +249,7 @@ export class BlockIterator implements InternalIterator {
     const original = this.cur;
     const rc = this.rc;
     if (this.rcCount > 0 && this.rcIdx > 0 && rc[this.rcIdx * 5] === original) {
-      const i = this.rcIdx-- * 5;
+      const i = --this.rcIdx * 5;
       this.cur = rc[i]!;
       this.keySrc = this.rcKeys;
       this.keyStart = rc[i + 1]!;

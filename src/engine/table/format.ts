@@ -20,7 +20,8 @@
  *   1 = snappy (raw, unframed snappy of the block contents; decoded with
  *   the `snappy` package's uncompressSync). A block is compressed only when
  *   that saves at least 1/8 (12.5%) of its size, else it is stored raw.
- *   Filter, properties and meta-index blocks are always stored raw.
+ *   With compression 'snappy' this is tried for data blocks and the index
+ *   block; filter, properties and meta-index blocks are always stored raw.
  * - maskedCrc = maskCrc(crc32c(stored-bytes ++ compressionType)), with the
  *   LevelDB mask `rotr(crc, 15) + 0xa282ead8`.
  *
@@ -43,8 +44,10 @@
  * Data blocks
  * -----------
  * Keys are internal keys (user key + 8-byte trailer, see engine/format.ts),
- * values the user values. A block is cut once its contents reach blockSize
- * (default 4096) bytes; every entry lives in exactly one block.
+ * values the user values. After each entry, the block is finished if its
+ * uncompressed size (entries + restart array + count) is >= blockSize
+ * (default 4096); every entry lives in exactly one block, and no data block
+ * is empty.
  *
  * Index block
  * -----------
@@ -97,10 +100,16 @@
  * [36, 40) uint32 maskCrc(crc32c(footer[0, 36)))
  * [40, 48) magic: ASCII "STRATAT" followed by byte 0x01
  * ```
- * Readers reject (CORRUPTION, naming the file and offset) a file shorter than
- * the footer, a wrong magic, version or footer checksum, a handle pointing
- * outside [0, footer offset), and any block failing its checksum, its
- * decompression or a structural check.
+ * Readers reject (CORRUPTION, naming the file and an offset: the block's
+ * start for anything inside a block, the footer's start for the footer) a
+ * file shorter than the footer, a wrong magic, version or footer checksum, a
+ * handle pointing outside [0, footer offset), index handles that are out of
+ * file order or whose count differs from `strata.data.blocks`, a missing
+ * property, a bad filter probe count, and any block failing its checksum
+ * (always checked for metadata blocks, for data blocks unless
+ * verifyChecksums is off), its decompression, or a structural check (restart
+ * array, varints, entry bounds, shared-prefix length, key shorter than 8
+ * bytes in an internal-key block).
  */
 import { corruption, getVarint, putVarint } from '../../base/index.js';
 import type { Cursor } from '../../base/index.js';

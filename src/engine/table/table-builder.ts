@@ -1,7 +1,8 @@
 import { compressSync } from 'snappy';
 import { assert, crc32c, invalidArgument, maskCrc, putVarint, varintLength } from '../../base/index.js';
 import type { WritableFile } from '../../base/index.js';
-import { compareInternalKeys, MAX_SEQUENCE, TRAILER_SIZE, typeOf, VALUE_TYPE_FOR_SEEK, ValueType, writeTrailer } from '../format.js';
+import { MAX_SEQUENCE, TRAILER_SIZE, typeOf, VALUE_TYPE_FOR_SEEK, ValueType, writeTrailer } from '../format.js';
+import { compareRanges, copyRange, INTERNAL_KEY_ORDER } from './block.js';
 import { BlockBuilder } from './block-builder.js';
 import { BloomFilterBuilder } from './bloom.js';
 import {
@@ -168,11 +169,12 @@ export class TableBuilder {
     const userLen = ikey.length - TRAILER_SIZE;
     let sameUserKey = false;
     if (this.count > 0) {
-      const last = this.lastKey.subarray(0, this.lastKeyLen);
-      assert(compareInternalKeys(last, ikey) < 0, 'TableBuilder keys must be strictly increasing');
-      sameUserKey = ikey.compare(last, 0, this.lastKeyLen - TRAILER_SIZE, 0, userLen) === 0;
+      const last = this.lastKey;
+      const lastLen = this.lastKeyLen;
+      assert(INTERNAL_KEY_ORDER.compareAt(last, 0, lastLen, ikey) < 0, 'TableBuilder keys must be strictly increasing');
+      sameUserKey = compareRanges(last, 0, lastLen - TRAILER_SIZE, ikey, 0, userLen) === 0;
       if (this.pendingHandle !== undefined) {
-        this.addIndexEntry(shortestSeparator(last, ikey), this.pendingHandle);
+        this.addIndexEntry(shortestSeparator(last.subarray(0, lastLen), ikey), this.pendingHandle);
         this.pendingHandle = undefined;
       }
     } else {
@@ -186,7 +188,7 @@ export class TableBuilder {
     this.rawValueBytes += value.length;
 
     if (ikey.length > this.lastKey.length) this.lastKey = Buffer.allocUnsafe(Math.max(ikey.length, this.lastKey.length * 2));
-    ikey.copy(this.lastKey, 0);
+    copyRange(ikey, 0, ikey.length, this.lastKey, 0);
     this.lastKeyLen = ikey.length;
 
     this.dataBlock.add(ikey, value);

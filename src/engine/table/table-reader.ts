@@ -2,10 +2,10 @@ import { uncompressSync } from 'snappy';
 import { assert, closedError, corruption, crc32c, getVarint, maskCrc } from '../../base/index.js';
 import type { Cursor, RandomAccessFile } from '../../base/index.js';
 import type { BlockCache } from '../block-cache.js';
-import { TRAILER_SIZE, compareUserKeyParts } from '../format.js';
+import { TRAILER_SIZE } from '../format.js';
 import type { InternalIterator } from '../iterator.js';
 import type { EngineCounters } from '../stats.js';
-import { Block, BlockIterator, BYTEWISE_ORDER, INTERNAL_KEY_ORDER } from './block.js';
+import { Block, BlockIterator, BYTEWISE_ORDER, compareRanges, INTERNAL_KEY_ORDER } from './block.js';
 import { BloomFilter } from './bloom.js';
 import {
   BLOCK_TRAILER_SIZE,
@@ -172,7 +172,11 @@ export class TableReader {
     }
     di.close();
     if (this.filter !== undefined && this.counters !== undefined) {
-      if (result === undefined || compareUserKeyParts(result.key, lookupKey) !== 0) this.counters.bloomFalsePositives++;
+      const k = result?.key;
+      const userLen = lookupKey.length - TRAILER_SIZE;
+      if (k === undefined || compareRanges(k, 0, k.length - TRAILER_SIZE, lookupKey, 0, userLen) !== 0) {
+        this.counters.bloomFalsePositives++;
+      }
     }
     return result;
   }
