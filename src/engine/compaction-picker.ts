@@ -25,6 +25,8 @@ export interface CompactionPlan {
   /** Why it was picked, for stats and tests. */
   reason: 'level0-files' | 'level-size' | 'manual';
   score: number;
+  /** Where outputs go when not `level + 1`: `level` itself for an in-place rewrite of the last level. */
+  outputLevel?: number;
 }
 
 export function maxBytesForLevel(policy: LevelPolicy, level: number): number {
@@ -101,6 +103,19 @@ export function planManualCompaction(version: Version, level: number, lo: Buffer
   const base = version.overlapping(level, lo, hi);
   if (base.length === 0) return undefined;
   return planFor(version, level, base, 'manual', 0);
+}
+
+/**
+ * A manual in-place rewrite of the files of `level` (L1+, the deepest level
+ * holding data) that intersect [lo, hi]: the only way to drop versions and
+ * tombstones that already sit at the bottom. The files are contiguous in the
+ * sorted level, so outputs (within their key range) cannot overlap the rest.
+ */
+export function planBottomCompaction(version: Version, level: number, lo: Buffer | undefined, hi: Buffer | undefined): CompactionPlan | undefined {
+  if (level === 0) return undefined;
+  const base = version.overlapping(level, lo, hi);
+  if (base.length === 0) return undefined;
+  return { level, inputs: [base, []], trivialMove: false, reason: 'manual', score: 0, outputLevel: level };
 }
 
 /**

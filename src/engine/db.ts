@@ -8,7 +8,7 @@ import {
 } from '../base/index.js';
 import type { BytesLike, FileLock, Fs } from '../base/index.js';
 import { BlockCache } from './block-cache.js';
-import { pickCompaction, pickLevelForFlush, planManualCompaction } from './compaction-picker.js';
+import { pickCompaction, pickLevelForFlush, planBottomCompaction, planManualCompaction } from './compaction-picker.js';
 import type { CompactionPlan, LevelPolicy } from './compaction-picker.js';
 import { buildTable } from './compaction-job.js';
 import type { CompactionJobSpec } from './compaction-job.js';
@@ -557,7 +557,12 @@ export class DB {
     const logNumber = this.versions.newFileNumber();
     const log = new LogWriter(this.fs.createWritable(logFile(this.location, logNumber)));
     // The new WAL's directory entry must be durable before any sync write in it is acknowledged.
-    await this.fs.syncDir(this.location);
+    try {
+      await this.fs.syncDir(this.location);
+    } catch (err) {
+      log.close();
+      throw err;
+    }
     old.close();
     this.log = log;
     this.frozen.push(this.active);
@@ -647,7 +652,13 @@ export class DB {
     this.checkWritable();
     await this.drainQueue();
     if (this.active.mem.entries > 0) {
-      await this.withCommitLock(() => this.switchMemtable());
+      try {
+        await this.withCommitLock(() => this.switchMemtable());
+      } catch (err) {
+        // A failed WAL or directory fsync is never retried: read-only, as in the commit loop.
+        this.setBackgroundError(err, 'switching memtable');
+        throw this.bgError ?? err;
+      }
     }
     while (this.frozen.length > 0) {
       this.maybeScheduleFlush();
@@ -699,7 +710,7 @@ export class DB {
     const vs = this.versions;
     const [in0, in1] = plan.inputs;
     const edit = new VersionEdit();
-    const outLevel = plan.level + 1;
+    const outLevel = plan.outputLevel ?? plan.level + 1;
     // The next size-triggered compaction of this level starts after these inputs (round robin).
     const largest = in0.reduce((a, f) => (compareInternalKeys(f.largest, a) > 0 ? f.largest : a), in0[0]!.largest);
     edit.compactPointers.push({ level: plan.level, key: largest });
@@ -752,8 +763,10 @@ export class DB {
 
   /**
    * Flushes the memtable, then compacts every level overlapping [start, end]
-   * (user keys; omitted = unbounded) down to the last level holding data,
-   * dropping overwritten versions and tombstones no snapshot needs.
+   * (user keys; omitted = unbounded) down to the last level holding data (L1
+   * at least), dropping overwritten versions and tombstones no snapshot needs.
+   * Files of that last level that this call did not just write are rewritten
+   * in place, so versions a since-released snapshot kept are dropped too.
    */
   async compactRange(start?: BytesLike, end?: BytesLike): Promise<void> {
     this.checkWritable();
@@ -764,13 +777,23 @@ export class DB {
     try {
       while (this.compactTask) await this.compactTask;
       const vs = this.versions;
-      let maxLevel = 0;
+      // As LevelDB: L0 is merged into L1 even when no deeper level holds data.
+      let maxLevel = 1;
+      const existing = new Set<number>();
       vs.current.levels.forEach((files, l) => {
-        if (files.length > 0) maxLevel = l;
+        if (files.length > 0 && l > maxLevel) maxLevel = l;
+        for (const f of files) existing.add(f.number);
       });
-      for (let level = 0; level < maxLevel; level++) {
+      for (let level = 0; level <= maxLevel; level++) {
         if (this.bgError) throw this.bgError;
-        const plan = planManualCompaction(vs.current, level, lo, hi);
+        let plan: CompactionPlan | undefined;
+        if (level < maxLevel) {
+          plan = planManualCompaction(vs.current, level, lo, hi);
+        } else {
+          // Nothing below to merge into. Outputs of this call are already as small as they get.
+          plan = planBottomCompaction(vs.current, level, lo, hi);
+          if (plan && plan.inputs[0].every((f) => !existing.has(f.number))) plan = undefined;
+        }
         if (!plan) continue;
         const task = this.runCompaction(plan);
         this.compactTask = task;
@@ -845,10 +868,14 @@ export class DB {
 
   // ---------------------------------------------------------------- reads
 
-  /** The value of `key`, or undefined if absent. Synchronous: served from memory or by pread. */
+  /**
+   * The value of `key` (a copy the caller owns), or undefined if absent.
+   * Synchronous: served from memory, the block cache, or by pread.
+   */
   getSync(key: BytesLike, options?: ReadOptions): Buffer | undefined {
     this.checkOpen();
-    return this.getAt(this.key(key), this.readSequence(options));
+    const v = this.getAt(this.key(key), this.readSequence(options));
+    return v === undefined ? undefined : Buffer.from(v);
   }
 
   private getFromTables(v: Version, k: Buffer, lookup: Buffer): Buffer | undefined {
@@ -875,14 +902,9 @@ export class DB {
   /** The table's answer for `k`: a value, DELETED, or undefined when the table has no version of `k`. */
   private tableGet(f: FileMeta, k: Buffer, lookup: Buffer): Buffer | typeof DELETED | undefined {
     const reader: TableReader = this.tableCache.reader(f);
-    const c = this.counters;
-    const checks = c.bloomChecks;
-    const negatives = c.bloomNegatives;
+    // TableReader.get counts bloom checks, negatives and false positives itself.
     const e = reader.get(lookup);
-    if (e === undefined || compareUserKeyTo(k, e.key) !== 0) {
-      if (c.bloomChecks > checks && c.bloomNegatives === negatives) c.bloomFalsePositives++;
-      return undefined;
-    }
+    if (e === undefined || compareUserKeyTo(k, e.key) !== 0) return undefined;
     return typeOf(e.key) === ValueType.DELETE ? DELETED : e.value;
   }
 
@@ -890,8 +912,10 @@ export class DB {
   get(key: BytesLike, options: ReadOptions & { encoding: 'utf8' }): Promise<string | undefined>;
   get(key: BytesLike, options?: ReadOptions): Promise<Buffer | string | undefined> {
     try {
-      const v = this.getSync(key, options);
-      return Promise.resolve(v !== undefined && options?.encoding === 'utf8' ? v.toString('utf8') : v);
+      if (options?.encoding !== 'utf8') return Promise.resolve(this.getSync(key, options));
+      this.checkOpen();
+      const v = this.getAt(this.key(key), this.readSequence(options));
+      return Promise.resolve(v?.toString('utf8'));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -914,22 +938,32 @@ export class DB {
       if (!Array.isArray(keys)) throw invalidArgument('getMany: keys must be an array');
       this.checkOpen();
       const seq = this.readSequence(options);
-      return Promise.resolve(keys.map((k) => this.getAt(this.key(k), seq)));
+      return Promise.resolve(
+        keys.map((k) => {
+          const v = this.getAt(this.key(k), seq);
+          return v === undefined ? undefined : Buffer.from(v);
+        }),
+      );
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
+  /** The value as a view into memtable or block memory: never hand it out uncopied. */
   private getAt(k: Buffer, seq: number): Buffer | undefined {
     let r = this.active.mem.get(k, seq);
     for (let i = this.frozen.length - 1; r === undefined && i >= 0; i--) r = this.frozen[i]!.mem.get(k, seq);
-    if (r !== undefined) return r.kind === 'value' ? r.value : undefined;
-    return this.getFromTables(this.versions.current, k, makeInternalKey(k, seq, ValueType.PUT));
+    // Copies: a memtable value is a view into a commit group's batch, a table value into a cached
+    // block; a caller mutating the returned Buffer must not change what later reads see.
+    if (r !== undefined) return r.kind === 'value' ? Buffer.from(r.value) : undefined;
+    const v = this.getFromTables(this.versions.current, k, makeInternalKey(k, seq, ValueType.PUT));
+    return v === undefined ? undefined : Buffer.from(v);
   }
 
   has(key: BytesLike, options?: ReadOptions): Promise<boolean> {
     try {
-      return Promise.resolve(this.getSync(key, options) !== undefined);
+      this.checkOpen();
+      return Promise.resolve(this.getAt(this.key(key), this.readSequence(options)) !== undefined);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -39,18 +39,32 @@ export function typeOf(ikey: Buffer): ValueType {
   return (ikey[ikey.length - TRAILER_SIZE]! & 0xff) as ValueType;
 }
 
+/** Below this length a JS loop beats the native range compare (which costs ~100-200 ns per call). */
+const NATIVE_COMPARE_MIN = 64;
+
+/** Bytewise comparison of a[0..aLen) with b[0..bLen), without allocating. */
+export function compareRanges(a: Buffer, aLen: number, b: Buffer, bLen: number): number {
+  const n = aLen < bLen ? aLen : bLen;
+  if (n >= NATIVE_COMPARE_MIN) return a.compare(b, 0, bLen, 0, aLen);
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  return aLen === bLen ? 0 : aLen < bLen ? -1 : 1;
+}
+
 /** Bytewise comparison of the user-key parts of two internal keys, without allocating. */
 export function compareUserKeyParts(a: Buffer, b: Buffer): number {
-  return a.compare(b, 0, b.length - TRAILER_SIZE, 0, a.length - TRAILER_SIZE);
+  return compareRanges(a, a.length - TRAILER_SIZE, b, b.length - TRAILER_SIZE);
 }
 
 /** Compares a plain user key with the user-key part of an internal key. */
 export function compareUserKeyTo(userKey: Buffer, ikey: Buffer): number {
-  return userKey.compare(ikey, 0, ikey.length - TRAILER_SIZE);
+  return compareRanges(userKey, userKey.length, ikey, ikey.length - TRAILER_SIZE);
 }
 
 export function compareInternalKeys(a: Buffer, b: Buffer): number {
-  const c = a.compare(b, 0, b.length - TRAILER_SIZE, 0, a.length - TRAILER_SIZE);
+  const c = compareRanges(a, a.length - TRAILER_SIZE, b, b.length - TRAILER_SIZE);
   if (c !== 0) return c;
   // Sequence descending: compare high words, then low words, reversed.
   const ah = a.readUInt32LE(a.length - 4);

@@ -789,3 +789,19 @@ test('minimal: sync:false writes then a WAL switch, crash while the old memtable
   const half = { int: (a: number, b: number) => a + Math.floor((b - a) / 2), float: () => 0.5 };
   await verifyImage(fs.crashImage({ tear: true, random: half }), wl, lastSyncAck + 1, issued, `${ctx} torn image`);
 });
+
+test('minimal: a failed directory fsync while flush() switches the WAL turns the database READ_ONLY', async () => {
+  const fs = new FaultFs();
+  const db = await DB.open(DIR, { ...OPTIONS, fs });
+  for (let i = 0; i < 30; i++) await db.put(keyName(i), `v${i}`, { sync: true });
+  fs.failSyncWhen((info) => info.kind === 'syncDir');
+  await assert.rejects(db.flush(), (err: unknown) => isStrataError(err, ERROR_CODES.READ_ONLY) || isStrataError(err, ERROR_CODES.IO));
+  // The fsync failure is not retried and nothing is acknowledged after it.
+  await assert.rejects(db.put('after', 'x', { sync: true }), (err: unknown) => isStrataError(err, ERROR_CODES.READ_ONLY));
+  assert.ok(db.stats().backgroundError, 'stats().backgroundError not set');
+  assert.equal(await db.get(keyName(3), { encoding: 'utf8' }), 'v3');
+  await db.close();
+  const again = await DB.open(DIR, { ...OPTIONS, fs: fs.crashImage() });
+  for (let i = 0; i < 30; i++) assert.equal(await again.get(keyName(i), { encoding: 'utf8' }), `v${i}`);
+  await again.close();
+});

@@ -101,8 +101,9 @@
  * [40, 48) magic: ASCII "STRATAT" followed by byte 0x01
  * ```
  * Readers reject (CORRUPTION, naming the file and an offset: the block's
- * start for anything inside a block, the footer's start for the footer) a
- * file shorter than the footer, a wrong magic, version or footer checksum, a
+ * start for anything inside a block; for the footer its start, or start + 40
+ * for a bad magic and start + 32 for a bad version; 0 for a file shorter than
+ * the footer) a file shorter than the footer, a wrong magic, version or footer checksum, a
  * handle pointing outside [0, footer offset), index handles that are out of
  * file order or whose count differs from `strata.data.blocks`, a missing
  * property, a bad filter probe count, and any block failing its checksum
