@@ -28,7 +28,9 @@ export class WorkerCompactionRunner implements CompactionRunner {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(new URL('./compaction-worker.js', import.meta.url));
+    // Flags such as --input-type or --eval make no sense for the worker's own module file.
+    const execArgv = process.execArgv.filter((a) => !/^--(input-type|eval|print)\b|^-[ep]$/.test(a));
+    const w = new Worker(new URL('./compaction-worker.js', import.meta.url), { execArgv });
     w.on('message', (msg: { id: number; result?: CompactionJobResult; error?: { code?: string; message: string } }) => {
       const p = this.pending.get(msg.id);
       if (!p) return;

@@ -164,6 +164,11 @@ export class DB {
   private log!: LogWriter;
   private readonly queue: Writer[] = [];
   private committing = false;
+  /** Writes enqueued / acknowledged or failed so far (drainQueue waits for earlier writes only). */
+  private writesEnqueued = 0;
+  private writesFinished = 0;
+  /** Callers waiting in withCommitLock: the commit loop stops between groups to let them in. */
+  private lockWaiters = 0;
   private walDirty = false;
   private syncTimer: NodeJS.Timeout | undefined;
   private periodicSync: Promise<void> | undefined;
@@ -396,8 +401,20 @@ export class DB {
   }
 
   private enqueue(batch: WriteBatch, sync: boolean): Promise<void> {
+    this.writesEnqueued++;
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ batch, sync, resolve, reject });
+      this.queue.push({
+        batch,
+        sync,
+        resolve: () => {
+          this.writesFinished++;
+          resolve();
+        },
+        reject: (err: unknown) => {
+          this.writesFinished++;
+          reject(err);
+        },
+      });
       if (!this.committing) {
         this.committing = true;
         queueMicrotask(() => void this.commitLoop());
@@ -413,7 +430,7 @@ export class DB {
   private async commitLoop(): Promise<void> {
     try {
       let delayed = false;
-      while (this.queue.length > 0) {
+      while (this.queue.length > 0 && this.lockWaiters === 0) {
         if (this.bgError) {
           this.failQueue(this.bgError);
           break;
@@ -447,7 +464,7 @@ export class DB {
       }
     } finally {
       this.committing = false;
-      if (this.queue.length > 0 && !this.closed) {
+      if (this.queue.length > 0 && !this.closed && this.lockWaiters === 0) {
         this.committing = true;
         queueMicrotask(() => void this.commitLoop());
       }
@@ -626,7 +643,9 @@ export class DB {
         const edit = new VersionEdit();
         if (meta) {
           const { lo, hi } = userKeyRange([meta]);
-          const level = this.compactTask ? 0 : pickLevelForFlush(this.versions.current, lo, hi);
+          // Pushed below L0 only when no compaction is running or about to be planned (compactRange):
+          // one planned on a version without this file could write outputs overlapping it.
+          const level = this.compactTask || this.manualCompactions > 0 ? 0 : pickLevelForFlush(this.versions.current, lo, hi);
           edit.addFile(level, meta);
           this.counters.flushes++;
           this.counters.flushBytesWritten += meta.size;
@@ -647,7 +666,11 @@ export class DB {
     }
   }
 
-  /** Freezes the active memtable (if not empty) and waits until every frozen memtable is on disk. */
+  /**
+   * Freezes the active memtable (if not empty) and waits until it and every
+   * memtable frozen before it are on disk. Writes issued before the call are
+   * included; writes that keep coming during it do not delay it.
+   */
   async flush(): Promise<void> {
     this.checkWritable();
     await this.drainQueue();
@@ -660,25 +683,36 @@ export class DB {
         throw this.bgError ?? err;
       }
     }
-    while (this.frozen.length > 0) {
+    // Flushes go oldest first: once the newest memtable frozen so far is out of `frozen`, all are on disk.
+    const target = this.frozen.at(-1);
+    while (target !== undefined && this.frozen.includes(target)) {
       this.maybeScheduleFlush();
       if (this.bgError) throw this.bgError;
-      await this.flushTask;
+      if (this.closed) throw closedError();
+      // Woken after each memtable flush and on a background error (not at the end of the flush task,
+      // which keeps going while writers keep freezing memtables).
+      await new Promise<void>((r) => this.roomWaiters.push(r));
     }
     if (this.bgError) throw this.bgError;
   }
 
-  /** Waits until every queued write has been committed. */
+  /** Waits until every write enqueued before the call has been acknowledged or has failed. */
   private async drainQueue(): Promise<void> {
-    while (this.committing || this.queue.length > 0) {
+    const target = this.writesEnqueued;
+    while (this.writesFinished < target) {
       await new Promise<void>((r) => setImmediate(r));
     }
   }
 
-  /** Runs `fn` while no commit group is in progress. */
+  /** Runs `fn` while no commit group is in progress (queued writes wait; the commit loop yields between groups). */
   private async withCommitLock<T>(fn: () => Promise<T>): Promise<T> {
-    // Check and take the lock in the same continuation, so no commit group can slip in between.
-    while (this.committing || this.queue.length > 0) await new Promise<void>((r) => setImmediate(r));
+    this.lockWaiters++;
+    try {
+      while (this.committing) await new Promise<void>((r) => setImmediate(r));
+    } finally {
+      this.lockWaiters--;
+    }
+    // Taken in the same continuation as the check, so no commit group can slip in between.
     this.committing = true;
     try {
       return await fn();
@@ -772,9 +806,11 @@ export class DB {
     this.checkWritable();
     const lo = start === undefined ? undefined : this.key(start, 'start');
     const hi = end === undefined ? undefined : this.key(end, 'end');
-    await this.flush();
+    // Counted before the flush: from here on flushes stay in L0 (see flushFrozen), and every flush
+    // that chose a deeper level earlier belongs to a memtable this flush() waits for.
     this.manualCompactions++;
     try {
+      await this.flush();
       while (this.compactTask) await this.compactTask;
       const vs = this.versions;
       // As LevelDB: L0 is merged into L1 even when no deeper level holds data.
@@ -953,11 +989,8 @@ export class DB {
   private getAt(k: Buffer, seq: number): Buffer | undefined {
     let r = this.active.mem.get(k, seq);
     for (let i = this.frozen.length - 1; r === undefined && i >= 0; i--) r = this.frozen[i]!.mem.get(k, seq);
-    // Copies: a memtable value is a view into a commit group's batch, a table value into a cached
-    // block; a caller mutating the returned Buffer must not change what later reads see.
-    if (r !== undefined) return r.kind === 'value' ? Buffer.from(r.value) : undefined;
-    const v = this.getFromTables(this.versions.current, k, makeInternalKey(k, seq, ValueType.PUT));
-    return v === undefined ? undefined : Buffer.from(v);
+    if (r !== undefined) return r.kind === 'value' ? r.value : undefined;
+    return this.getFromTables(this.versions.current, k, makeInternalKey(k, seq, ValueType.PUT));
   }
 
   has(key: BytesLike, options?: ReadOptions): Promise<boolean> {
@@ -1105,7 +1138,8 @@ export class DB {
   }
 
   private async doClose(): Promise<void> {
-    await this.drainQueue();
+    // `closing` is set: no new write is accepted, so the queue and the commit loop go idle.
+    while (this.committing || this.queue.length > 0) await new Promise<void>((r) => setImmediate(r));
     if (this.periodicSync) await this.periodicSync;
     if (this.syncTimer) clearInterval(this.syncTimer);
     while (this.flushTask || this.compactTask) {

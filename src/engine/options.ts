@@ -115,6 +115,13 @@ export function resolveOptions(opts: OpenOptions = {}): ResolvedOptions {
     if (!KNOWN.has(k)) throw invalidArgument(`unknown option ${k}`);
   }
   const fs = opts.fs ?? new NodeFs();
+  const fsMethods = ['createWritable', 'openRandomAccess', 'readFile', 'exists', 'list', 'fileSize', 'remove', 'rename', 'mkdir', 'syncDir', 'lock'] as const;
+  if (typeof fs !== 'object' || fs === null || fsMethods.some((m) => typeof (fs as unknown as Record<string, unknown>)[m] !== 'function')) {
+    throw invalidArgument('option fs must implement the Fs interface (createWritable, openRandomAccess, readFile, ...)');
+  }
+  if (opts.clock !== undefined && (typeof opts.clock !== 'object' || opts.clock === null || typeof opts.clock.nowMs !== 'function')) {
+    throw invalidArgument('option clock must have a nowMs() method');
+  }
   const compression = opts.compression ?? DEFAULT_OPTIONS.compression;
   if (compression !== 'snappy' && compression !== 'none') {
     throw invalidArgument(`option compression must be 'snappy' or 'none', got ${String(compression)}`);
