@@ -2,6 +2,7 @@ import { closedError, invalidArgument, prefixSuccessor, toBuffer } from '../base
 import type { BytesLike } from '../base/index.js';
 import { compareUserKeyTo, makeInternalKey, MAX_SEQUENCE, seqOf, typeOf, ValueType } from './format.js';
 import type { InternalIterator } from './iterator.js';
+import { YieldGate } from './yield-gate.js';
 
 export type Encoding = 'buffer' | 'utf8';
 
@@ -97,6 +98,7 @@ export class DbIterator<K = Buffer, V = Buffer> implements AsyncIterable<Entry<K
     options: IteratorOptions<unknown>,
     private readonly onClose: () => void,
     private readonly checkDb: () => void,
+    private readonly gate: YieldGate = new YieldGate(),
   ) {
     this.bounds = resolveBounds(options);
     this.reverse = options.reverse === true;
@@ -262,7 +264,7 @@ export class DbIterator<K = Buffer, V = Buffer> implements AsyncIterable<Entry<K
 
   next(): Promise<Entry<K, V> | undefined> {
     try {
-      return Promise.resolve(this.step());
+      return this.gate.resolve(this.step());
     } catch (err) {
       return Promise.reject(err);
     }
@@ -281,7 +283,7 @@ export class DbIterator<K = Buffer, V = Buffer> implements AsyncIterable<Entry<K
 
   nextv(n: number): Promise<Entry<K, V>[]> {
     try {
-      return Promise.resolve(this.nextvSync(n));
+      return this.gate.resolve(this.nextvSync(n));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -312,7 +314,10 @@ export class DbIterator<K = Buffer, V = Buffer> implements AsyncIterable<Entry<K
 
   async *[Symbol.asyncIterator](): AsyncIterator<Entry<K, V>> {
     try {
-      for (let e = this.step(); e !== undefined; e = this.step()) yield e;
+      for (let e = this.step(); e !== undefined; e = this.step()) {
+        yield e;
+        if (this.gate.shouldYield()) await new Promise<void>((r) => setImmediate(r));
+      }
     } finally {
       this.close();
     }

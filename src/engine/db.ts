@@ -35,6 +35,7 @@ import type { FileMeta } from './version-edit.js';
 import { VersionSet } from './version-set.js';
 import { LogReader, LogWriter } from './wal/index.js';
 import { WriteBatch } from './write-batch.js';
+import { YieldGate } from './yield-gate.js';
 
 export interface ReadOptions {
   /** Read as of this snapshot. */
@@ -147,6 +148,8 @@ class PinnedIterator implements InternalIterator {
  */
 export class DB {
   readonly counters = new EngineCounters();
+  /** Lets the event loop turn every few ms while callers await one synchronous completion after another. */
+  private readonly gate = new YieldGate();
   private readonly opts: ResolvedOptions;
   private readonly fs: Fs;
   private readonly versions: VersionSet;
@@ -531,7 +534,13 @@ export class DB {
     this.counters.userBytesWritten += userBytes;
     this.versions.lastSequence = s - 1;
     this.groupBatch = undefined;
-    for (const w of writers) w.resolve();
+    if (this.gate.shouldYield()) {
+      setImmediate(() => {
+        for (const w of writers) w.resolve();
+      });
+    } else {
+      for (const w of writers) w.resolve();
+    }
   }
 
   private failQueue(err: unknown): void {
@@ -948,10 +957,10 @@ export class DB {
   get(key: BytesLike, options: ReadOptions & { encoding: 'utf8' }): Promise<string | undefined>;
   get(key: BytesLike, options?: ReadOptions): Promise<Buffer | string | undefined> {
     try {
-      if (options?.encoding !== 'utf8') return Promise.resolve(this.getSync(key, options));
+      if (options?.encoding !== 'utf8') return this.gate.resolve(this.getSync(key, options));
       this.checkOpen();
       const v = this.getAt(this.key(key), this.readSequence(options));
-      return Promise.resolve(v?.toString('utf8'));
+      return this.gate.resolve(v?.toString('utf8'));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -962,7 +971,7 @@ export class DB {
     try {
       const v = this.getSync(key, options);
       if (v === undefined) throw new StrataError(ERROR_CODES.NOT_FOUND, `key not found: ${JSON.stringify(toBuffer(key).toString('utf8').slice(0, 64))}`);
-      return Promise.resolve(v);
+      return this.gate.resolve(v);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -974,7 +983,7 @@ export class DB {
       if (!Array.isArray(keys)) throw invalidArgument('getMany: keys must be an array');
       this.checkOpen();
       const seq = this.readSequence(options);
-      return Promise.resolve(
+      return this.gate.resolve(
         keys.map((k) => {
           const v = this.getAt(this.key(k), seq);
           return v === undefined ? undefined : Buffer.from(v);
@@ -996,7 +1005,7 @@ export class DB {
   has(key: BytesLike, options?: ReadOptions): Promise<boolean> {
     try {
       this.checkOpen();
-      return Promise.resolve(this.getAt(this.key(key), this.readSequence(options)) !== undefined);
+      return this.gate.resolve(this.getAt(this.key(key), this.readSequence(options)) !== undefined);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -1053,6 +1062,7 @@ export class DB {
         this.scheduleObsoleteCleanup();
       },
       () => this.checkOpen(),
+      this.gate,
     );
     this.iterators.add(it as DbIterator<unknown, unknown>);
     return it;
