@@ -208,6 +208,50 @@ export async function buildTable(
   }
 }
 
+export interface FlushJobSpec {
+  dir: string;
+  number: number;
+  /** Entries from Memtable.serialize(): `uint32 keyLength | internal key | uint32 valueLength | value`, in order. */
+  run: Uint8Array;
+  table: TableBuilderOptions;
+}
+
+/** Builds table `number` from a serialized run and syncs it; undefined (and no file) if the run is empty. */
+export async function runFlushJob(fs: Fs, spec: FlushJobSpec): Promise<FileMeta | undefined> {
+  const run = Buffer.from(spec.run.buffer, spec.run.byteOffset, spec.run.byteLength);
+  if (run.length === 0) return undefined;
+  const path = tableFile(spec.dir, spec.number);
+  const file = fs.createWritable(path);
+  try {
+    const builder = new TableBuilder(file, spec.table);
+    let smallest: Buffer | undefined;
+    let largest: Buffer | undefined;
+    for (let o = 0; o < run.length; ) {
+      const kl = run.readUInt32LE(o);
+      const k = run.subarray(o + 4, o + 4 + kl);
+      o += 4 + kl;
+      const vl = run.readUInt32LE(o);
+      const v = run.subarray(o + 4, o + 4 + vl);
+      o += 4 + vl;
+      smallest ??= k;
+      largest = k;
+      builder.add(k, v);
+    }
+    const props = builder.finish();
+    await file.sync();
+    file.close();
+    return { number: spec.number, size: props.fileSize, smallest: Buffer.from(smallest!), largest: Buffer.from(largest!) };
+  } catch (err) {
+    file.close();
+    try {
+      fs.remove(path);
+    } catch {
+      // The orphan is not in the MANIFEST; it is removed as obsolete at the next open.
+    }
+    throw err;
+  }
+}
+
 /** Rebuilds a StrataError posted across a worker boundary (structured clone keeps only plain fields). */
 export function reviveError(e: { code?: string; message: string; file?: string; offset?: number }): Error {
   if (e.code !== undefined && e.code !== 'SIMULATED_CRASH') {

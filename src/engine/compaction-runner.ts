@@ -1,12 +1,16 @@
 import { Worker } from 'node:worker_threads';
 import type { Fs } from '../base/index.js';
-import { reviveError, runCompactionJob } from './compaction-job.js';
-import type { CompactionJobResult, CompactionJobSpec } from './compaction-job.js';
+import { buildTable, reviveError, runCompactionJob } from './compaction-job.js';
+import type { CompactionJobResult, CompactionJobSpec, FlushJobSpec } from './compaction-job.js';
+import type { Memtable } from './memtable.js';
+import type { TableBuilderOptions } from './table/index.js';
 import type { FileMeta } from './version-edit.js';
 
-/** Runs compaction jobs: in a worker thread (real files) or inline with periodic yields (any Fs). */
+/** Runs compactions and memtable flushes: in a worker thread (real files) or inline with periodic yields (any Fs). */
 export interface CompactionRunner {
   run(spec: CompactionJobSpec): Promise<CompactionJobResult>;
+  /** Writes the entries of `it` (a frozen memtable) as table `number`, synced; undefined if empty. */
+  flush(dir: string, number: number, mem: Memtable, table: TableBuilderOptions): Promise<FileMeta | undefined>;
   close(): Promise<void>;
 }
 
@@ -15,33 +19,39 @@ export class InlineCompactionRunner implements CompactionRunner {
   run(spec: CompactionJobSpec): Promise<CompactionJobResult> {
     return runCompactionJob(this.fs, { ...spec, yieldEvery: spec.yieldEvery || 1000 });
   }
+  async flush(dir: string, number: number, mem: Memtable, table: TableBuilderOptions): Promise<FileMeta | undefined> {
+    const it = mem.iterator();
+    try {
+      return await buildTable(this.fs, dir, number, it, table, 2000);
+    } finally {
+      it.close();
+    }
+  }
   async close(): Promise<void> {}
 }
 
 const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+/** FileMeta keys arrive as Uint8Array (structured clone). */
+const revive = (f: FileMeta): FileMeta => ({ number: f.number, size: f.size, smallest: buf(f.smallest), largest: buf(f.largest) });
 
 /** One long-lived worker thread; jobs run one at a time. The worker does not keep the process alive when idle. */
 export class WorkerCompactionRunner implements CompactionRunner {
   private worker: Worker | undefined;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: CompactionJobResult) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
 
   private start(): Worker {
     if (this.worker) return this.worker;
     // Flags such as --input-type or --eval make no sense for the worker's own module file.
     const execArgv = process.execArgv.filter((a) => !/^--(input-type|eval|print)\b|^-[ep]$/.test(a));
     const w = new Worker(new URL('./compaction-worker.js', import.meta.url), { execArgv });
-    w.on('message', (msg: { id: number; result?: CompactionJobResult; error?: { code?: string; message: string } }) => {
+    w.on('message', (msg: { id: number; result?: unknown; error?: { code?: string; message: string } }) => {
       const p = this.pending.get(msg.id);
       if (!p) return;
       this.pending.delete(msg.id);
       if (this.pending.size === 0) w.unref();
       if (msg.error) p.reject(reviveError(msg.error));
-      else {
-        const r = msg.result!;
-        r.outputs = r.outputs.map((f: FileMeta) => ({ number: f.number, size: f.size, smallest: buf(f.smallest), largest: buf(f.largest) }));
-        p.resolve(r);
-      }
+      else p.resolve(msg.result);
     });
     const failAll = (err: Error) => {
       for (const p of this.pending.values()) p.reject(err);
@@ -55,14 +65,27 @@ export class WorkerCompactionRunner implements CompactionRunner {
     return w;
   }
 
-  run(spec: CompactionJobSpec): Promise<CompactionJobResult> {
+  private post<T>(msg: object, transfer: ArrayBuffer[] = []): Promise<T> {
     const w = this.start();
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (r: unknown) => void, reject });
       w.ref();
-      w.postMessage({ id, spec: { ...spec, yieldEvery: 0 } });
+      w.postMessage({ id, ...msg }, transfer);
     });
+  }
+
+  async run(spec: CompactionJobSpec): Promise<CompactionJobResult> {
+    const r = await this.post<CompactionJobResult>({ kind: 'compact', spec: { ...spec, yieldEvery: 0 } });
+    r.outputs = r.outputs.map(revive);
+    return r;
+  }
+
+  async flush(dir: string, number: number, mem: Memtable, table: TableBuilderOptions): Promise<FileMeta | undefined> {
+    const run = mem.serialize();
+    const spec: FlushJobSpec = { dir, number, run, table };
+    const meta = await this.post<FileMeta | undefined>({ kind: 'flush', spec }, [run.buffer as ArrayBuffer]);
+    return meta === undefined ? undefined : revive(meta);
   }
 
   async close(): Promise<void> {

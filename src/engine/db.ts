@@ -10,7 +10,6 @@ import type { BytesLike, FileLock, Fs } from '../base/index.js';
 import { BlockCache } from './block-cache.js';
 import { pickCompaction, pickLevelForFlush, planBottomCompaction, planManualCompaction } from './compaction-picker.js';
 import type { CompactionPlan, LevelPolicy } from './compaction-picker.js';
-import { buildTable } from './compaction-job.js';
 import type { CompactionJobSpec } from './compaction-job.js';
 import { InlineCompactionRunner, WorkerCompactionRunner } from './compaction-runner.js';
 import type { CompactionRunner } from './compaction-runner.js';
@@ -158,6 +157,8 @@ export class DB {
   private readonly snapshots = new SnapshotList();
   private readonly iterators = new Set<DbIterator<unknown, unknown>>();
   private readonly runner: CompactionRunner;
+  /** Flushes get their own worker so a long compaction never holds up a memtable flush. */
+  private readonly flushRunner: CompactionRunner;
   private readonly tableOptions: TableBuilderOptions;
   private readonly policy: LevelPolicy;
   private lock: FileLock | undefined;
@@ -196,6 +197,7 @@ export class DB {
     this.blockCache = opts.blockCacheSize > 0 ? new BlockCache(opts.blockCacheSize, this.counters) : undefined;
     this.tableCache = new TableCache(this.fs, location, opts.maxOpenFiles, this.blockCache, this.counters, opts.verifyChecksums);
     this.runner = opts.compactionWorker ? new WorkerCompactionRunner() : new InlineCompactionRunner(this.fs);
+    this.flushRunner = opts.compactionWorker ? new WorkerCompactionRunner() : this.runner;
     this.tableOptions = {
       blockSize: opts.blockSize,
       restartInterval: opts.blockRestartInterval,
@@ -220,6 +222,7 @@ export class DB {
       await db.recover();
     } catch (err) {
       await db.runner.close();
+      await db.flushRunner.close();
       db.tableCache.close();
       db.versions.close();
       db.lock?.release();
@@ -294,16 +297,11 @@ export class DB {
   private async writeLevel0(mem: Memtable, edit: VersionEdit): Promise<void> {
     const number = this.versions.newFileNumber();
     this.pendingOutputs.add(number);
-    const it = mem.iterator();
-    try {
-      const meta = await buildTable(this.fs, this.location, number, it, this.tableOptions, 0);
-      if (meta) {
-        edit.addFile(0, meta);
-        this.counters.flushes++;
-        this.counters.flushBytesWritten += meta.size;
-      }
-    } finally {
-      it.close();
+    const meta = await this.flushRunner.flush(this.location, number, mem, this.tableOptions);
+    if (meta) {
+      edit.addFile(0, meta);
+      this.counters.flushes++;
+      this.counters.flushBytesWritten += meta.size;
     }
   }
 
@@ -646,9 +644,8 @@ export class DB {
       const nextLog = this.frozen[1]?.logNumber ?? this.active.logNumber;
       const number = this.versions.newFileNumber();
       this.pendingOutputs.add(number);
-      const it = mem.iterator();
       try {
-        const meta = await buildTable(this.fs, this.location, number, it, this.tableOptions, 2000);
+        const meta = await this.flushRunner.flush(this.location, number, mem, this.tableOptions);
         const edit = new VersionEdit();
         if (meta) {
           const { lo, hi } = userKeyRange([meta]);
@@ -666,7 +663,6 @@ export class DB {
         this.setBackgroundError(err, 'memtable flush');
         return;
       } finally {
-        it.close();
         this.pendingOutputs.delete(number);
       }
       this.wakeRoomWaiters();
@@ -1168,6 +1164,7 @@ export class DB {
     this.snapshots.releaseAll();
     this.wakeRoomWaiters();
     await this.runner.close();
+    await this.flushRunner.close();
     this.log.close();
     this.versions.close();
     this.tableCache.close();

@@ -333,6 +333,31 @@ export class Memtable {
     return new MemtableIterator(this.list);
   }
 
+  /**
+   * Every entry in order, flattened for a flush worker: per entry
+   * `uint32 LE keyLength | internal key | uint32 LE valueLength | value`
+   * (the format `runFlushJob` reads). Copies straight from the arena.
+   */
+  serialize(): Buffer {
+    const list = this.list;
+    let size = 0;
+    for (let n = list.nextOf(HEAD); n !== NIL; n = list.nextOf(n)) size += 8 + list.keyLength(n) + list.value(n).length;
+    const out = Buffer.allocUnsafeSlow(size);
+    let o = 0;
+    for (let n = list.nextOf(HEAD); n !== NIL; n = list.nextOf(n)) {
+      const kl = list.keyLength(n);
+      const ko = list.keyOffset(n);
+      out.writeUInt32LE(kl, o);
+      list.buf.copy(out, o + 4, ko, ko + kl);
+      o += 4 + kl;
+      const v = list.value(n);
+      out.writeUInt32LE(v.length, o);
+      out.set(v, o + 4);
+      o += 4 + v.length;
+    }
+    return out;
+  }
+
   /** Approximate bytes used: keys + values + per-node overhead. */
   get approximateBytes(): number {
     return this.list.bytes;
