@@ -269,7 +269,10 @@ export class DB {
         }
       }
       if (reader.tornTail) {
-        if (i !== logs.length - 1) {
+        // Only the newest log may end torn. Later logs that are empty do not count: a crash
+        // right after creating a WAL can leave its directory entry without any data.
+        const newest = logs.slice(i + 1).every((n) => fs.fileSize(logFile(dir, n)) === 0);
+        if (!newest) {
           throw new StrataError(ERROR_CODES.CORRUPTION, `WAL ${path} ends torn but is not the newest log`, { file: path, offset: 0 });
         }
         this.counters.walTornBytesDropped += reader.droppedBytes;
@@ -342,8 +345,10 @@ export class DB {
   put(key: BytesLike, value: BytesLike, options?: WriteOptions): Promise<void> {
     try {
       this.checkWritable();
-      const b = new WriteBatch();
-      b.put(this.key(key), this.value(value));
+      const k = this.key(key);
+      const v = this.value(value);
+      const b = new WriteBatch(k.length + v.length + 32);
+      b.put(k, v);
       return this.enqueue(b, options?.sync === true);
     } catch (err) {
       return Promise.reject(err);
@@ -353,8 +358,9 @@ export class DB {
   delete(key: BytesLike, options?: WriteOptions): Promise<void> {
     try {
       this.checkWritable();
-      const b = new WriteBatch();
-      b.delete(this.key(key));
+      const k = this.key(key);
+      const b = new WriteBatch(k.length + 24);
+      b.delete(k);
       return this.enqueue(b, options?.sync === true);
     } catch (err) {
       return Promise.reject(err);

@@ -54,7 +54,8 @@ export class VersionSet {
     const name = `MANIFEST-${m[1]}`;
     const path = joinPath(this.dir, name);
     if (!this.fs.exists(path)) throw corruption(curPath, 0, `CURRENT names missing ${name}`);
-    const reader = new LogReader(this.fs.readFile(path), path);
+    // Strict: each edit is synced before the next is appended, so only a cut-off last record is a crash.
+    const reader = new LogReader(this.fs.readFile(path), path, { strict: true });
     let version = this.current;
     let haveLog = false;
     let haveNext = false;

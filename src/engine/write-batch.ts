@@ -45,7 +45,8 @@ export class WriteBatch {
   private fieldBytes = 0;
 
   constructor(capacity = INITIAL_CAPACITY) {
-    this.rep = Buffer.alloc(Math.max(BATCH_HEADER_SIZE, capacity));
+    // From the shared pool for small batches; every byte is written before it is read.
+    this.rep = Buffer.allocUnsafe(Math.max(BATCH_HEADER_SIZE, capacity));
   }
 
   /** Operations in the batch. */

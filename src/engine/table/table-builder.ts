@@ -25,6 +25,9 @@ import {
 } from './format.js';
 import type { BlockHandle } from './format.js';
 
+/** Plain (copied) output buffers: external ones hold native memory until a finalizer runs on a later event-loop turn. */
+const SNAPPY_OPTIONS = { copyOutputData: true } as const;
+
 export interface TableBuilderOptions {
   /** Uncompressed data block size at which a block is cut. Default 4096. */
   blockSize: number;
@@ -259,7 +262,9 @@ export class TableBuilder {
     let stored = contents;
     let type: CompressionType = CompressionType.NONE;
     if (compress) {
-      const c = compressSync(contents);
+      // copyOutputData: a plain buffer, not an external one whose native memory is only
+      // released by a finalizer on a later event-loop turn (which a busy loop may not give).
+      const c = compressSync(contents, SNAPPY_OPTIONS);
       if (c.length <= contents.length - contents.length / 8) {
         stored = c;
         type = CompressionType.SNAPPY;

@@ -28,6 +28,9 @@ import {
 import type { BlockHandle } from './format.js';
 import type { TableProperties } from './table-builder.js';
 
+/** Plain (copied) output buffers: external ones hold native memory until a finalizer runs on a later event-loop turn. */
+const SNAPPY_OPTIONS = { copyOutputData: true } as const;
+
 export interface TableReaderOptions {
   fileNumber: number;
   /** Shared block cache for data blocks. Without one every data block access reads the file. */
@@ -265,7 +268,7 @@ export class TableReader {
     if (type === CompressionType.SNAPPY) {
       let out: string | Buffer;
       try {
-        out = uncompressSync(buf.subarray(0, h.size));
+        out = uncompressSync(buf.subarray(0, h.size), SNAPPY_OPTIONS);
       } catch (err) {
         throw corruption(this.path, h.offset, `snappy decompression failed: ${err instanceof Error ? err.message : String(err)}`);
       }

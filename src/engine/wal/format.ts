@@ -41,10 +41,21 @@
  * block padding, preallocated space) ends cleanly: `tornTail` false,
  * `droppedBytes` 0. Damage inside the last record, even with valid
  * MIDDLE/LAST fragments of that record after it, is a torn tail: only the
- * start of a later record proves the log went on. Valid records after the
- * damage in the same block are not looked for (after damage, lengths cannot
- * be trusted; resynchronisation is at block starts only), so damage in the
- * last block is always treated as a torn tail.
+ * start of a later record proves the log went on.
+ *
+ * A crash leaves a prefix of what was appended, so a torn tail has a
+ * particular shape: the file ends inside the last fragment's header, or that
+ * fragment has a valid type, stays inside its block and runs past the end of
+ * the file (or only zeros follow). Damage of any other shape (a complete
+ * fragment with a bad checksum or type, a length crossing its block, a
+ * non-zero trailer, MIDDLE/LAST without FIRST) cannot come from a crash: the
+ * reader then also looks for a valid FULL or FIRST fragment at every offset
+ * after the damage, in its own block too, and reports CORRUPTION if it finds
+ * one. (A torn-shaped tail is not searched that way: its bytes are a torn
+ * record's payload, which may contain anything.) With the `strict` option
+ * (MANIFEST: each record is synced before the next is appended), damage that
+ * is not torn-shaped is always CORRUPTION, and a torn-shaped one is
+ * CORRUPTION when a later record start follows it anywhere.
  */
 
 /** Bytes per block. */

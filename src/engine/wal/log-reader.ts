@@ -2,6 +2,19 @@ import { corruption } from '../../base/index.js';
 import { crc32c, unmaskCrc } from '../../base/index.js';
 import { BLOCK_SIZE, HEADER_SIZE, MAX_RECORD_TYPE, RecordType } from './format.js';
 
+export interface LogReaderOptions {
+  /**
+   * For logs whose records are each synced before the next is appended (the
+   * MANIFEST): any damage that a crash cannot leave — anything but a last
+   * fragment cut off by the end of the file — is CORRUPTION even with nothing
+   * after it, and a valid record start anywhere after the damage is
+   * CORRUPTION even if the damaged fragment looks cut off (a flipped length
+   * byte). Payloads are not user values, so a fragment-shaped run of bytes
+   * inside a torn record is not a concern.
+   */
+  strict?: boolean;
+}
+
 export interface LogReadResult {
   /** Complete records returned. */
   records: number;
@@ -23,6 +36,7 @@ function allZero(data: Buffer, from: number, to: number): boolean {
 export class LogReader {
   private readonly data: Buffer;
   private readonly fileName: string;
+  private readonly strict: boolean;
   /** Offset of the next fragment (or block trailer) to read. */
   private pos = 0;
   /** End offset of the last complete record returned. */
@@ -36,9 +50,10 @@ export class LogReader {
   private readonly parts: Buffer[] = [];
 
   /** `data`: the whole file contents; `fileName` for error messages. */
-  constructor(data: Buffer, fileName: string) {
+  constructor(data: Buffer, fileName: string, options?: LogReaderOptions) {
     this.data = data;
     this.fileName = fileName;
+    this.strict = options?.strict === true;
   }
 
   /** After readRecord() returned undefined: whether a torn/garbage tail was dropped. */
@@ -149,12 +164,54 @@ export class LogReader {
     for (let b = at - (at % BLOCK_SIZE) + BLOCK_SIZE; b < len; b += BLOCK_SIZE) {
       if (this.blockStartsRecord(b)) throw corruption(this.fileName, at, what);
     }
+    // A crash leaves a prefix of what was appended: intact headers, the last
+    // fragment cut off by the end of the file. Other damage followed by the
+    // start of a later record (anywhere, not only at a block start) is in the
+    // middle of the log.
+    const tornShape = this.tornShape(at);
+    if (this.strict && !tornShape) throw corruption(this.fileName, at, what);
+    if ((this.strict || !tornShape) && this.recordStartsAfter(at)) throw corruption(this.fileName, at, what);
     this.pos = len;
     if (!allZero(this.data, this.goodEnd, len)) {
       this.torn = true;
       this.dropped = len - this.goodEnd;
     }
     return this.finish();
+  }
+
+  /**
+   * Whether the damage at `at` could be a torn write: the record was cut at a
+   * fragment boundary, or the fragment at `at` has an intact-looking header
+   * (valid type, inside its block) and runs past the end of the file, or
+   * the file ends inside its header, or only zeros follow (preallocation).
+   */
+  private tornShape(at: number): boolean {
+    const data = this.data;
+    const len = data.length;
+    if (at >= len || at + HEADER_SIZE > len) return true;
+    if (allZero(data, at, len)) return true;
+    const blockEnd = at - (at % BLOCK_SIZE) + BLOCK_SIZE;
+    if (blockEnd - at < HEADER_SIZE) return false; // non-zero block trailer
+    const type = data[at + 6]!;
+    if (type === RecordType.ZERO || type > MAX_RECORD_TYPE) return false;
+    const end = at + HEADER_SIZE + data.readUInt16LE(at + 4);
+    return end > len && end <= blockEnd;
+  }
+
+  /** Whether a valid FULL or FIRST fragment starts at any offset after `at`. */
+  private recordStartsAfter(at: number): boolean {
+    const data = this.data;
+    const len = data.length;
+    for (let q = at + 1; q + HEADER_SIZE <= len; q++) {
+      const type = data[q + 6];
+      if (type !== RecordType.FULL && type !== RecordType.FIRST) continue;
+      const blockEnd = q - (q % BLOCK_SIZE) + BLOCK_SIZE;
+      if (blockEnd - q < HEADER_SIZE) continue;
+      const end = q + HEADER_SIZE + data.readUInt16LE(q + 4);
+      if (end > blockEnd || end > len) continue;
+      if (crc32c(data.subarray(q + 6, end)) === unmaskCrc(data.readUInt32LE(q))) return true;
+    }
+    return false;
   }
 
   /** Whether the valid fragments from block start `b` include a FULL or FIRST one. */
