@@ -186,6 +186,7 @@ export class DB {
   private closed = false;
   private closing: Promise<void> | undefined;
   private cleanupScheduled = false;
+  private dirSyncPending = false;
 
   private constructor(
     readonly location: string,
@@ -875,6 +876,7 @@ export class DB {
     const vs = this.versions;
     const live = vs.liveTableNumbers();
     const minLog = Math.min(vs.logNumber, this.frozen[0]?.logNumber ?? Infinity, this.active.logNumber);
+    let removed = 0;
     let names: string[];
     try {
       names = this.fs.list(this.location);
@@ -907,10 +909,30 @@ export class DB {
       if (p.kind === 'table') this.tableCache.evict(p.number);
       try {
         this.fs.remove(`${this.location}/${name}`);
+        removed++;
       } catch {
         // Left for the next cleanup; an obsolete file is harmless.
       }
     }
+    if (removed > 0) this.syncDirAfterRemoval();
+  }
+
+  /**
+   * Makes removals durable. Not needed for correctness (a removed file that
+   * comes back after a crash is obsolete and removed again at open), but a
+   * failed directory fsync is never ignored: it turns the database read-only.
+   */
+  private syncDirAfterRemoval(): void {
+    if (this.dirSyncPending) return;
+    this.dirSyncPending = true;
+    this.fs
+      .syncDir(this.location)
+      .catch((err: unknown) => {
+        if (!this.closed) this.setBackgroundError(err, 'directory fsync after removing obsolete files');
+      })
+      .finally(() => {
+        this.dirSyncPending = false;
+      });
   }
 
   // ---------------------------------------------------------------- reads
