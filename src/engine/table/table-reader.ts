@@ -28,6 +28,29 @@ import {
 import type { BlockHandle } from './format.js';
 import type { TableProperties } from './table-builder.js';
 
+/** Scratch for block reads: the reader is synchronous, so one buffer serves every table. */
+let readScratch = Buffer.allocUnsafeSlow(64 * 1024);
+
+const SLAB_BYTES = 128 * 1024;
+let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+let slabUsed = 0;
+
+/**
+ * Memory for an uncompressed block the cache may keep. Small blocks are
+ * carved from 128 KiB slabs (one ArrayBuffer per ~32 blocks instead of one
+ * each); a slab is freed once none of its blocks is referenced.
+ */
+function allocBlock(n: number): Buffer {
+  if (n > SLAB_BYTES / 8) return Buffer.allocUnsafeSlow(n);
+  if (slabUsed + n > SLAB_BYTES) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + n);
+  slabUsed = (slabUsed + n + 7) & ~7;
+  return out;
+}
+
 /** Plain (copied) output buffers: external ones hold native memory until a finalizer runs on a later event-loop turn. */
 const SNAPPY_OPTIONS = { copyOutputData: true } as const;
 
@@ -256,7 +279,10 @@ export class TableReader {
   /** Reads a block and its trailer in one call; checks the checksum (if `verify`) and decompresses. */
   private readBlock(h: BlockHandle, verify: boolean): Buffer {
     const n = h.size + BLOCK_TRAILER_SIZE;
-    const buf = this.file.read(h.offset, n, Buffer.allocUnsafeSlow(n));
+    // Read into the shared scratch buffer: a fresh ArrayBuffer per read costs microseconds (and GC).
+    // Only what the block keeps (decompressed or copied contents) gets memory of its own.
+    if (readScratch.length < n) readScratch = Buffer.allocUnsafeSlow(Math.max(n, readScratch.length * 2));
+    const buf = this.file.read(h.offset, n, readScratch.subarray(0, n));
     if (buf.length !== n) throw corruption(this.path, h.offset, `truncated block: read ${buf.length} of ${n} bytes`);
     const type = buf[h.size]!;
     if (verify) {
@@ -264,7 +290,11 @@ export class TableReader {
       const actual = maskCrc(crc32c(buf.subarray(0, h.size + 1)));
       if (actual !== expected) throw corruption(this.path, h.offset, `block checksum mismatch (${h.size}-byte block)`);
     }
-    if (type === CompressionType.NONE) return buf.subarray(0, h.size);
+    if (type === CompressionType.NONE) {
+      const out = allocBlock(h.size);
+      buf.copy(out, 0, 0, h.size);
+      return out;
+    }
     if (type === CompressionType.SNAPPY) {
       let out: string | Buffer;
       try {
