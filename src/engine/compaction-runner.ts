@@ -42,9 +42,9 @@ export class WorkerCompactionRunner implements CompactionRunner {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    // Flags such as --input-type or --eval make no sense for the worker's own module file.
-    const execArgv = process.execArgv.filter((a) => !/^--(input-type|eval|print)\b|^-[ep]$/.test(a));
-    const w = new Worker(new URL('./compaction-worker.js', import.meta.url), { execArgv });
+    // The worker runs compiled code of its own and needs none of the parent's flags; some
+    // (--input-type, --eval, --expose-gc, ...) are even refused for workers.
+    const w = new Worker(new URL('./compaction-worker.js', import.meta.url), { execArgv: [] });
     w.on('message', (msg: { id: number; result?: unknown; error?: { code?: string; message: string } }) => {
       const p = this.pending.get(msg.id);
       if (!p) return;

@@ -1261,7 +1261,7 @@ test('real file system: a process that used the compaction worker exits on its o
 });
 
 test(
-  'real file system: the compaction worker also works in a process started with node --input-type=module -e',
+  'real file system: the compaction worker also works in a process started with node --expose-gc --input-type=module -e (flags a worker refuses)',
   async () => {
     const dir = mkdtempSync(join(tmpdir(), 'strata-eval-'));
     const index = new URL('../../src/index.js', import.meta.url).href;
@@ -1276,7 +1276,7 @@ test(
       console.log('ok');
     `;
     try {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', script, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
