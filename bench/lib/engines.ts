@@ -71,12 +71,11 @@ async function openStrata(dir: string, cfg: BenchConfig, flags: OpenFlags): Prom
       for (let i = 0; i < n; i++) b.put(keys[i]!, values[i]!);
       return db.write(b, wo);
     },
-    seekRead(key, count) {
+    async seekRead(key, count) {
+      // Same shape as classic-level's: seek, then one awaited nextv for the entries.
       seeker ??= db.iterator({ fillCache: true });
       seeker.seek(key);
-      let n = 0;
-      while (n < count && seeker.nextSync() !== undefined) n++;
-      return n;
+      return (await seeker.nextv(count)).length;
     },
     async scan(reverse, progress) {
       const it = db.iterator({ reverse, fillCache: false });

@@ -42,6 +42,14 @@ export interface CompactionJobResult {
   entriesWritten: number;
 }
 
+/**
+ * Background jobs fsync their output every this many bytes (RocksDB's
+ * bytes_per_sync): without it a flush or compaction leaves megabytes of dirty
+ * pages, and the kernel's writeback throttling then stalls the foreground
+ * WAL writes on the main thread for tens of milliseconds.
+ */
+const BYTES_PER_SYNC = 1024 * 1024;
+
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Opens inputs for a merge; the caller closes the returned iterator. */
@@ -89,6 +97,7 @@ export async function runCompactionJob(fs: Fs, spec: CompactionJobSpec): Promise
   let outSmallest: Buffer | undefined;
   let outLargest: Buffer | undefined;
   let nextOut = 0;
+  let syncedBytes = 0;
   const created: number[] = [];
 
   const finishOutput = async () => {
@@ -135,10 +144,15 @@ export async function runCompactionJob(fs: Fs, spec: CompactionJobSpec): Promise
           outNumber = spec.outputNumbers[nextOut++]!;
           created.push(outNumber);
           file = fs.createWritable(tableFile(spec.dir, outNumber));
+          syncedBytes = 0;
           builder = new TableBuilder(file, spec.table);
           outSmallest = Buffer.from(ikey);
         }
         builder.add(ikey, it.value());
+        if (file!.size - syncedBytes >= BYTES_PER_SYNC) {
+          await file!.sync();
+          syncedBytes = file!.size;
+        }
         outLargest = Buffer.from(ikey);
         result.entriesWritten++;
       }
@@ -226,6 +240,7 @@ export async function runFlushJob(fs: Fs, spec: FlushJobSpec): Promise<FileMeta 
     const builder = new TableBuilder(file, spec.table);
     let smallest: Buffer | undefined;
     let largest: Buffer | undefined;
+    let syncedBytes = 0;
     for (let o = 0; o < run.length; ) {
       const kl = run.readUInt32LE(o);
       const k = run.subarray(o + 4, o + 4 + kl);
@@ -236,6 +251,10 @@ export async function runFlushJob(fs: Fs, spec: FlushJobSpec): Promise<FileMeta 
       smallest ??= k;
       largest = k;
       builder.add(k, v);
+      if (file.size - syncedBytes >= BYTES_PER_SYNC) {
+        await file.sync();
+        syncedBytes = file.size;
+      }
     }
     const props = builder.finish();
     await file.sync();

@@ -40,6 +40,11 @@ export class WorkerCompactionRunner implements CompactionRunner {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
 
+  /** Starts the thread now rather than at the first job (creating one holds the event loop for a few ms). */
+  warmUp(): void {
+    this.start();
+  }
+
   private start(): Worker {
     if (this.worker) return this.worker;
     // The worker runs compiled code of its own and needs none of the parent's flags; some
@@ -82,7 +87,7 @@ export class WorkerCompactionRunner implements CompactionRunner {
   }
 
   async flush(dir: string, number: number, mem: Memtable, table: TableBuilderOptions): Promise<FileMeta | undefined> {
-    const run = mem.serialize();
+    const run = await mem.serialize();
     const spec: FlushJobSpec = { dir, number, run, table };
     const meta = await this.post<FileMeta | undefined>({ kind: 'flush', spec }, [run.buffer as ArrayBuffer]);
     return meta === undefined ? undefined : revive(meta);

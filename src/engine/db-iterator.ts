@@ -283,7 +283,8 @@ export class DbIterator<K = Buffer, V = Buffer> implements AsyncIterable<Entry<K
 
   nextv(n: number): Promise<Entry<K, V>[]> {
     try {
-      return this.gate.resolve(this.nextvSync(n));
+      const entries = this.nextvSync(n);
+      return this.gate.resolve(entries, entries.length + 1);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -197,8 +197,17 @@ export class DB {
     this.versions = new VersionSet(this.fs, location, opts.numLevels);
     this.blockCache = opts.blockCacheSize > 0 ? new BlockCache(opts.blockCacheSize, this.counters) : undefined;
     this.tableCache = new TableCache(this.fs, location, opts.maxOpenFiles, this.blockCache, this.counters, opts.verifyChecksums);
-    this.runner = opts.compactionWorker ? new WorkerCompactionRunner() : new InlineCompactionRunner(this.fs);
-    this.flushRunner = opts.compactionWorker ? new WorkerCompactionRunner() : this.runner;
+    if (opts.compactionWorker) {
+      const compactions = new WorkerCompactionRunner();
+      const flushes = new WorkerCompactionRunner();
+      compactions.warmUp();
+      flushes.warmUp();
+      this.runner = compactions;
+      this.flushRunner = flushes;
+    } else {
+      this.runner = new InlineCompactionRunner(this.fs);
+      this.flushRunner = this.runner;
+    }
     this.tableOptions = {
       blockSize: opts.blockSize,
       restartInterval: opts.blockRestartInterval,
@@ -212,7 +221,7 @@ export class DB {
       levelSizeMultiplier: opts.levelSizeMultiplier,
       targetFileSize: opts.targetFileSize,
     };
-    this.active = { mem: new Memtable(), logNumber: 0 };
+    this.active = { mem: new Memtable(this.opts.writeBufferSize), logNumber: 0 };
   }
 
   /** Opens (or creates) the database in `dir`. */
@@ -255,7 +264,7 @@ export class DB {
     }
     logs.sort((a, b) => a - b);
     const edit = new VersionEdit();
-    let mem = new Memtable();
+    let mem = new Memtable(opts.writeBufferSize);
     for (let i = 0; i < logs.length; i++) {
       const path = logFile(dir, logs[i]!);
       const reader = new LogReader(fs.readFile(path), path);
@@ -266,7 +275,7 @@ export class DB {
         if (s - 1 > vs.lastSequence) vs.lastSequence = s - 1;
         if (mem.approximateBytes >= opts.writeBufferSize) {
           await this.writeLevel0(mem, edit);
-          mem = new Memtable();
+          mem = new Memtable(this.opts.writeBufferSize);
         }
       }
       if (reader.tornTail) {
@@ -284,7 +293,7 @@ export class DB {
     // A fresh WAL for new writes, then a new MANIFEST recording the recovered state.
     const logNumber = vs.newFileNumber();
     this.log = new LogWriter(fs.createWritable(logFile(dir, logNumber)));
-    this.active = { mem: new Memtable(), logNumber };
+    this.active = { mem: new Memtable(this.opts.writeBufferSize), logNumber };
     vs.current = vs.current.apply(edit);
     vs.logNumber = logNumber;
     await vs.writeNewManifest();
@@ -539,7 +548,7 @@ export class DB {
     this.counters.userBytesWritten += userBytes;
     this.versions.lastSequence = s - 1;
     this.groupBatch = undefined;
-    if (this.gate.shouldYield()) {
+    if (this.gate.shouldYield(batch.count)) {
       setImmediate(() => {
         for (const w of writers) w.resolve();
       });
@@ -597,7 +606,7 @@ export class DB {
     old.close();
     this.log = log;
     this.frozen.push(this.active);
-    this.active = { mem: new Memtable(), logNumber };
+    this.active = { mem: new Memtable(this.opts.writeBufferSize), logNumber };
     this.maybeScheduleFlush();
   }
 

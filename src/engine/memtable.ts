@@ -5,18 +5,20 @@
  * Nodes live in one growable arena (an ArrayBuffer read through Float64,
  * Int32 and Uint8 views) so that a search step touches one small record
  * instead of chasing pointers through JS objects, and an insert allocates no
- * per-entry object besides what the caller passed (values are kept by
+ * per-entry object: values are copied into the arena right after their key,
+ * so a full memtable is one buffer, not tens of thousands of small objects
+ * for the garbage collector to trace (values were
  * reference in a plain array). A node id is its record's offset in 8-byte
  * words. Record layout (byte offsets from 8*id):
  *
  *    0  f64  prefix: first PREFIX_BYTES bytes of the user key as a number
  *    8  f64  sequence
- *   16  i32  index into `values`
+ *   16  i32  value length (the value follows the key)
  *   20  i32  internal-key length (user key + trailer)
  *   24  i32  value type
  *   28  i32  height h
  *   32  i32  next pointers, levels 0..h-1
- * 32+4h  u8  the internal key (user key + 8-byte trailer); padded to 8 bytes
+ * 32+4h  u8  the internal key (user key + 8-byte trailer), then the value; padded to 8 bytes
  *
  * Node 0 is the head (full height, empty key); 0 doubles as the nil pointer
  * since nothing links to the head. Records never move within the arena, and
@@ -73,7 +75,8 @@ class SkipList {
   buf: Buffer;
   /** Bytes of the arena in use. */
   used: number;
-  values: Buffer[];
+  /** Exact bytes Memtable.serialize() will produce. */
+  serializedBytes: number;
   /** Entries (nodes other than the head). */
   count: number;
   /** Height of the tallest node (at least 1). */
@@ -83,13 +86,13 @@ class SkipList {
   /** Scratch for inserts: predecessor at each level. */
   readonly prevs: Int32Array;
 
-  constructor() {
-    this.arena = new ArrayBuffer(INITIAL_ARENA_BYTES);
+  constructor(initialBytes: number) {
+    this.arena = new ArrayBuffer(Math.max(INITIAL_ARENA_BYTES, initialBytes));
     this.f64 = new Float64Array(this.arena);
     this.i32 = new Int32Array(this.arena);
     this.u8 = new Uint8Array(this.arena);
     this.buf = Buffer.from(this.arena);
-    this.values = [];
+    this.serializedBytes = 0;
     this.count = 0;
     this.height = 1;
     this.rng = 0x2545f491;
@@ -113,8 +116,10 @@ class SkipList {
     return this.buf.subarray(this.keyOffset(n), this.keyOffset(n) + this.keyLength(n));
   }
 
+  /** Node `n`'s value as a view of the arena (no copy). */
   value(n: number): Buffer {
-    return this.values[this.i32[2 * n + I_VALUE]!]!;
+    const off = this.keyOffset(n) + this.keyLength(n);
+    return this.buf.subarray(off, off + this.i32[2 * n + I_VALUE]!);
   }
 
   /**
@@ -255,7 +260,7 @@ class SkipList {
     }
 
     const klen = ukLen + TRAILER_SIZE;
-    const size = (HEADER_BYTES + 4 * h + klen + 7) & ~7;
+    const size = (HEADER_BYTES + 4 * h + klen + value.length + 7) & ~7;
     if (this.used + size > this.arena.byteLength) this.grow(this.used + size);
     const off = this.used;
     this.used = off + size;
@@ -265,14 +270,15 @@ class SkipList {
     const b = 2 * n;
     f64[n] = kp;
     f64[n + 1] = seq;
-    i32[b + I_VALUE] = this.values.length;
+    i32[b + I_VALUE] = value.length;
     i32[b + I_KLEN] = klen;
     i32[b + I_TYPE] = type;
     i32[b + I_HEIGHT] = h;
     const koff = off + HEADER_BYTES + 4 * h;
     this.u8.set(userKey, koff);
     writeTrailer(this.buf, koff + ukLen, seq, type);
-    this.values.push(value);
+    this.u8.set(value, koff + klen);
+    this.serializedBytes += 8 + klen + value.length;
     for (let l = 0; l < h; l++) {
       const p = 2 * prevs[l]! + I_LINKS + l;
       i32[b + I_LINKS + l] = i32[p]!;
@@ -299,13 +305,19 @@ class SkipList {
 export class Memtable {
   private readonly list: SkipList;
 
-  constructor() {
-    this.list = new SkipList();
+  /**
+   * `expectedBytes`: the write-buffer size this memtable will grow to. Its
+   * arena (node records and keys, not values) is sized from it up front, so
+   * inserts never pause to copy a multi-megabyte arena into a bigger one.
+   */
+  constructor(expectedBytes = 0) {
+    // Records, keys and values take a little less than what approximateBytes charges.
+    this.list = new SkipList(Math.min(expectedBytes + (expectedBytes >>> 3), 1024 * 1024 * 1024));
   }
 
   /**
-   * Inserts (userKey, seq, type, value). Copies the key into the memtable;
-   * keeps `value` by reference (callers pass buffers they will not mutate).
+   * Inserts (userKey, seq, type, value). Copies key and value into the
+   * memtable's arena: the caller may reuse its buffers afterwards.
    * `seq` must be unique within the memtable.
    */
   add(seq: number, type: ValueType, userKey: Buffer, value: Buffer): void {
@@ -336,24 +348,30 @@ export class Memtable {
   /**
    * Every entry in order, flattened for a flush worker: per entry
    * `uint32 LE keyLength | internal key | uint32 LE valueLength | value`
-   * (the format `runFlushJob` reads). Copies straight from the arena.
+   * (the format `runFlushJob` reads), copied straight from the arena. Done in
+   * slices of `sliceEntries` with an event-loop turn between them, so a big
+   * frozen memtable never holds the loop for long. Only for frozen memtables.
    */
-  serialize(): Buffer {
+  async serialize(sliceEntries = 1024): Promise<Buffer> {
     const list = this.list;
-    let size = 0;
-    for (let n = list.nextOf(HEAD); n !== NIL; n = list.nextOf(n)) size += 8 + list.keyLength(n) + list.value(n).length;
-    const out = Buffer.allocUnsafeSlow(size);
+    const out = Buffer.allocUnsafeSlow(list.serializedBytes);
     let o = 0;
+    let inSlice = 0;
     for (let n = list.nextOf(HEAD); n !== NIL; n = list.nextOf(n)) {
       const kl = list.keyLength(n);
       const ko = list.keyOffset(n);
       out.writeUInt32LE(kl, o);
       list.buf.copy(out, o + 4, ko, ko + kl);
       o += 4 + kl;
-      const v = list.value(n);
-      out.writeUInt32LE(v.length, o);
-      out.set(v, o + 4);
-      o += 4 + v.length;
+      // The value follows the key in the arena.
+      const vl = list.i32[2 * n + I_VALUE]!;
+      out.writeUInt32LE(vl, o);
+      list.buf.copy(out, o + 4, ko + kl, ko + kl + vl);
+      o += 4 + vl;
+      if (++inSlice === sliceEntries) {
+        inSlice = 0;
+        await new Promise<void>((r) => setImmediate(r));
+      }
     }
     return out;
   }

@@ -16,9 +16,13 @@ export class YieldGate {
     private readonly checkEvery = 32,
   ) {}
 
-  /** True when the caller should defer its completion to the next event-loop turn. */
-  shouldYield(): boolean {
-    if (++this.count < this.checkEvery) return false;
+  /**
+   * True when the caller should defer its completion to the next event-loop
+   * turn. `work` is how many entries or operations the call handled.
+   */
+  shouldYield(work = 1): boolean {
+    this.count += work;
+    if (this.count < this.checkEvery) return false;
     this.count = 0;
     const now = performance.now();
     if (now - this.lastTurnMs < this.intervalMs) return false;
@@ -27,8 +31,8 @@ export class YieldGate {
   }
 
   /** A promise of `v`: settled now, or on the next turn when the loop has been held too long. */
-  resolve<T>(v: T): Promise<T> {
-    if (!this.shouldYield()) return Promise.resolve(v);
+  resolve<T>(v: T, work = 1): Promise<T> {
+    if (!this.shouldYield(work)) return Promise.resolve(v);
     return new Promise<T>((r) => setImmediate(r, v));
   }
 }

@@ -116,16 +116,29 @@ test('get sees the newest version at or below the snapshot', () => {
   assert.equal(mem.entries, 5);
 });
 
-test('add copies the key and keeps the value by reference', () => {
+test('add copies the key and the value (callers may reuse their buffers)', () => {
   const mem = new Memtable();
   const k = Buffer.from('abc');
   const v = Buffer.from('value');
   mem.add(1, ValueType.PUT, k, v);
   k[0] = 0x7a; // caller reuses its key buffer
+  v[0] = 0x56; // and its value buffer
   const r = mem.get(Buffer.from('abc'), 1);
   assert.ok(r !== undefined && r.kind === 'value');
-  assert.equal(r.value, v);
+  assert.equal(r.value.toString(), 'value');
   assert.equal(mem.get(Buffer.from('zbc'), 1), undefined);
+});
+
+test('a big value makes the arena grow and earlier views keep their bytes', () => {
+  const mem = new Memtable(64 * 1024);
+  mem.add(1, ValueType.PUT, Buffer.from('a'), Buffer.from('first'));
+  const before = mem.get(Buffer.from('a'), 1);
+  mem.add(2, ValueType.PUT, Buffer.from('b'), Buffer.alloc(1 << 20, 0x62));
+  const big = mem.get(Buffer.from('b'), 2);
+  assert.ok(big?.kind === 'value' && big.value.length === 1 << 20 && big.value.every((x) => x === 0x62));
+  assert.ok(before?.kind === 'value' && before.value.toString() === 'first');
+  const after = mem.get(Buffer.from('a'), 2);
+  assert.ok(after?.kind === 'value' && after.value.toString() === 'first');
 });
 
 test('duplicate internal key is a bug', () => {
@@ -176,7 +189,7 @@ test('iterator order, seeks and seekForPrev match the sorted model', () => {
   assert.deepEqual(collectBackward(it), [...keys].reverse());
   // Values line up with keys.
   let i = 0;
-  for (it.seekToFirst(); it.valid(); it.next(), i++) assert.equal(it.value(), entries[i]!.value);
+  for (it.seekToFirst(); it.valid(); it.next(), i++) assert.deepEqual(it.value(), entries[i]!.value);
 
   for (let round = 0; round < 2000; round++) {
     const type = rnd.int(0, 1) as ValueType;
