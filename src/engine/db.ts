@@ -389,12 +389,12 @@ export class DB {
   write(batch: WriteBatch | ReadonlyArray<BatchOperation>, options?: WriteOptions): Promise<void> {
     try {
       this.checkWritable();
-      const own = new WriteBatch();
+      const own = new WriteBatch(batch instanceof WriteBatch ? batch.byteLength : undefined);
       if (batch instanceof WriteBatch) {
-        batch.forEach((type, key, value) => {
-          if (type === ValueType.PUT) own.put(this.key(key), this.value(value!));
-          else own.delete(this.key(key));
-        });
+        // The caller may reuse its batch once this returns: commit a copy (one memcpy of the rep).
+        if (batch.maxKeyBytes > this.opts.maxKeySize) throw invalidArgument(`a key in the batch is ${batch.maxKeyBytes} bytes, over maxKeySize ${this.opts.maxKeySize}`);
+        if (batch.maxValueBytes > this.opts.maxValueSize) throw invalidArgument(`a value in the batch is ${batch.maxValueBytes} bytes, over maxValueSize ${this.opts.maxValueSize}`);
+        own.append(batch);
       } else if (Array.isArray(batch)) {
         for (const op of batch as ReadonlyArray<BatchOperation>) {
           if (op === null || typeof op !== 'object') throw invalidArgument('batch operations must be objects');

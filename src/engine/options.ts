@@ -14,7 +14,7 @@ export interface OpenOptions {
   errorIfExists?: boolean;
   /** Memtable bytes before it is frozen and flushed to an L0 table. Default 4 MiB. */
   writeBufferSize?: number;
-  /** Memtables in memory at once (active + immutable ones awaiting flush); writes stall beyond it. Default 2. */
+  /** Memtables in memory at once (active + immutable ones awaiting flush); writes stall beyond it. Default 3. */
   maxWriteBufferNumber?: number;
   /** L0 file count that triggers an L0 → L1 compaction. Default 4. */
   level0CompactionTrigger?: number;
@@ -72,7 +72,7 @@ export const DEFAULT_OPTIONS: Omit<ResolvedOptions, 'fs' | 'compactionWorker' | 
   createIfMissing: true,
   errorIfExists: false,
   writeBufferSize: 4 * MiB,
-  maxWriteBufferNumber: 2,
+  maxWriteBufferNumber: 3,
   level0CompactionTrigger: 4,
   level0SlowdownTrigger: 8,
   level0StopTrigger: 12,

@@ -41,6 +41,8 @@ export class WriteBatch {
   private payload = 0;
   /** The rep belongs to the caller of decode: copy before writing into it. */
   private shared = false;
+  private maxKey = 0;
+  private maxValue = 0;
   /** Byte length of the field writeField wrote last. */
   private fieldBytes = 0;
 
@@ -61,6 +63,14 @@ export class WriteBatch {
   get payloadBytes(): number {
     return this.payload;
   }
+  /** Longest key in the batch, in bytes (for size limits without rescanning). */
+  get maxKeyBytes(): number {
+    return this.maxKey;
+  }
+  /** Longest value in the batch, in bytes. */
+  get maxValueBytes(): number {
+    return this.maxValue;
+  }
 
   /** Strings are encoded as UTF-8. */
   put(key: Uint8Array | string, value: Uint8Array | string): this {
@@ -69,8 +79,10 @@ export class WriteBatch {
     this.rep[start] = ValueType.PUT;
     let off = this.writeField(key, start + 1);
     let payload = this.fieldBytes;
+    if (this.fieldBytes > this.maxKey) this.maxKey = this.fieldBytes;
     off = this.writeField(value, off);
     payload += this.fieldBytes;
+    if (this.fieldBytes > this.maxValue) this.maxValue = this.fieldBytes;
     this.len = off;
     this.ops++;
     this.payload += payload;
@@ -84,6 +96,7 @@ export class WriteBatch {
     this.len = this.writeField(key, start + 1);
     this.ops++;
     this.payload += this.fieldBytes;
+    if (this.fieldBytes > this.maxKey) this.maxKey = this.fieldBytes;
     return this;
   }
 
@@ -91,6 +104,8 @@ export class WriteBatch {
     this.len = BATCH_HEADER_SIZE;
     this.ops = 0;
     this.payload = 0;
+    this.maxKey = 0;
+    this.maxValue = 0;
   }
 
   /** Appends all operations of `other` (used to merge a commit group). */
@@ -101,6 +116,8 @@ export class WriteBatch {
     this.len += n;
     this.ops += other.ops;
     this.payload += other.payload;
+    if (other.maxKey > this.maxKey) this.maxKey = other.maxKey;
+    if (other.maxValue > this.maxValue) this.maxValue = other.maxValue;
   }
 
   /**
@@ -156,6 +173,8 @@ export class WriteBatch {
     const count = rep.readUInt32LE(8);
     const cur: Cursor = { pos: BATCH_HEADER_SIZE };
     let payload = 0;
+    let maxKey = 0;
+    let maxValue = 0;
     for (let i = 0; i < count; i++) {
       const at = cur.pos;
       if (at >= end) {
@@ -171,6 +190,7 @@ export class WriteBatch {
       }
       cur.pos += klen;
       payload += klen;
+      if (klen > maxKey) maxKey = klen;
       if (type === ValueType.PUT) {
         const vlen = getVarint(rep, cur, end);
         if (vlen < 0 || vlen > end - cur.pos) {
@@ -178,6 +198,7 @@ export class WriteBatch {
         }
         cur.pos += vlen;
         payload += vlen;
+        if (vlen > maxValue) maxValue = vlen;
       }
     }
     if (cur.pos !== end) {
@@ -188,6 +209,8 @@ export class WriteBatch {
     batch.len = end;
     batch.ops = count;
     batch.payload = payload;
+    batch.maxKey = maxKey;
+    batch.maxValue = maxValue;
     batch.shared = true;
     return { seq, batch };
   }

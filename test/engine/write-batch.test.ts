@@ -177,3 +177,20 @@ test('decode rejects garbled reps with the right offset', () => {
   const empty = new WriteBatch().encode(0);
   assert.equal(WriteBatch.decode(empty).batch.count, 0);
 });
+
+test('maxKeyBytes and maxValueBytes track the longest key and value through put, delete, append, clear and decode', () => {
+  const b = new WriteBatch();
+  b.put('ab', 'xyz').delete('abcdef').put(Buffer.alloc(3), Buffer.alloc(10));
+  assert.equal(b.maxKeyBytes, 6);
+  assert.equal(b.maxValueBytes, 10);
+  const c = new WriteBatch().put('k', Buffer.alloc(40));
+  c.append(b);
+  assert.equal(c.maxKeyBytes, 6);
+  assert.equal(c.maxValueBytes, 40);
+  const d = WriteBatch.decode(Buffer.from(c.encode(7))).batch;
+  assert.equal(d.maxKeyBytes, 6);
+  assert.equal(d.maxValueBytes, 40);
+  c.clear();
+  assert.equal(c.maxKeyBytes, 0);
+  assert.equal(c.maxValueBytes, 0);
+});
