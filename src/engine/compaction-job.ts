@@ -180,12 +180,28 @@ export async function runCompactionJob(fs: Fs, spec: CompactionJobSpec): Promise
   }
 }
 
-/** Writes every entry of `it` into table `number` and syncs it; undefined (and no file) if `it` is empty. */
+/**
+ * What buildTable reads: entries in internal-key order, walked once from the
+ * first. Buffers from key() must stay unchanged after next() (memtable and
+ * serialized-run views do; a block iterator's reused key buffer would not).
+ */
+export interface EntrySource {
+  seekToFirst(): void;
+  valid(): boolean;
+  next(): void;
+  key(): Buffer;
+  value(): Buffer;
+}
+
+/**
+ * Writes every entry of `src` into table `number` and syncs it (and every
+ * BYTES_PER_SYNC on the way); undefined, and no file, if `src` is empty.
+ */
 export async function buildTable(
   fs: Fs,
   dir: string,
   number: number,
-  it: InternalIterator,
+  src: EntrySource,
   table: TableBuilderOptions,
   yieldEvery: number,
 ): Promise<FileMeta | undefined> {
@@ -193,20 +209,27 @@ export async function buildTable(
   const file = fs.createWritable(path);
   try {
     const builder = new TableBuilder(file, table);
+    let smallest: Buffer | undefined;
+    let largest: Buffer | undefined;
+    let syncedBytes = 0;
     let n = 0;
-    for (it.seekToFirst(); it.valid(); it.next()) {
-      builder.add(it.key(), it.value());
+    for (src.seekToFirst(); src.valid(); src.next()) {
+      const k = src.key();
+      if (smallest === undefined) smallest = Buffer.from(k);
+      largest = k;
+      builder.add(k, src.value());
+      if (file.size - syncedBytes >= BYTES_PER_SYNC) {
+        await file.sync();
+        syncedBytes = file.size;
+      }
       if (yieldEvery > 0 && ++n % yieldEvery === 0) await yieldToLoop();
     }
-    if (n === 0 && builder.entries === 0) {
+    if (smallest === undefined || largest === undefined) {
       file.close();
       fs.remove(path);
       return undefined;
     }
-    it.seekToFirst();
-    const smallest = Buffer.from(it.key());
-    it.seekToLast();
-    const largest = Buffer.from(it.key());
+    largest = Buffer.from(largest);
     const props = builder.finish();
     await file.sync();
     file.close();
@@ -230,45 +253,44 @@ export interface FlushJobSpec {
   table: TableBuilderOptions;
 }
 
-/** Builds table `number` from a serialized run and syncs it; undefined (and no file) if the run is empty. */
-export async function runFlushJob(fs: Fs, spec: FlushJobSpec): Promise<FileMeta | undefined> {
-  const run = Buffer.from(spec.run.buffer, spec.run.byteOffset, spec.run.byteLength);
-  if (run.length === 0) return undefined;
-  const path = tableFile(spec.dir, spec.number);
-  const file = fs.createWritable(path);
-  try {
-    const builder = new TableBuilder(file, spec.table);
-    let smallest: Buffer | undefined;
-    let largest: Buffer | undefined;
-    let syncedBytes = 0;
-    for (let o = 0; o < run.length; ) {
-      const kl = run.readUInt32LE(o);
-      const k = run.subarray(o + 4, o + 4 + kl);
-      o += 4 + kl;
-      const vl = run.readUInt32LE(o);
-      const v = run.subarray(o + 4, o + 4 + vl);
-      o += 4 + vl;
-      smallest ??= k;
-      largest = k;
-      builder.add(k, v);
-      if (file.size - syncedBytes >= BYTES_PER_SYNC) {
-        await file.sync();
-        syncedBytes = file.size;
-      }
-    }
-    const props = builder.finish();
-    await file.sync();
-    file.close();
-    return { number: spec.number, size: props.fileSize, smallest: Buffer.from(smallest!), largest: Buffer.from(largest!) };
-  } catch (err) {
-    file.close();
-    try {
-      fs.remove(path);
-    } catch {
-      // The orphan is not in the MANIFEST; it is removed as obsolete at the next open.
-    }
-    throw err;
+/** Walks a serialized run (see FlushJobSpec.run) entry by entry. */
+class RunSource implements EntrySource {
+  private pos = 0;
+  private keyView: Buffer = Buffer.alloc(0);
+  private valueView: Buffer = Buffer.alloc(0);
+  private ok = false;
+  constructor(private readonly run: Buffer) {}
+  seekToFirst(): void {
+    this.pos = 0;
+    this.next();
   }
+  valid(): boolean {
+    return this.ok;
+  }
+  next(): void {
+    const run = this.run;
+    let o = this.pos;
+    this.ok = o < run.length;
+    if (!this.ok) return;
+    const kl = run.readUInt32LE(o);
+    this.keyView = run.subarray(o + 4, o + 4 + kl);
+    o += 4 + kl;
+    const vl = run.readUInt32LE(o);
+    this.valueView = run.subarray(o + 4, o + 4 + vl);
+    this.pos = o + 4 + vl;
+  }
+  key(): Buffer {
+    return this.keyView;
+  }
+  value(): Buffer {
+    return this.valueView;
+  }
+}
+
+/** Builds table `number` from a serialized run and syncs it; undefined (and no file) if the run is empty. */
+export function runFlushJob(fs: Fs, spec: FlushJobSpec): Promise<FileMeta | undefined> {
+  const run = Buffer.from(spec.run.buffer, spec.run.byteOffset, spec.run.byteLength);
+  return buildTable(fs, spec.dir, spec.number, new RunSource(run), spec.table, 0);
 }
 
 /** Rebuilds a StrataError posted across a worker boundary (structured clone keeps only plain fields). */
