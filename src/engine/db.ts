@@ -299,11 +299,33 @@ export class DB {
     await vs.writeNewManifest();
     for (const { file } of edit.newFiles) this.pendingOutputs.delete(file.number);
     this.deleteObsoleteFiles();
+    this.preloadTables();
     if (opts.syncIntervalMs > 0) {
       this.syncTimer = setInterval(() => this.periodicWalSync(), opts.syncIntervalMs);
       this.syncTimer.unref();
     }
     this.maybeScheduleCompaction();
+  }
+
+  /**
+   * Opens the live tables (index, filter, properties) up to maxOpenFiles at
+   * open, as RocksDB does with max_open_files = -1: the first reads then find
+   * them ready instead of paying for several table opens (and a cold JIT)
+   * while holding the event loop. A table that fails to open here is left
+   * alone: reading it reports the same error where it matters.
+   */
+  private preloadTables(): void {
+    let budget = this.opts.maxOpenFiles;
+    for (const files of this.versions.current.levels) {
+      for (const f of files) {
+        if (budget-- <= 0) return;
+        try {
+          this.tableCache.reader(f);
+        } catch {
+          // Reported by the read that needs this table.
+        }
+      }
+    }
   }
 
   /** Recovery only: writes `mem` as an L0 table recorded in `edit` (installed with the new MANIFEST). */
