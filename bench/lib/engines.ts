@@ -40,6 +40,27 @@ export interface Engine {
 
 const SCAN_BATCH = 1000;
 
+/** A full scan with one awaited nextv per SCAN_BATCH entries (the same loop for both LSM engines). */
+async function scanInBatches(
+  it: { nextv(n: number): Promise<Array<[Buffer, Buffer]>>; close(): unknown },
+  progress: (count: number) => boolean,
+): Promise<ScanResult> {
+  let count = 0;
+  let first: Buffer | undefined;
+  try {
+    for (;;) {
+      const batch = await it.nextv(SCAN_BATCH);
+      if (batch.length === 0) break;
+      if (first === undefined) first = batch[0]![0];
+      count += batch.length;
+      if (progress(count)) await yieldToLoop();
+    }
+  } finally {
+    await it.close();
+  }
+  return { count, first };
+}
+
 export async function openEngine(name: EngineName, dir: string, cfg: BenchConfig, flags: OpenFlags): Promise<Engine> {
   switch (name) {
     case 'strata':
@@ -77,23 +98,7 @@ async function openStrata(dir: string, cfg: BenchConfig, flags: OpenFlags): Prom
       seeker.seek(key);
       return (await seeker.nextv(count)).length;
     },
-    async scan(reverse, progress) {
-      const it = db.iterator({ reverse, fillCache: false });
-      let count = 0;
-      let first: Buffer | undefined;
-      try {
-        for (;;) {
-          const batch = await it.nextv(SCAN_BATCH);
-          if (batch.length === 0) break;
-          if (first === undefined) first = batch[0]![0];
-          count += batch.length;
-          if (progress(count)) await yieldToLoop();
-        }
-      } finally {
-        it.close();
-      }
-      return { count, first };
-    },
+    scan: (reverse, progress) => scanInBatches(db.iterator({ reverse, fillCache: false }), progress),
     engineStats() {
       const s = db.stats();
       return {
@@ -147,23 +152,7 @@ async function openLevel(dir: string, cfg: BenchConfig, flags: OpenFlags): Promi
       const entries = await seeker.nextv(count);
       return entries.length;
     },
-    async scan(reverse, progress) {
-      const it = db.iterator({ reverse, fillCache: false });
-      let count = 0;
-      let first: Buffer | undefined;
-      try {
-        for (;;) {
-          const batch = await it.nextv(SCAN_BATCH);
-          if (batch.length === 0) break;
-          if (first === undefined) first = batch[0]![0];
-          count += batch.length;
-          if (progress(count)) await yieldToLoop();
-        }
-      } finally {
-        await it.close();
-      }
-      return { count, first };
-    },
+    scan: (reverse, progress) => scanInBatches(db.iterator({ reverse, fillCache: false }), progress),
     engineStats() {
       const text = db.getProperty('leveldb.stats');
       // "Level Files Size(MB) Time(sec) Read(MB) Write(MB)": flush and compaction output, not the WAL.

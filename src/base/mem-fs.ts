@@ -132,6 +132,20 @@ export class MemFs implements Fs {
     return { release: () => this.locks.delete(key) };
   }
 
+  /** An independent copy of what is visible now (names and contents), all of it durable. */
+  clone(): MemFs {
+    const out = new MemFs();
+    for (const d of this.dirs) out.dirs.add(d);
+    for (const [k, f] of this.files) {
+      const nf = new MemFile();
+      nf.append(f.contents());
+      nf.sync();
+      out.files.set(k, nf);
+      out.durable.set(k, nf);
+    }
+    return out;
+  }
+
   /**
    * What a power loss would leave. With `tear`, a file's unsynced tail is
    * kept up to a length `tear(path, syncedLength, length)` chooses (a torn

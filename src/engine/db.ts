@@ -271,7 +271,7 @@ export class DB {
       for (let rec = reader.readRecord(); rec !== undefined; rec = reader.readRecord()) {
         const { seq, batch } = WriteBatch.decode(rec, path, reader.lastRecordOffset);
         let s = seq;
-        batch.forEach((type, key, value) => mem.add(s++, type, key, value ? Buffer.from(value) : EMPTY));
+        batch.forEach((type, key, value) => mem.add(s++, type, key, value ?? EMPTY)); // the memtable copies
         if (s - 1 > vs.lastSequence) vs.lastSequence = s - 1;
         if (mem.approximateBytes >= opts.writeBufferSize) {
           await this.writeLevel0(mem, edit);

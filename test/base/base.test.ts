@@ -77,6 +77,10 @@ test('MemFs crash image keeps synced bytes and synced names only', async () => {
   await fs.syncDir('/d');
   img = fs.crashImage();
   assert.ok(!img.exists('/d/a') && img.exists('/d/c') && img.exists('/d/b'));
+  const copy = fs.clone();
+  copy.createWritable('/d/x').append(Buffer.from('only in the copy'));
+  assert.ok(copy.exists('/d/x') && !fs.exists('/d/x'), 'clone is independent');
+  assert.equal(copy.crashImage().readFile('/d/c').toString(), 'hello world', 'clone makes everything visible durable');
   const torn = fs.crashImage(() => 8);
   assert.equal(torn.readFile('/d/c').toString(), 'hello wo', 'tear keeps a prefix of the unsynced tail');
 });

@@ -26,19 +26,6 @@ const DIR = '/db';
 
 // ------------------------------------------------------------------ helpers
 
-/** An independent copy of `src`: every visible file, all of it durable. */
-function cloneFs(src: MemFs): MemFs {
-  const out = new MemFs();
-  for (const d of src.dirs) out.dirs.add(d);
-  for (const [k, f] of src.files) {
-    const nf = new MemFile();
-    nf.append(f.contents());
-    nf.sync();
-    out.files.set(k, nf);
-    out.durable.set(k, nf);
-  }
-  return out;
-}
 
 function memFile(fs: MemFs, path: string): MemFile {
   const f = fs.files.get(path);
@@ -168,7 +155,7 @@ test('WAL: a flipped byte in a record followed by later blocks is CORRUPTION nam
       if (where >= len) continue;
       for (const mask of [0x01, 0x80]) {
         const ctx = `SEED=${SEED} WAL flip at ${frag.start}+${where} mask ${mask} (record ${frag.record}, type ${frag.type})`;
-        const img = cloneFs(fs);
+        const img = fs.clone();
         flip(img, log, frag.start + where, mask);
         await assert.rejects(
           DB.open(DIR, { fs: img }),
@@ -197,7 +184,7 @@ test('WAL: a flipped byte in an earlier record of the same (last) block is CORRU
     const frag = frags.find((f) => f.record === rec)!;
     for (const where of [0, 6, HEADER_SIZE + 2, HEADER_SIZE + 60, frag.end - frag.start - 1]) {
       const ctx = `SEED=${SEED} small WAL flip in record ${rec} at +${where}`;
-      const img = cloneFs(fs);
+      const img = fs.clone();
       flip(img, log, frag.start + where, 0x04);
       const got = await openOrCorruption(img, {}, ctx);
       if (got instanceof DB) {
@@ -222,7 +209,7 @@ test('WAL: a torn last record is dropped (tornBytesDropped), earlier records sur
     if (bigLast) cuts.push(lastStart + BLOCK_SIZE, lastStart + BLOCK_SIZE + 3);
     for (const cut of cuts) {
       const ctx = `WAL cut at ${cut} of ${data.length} (last record at ${lastStart}, bigLast=${bigLast})`;
-      const img = cloneFs(fs);
+      const img = fs.clone();
       truncate(img, log, cut);
       const db = await DB.open(DIR, { fs: img });
       try {
@@ -415,7 +402,7 @@ test('SSTable: a flipped byte in a data block makes exactly that block\'s keys C
       const b = t.dataBlocks[bi]!;
       for (const where of LONG ? [0, Math.floor(b.size / 2), b.size - 1, b.size + 2] : [Math.floor(b.size / 2), b.size + 2 /* trailer: checksum */]) {
         const ctx = `SEED=${SEED} ${t.path} block ${bi} @${b.offset}+${where}`;
-        const img = cloneFs(tdb.fs);
+        const img = tdb.fs.clone();
         flip(img, t.path, b.offset + where, 0x08);
         const { corruptKeys, errors } = await readAllChecked(img, tdb, ctx, t.path, ALL_TABLE_KEYS);
         // Keys of the damaged block (that are live) fail; every other key reads fine.
@@ -451,7 +438,7 @@ test('SSTable: damaged footer, index, filter, properties or meta-index is CORRUP
   regions.push(['filter', t.filter.offset + 3], ['filter probes byte', t.filter.offset + t.filter.size - 1]);
   for (const [what, pos] of regions) {
     const ctx = `SEED=${SEED} ${t.path} ${what} @${pos}`;
-    const img = cloneFs(tdb.fs);
+    const img = tdb.fs.clone();
     flip(img, t.path, pos, 0x10);
     const { errors, corruptKeys } = await readAllChecked(img, tdb, ctx, t.path, ALL_TABLE_KEYS);
     assert.ok(errors.length > 0, `${ctx}: damage not detected`);
@@ -465,7 +452,7 @@ test('SSTable: a truncated table is CORRUPTION', async () => {
   const t = tdb.tables[0]!;
   for (const len of [t.size - 1, t.size - FOOTER_SIZE, Math.floor(t.size / 2), 20, 0]) {
     const ctx = `${t.path} truncated to ${len} of ${t.size}`;
-    const img = cloneFs(tdb.fs);
+    const img = tdb.fs.clone();
     truncate(img, t.path, len);
     const { errors } = await readAllChecked(img, tdb, ctx, t.path, ALL_TABLE_KEYS);
     assert.ok(errors.length > 0, `${ctx}: not detected`);
@@ -490,7 +477,7 @@ for (const compression of ['none', 'snappy'] as const) {
       }
       const mask = 1 << r.int(0, 7);
       const ctx = `SEED=${SEED} trial ${trial}: ${t.path} byte ${pos} of ${t.size} ^ ${mask}`;
-      const img = cloneFs(tdb.fs);
+      const img = tdb.fs.clone();
       flip(img, t.path, pos, mask);
       const { errors } = await readAllChecked(img, tdb, ctx, t.path, ALL_TABLE_KEYS, LONG);
       // Every byte of a table is covered by a checksum that a full scan (or the open) verifies.
@@ -548,7 +535,7 @@ async function checkState(db: DB, model: Map<string, string>, ctx: string): Prom
 
 test('MANIFEST: a flipped byte in an earlier record is CORRUPTION', async () => {
   const mdb = await manifestDb();
-  const clean = await DB.open(DIR, { ...mdb.opts, fs: cloneFs(mdb.fs) });
+  const clean = await DB.open(DIR, { ...mdb.opts, fs: mdb.fs.clone() });
   await checkState(clean, mdb.model, 'undamaged');
   await clean.close();
   let cases = 0;
@@ -556,7 +543,7 @@ test('MANIFEST: a flipped byte in an earlier record is CORRUPTION', async () => 
     const [start, end] = mdb.records[rec]!;
     for (const where of [0, 6, HEADER_SIZE + 1, Math.floor((start + end) / 2) - start, end - start - 1]) {
       const ctx = `MANIFEST record ${rec} of ${mdb.records.length} [${start}, ${end}) flip at +${where}`;
-      const img = cloneFs(mdb.fs);
+      const img = mdb.fs.clone();
       flip(img, mdb.manifest, start + where, 0x02);
       const got = await openOrCorruption(img, mdb.opts, ctx);
       if (got instanceof DB) {
@@ -583,7 +570,7 @@ test('MANIFEST: any single-byte flip gives CORRUPTION or the exact right state, 
   for (const pos of positions) {
     const mask = LONG ? 0x01 << (pos % 8) : 1 << r.int(0, 7);
     const ctx = `SEED=${SEED} MANIFEST byte ${pos} of ${size} ^ ${mask}`;
-    const img = cloneFs(mdb.fs);
+    const img = mdb.fs.clone();
     flip(img, mdb.manifest, pos, mask);
     const got = await openOrCorruption(img, mdb.opts, ctx);
     if (!(got instanceof DB)) {
@@ -621,7 +608,7 @@ test('CURRENT naming a missing MANIFEST, or garbage, is CORRUPTION; a table name
     ['a table, not a MANIFEST', '000001.sst\n'],
   ];
   for (const [what, text] of cases) {
-    const img = cloneFs(mdb.fs);
+    const img = mdb.fs.clone();
     setCurrent(img, text);
     await assert.rejects(
       DB.open(DIR, { ...mdb.opts, fs: img }),
@@ -636,7 +623,7 @@ test('CURRENT naming a missing MANIFEST, or garbage, is CORRUPTION; a table name
   // CURRENT itself flipped (one byte of the name or the newline).
   const curLen = memFile(mdb.fs, current).length;
   for (let pos = 0; pos < curLen; pos++) {
-    const img = cloneFs(mdb.fs);
+    const img = mdb.fs.clone();
     flip(img, current, pos, 0x01);
     const got = await openOrCorruption(img, mdb.opts, `CURRENT byte ${pos}`);
     if (got instanceof DB) {
@@ -646,7 +633,7 @@ test('CURRENT naming a missing MANIFEST, or garbage, is CORRUPTION; a table name
   }
   // A table the MANIFEST names is gone.
   for (const table of filesEnding(mdb.fs, '.sst')) {
-    const img = cloneFs(mdb.fs);
+    const img = mdb.fs.clone();
     img.remove(table);
     await assert.rejects(
       DB.open(DIR, { ...mdb.opts, fs: img }),
@@ -659,7 +646,7 @@ test('CURRENT naming a missing MANIFEST, or garbage, is CORRUPTION; a table name
     );
   }
   // The MANIFEST itself is gone.
-  const img = cloneFs(mdb.fs);
+  const img = mdb.fs.clone();
   img.remove(mdb.manifest);
   await assert.rejects(DB.open(DIR, { ...mdb.opts, fs: img }), (err: unknown) => isCorruption(err), 'missing MANIFEST');
 });

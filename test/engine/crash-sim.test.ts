@@ -24,7 +24,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ERROR_CODES, isStrataError } from '../../src/base/errors.js';
 import type { FileLock, Fs, RandomAccessFile, WritableFile } from '../../src/base/fs.js';
-import { MemFile, MemFs } from '../../src/base/mem-fs.js';
+import { MemFs } from '../../src/base/mem-fs.js';
 import { SeededRandom } from '../../src/base/random.js';
 import { DB } from '../../src/engine/db.js';
 import type { OpenOptions } from '../../src/engine/options.js';
@@ -347,19 +347,6 @@ function readState(db: DB): Map<string, string> {
   return m;
 }
 
-/** An independent copy of `src` (visible names and contents, all durable). */
-function cloneFs(src: MemFs): MemFs {
-  const out = new MemFs();
-  for (const d of src.dirs) out.dirs.add(d);
-  for (const [k, f] of src.files) {
-    const nf = new MemFile();
-    nf.append(f.contents());
-    nf.sync();
-    out.files.set(k, nf);
-    out.durable.set(k, nf);
-  }
-  return out;
-}
 
 /**
  * Opens `img`, checks it holds a prefix of the writes that includes write
@@ -638,14 +625,14 @@ test('crash during recovery of a torn crash image (double crash)', async () => {
     checkLog(log, ctx0);
     const img = fs.crashImage({ tear: true, random: new SeededRandom(seed * 100003 + k) });
     // Count the operations of a fault-free recovery of this image.
-    const probe = new FaultFs(cloneFs(img));
+    const probe = new FaultFs(img.clone());
     const db = await DB.open(DIR, { ...OPTIONS, fs: probe });
     await db.close();
     const recoveryOps = probe.opCount;
     const second = samplePoints(recoveryOps, LONG ? recoveryOps + 1 : 5, r);
     for (const m of second) {
       const ctx = `${ctx0} recovery crash m=${m} (of ${recoveryOps})`;
-      const f2 = new FaultFs(cloneFs(img));
+      const f2 = new FaultFs(img.clone());
       f2.crashAfter(m);
       try {
         const d2 = await DB.open(DIR, { ...OPTIONS, fs: f2 });

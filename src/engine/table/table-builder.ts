@@ -83,14 +83,19 @@ export function shortestSeparator(a: Buffer, b: Buffer): Buffer {
     const byte = a[i]!;
     if (byte < 0xff && byte + 1 < b[i]! && i + 1 < aUser) {
       // user(a)[0..i] with byte i incremented: > user(a), < user(b), and shorter.
-      const out = Buffer.allocUnsafe(i + 1 + TRAILER_SIZE);
-      a.copy(out, 0, 0, i + 1);
-      out[i] = byte + 1;
-      writeTrailer(out, i + 1, MAX_SEQUENCE, VALUE_TYPE_FOR_SEEK);
-      return out;
+      return bumpedPrefix(a, i);
     }
   }
   return Buffer.from(a);
+}
+
+/** user(a)[0..i] with byte i incremented, as a seek key (newest possible version). */
+function bumpedPrefix(a: Buffer, i: number): Buffer {
+  const out = Buffer.allocUnsafe(i + 1 + TRAILER_SIZE);
+  a.copy(out, 0, 0, i + 1);
+  out[i] = a[i]! + 1;
+  writeTrailer(out, i + 1, MAX_SEQUENCE, VALUE_TYPE_FOR_SEEK);
+  return out;
 }
 
 /** A short internal key >= a (for the separator after the last block). */
@@ -100,11 +105,7 @@ export function shortSuccessor(a: Buffer): Buffer {
     const byte = a[i]!;
     if (byte !== 0xff) {
       if (i + 1 >= aUser) break; // would not be shorter
-      const out = Buffer.allocUnsafe(i + 1 + TRAILER_SIZE);
-      a.copy(out, 0, 0, i + 1);
-      out[i] = byte + 1;
-      writeTrailer(out, i + 1, MAX_SEQUENCE, VALUE_TYPE_FOR_SEEK);
-      return out;
+      return bumpedPrefix(a, i);
     }
   }
   return Buffer.from(a);
