@@ -18,6 +18,24 @@ export const ERROR_CODES = {
   LOCKED: 'LOCKED',
   /** A previous fsync or write failed; the database refuses writes until reopened. */
   READ_ONLY: 'READ_ONLY',
+  /** The stored value is not an integer (INCR and friends), or the result would not be one. */
+  NOT_INTEGER: 'NOT_INTEGER',
+  /** The stored value or the increment is not a valid finite float (INCRBYFLOAT). */
+  NOT_FLOAT: 'NOT_FLOAT',
+  /** An increment would overflow a signed 64-bit integer. */
+  OVERFLOW: 'OVERFLOW',
+  /** The request needs an authenticated user (no credentials were given). */
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  /** The credentials were wrong, or the user's role does not allow the operation. */
+  PERMISSION_DENIED: 'PERMISSION_DENIED',
+  /** A configured limit was reached: request or value size, clients, pipeline depth, output buffer. */
+  LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
+  /** The bytes a client sent do not follow the protocol (RESP framing, HTTP body, gRPC message). */
+  PROTOCOL: 'PROTOCOL',
+  /** The server is shutting down or not ready to serve. */
+  UNAVAILABLE: 'UNAVAILABLE',
+  /** A configuration file, environment variable or flag is invalid. Names the key. */
+  CONFIG: 'CONFIG',
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];

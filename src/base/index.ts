@@ -5,3 +5,4 @@ export * from './fs.js';
 export * from './mem-fs.js';
 export * from './clock.js';
 export * from './random.js';
+export * from './kv-service.js';
