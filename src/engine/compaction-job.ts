@@ -2,7 +2,8 @@ import { StrataError } from '../base/index.js';
 import type { Fs } from '../base/index.js';
 import { ConcatIterator } from './concat-iterator.js';
 import { tableFile } from './filenames.js';
-import { compareUserKeyTo, seqOf, typeOf, userKeyOf, ValueType } from './format.js';
+import { isExpired } from './expiring-value.js';
+import { compareUserKeyTo, makeInternalKey, seqOf, typeOf, userKeyOf, ValueType } from './format.js';
 import type { InternalIterator } from './iterator.js';
 import { MergingIterator } from './merging-iterator.js';
 import { TableBuilder, TableReader } from './table/index.js';
@@ -32,6 +33,11 @@ export interface CompactionJobSpec {
   verifyChecksums: boolean;
   /** Yield to the event loop every this many entries (0: never; used when running inline). */
   yieldEvery: number;
+  /**
+   * With expiring values (option expiringValues): values whose expiry is at
+   * or before this time count as tombstones. Undefined: values never expire.
+   */
+  expireBeforeMs?: number | undefined;
 }
 
 export interface CompactionJobResult {
@@ -49,6 +55,8 @@ export interface CompactionJobResult {
  * WAL writes on the main thread for tens of milliseconds.
  */
 const BYTES_PER_SYNC = 1024 * 1024;
+
+const EMPTY_VALUE = Buffer.alloc(0);
 
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -131,14 +139,20 @@ export async function runCompactionJob(fs: Fs, spec: CompactionJobSpec): Promise
         lastSeqForKey = Number.MAX_SAFE_INTEGER;
       }
       let drop = false;
+      let asTombstone = false;
+      const type = typeOf(ikey);
       if (lastSeqForKey <= spec.smallestSnapshot) {
         // A newer version of this key is visible to every snapshot: this one is hidden.
         drop = true;
-      } else if (typeOf(ikey) === ValueType.DELETE && seq <= spec.smallestSnapshot && !mayExistDeeper(spec.deeperLevels, currentUser!)) {
-        drop = true;
+      } else if (seq <= spec.smallestSnapshot && (type === ValueType.DELETE || (spec.expireBeforeMs !== undefined && isExpired(it.value(), spec.expireBeforeMs)))) {
+        // A tombstone, or an expired value (which reads already treat as absent):
+        // gone if no deeper level may hold an older version, else kept as a tombstone.
+        if (!mayExistDeeper(spec.deeperLevels, currentUser!)) drop = true;
+        else if (type !== ValueType.DELETE) asTombstone = true;
       }
       lastSeqForKey = seq;
       if (!drop) {
+        const outKey = asTombstone ? makeInternalKey(currentUser!, seq, ValueType.DELETE) : ikey;
         if (!builder) {
           if (nextOut >= spec.outputNumbers.length) throw new Error('assertion failed: compaction ran out of output numbers');
           outNumber = spec.outputNumbers[nextOut++]!;
@@ -146,14 +160,14 @@ export async function runCompactionJob(fs: Fs, spec: CompactionJobSpec): Promise
           file = fs.createWritable(tableFile(spec.dir, outNumber));
           syncedBytes = 0;
           builder = new TableBuilder(file, spec.table);
-          outSmallest = Buffer.from(ikey);
+          outSmallest = Buffer.from(outKey);
         }
-        builder.add(ikey, it.value());
+        builder.add(outKey, asTombstone ? EMPTY_VALUE : it.value());
         if (file!.size - syncedBytes >= BYTES_PER_SYNC) {
           await file!.sync();
           syncedBytes = file!.size;
         }
-        outLargest = Buffer.from(ikey);
+        outLargest = Buffer.from(outKey);
         result.entriesWritten++;
       }
       if (spec.yieldEvery > 0 && ++sinceYield >= spec.yieldEvery) {

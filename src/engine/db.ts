@@ -822,6 +822,7 @@ export class DB {
         table: this.tableOptions,
         verifyChecksums: this.opts.verifyChecksums,
         yieldEvery: 0,
+        expireBeforeMs: this.opts.expiringValues ? this.opts.clock.nowMs() : undefined,
       };
       const result = await this.runner.run(spec);
       for (const f of in0) edit.deleteFile(plan.level, f.number);

@@ -6,3 +6,4 @@ export { DEFAULT_OPTIONS } from './options.js';
 export type { OpenOptions } from './options.js';
 export { Snapshot } from './snapshot.js';
 export { WriteBatch } from './write-batch.js';
+export { EXPIRE_AT_MAX_MS, encodeExpiringValue, expiryOf, isExpired, payloadOf } from './expiring-value.js';

@@ -55,6 +55,12 @@ export interface OpenOptions {
   /** Verify block checksums on every read. Default true. */
   verifyChecksums?: boolean;
   /**
+   * Values carry an optional expiry header (see expiring-value.ts): compaction
+   * turns values whose time has passed (by `clock`) into tombstones, so expired
+   * keys leave the disk. Used by the key-value service. Default false.
+   */
+  expiringValues?: boolean;
+  /**
    * Run compactions in a `worker_threads` worker so the event loop never
    * waits on a merge. Default: true with the real file system, false with
    * another `fs` (an in-memory Fs cannot be shared with a worker).
@@ -90,6 +96,7 @@ export const DEFAULT_OPTIONS: Omit<ResolvedOptions, 'fs' | 'compactionWorker' | 
   maxValueSize: 64 * MiB,
   syncIntervalMs: 0,
   verifyChecksums: true,
+  expiringValues: false,
 };
 
 function intOption(opts: OpenOptions, name: keyof OpenOptions, min: number, max: number): number {
@@ -149,6 +156,7 @@ export function resolveOptions(opts: OpenOptions = {}): ResolvedOptions {
     maxValueSize: intOption(opts, 'maxValueSize', 0, 1024 * MiB),
     syncIntervalMs: intOption(opts, 'syncIntervalMs', 0, 3_600_000),
     verifyChecksums: boolOption(opts, 'verifyChecksums', DEFAULT_OPTIONS.verifyChecksums),
+    expiringValues: boolOption(opts, 'expiringValues', DEFAULT_OPTIONS.expiringValues),
     compactionWorker: boolOption(opts, 'compactionWorker', fs instanceof NodeFs),
     clock: opts.clock ?? systemClock,
   };
