@@ -1,1 +1,3 @@
 export * from './local-kv-service.js';
+export * from './config.js';
+export * from './node.js';

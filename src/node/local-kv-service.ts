@@ -24,6 +24,8 @@ export interface LocalKvServiceOptions {
   clock?: Clock;
   /** Engine options (expiringValues is always on). */
   engine?: Partial<OpenOptions>;
+  /** fsync the WAL before acknowledging each write (storage.syncMode always). Default false. */
+  syncWrites?: boolean;
 }
 
 /** Redis' proto-max-bulk-len: APPEND/SETRANGE may not grow a value past this. */
@@ -63,19 +65,23 @@ interface Current {
 export class LocalKvService implements KeyValueService {
   private readonly pending = new Map<string, Pending>();
   private closed = false;
+  private readonly writeOptions: { sync: boolean };
 
   private constructor(
     readonly db: DB,
     private readonly clock: Clock,
     readonly dir: string,
-  ) {}
+    syncWrites: boolean,
+  ) {
+    this.writeOptions = { sync: syncWrites };
+  }
 
   static async open(options: LocalKvServiceOptions): Promise<LocalKvService> {
     const clock = options.clock ?? systemClock;
     const engine: OpenOptions = { ...options.engine, expiringValues: true, clock };
     if (options.fs !== undefined) engine.fs = options.fs;
     const db = await open(options.dir, engine);
-    return new LocalKvService(db, clock, options.dir);
+    return new LocalKvService(db, clock, options.dir, options.syncWrites === true);
   }
 
   nowMs(): number {
@@ -392,7 +398,7 @@ export class LocalKvService implements KeyValueService {
   private writeOne(key: Uint8Array, stored: Buffer | null): Promise<void> {
     const id = keyId(key);
     this.track(id, stored);
-    const done = stored === null ? this.db.delete(key) : this.db.put(key, stored);
+    const done = stored === null ? this.db.delete(key, this.writeOptions) : this.db.put(key, stored, this.writeOptions);
     return done.finally(() => this.untrack(id));
   }
 
@@ -406,7 +412,7 @@ export class LocalKvService implements KeyValueService {
       ids.push(id);
       this.track(id, stored);
     }
-    return this.db.write(batch).finally(() => {
+    return this.db.write(batch, this.writeOptions).finally(() => {
       for (const id of ids) this.untrack(id);
     });
   }
