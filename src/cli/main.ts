@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 /**
- * The `strata` command. Until the server exists it works on an embedded
- * database directory: a demo, point reads and writes, scans, stats and
- * manual compaction (with progress).
+ * The `strata` command: `serve` runs a node (RESP, HTTP, gRPC); `kv` is a
+ * client of a running node; `hash-password` and `new-token` make
+ * credentials for the config; `db stats|compact` work offline on a data
+ * directory; `demo` shows the embedded engine.
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { isStrataError, open } from '../index.js';
 import type { DB } from '../index.js';
 import { ProgressLine } from './progress.js';
+import { registerServerCommands } from './server-commands.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -53,7 +55,7 @@ program
 program
   .command('demo')
   .description('write, read and scan a sample data set in an embedded database')
-  .option('-d, --data-dir <dir>', 'database directory', './data')
+  .option('-d, --data-dir <dir>', 'database directory', './demo-data')
   .option('-n, --count <n>', 'keys to write', '100000')
   .action(async (o: { dataDir: string; count: string }) => {
     const n = Number(o.count);
@@ -79,65 +81,13 @@ program
       }
       await db.flush();
       printStats(db);
-      console.log(`data is in ${o.dataDir}; run the demo again to overwrite, or: strata get -d ${o.dataDir} user:00000042`);
+      console.log(`data is in ${o.dataDir}; inspect it with: strata db stats -d ${o.dataDir}`);
     });
   });
 
-program
-  .command('get <key>')
-  .description('print the value of a key')
-  .option('-d, --data-dir <dir>', 'database directory', './data')
-  .action(async (key: string, o: { dataDir: string }) => {
-    await withDb(o.dataDir, async (db) => {
-      const v = await db.get(key, { encoding: 'utf8' });
-      if (v === undefined) {
-        console.error('(not found)');
-        process.exitCode = 1;
-      } else console.log(v);
-    });
-  });
+const dbCommands = program.command('db').description('offline tools on a data directory (the server must be stopped: the directory is locked)');
 
-program
-  .command('put <key> <value>')
-  .description('set a key (durably: sync)')
-  .option('-d, --data-dir <dir>', 'database directory', './data')
-  .action(async (key: string, value: string, o: { dataDir: string }) => {
-    await withDb(o.dataDir, (db) => db.put(key, value, { sync: true }));
-  });
-
-program
-  .command('del <key>')
-  .description('delete a key (durably: sync)')
-  .option('-d, --data-dir <dir>', 'database directory', './data')
-  .action(async (key: string, o: { dataDir: string }) => {
-    await withDb(o.dataDir, (db) => db.delete(key, { sync: true }));
-  });
-
-program
-  .command('scan')
-  .description('print entries in key order')
-  .option('-d, --data-dir <dir>', 'database directory', './data')
-  .option('-p, --prefix <prefix>', 'only keys with this prefix')
-  .option('--start <key>', 'first key (inclusive)')
-  .option('--end <key>', 'end key (exclusive)')
-  .option('-l, --limit <n>', 'at most n entries', '100')
-  .option('-r, --reverse', 'largest keys first')
-  .action(async (o: { dataDir: string; prefix?: string; start?: string; end?: string; limit: string; reverse?: boolean }) => {
-    await withDb(o.dataDir, async (db) => {
-      const it = db.iterator<string, string>({
-        prefix: o.prefix,
-        gte: o.start,
-        lt: o.end,
-        limit: Number(o.limit),
-        reverse: o.reverse === true,
-        keyEncoding: 'utf8',
-        valueEncoding: 'utf8',
-      });
-      for (const [k, v] of it) console.log(`${k}\t${v}`);
-    });
-  });
-
-program
+dbCommands
   .command('stats')
   .description('print levels, cache and compaction statistics')
   .option('-d, --data-dir <dir>', 'database directory', './data')
@@ -145,7 +95,7 @@ program
     await withDb(o.dataDir, async (db) => printStats(db));
   });
 
-program
+dbCommands
   .command('compact')
   .description('compact a key range (default: everything), showing progress')
   .option('-d, --data-dir <dir>', 'database directory', './data')
@@ -169,6 +119,8 @@ program
       printStats(db);
     });
   });
+
+registerServerCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (isStrataError(err)) console.error(`error ${err.code}: ${err.message}`);

@@ -279,7 +279,7 @@ export interface ConfigSources {
 }
 
 /** Names in the environment that are not configuration keys but are allowed (test switches and the like). */
-const ENV_ALLOWED = new Set(['STRATA_LONG_TESTS', 'STRATA_SEED', 'STRATA_MODEL_RUNS', 'STRATA_CONFIG']);
+const ENV_ALLOWED = new Set(['STRATA_LONG_TESTS', 'STRATA_SEED', 'STRATA_MODEL_RUNS', 'STRATA_CONFIG', 'STRATA_URL', 'STRATA_TOKEN', 'STRATA_PASSWORD', 'STRATA_PRINT_PORTS']);
 
 /** Loads and validates the configuration. Throws StrataError CONFIG naming the bad key. */
 export function loadConfig(sources: ConfigSources = {}): StrataConfig {

@@ -3,3 +3,4 @@ export * from './limits.js';
 export * from './metrics.js';
 export * from './errors.js';
 export * from './front-end.js';
+export * from './strata-server.js';

@@ -1,0 +1,138 @@
+import { readFileSync } from 'node:fs';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import { ERROR_CODES, StrataError } from '../base/index.js';
+import type { Clock, Fs } from '../base/index.js';
+import { isLoopbackHost, openNodeStorage } from '../node/index.js';
+import type { LocalKvService, StrataConfig } from '../node/index.js';
+import { Authenticator } from './auth.js';
+import type { FrontEnd, FrontEndOptions, TlsMaterial } from './front-end.js';
+import { GrpcServer } from './grpc/index.js';
+import { HttpServer } from './http/index.js';
+import { ServerMetrics } from './metrics.js';
+import { RespServer } from './resp/index.js';
+
+export interface StrataServerOptions {
+  /** Defaults to a pino logger built from config.log. */
+  logger?: Logger;
+  fs?: Fs;
+  clock?: Clock;
+}
+
+/** Builds the pino logger config.log describes (JSON lines). */
+export function createLogger(config: StrataConfig): Logger {
+  const { level, destination } = config.log;
+  const dest = destination === 'stdout' ? 1 : destination === 'stderr' ? 2 : destination;
+  return pino({ level, base: { service: 'strata' } }, pino.destination({ dest, sync: false }));
+}
+
+function readTls(config: StrataConfig): TlsMaterial | undefined {
+  const t = config.security.tls;
+  if (!t.enabled) return undefined;
+  const read = (file: string, key: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new StrataError(ERROR_CODES.CONFIG, `config security.tls.${key}: cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  return {
+    cert: read(t.certFile, 'certFile'),
+    key: read(t.keyFile, 'keyFile'),
+    ...(t.caFile !== '' ? { ca: read(t.caFile, 'caFile') } : {}),
+    requireClientCert: t.requireClientCert,
+  };
+}
+
+/**
+ * One running node: its storage behind the KeyValueService and the front
+ * ends the configuration names, all on server.host. `close()` is the
+ * graceful shutdown: stop accepting, let in-flight requests finish (up to
+ * server.shutdownTimeoutMs), flush the memtable, close the engine.
+ */
+export class StrataServer {
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    readonly config: StrataConfig,
+    readonly service: LocalKvService,
+    readonly metrics: ServerMetrics,
+    readonly logger: Logger,
+    private readonly frontEnds: FrontEnd[],
+    /** The bound port of each running front end. */
+    readonly ports: Partial<Record<'resp' | 'http' | 'grpc', number>>,
+  ) {}
+
+  static async start(config: StrataConfig, options: StrataServerOptions = {}): Promise<StrataServer> {
+    const logger = options.logger ?? createLogger(config);
+    const auth = new Authenticator(config.security.users);
+    const host = config.server.host;
+    if (!isLoopbackHost(host) && !auth.required) {
+      if (!config.server.insecure) {
+        throw new StrataError(
+          ERROR_CODES.CONFIG,
+          `config server.host: refusing to listen on ${host} without authentication; configure security.users (strata hash-password) or pass --insecure`,
+        );
+      }
+      logger.warn({ host }, 'listening on a non-loopback address WITHOUT authentication (--insecure): anyone who can reach this host can read and write every key');
+    }
+    const tls = readTls(config);
+    const service = await openNodeStorage(config, { ...(options.fs ? { fs: options.fs } : {}), ...(options.clock ? { clock: options.clock } : {}) });
+    const metrics = new ServerMetrics(service);
+    const frontEnds: FrontEnd[] = [];
+    const ports: Partial<Record<'resp' | 'http' | 'grpc', number>> = {};
+    try {
+      for (const protocol of config.server.protocols) {
+        const base: FrontEndOptions = {
+          service,
+          auth,
+          limits: { ...config.limits },
+          metrics,
+          logger: logger.child({ protocol }),
+          host,
+          port: config.server[`${protocol}Port`],
+          tls,
+        };
+        const fe: FrontEnd =
+          protocol === 'resp' ? new RespServer(base) : protocol === 'http' ? new HttpServer(base) : new GrpcServer({ ...base, closeTimeoutMs: config.server.shutdownTimeoutMs });
+        ports[protocol] = await fe.start();
+        frontEnds.push(fe);
+        logger.info({ protocol, host, port: ports[protocol], tls: tls !== undefined }, `${protocol} listening on ${host}:${ports[protocol]}`);
+      }
+    } catch (err) {
+      await Promise.allSettled(frontEnds.map((f) => f.close()));
+      await service.close();
+      throw err;
+    }
+    logger.info({ dataDir: config.storage.dataDir, syncMode: config.storage.syncMode, auth: auth.required }, 'strata ready');
+    return new StrataServer(config, service, metrics, logger, frontEnds, ports);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.logger.info('shutting down: no new connections, finishing in-flight requests');
+    const timeoutMs = this.config.server.shutdownTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+      timer.unref();
+    });
+    const closed = Promise.allSettled(this.frontEnds.map((f) => f.close()));
+    const outcome = await Promise.race([closed, timedOut]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') this.logger.warn({ timeoutMs }, 'in-flight requests did not finish in time; closing the engine anyway');
+    else for (const r of outcome) if (r.status === 'rejected') this.logger.error({ err: r.reason }, 'a front end failed to close cleanly');
+    try {
+      await this.service.flush();
+    } catch (err) {
+      this.logger.error({ err }, 'flush at shutdown failed (the WAL still holds every acknowledged write)');
+    }
+    await this.service.close();
+    this.logger.info('stopped');
+    this.logger.flush();
+  }
+}
