@@ -1,0 +1,141 @@
+// `strata serve` as a user runs it: a real process with all three front
+// ends on loopback; one key written over RESP is read over HTTP and gRPC;
+// SIGTERM shuts down cleanly (exit 0) and the data is there after a restart;
+// with syncMode always, acknowledged writes survive kill -9; a non-loopback
+// host without users is refused with a message naming the key.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
+
+const root = resolve(new URL('.', import.meta.url).pathname, '../../..');
+const cli = join(root, 'dist/src/cli/main.js');
+
+interface Running {
+  child: ChildProcessWithoutNullStreams;
+  ports: { resp?: number; http?: number; grpc?: number };
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Starts `strata serve` on free ports and waits for the line that reports them. */
+function serve(args: string[], env: Record<string, string> = {}): Promise<Running> {
+  const child = spawn(process.execPath, [cli, 'serve', '--resp-port', '0', '--http-port', '0', '--grpc-port', '0', '--log-level', 'warn', ...args], {
+    env: { ...process.env, STRATA_PRINT_PORTS: '1', ...env },
+  });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return new Promise((res, rej) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /STRATA_PORTS (\{.*\})/.exec(out);
+      if (m) res({ child, ports: JSON.parse(m[1]!) as Running['ports'], stderr: () => err, exited });
+    });
+    void exited.then((code) => rej(new Error(`strata serve exited (${code}) before it was ready:\n${out}\n${err}`)));
+  });
+}
+
+test('one key through all three front ends; SIGTERM exits 0; data survives a restart', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-serve-'));
+  let s = await serve(['--data-dir', dir]);
+  const redis = new Redis({ host: '127.0.0.1', port: s.ports.resp!, lazyConnect: true, maxRetriesPerRequest: 0 });
+  await redis.connect();
+  assert.equal(await redis.set('greeting', 'hello from RESP'), 'OK');
+  assert.equal(await redis.incrby('counter', 41), 41);
+  redis.disconnect();
+  const http = await fetch(`http://127.0.0.1:${s.ports.http}/v1/kv/greeting`);
+  assert.equal(http.status, 200);
+  assert.equal(await http.text(), 'hello from RESP');
+  const put = await fetch(`http://127.0.0.1:${s.ports.http}/v1/kv/from-http`, { method: 'PUT', body: 'written over HTTP' });
+  assert.ok(put.ok);
+  const health = await fetch(`http://127.0.0.1:${s.ports.http}/health`);
+  assert.equal(health.status, 200);
+  const metrics = await (await fetch(`http://127.0.0.1:${s.ports.http}/metrics`)).text();
+  assert.match(metrics, /strata_commands_total\{[^}]*protocol="resp"[^}]*command="set"/i);
+  // gRPC: a health check through the real grpc-js client.
+  const grpcOk = spawnSync(process.execPath, ['--input-type=module', '-e', grpcProbe(s.ports.grpc!)], { cwd: root, encoding: 'utf8' });
+  assert.equal(grpcOk.stdout.trim(), 'SERVING hello from RESP', grpcOk.stderr);
+  s.child.kill('SIGTERM');
+  assert.equal(await s.exited, 0, s.stderr());
+
+  s = await serve(['--data-dir', dir, '--protocols', 'resp']);
+  const again = new Redis({ host: '127.0.0.1', port: s.ports.resp!, lazyConnect: true, maxRetriesPerRequest: 0 });
+  await again.connect();
+  assert.equal(await again.get('greeting'), 'hello from RESP');
+  assert.equal(await again.get('from-http'), 'written over HTTP');
+  assert.equal(await again.get('counter'), '41');
+  again.disconnect();
+  s.child.kill('SIGINT');
+  assert.equal(await s.exited, 0, s.stderr());
+});
+
+/** A tiny grpc-js client run in its own process (the package's proto files, as a user would load them). */
+function grpcProbe(port: number): string {
+  return `
+    import * as grpc from '@grpc/grpc-js';
+    import * as loader from '@grpc/proto-loader';
+    const opts = { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true, includeDirs: ['proto'] };
+    const h = grpc.loadPackageDefinition(loader.loadSync('grpc/health/v1/health.proto', opts));
+    const kv = grpc.loadPackageDefinition(loader.loadSync('strata/v1/kv.proto', opts));
+    const addr = '127.0.0.1:${port}';
+    const health = new h.grpc.health.v1.Health(addr, grpc.credentials.createInsecure());
+    health.check({ service: '' }, (err, res) => {
+      if (err) { console.error(err); process.exit(1); }
+      const client = new kv.strata.v1.KV(addr, grpc.credentials.createInsecure());
+      client.get({ key: Buffer.from('greeting') }, (err2, got) => {
+        if (err2) { console.error(err2); process.exit(1); }
+        console.log(res.status + ' ' + Buffer.from(got.value).toString());
+        process.exit(0);
+      });
+    });`;
+}
+
+test('syncMode always: every acknowledged write survives kill -9', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-serve-kill-'));
+  let s = await serve(['--data-dir', dir, '--protocols', 'resp', '--sync-mode', 'always']);
+  const redis = new Redis({ host: '127.0.0.1', port: s.ports.resp!, lazyConnect: true, maxRetriesPerRequest: 0 });
+  await redis.connect();
+  const pipeline = redis.pipeline();
+  for (let i = 0; i < 500; i++) pipeline.set(`k${i}`, `v${i}`);
+  const results = await pipeline.exec();
+  assert.ok(results !== null && results.every(([err, r]) => err === null && r === 'OK'));
+  redis.disconnect();
+  s.child.kill('SIGKILL');
+  await s.exited;
+  s = await serve(['--data-dir', dir, '--protocols', 'resp']);
+  const again = new Redis({ host: '127.0.0.1', port: s.ports.resp!, lazyConnect: true, maxRetriesPerRequest: 0 });
+  await again.connect();
+  const values = await again.mget(...Array.from({ length: 500 }, (_, i) => `k${i}`));
+  assert.deepEqual(values, Array.from({ length: 500 }, (_, i) => `v${i}`));
+  again.disconnect();
+  s.child.kill('SIGTERM');
+  assert.equal(await s.exited, 0);
+});
+
+test('refuses a non-loopback host without users, and a bad config key, with clear messages', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-serve-bad-'));
+  const open = spawnSync(process.execPath, [cli, 'serve', '--data-dir', dir, '--host', '0.0.0.0'], { encoding: 'utf8' });
+  assert.notEqual(open.status, 0);
+  assert.match(open.stderr, /CONFIG.*server\.host.*refusing to listen on 0\.0\.0\.0 without authentication.*--insecure/);
+  const cfg = join(dir, 'strata.yaml');
+  writeFileSync(cfg, 'limits:\n  clientsMax: -1\n');
+  const bad = spawnSync(process.execPath, [cli, 'serve', '--config', cfg], { encoding: 'utf8' });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /limits\.clientsMax \(file .*strata\.yaml\)/);
+  const envBad = spawnSync(process.execPath, [cli, 'serve', '--data-dir', dir], { encoding: 'utf8', env: { ...process.env, STRATA_SERVER_RESP_PORT: 'six' } });
+  assert.match(envBad.stderr, /server\.respPort \(environment STRATA_SERVER_RESP_PORT\)/);
+});
+
+test('strata hash-password and new-token print credentials the config accepts', () => {
+  const hash = spawnSync(process.execPath, [cli, 'hash-password'], { input: 'correct horse\n', encoding: 'utf8' });
+  assert.equal(hash.status, 0, hash.stderr);
+  assert.match(hash.stdout.trim(), /^scrypt\$16384\$8\$1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/);
+  const tok = spawnSync(process.execPath, [cli, 'new-token'], { encoding: 'utf8' });
+  assert.match(tok.stdout, /token: +\S{40,}\ntokenHash: [0-9a-f]{64}/);
+});
