@@ -26,7 +26,7 @@ export const ERROR_CODES = {
   OVERFLOW: 'OVERFLOW',
   /** The request needs an authenticated user (no credentials were given). */
   UNAUTHENTICATED: 'UNAUTHENTICATED',
-  /** The credentials were wrong, or the user's role does not allow the operation. */
+  /** The user's role does not allow the operation (or, on RESP, AUTH was refused). */
   PERMISSION_DENIED: 'PERMISSION_DENIED',
   /** A configured limit was reached: request or value size, clients, pipeline depth, output buffer. */
   LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   PROTOCOL: 'PROTOCOL',
   /** The server is shutting down or not ready to serve. */
   UNAVAILABLE: 'UNAVAILABLE',
+  /** A conditional write's condition did not hold (HTTP `if=absent|present`). */
+  CONDITION_FAILED: 'CONDITION_FAILED',
   /** A configuration file, environment variable or flag is invalid. Names the key. */
   CONFIG: 'CONFIG',
 } as const;

@@ -23,6 +23,7 @@ export const RESP_ERROR_PREFIX: Record<ErrorCode, string> = {
   LIMIT_EXCEEDED: 'ERR',
   PROTOCOL: 'ERR',
   UNAVAILABLE: 'ERR',
+  CONDITION_FAILED: 'ERR',
   CONFIG: 'ERR',
 };
 
@@ -43,6 +44,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   LIMIT_EXCEEDED: 413,
   PROTOCOL: 400,
   UNAVAILABLE: 503,
+  CONDITION_FAILED: 412,
   CONFIG: 500,
 };
 
@@ -63,6 +65,7 @@ export const GRPC_STATUS: Record<ErrorCode, number> = {
   LIMIT_EXCEEDED: 8, // RESOURCE_EXHAUSTED
   PROTOCOL: 3, // INVALID_ARGUMENT
   UNAVAILABLE: 14, // UNAVAILABLE
+  CONDITION_FAILED: 9, // FAILED_PRECONDITION
   CONFIG: 13, // INTERNAL
 };
 

@@ -1,0 +1,107 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ERROR_CODES, StrataError, invalidArgument } from '../../base/index.js';
+import type { KeyValueService, KvSetOptions } from '../../base/index.js';
+import type { ServerLimits } from '../limits.js';
+import { EXPIRE_AT_MS_MAX, TTL_MS_MAX, parseBatch, parseJsonBody } from './batch-request.js';
+import { CONDITION_FAILED, HttpReplyError } from './http-error.js';
+import type { HttpApp } from './http-app.js';
+import { percentDecode, splitTarget } from './percent-encoding.js';
+import { QueryParams } from './query-params.js';
+import { SCAN_PARAMS, parseScanRequest, scanPageJson } from './scan-request.js';
+
+/** The response header carrying a key's absolute expiry (ms since the epoch). */
+export const EXPIRE_AT_HEADER = 'x-strata-expire-at-ms';
+
+const KEY_PREFIX = '/v1/kv/';
+const PUT_PARAMS = ['ttl_ms', 'expire_at_ms', 'if'] as const;
+const IF_CONDITIONS = ['absent', 'present'] as const;
+
+export interface KvRouteContext {
+  service: KeyValueService;
+  limits: ServerLimits;
+}
+
+function queryOf(request: FastifyRequest, allowed: readonly string[]): QueryParams {
+  return new QueryParams(splitTarget(request.originalUrl).query, allowed);
+}
+
+/**
+ * The key in `/v1/kv/<key>`: the rest of the original path, percent-decoded
+ * to bytes (so `%FF` is the byte 0xff and `%2F` a slash inside the key).
+ */
+function keyOf(request: FastifyRequest, limits: ServerLimits): Buffer {
+  const { path } = splitTarget(request.originalUrl);
+  // The router matched /v1/kv/* on this very path (see escapePercentsInPath), so the prefix is there.
+  const encoded = path.startsWith(KEY_PREFIX) ? path.slice(KEY_PREFIX.length) : '';
+  const key = percentDecode(encoded, false);
+  if (key === undefined) throw new StrataError(ERROR_CODES.PROTOCOL, 'malformed percent-encoding in the key');
+  if (key.length === 0) throw invalidArgument('the key must not be empty');
+  if (key.length > limits.keyBytesMax) throw new StrataError(ERROR_CODES.LIMIT_EXCEEDED, `key is ${key.length} bytes; at most ${limits.keyBytesMax}`);
+  return key;
+}
+
+function bodyOf(request: FastifyRequest): Buffer {
+  const body: unknown = request.body;
+  // No body at all (no Content-Length, no Transfer-Encoding) is an empty one.
+  if (body === undefined || body === null) return Buffer.alloc(0);
+  if (!Buffer.isBuffer(body)) throw new StrataError(ERROR_CODES.PROTOCOL, 'unexpected request body');
+  return body;
+}
+
+/** GET/PUT/DELETE /v1/kv/<key>, GET /v1/kv (scan) and POST /v1/kv/batch. */
+export function registerKvRoutes(app: HttpApp, ctx: KvRouteContext): void {
+  const { service, limits } = ctx;
+
+  app.get('/v1/kv/*', { config: { strata: { name: 'kv.get', write: false, public: false } } }, async (request: FastifyRequest, reply: FastifyReply) => {
+    queryOf(request, []);
+    const key = keyOf(request, limits);
+    const entry = await service.getEntry(key);
+    if (entry === undefined) throw new StrataError(ERROR_CODES.NOT_FOUND, 'key not found');
+    if (entry.expireAtMs !== undefined) reply.header(EXPIRE_AT_HEADER, String(entry.expireAtMs));
+    return reply.code(200).header('cache-control', 'no-store').type('application/octet-stream').send(entry.value);
+  });
+
+  app.put('/v1/kv/*', { config: { strata: { name: 'kv.put', write: true, public: false } } }, async (request: FastifyRequest, reply: FastifyReply) => {
+    const q = queryOf(request, PUT_PARAMS);
+    const key = keyOf(request, limits);
+    const value = bodyOf(request);
+    if (value.length > limits.valueBytesMax) throw new StrataError(ERROR_CODES.LIMIT_EXCEEDED, `value is ${value.length} bytes; at most ${limits.valueBytesMax}`);
+    const ttlMs = q.integer('ttl_ms', 1, TTL_MS_MAX);
+    const expireAtMs = q.integer('expire_at_ms', 1, EXPIRE_AT_MS_MAX);
+    if (ttlMs !== undefined && expireAtMs !== undefined) throw invalidArgument("give 'ttl_ms' or 'expire_at_ms', not both");
+    const cond = q.choice('if', IF_CONDITIONS);
+    const options: KvSetOptions = {};
+    const expiry = ttlMs !== undefined ? service.nowMs() + ttlMs : expireAtMs;
+    if (expiry !== undefined) options.expireAtMs = expiry;
+    if (cond !== undefined) options.condition = cond === 'absent' ? 'nx' : 'xx';
+    const result = await service.set(key, value, options);
+    if (!result.written) {
+      throw new HttpReplyError(412, CONDITION_FAILED, cond === 'absent' ? 'the key exists (if=absent)' : 'the key does not exist (if=present)');
+    }
+    if (expiry !== undefined) reply.header(EXPIRE_AT_HEADER, String(expiry));
+    return reply.code(200).send(expiry === undefined ? { ok: true } : { ok: true, expireAtMs: expiry });
+  });
+
+  app.delete('/v1/kv/*', { config: { strata: { name: 'kv.delete', write: true, public: false } } }, async (request: FastifyRequest) => {
+    queryOf(request, []);
+    const key = keyOf(request, limits);
+    return { deleted: await service.delete([key]) };
+  });
+
+  app.get('/v1/kv', { config: { strata: { name: 'kv.scan', write: false, public: false } } }, async (request: FastifyRequest) => {
+    const scan = parseScanRequest(queryOf(request, SCAN_PARAMS), limits);
+    const page = await service.scan(scan.options);
+    return scanPageJson(page, scan, limits.requestBytesMax);
+  });
+
+  app.post('/v1/kv/batch', { config: { strata: { name: 'kv.batch', write: true, public: false } } }, async (request: FastifyRequest) => {
+    queryOf(request, []);
+    const type = request.headers['content-type'];
+    if (type !== undefined && !/^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i.test(type)) {
+      throw new HttpReplyError(415, ERROR_CODES.PROTOCOL, 'a batch body must be JSON (Content-Type: application/json)');
+    }
+    const ops = parseBatch(parseJsonBody(bodyOf(request)), limits, service.nowMs());
+    await service.batch(ops);
+    return { ok: true, ops: ops.length };
+  });
+}
