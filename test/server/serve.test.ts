@@ -139,3 +139,59 @@ test('strata hash-password and new-token print credentials the config accepts', 
   const tok = spawnSync(process.execPath, [cli, 'new-token'], { encoding: 'utf8' });
   assert.match(tok.stdout, /token: +\S{40,}\ntokenHash: [0-9a-f]{64}/);
 });
+
+test('strata kv is a client of a running node, with users and roles', async () => {
+  const { hashPassword, newToken } = await import('../../src/server/auth.js');
+  const dir = mkdtempSync(join(tmpdir(), 'strata-serve-kv-'));
+  const { token, tokenHash } = newToken();
+  const cfg = join(dir, 'strata.yaml');
+  writeFileSync(
+    cfg,
+    [
+      'security:',
+      '  users:',
+      '    - name: app',
+      `      passwordHash: "${hashPassword('s3cret')}"`,
+      '      role: read-write',
+      `      tokenHashes: ["${tokenHash}"]`,
+      '    - name: viewer',
+      `      passwordHash: "${hashPassword('look')}"`,
+      '      role: read-only',
+      '',
+    ].join('\n'),
+  );
+  const s = await serve(['--config', cfg, '--data-dir', join(dir, 'data'), '--protocols', 'http,resp']);
+  const url = `http://127.0.0.1:${s.ports.http}`;
+  const kv = (...args: string[]) => spawnSync(process.execPath, [cli, 'kv', ...args, '--url', url], { encoding: 'utf8' });
+  try {
+    const denied = kv('get', 'a');
+    assert.notEqual(denied.status, 0);
+    assert.match(denied.stderr, /HTTP 401 UNAUTHENTICATED/);
+    assert.equal(kv('put', 'user:1', 'ada', '--token', token).stdout.trim(), 'OK');
+    assert.equal(kv('put', 'user:2', 'grace', '--user', 'app', '--password', 's3cret').stdout.trim(), 'OK');
+    assert.equal(kv('get', 'user:1', '--user', 'viewer', '--password', 'look').stdout.trim(), 'ada');
+    const ro = kv('put', 'user:3', 'x', '--user', 'viewer', '--password', 'look');
+    assert.match(ro.stderr, /HTTP 403 PERMISSION_DENIED/);
+    assert.equal(kv('scan', '--prefix', 'user:', '--token', token).stdout, 'user:1\tada\nuser:2\tgrace\n');
+    assert.equal(kv('del', 'user:1', '--token', token).stdout.trim(), '1');
+    const missing = kv('get', 'user:1', '--token', token);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /not found/);
+    // The same users on RESP.
+    const cliRedis = (...a: string[]) => {
+      const r = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(s.ports.resp), ...a], { encoding: 'utf8' });
+      return (r.stderr + r.stdout).trim();
+    };
+    assert.match(cliRedis('GET', 'user:2'), /NOAUTH Authentication required/);
+    assert.match(cliRedis('--user', 'app', '--pass', 'wrong', '--no-auth-warning', 'GET', 'user:2'), /WRONGPASS/);
+    assert.equal(cliRedis('--user', 'app', '--pass', 's3cret', '--no-auth-warning', 'GET', 'user:2'), 'grace');
+    const redis = new Redis({ host: '127.0.0.1', port: s.ports.resp!, username: 'viewer', password: 'look', lazyConnect: true, maxRetriesPerRequest: 0 });
+    await redis.connect();
+    assert.equal(await redis.get('user:2'), 'grace');
+    await assert.rejects(redis.set('user:2', 'x'), /NOPERM/);
+    redis.disconnect();
+  } finally {
+    s.child.kill('SIGTERM');
+    assert.equal(await s.exited, 0);
+  }
+});
