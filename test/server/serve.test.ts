@@ -44,7 +44,7 @@ function serve(args: string[], env: Record<string, string> = {}): Promise<Runnin
 test('one key through all three front ends; SIGTERM exits 0; data survives a restart', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'strata-serve-'));
   let s = await serve(['--data-dir', dir]);
-  const redis = new Redis({ host: '127.0.0.1', port: s.ports.resp!, lazyConnect: true, maxRetriesPerRequest: 0 });
+  const redis = new Redis({ host: '127.0.0.1', port: s.ports.resp!, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   await redis.connect();
   assert.equal(await redis.set('greeting', 'hello from RESP'), 'OK');
   assert.equal(await redis.incrby('counter', 41), 41);
@@ -65,7 +65,7 @@ test('one key through all three front ends; SIGTERM exits 0; data survives a res
   assert.equal(await s.exited, 0, s.stderr());
 
   s = await serve(['--data-dir', dir, '--protocols', 'resp']);
-  const again = new Redis({ host: '127.0.0.1', port: s.ports.resp!, lazyConnect: true, maxRetriesPerRequest: 0 });
+  const again = new Redis({ host: '127.0.0.1', port: s.ports.resp!, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   await again.connect();
   assert.equal(await again.get('greeting'), 'hello from RESP');
   assert.equal(await again.get('from-http'), 'written over HTTP');
@@ -99,7 +99,7 @@ function grpcProbe(port: number): string {
 test('syncMode always: every acknowledged write survives kill -9', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'strata-serve-kill-'));
   let s = await serve(['--data-dir', dir, '--protocols', 'resp', '--sync-mode', 'always']);
-  const redis = new Redis({ host: '127.0.0.1', port: s.ports.resp!, lazyConnect: true, maxRetriesPerRequest: 0 });
+  const redis = new Redis({ host: '127.0.0.1', port: s.ports.resp!, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   await redis.connect();
   const pipeline = redis.pipeline();
   for (let i = 0; i < 500; i++) pipeline.set(`k${i}`, `v${i}`);
@@ -109,7 +109,7 @@ test('syncMode always: every acknowledged write survives kill -9', async () => {
   s.child.kill('SIGKILL');
   await s.exited;
   s = await serve(['--data-dir', dir, '--protocols', 'resp']);
-  const again = new Redis({ host: '127.0.0.1', port: s.ports.resp!, lazyConnect: true, maxRetriesPerRequest: 0 });
+  const again = new Redis({ host: '127.0.0.1', port: s.ports.resp!, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   await again.connect();
   const values = await again.mget(...Array.from({ length: 500 }, (_, i) => `k${i}`));
   assert.deepEqual(values, Array.from({ length: 500 }, (_, i) => `v${i}`));
@@ -185,7 +185,7 @@ test('strata kv is a client of a running node, with users and roles', async () =
     assert.match(cliRedis('GET', 'user:2'), /NOAUTH Authentication required/);
     assert.match(cliRedis('--user', 'app', '--pass', 'wrong', '--no-auth-warning', 'GET', 'user:2'), /WRONGPASS/);
     assert.equal(cliRedis('--user', 'app', '--pass', 's3cret', '--no-auth-warning', 'GET', 'user:2'), 'grace');
-    const redis = new Redis({ host: '127.0.0.1', port: s.ports.resp!, username: 'viewer', password: 'look', lazyConnect: true, maxRetriesPerRequest: 0 });
+    const redis = new Redis({ host: '127.0.0.1', port: s.ports.resp!, username: 'viewer', password: 'look', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     await redis.connect();
     assert.equal(await redis.get('user:2'), 'grace');
     await assert.rejects(redis.set('user:2', 'x'), /NOPERM/);
