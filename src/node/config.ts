@@ -73,7 +73,7 @@ const MiB = 1024 * 1024;
 
 export function defaultConfig(): StrataConfig {
   return {
-    storage: { dataDir: './data', syncMode: 'periodic', syncIntervalMs: 1000, writeBufferBytes: 4 * MiB, blockCacheBytes: 8 * MiB, compression: 'snappy' },
+    storage: { dataDir: './data', syncMode: 'periodic', syncIntervalMs: 1000, writeBufferBytes: 4 * MiB, blockCacheBytes: 64 * MiB, compression: 'snappy' },
     server: { host: '127.0.0.1', respPort: 6380, httpPort: 8080, grpcPort: 50051, protocols: ['resp', 'http', 'grpc'], insecure: false, shutdownTimeoutMs: 10_000 },
     security: { users: [], tls: { enabled: false, certFile: '', keyFile: '', caFile: '', requireClientCert: false } },
     limits: {
