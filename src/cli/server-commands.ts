@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
+import { ERROR_CODES, StrataError } from '../base/index.js';
 import { loadConfig } from '../node/index.js';
 import { StrataServer, hashPassword, newToken } from '../server/index.js';
 
@@ -14,6 +15,7 @@ interface ServeFlags {
   syncMode?: string;
   logLevel?: string;
   insecure?: boolean;
+  set?: string[];
 }
 
 interface ClientFlags {
@@ -23,11 +25,23 @@ interface ClientFlags {
   password?: string;
 }
 
+/** `--set key=value` pairs (any configuration key, dotted) as overrides. */
+function setOverrides(pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new StrataError(ERROR_CODES.CONFIG, `--set ${p}: expected key=value, e.g. --set limits.clientsMax=100`);
+    out[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  return out;
+}
+
 async function runServe(flags: ServeFlags): Promise<void> {
   const config = loadConfig({
     file: flags.config ?? process.env.STRATA_CONFIG,
     env: process.env,
     overrides: {
+      ...setOverrides(flags.set ?? []),
       'storage.dataDir': flags.dataDir,
       'server.host': flags.host,
       'server.respPort': flags.respPort,
@@ -120,6 +134,7 @@ export function registerServerCommands(program: Command): void {
     .option('--sync-mode <mode>', 'always | periodic | none (storage.syncMode, default periodic: fsync every second)')
     .option('--log-level <level>', 'trace | debug | info | warn | error | silent (log.level)')
     .option('--insecure', 'allow a non-loopback host without users (server.insecure); logs a warning')
+    .option('-s, --set <key=value...>', 'set any configuration key, e.g. --set limits.clientsMax=100 --set storage.syncIntervalMs=200')
     .action(runServe);
 
   const kv = program.command('kv').description('a client of a running node (HTTP API)');

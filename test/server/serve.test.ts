@@ -130,6 +130,10 @@ test('refuses a non-loopback host without users, and a bad config key, with clea
   assert.match(bad.stderr, /limits\.clientsMax \(file .*strata\.yaml\)/);
   const envBad = spawnSync(process.execPath, [cli, 'serve', '--data-dir', dir], { encoding: 'utf8', env: { ...process.env, STRATA_SERVER_RESP_PORT: 'six' } });
   assert.match(envBad.stderr, /server\.respPort \(environment STRATA_SERVER_RESP_PORT\)/);
+  const setBad = spawnSync(process.execPath, [cli, 'serve', '--data-dir', dir, '--set', 'limits.clientsMax=0'], { encoding: 'utf8' });
+  assert.match(setBad.stderr, /limits\.clientsMax \(flag\): must be an integer in \[1, 1000000\], got 0/);
+  const setUnknown = spawnSync(process.execPath, [cli, 'serve', '--data-dir', dir, '--set', 'limits.clients=5'], { encoding: 'utf8' });
+  assert.match(setUnknown.stderr, /limits\.clients: not a configuration key/);
 });
 
 test('strata hash-password and new-token print credentials the config accepts', () => {
