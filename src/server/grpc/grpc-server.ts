@@ -89,7 +89,7 @@ export class GrpcServer implements FrontEnd {
     });
     listener.on('error', (err) => this.opts.logger.error({ err }, 'gRPC listener error'));
     const port = (listener.address() as AddressInfo).port;
-    this.opts.logger.info({ host: this.opts.host, port, tls: this.opts.tls !== undefined }, 'gRPC front end listening');
+    this.opts.logger.debug({ host: this.opts.host, port, tls: this.opts.tls !== undefined }, 'gRPC front end listening');
     return port;
   }
 
@@ -128,7 +128,7 @@ export class GrpcServer implements FrontEnd {
     // Sockets that never became HTTP/2 sessions (e.g. a stalled TLS handshake).
     this.gate.destroyAll();
     await listenerClosed;
-    this.opts.logger.info('gRPC front end closed');
+    this.opts.logger.debug('gRPC front end closed');
   }
 
   private credentials(): grpc.ServerCredentials {

@@ -143,7 +143,7 @@ export class HttpServer implements FrontEnd {
     if (this.closing) throw new StrataError(ERROR_CODES.CLOSED, 'HTTP server is closed');
     await this.app.listen({ host: this.opts.host, port: this.opts.port });
     const address = this.app.server.address() as AddressInfo;
-    this.opts.logger.info({ host: this.opts.host, port: address.port, tls: this.opts.tls !== undefined }, 'HTTP front end listening');
+    this.opts.logger.debug({ host: this.opts.host, port: address.port, tls: this.opts.tls !== undefined }, 'HTTP front end listening');
     return address.port;
   }
 
