@@ -2,20 +2,22 @@ import { assert } from '../base/index.js';
 import type { EngineCounters } from './stats.js';
 
 /** One cached block: a node of the LRU list. */
-class CacheEntry {
-  prev: CacheEntry = this;
-  next: CacheEntry = this;
+class CacheEntry<V> {
+  prev: CacheEntry<V> = this;
+  next: CacheEntry<V> = this;
   constructor(
     readonly id: number,
     readonly offset: number,
-    public block: Buffer,
+    /** Undefined only for the list's sentinel. */
+    public block: V | undefined,
     public charge: number,
   ) {}
 }
 
 /**
  * The block cache shared by every table of a database: uncompressed,
- * checksum-verified block contents keyed by (cache id, block offset), evicted
+ * checksum-verified blocks (the engine caches parsed `Block`s, so a hit
+ * costs no re-parse) keyed by (cache id, block offset), evicted
  * least-recently-used first once the total charge exceeds the capacity.
  *
  * Lookup, insert and eviction are O(1): entries sit in a Map per cache id
@@ -26,10 +28,10 @@ class CacheEntry {
  * reused (or a table reopened) never sees another file's blocks; stale
  * entries of closed tables simply age out.
  */
-export class BlockCache {
-  private readonly tables = new Map<number, Map<number, CacheEntry>>();
+export class BlockCache<V = Buffer> {
+  private readonly tables = new Map<number, Map<number, CacheEntry<V>>>();
   /** Sentinel: head.next is the least recently used entry, head.prev the most recent. */
-  private readonly head: CacheEntry = new CacheEntry(-1, -1, Buffer.alloc(0), 0);
+  private readonly head: CacheEntry<V> = new CacheEntry<V>(-1, -1, undefined, 0);
   private nextId = 1;
   private used = 0;
   private count = 0;
@@ -55,7 +57,7 @@ export class BlockCache {
     return this.nextId++;
   }
 
-  lookup(id: number, offset: number): Buffer | undefined {
+  lookup(id: number, offset: number): V | undefined {
     const e = this.tables.get(id)?.get(offset);
     if (e === undefined) {
       if (this.counters) this.counters.blockCacheMisses++;
@@ -80,7 +82,7 @@ export class BlockCache {
    * evicts least-recently-used entries until usage <= capacity. A block whose
    * charge alone exceeds the capacity is not cached.
    */
-  insert(id: number, offset: number, block: Buffer, charge: number): void {
+  insert(id: number, offset: number, block: V, charge: number): void {
     assert(charge >= 0, 'block cache charge must be >= 0');
     let table = this.tables.get(id);
     const old = table?.get(offset);
@@ -122,7 +124,7 @@ export class BlockCache {
     this.count = 0;
   }
 
-  private remove(e: CacheEntry, table: Map<number, CacheEntry>): void {
+  private remove(e: CacheEntry<V>, table: Map<number, CacheEntry<V>>): void {
     e.prev.next = e.next;
     e.next.prev = e.prev;
     e.prev = e;

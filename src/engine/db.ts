@@ -25,7 +25,7 @@ import { resolveOptions } from './options.js';
 import type { OpenOptions, ResolvedOptions } from './options.js';
 import { Snapshot, SnapshotList } from './snapshot.js';
 import { EngineCounters } from './stats.js';
-import type { TableBuilderOptions, TableReader } from './table/index.js';
+import type { Block, TableBuilderOptions, TableReader } from './table/index.js';
 import { TableCache } from './table-cache.js';
 import { findFile, userKeyRange } from './version.js';
 import type { Version } from './version.js';
@@ -152,7 +152,7 @@ export class DB {
   private readonly opts: ResolvedOptions;
   private readonly fs: Fs;
   private readonly versions: VersionSet;
-  private readonly blockCache: BlockCache | undefined;
+  private readonly blockCache: BlockCache<Block> | undefined;
   private readonly tableCache: TableCache;
   private readonly snapshots = new SnapshotList();
   private readonly iterators = new Set<DbIterator<unknown, unknown>>();
@@ -195,7 +195,7 @@ export class DB {
     this.opts = opts;
     this.fs = opts.fs;
     this.versions = new VersionSet(this.fs, location, opts.numLevels);
-    this.blockCache = opts.blockCacheSize > 0 ? new BlockCache(opts.blockCacheSize, this.counters) : undefined;
+    this.blockCache = opts.blockCacheSize > 0 ? new BlockCache<Block>(opts.blockCacheSize, this.counters) : undefined;
     this.tableCache = new TableCache(this.fs, location, opts.maxOpenFiles, this.blockCache, this.counters, opts.verifyChecksums);
     if (opts.compactionWorker) {
       const compactions = new WorkerCompactionRunner();

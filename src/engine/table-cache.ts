@@ -3,6 +3,7 @@ import type { BlockCache } from './block-cache.js';
 import { tableFile } from './filenames.js';
 import type { EngineCounters } from './stats.js';
 import { TableReader } from './table/index.js';
+import type { Block } from './table/index.js';
 import type { FileMeta } from './version-edit.js';
 
 interface Entry {
@@ -24,7 +25,7 @@ export class TableCache {
     private readonly fs: Fs,
     private readonly dir: string,
     private readonly maxOpenFiles: number,
-    private readonly blockCache: BlockCache | undefined,
+    private readonly blockCache: BlockCache<Block> | undefined,
     private readonly counters: EngineCounters,
     private readonly verifyChecksums: boolean,
   ) {}

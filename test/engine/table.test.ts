@@ -189,7 +189,7 @@ for (const compression of ['none', 'snappy'] as const) {
     checkProps(written, ENTRIES, size);
 
     const counters = new EngineCounters();
-    const cache = new BlockCache(1 << 20, counters);
+    const cache = new BlockCache<Block>(1 << 20, counters);
     const reader = TableReader.open(fs.openRandomAccess('/t.sst'), { fileNumber: 7, cache, counters });
     assert.equal(reader.fileNumber, 7);
     checkProps(reader.properties, ENTRIES, size);
@@ -203,7 +203,7 @@ for (const compression of ['none', 'snappy'] as const) {
     const r2 = TableReader.open(fs.openRandomAccess('/t.sst'), { fileNumber: 7 });
     checkTable(r2, ENTRIES, `${compression}-nocache`);
     r2.close();
-    const r3 = TableReader.open(fs.openRandomAccess('/t.sst'), { fileNumber: 7, cache: new BlockCache(100) });
+    const r3 = TableReader.open(fs.openRandomAccess('/t.sst'), { fileNumber: 7, cache: new BlockCache<Block>(100) });
     checkTable(r3, ENTRIES.slice(0), `${compression}-tinycache`);
     r3.close();
   });
@@ -214,7 +214,7 @@ test('table: restart interval 1 and tiny blocks (one entry per block)', () => {
   const entries = ENTRIES.slice(0, 3000);
   const p = writeTable(fs, '/tiny.sst', entries, opts('snappy', { blockSize: 1, restartInterval: 1 }));
   assert.equal(p.dataBlocks, entries.length);
-  const r = TableReader.open(fs.openRandomAccess('/tiny.sst'), { fileNumber: 1, cache: new BlockCache(1 << 20) });
+  const r = TableReader.open(fs.openRandomAccess('/tiny.sst'), { fileNumber: 1, cache: new BlockCache<Block>(1 << 20) });
   checkTable(r, entries, 'tiny');
   r.close();
 });
@@ -279,7 +279,7 @@ test('table: cache use; fillCache:false reads without inserting but uses cached 
   const fs = new MemFs();
   const p = writeTable(fs, '/c.sst', ENTRIES, opts('snappy'));
   const counters = new EngineCounters();
-  const cache = new BlockCache(64 << 20, counters);
+  const cache = new BlockCache<Block>(64 << 20, counters);
   const r = TableReader.open(fs.openRandomAccess('/c.sst'), { fileNumber: 1, cache });
   const scan = (fill: boolean): number => {
     const it = r.iterator({ fillCache: fill });
@@ -311,7 +311,7 @@ test('table: cache use; fillCache:false reads without inserting but uses cached 
 test('table: get results stay valid after later reads', () => {
   const fs = new MemFs();
   writeTable(fs, '/k.sst', ENTRIES, opts('snappy'));
-  const r = TableReader.open(fs.openRandomAccess('/k.sst'), { fileNumber: 1, cache: new BlockCache(10_000) });
+  const r = TableReader.open(fs.openRandomAccess('/k.sst'), { fileNumber: 1, cache: new BlockCache<Block>(10_000) });
   const kept: Array<{ key: Buffer; value: Buffer }> = [];
   for (let i = 0; i < ENTRIES.length; i += 50) kept.push(r.get(ENTRIES[i]!.key)!);
   const it = r.iterator();
@@ -528,7 +528,7 @@ function isCorruptionAt(err: unknown, path: string, offset?: number): boolean {
   return true;
 }
 
-function openAt(fs: MemFs, path: string, cache?: BlockCache): TableReader {
+function openAt(fs: MemFs, path: string, cache?: BlockCache<Block>): TableReader {
   return TableReader.open(fs.openRandomAccess(path), { fileNumber: 1, ...(cache ? { cache } : {}) });
 }
 
@@ -572,7 +572,7 @@ for (const compression of ['none', 'snappy'] as const) {
         b[h.offset + at]! ^= 0x40;
         return b;
       });
-      const r = openAt(fs, p, new BlockCache(1 << 20));
+      const r = openAt(fs, p, new BlockCache<Block>(1 << 20));
       assert.throws(() => r.get(SMALL[0]!.key), (err) => isCorruptionAt(err, p, h.offset));
       const it = r.iterator();
       assert.throws(() => it.seekToFirst(), (err) => isCorruptionAt(err, p, h.offset));

@@ -57,7 +57,7 @@ const SNAPPY_OPTIONS = { copyOutputData: true } as const;
 export interface TableReaderOptions {
   fileNumber: number;
   /** Shared block cache for data blocks. Without one every data block access reads the file. */
-  cache?: BlockCache;
+  cache?: BlockCache<Block>;
   /** Receives bloom filter statistics. */
   counters?: EngineCounters;
   /** Verify data block checksums on read. Default true. Metadata blocks are always verified. */
@@ -80,7 +80,7 @@ export class TableReader {
   /** @internal The index block (kept in memory). */
   readonly indexBlock: Block;
   private readonly path: string;
-  private readonly cache: BlockCache | undefined;
+  private readonly cache: BlockCache<Block> | undefined;
   private readonly cacheId: number;
   private readonly counters: EngineCounters | undefined;
   private readonly verify: boolean;
@@ -252,11 +252,11 @@ export class TableReader {
     const cache = this.cache;
     if (cache !== undefined) {
       const hit = cache.lookup(this.cacheId, h.offset);
-      if (hit !== undefined) return new Block(hit, this.path, h.offset, INTERNAL_KEY_ORDER, false);
+      if (hit !== undefined) return hit;
     }
     const contents = this.readBlock(h, this.verify);
     const block = new Block(contents, this.path, h.offset, INTERNAL_KEY_ORDER);
-    if (cache !== undefined && fillCache) cache.insert(this.cacheId, h.offset, contents, contents.length);
+    if (cache !== undefined && fillCache) cache.insert(this.cacheId, h.offset, block, contents.length);
     return block;
   }
 
