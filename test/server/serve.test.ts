@@ -199,3 +199,38 @@ test('strata kv is a client of a running node, with users and roles', async () =
     assert.equal(await s.exited, 0);
   }
 });
+
+test('TLS from the config: RESP and HTTPS with the configured certificate; a missing file names the key', async () => {
+  const { makeTestCerts } = await import('../helpers/tls.js');
+  const certs = makeTestCerts();
+  const dir = mkdtempSync(join(tmpdir(), 'strata-serve-tls-'));
+  const cfg = join(dir, 'strata.yaml');
+  writeFileSync(cfg, `security:\n  tls:\n    enabled: true\n    certFile: ${certs.certFile}\n    keyFile: ${certs.keyFile}\n`);
+  const s = await serve(['--config', cfg, '--data-dir', join(dir, 'data'), '--protocols', 'resp,http']);
+  try {
+    const redis = new Redis({ host: '127.0.0.1', port: s.ports.resp!, tls: { ca: certs.ca, servername: 'localhost' }, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    await redis.connect();
+    assert.equal(await redis.set('secure', 'yes'), 'OK');
+    redis.disconnect();
+    const { request } = await import('node:https');
+    const body = await new Promise<string>((res, rej) => {
+      const req = request({ host: '127.0.0.1', port: s.ports.http, path: '/v1/kv/secure', ca: certs.ca, servername: 'localhost' }, (r) => {
+        let t = '';
+        r.on('data', (d: Buffer) => (t += d.toString()));
+        r.on('end', () => res(t));
+      });
+      req.on('error', rej);
+      req.end();
+    });
+    assert.equal(body, 'yes');
+    // Plain HTTP to the TLS port gets no answer from the API.
+    await assert.rejects(fetch(`http://127.0.0.1:${s.ports.http}/v1/kv/secure`));
+  } finally {
+    s.child.kill('SIGTERM');
+    assert.equal(await s.exited, 0);
+  }
+  writeFileSync(cfg, `security:\n  tls:\n    enabled: true\n    certFile: ${join(dir, 'missing.pem')}\n    keyFile: ${certs.keyFile}\n`);
+  const bad = spawnSync(process.execPath, [cli, 'serve', '--config', cfg, '--data-dir', join(dir, 'data')], { encoding: 'utf8' });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /security\.tls\.certFile: cannot read .*missing\.pem/);
+});
