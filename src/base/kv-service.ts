@@ -50,6 +50,8 @@ export interface KeyValueService {
   scan(options: KvScanOptions): Promise<KvScanPage>;
   /** The number of live keys (walks the keyspace: O(keys)). */
   count(): Promise<number>;
+  /** Live keys, how many of them expire, and their average remaining TTL (walks the keyspace). */
+  keyspaceInfo(): Promise<KvKeyspaceInfo>;
   /** Deletes every key; returns how many were deleted. */
   clear(): Promise<number>;
 
@@ -143,6 +145,14 @@ export interface KvScanPage {
   entries: KvScanEntry[];
   /** Pass as `after` to get the next page; undefined when the scan is complete. */
   nextAfter: Buffer | undefined;
+}
+
+export interface KvKeyspaceInfo {
+  keys: number;
+  /** Live keys with an expiry. */
+  expires: number;
+  /** Average remaining time to live of those keys, in ms (0 when none). */
+  avgTtlMs: number;
 }
 
 export interface KvServiceInfo {

@@ -5,6 +5,7 @@ import type {
   KeyValueService,
   KvBatchOp,
   KvEntry,
+  KvKeyspaceInfo,
   KvMutation,
   KvScanEntry,
   KvScanOptions,
@@ -316,7 +317,13 @@ export class LocalKvService implements KeyValueService {
   }
 
   async count(): Promise<number> {
-    let n = 0;
+    return (await this.keyspaceInfo()).keys;
+  }
+
+  async keyspaceInfo(): Promise<KvKeyspaceInfo> {
+    let keys = 0;
+    let expires = 0;
+    let ttlSum = 0;
     const now = this.clock.nowMs();
     const it = this.db.iterator({ fillCache: false });
     try {
@@ -325,14 +332,19 @@ export class LocalKvService implements KeyValueService {
         if (chunk.length === 0) break;
         for (const [, v] of chunk) {
           const at = expiryOf(v);
-          if (!(typeof at === 'number' && at <= now)) n++;
+          if (typeof at === 'number') {
+            if (at <= now) continue;
+            expires++;
+            ttlSum += at - now;
+          }
+          keys++;
         }
         await yieldIfBusy();
       }
     } finally {
       it.close();
     }
-    return n;
+    return { keys, expires, avgTtlMs: expires === 0 ? 0 : Math.round(ttlSum / expires) };
   }
 
   async clear(): Promise<number> {

@@ -54,6 +54,7 @@ test('expired keys are absent at once for reads, conditions, scans and counts', 
   await svc.set(b('t'), b('v'), { expireAtMs: T0 + 100 });
   await svc.set(b('u'), b('v'));
   assert.equal(await svc.count(), 2);
+  assert.deepEqual(await svc.keyspaceInfo(), { keys: 2, expires: 1, avgTtlMs: 100 });
   clock.advance(99);
   assert.deepEqual(await svc.get(b('t')), b('v'));
   clock.advance(1);

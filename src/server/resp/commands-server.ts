@@ -136,7 +136,7 @@ function select(_s: ClientSession, argv: Buffer[]): Reply {
 
 async function info(s: ClientSession, argv: Buffer[]): Promise<Reply> {
   const sections = infoSections(argv.slice(1).map(argLower));
-  const keys = sections.has('keyspace') ? await s.service.count() : 0;
+  const keys = sections.has('keyspace') ? await s.service.keyspaceInfo() : { keys: 0, expires: 0, avgTtlMs: 0 };
   return new VerbatimReply('txt', infoText(s.server, sections, keys, s.server.clientCount()));
 }
 

@@ -1,5 +1,6 @@
 import { arch, platform, release } from 'node:os';
 import type { ServerState } from './session.js';
+import type { KvKeyspaceInfo } from '../../base/index.js';
 
 /** The Redis version we answer as (clients check it for features); StrataDB's own is stratadb_version. */
 export const REDIS_COMPAT_VERSION = '7.2.0';
@@ -37,7 +38,7 @@ function human(bytes: number): string {
  * CRLF, as Redis prints them. `keys` is the live key count (only needed when
  * the keyspace section is asked for; it costs a walk of the keyspace).
  */
-export function infoText(server: ServerState, sections: ReadonlySet<Section>, keys: number, clients: number): string {
+export function infoText(server: ServerState, sections: ReadonlySet<Section>, keys: KvKeyspaceInfo, clients: number): string {
   const nowMs = server.service.nowMs();
   const parts: string[] = [];
   const section = (title: string, fields: Array<[string, string | number]>) => {
@@ -95,7 +96,7 @@ export function infoText(server: ServerState, sections: ReadonlySet<Section>, ke
     section('Stats', [
       ['total_connections_received', server.stats.connectionsReceived],
       ['total_commands_processed', server.stats.commandsProcessed],
-      ['instantaneous_ops_per_sec', 0],
+      ['instantaneous_ops_per_sec', server.stats.instantaneousOpsPerSec],
       ['rejected_connections', server.stats.connectionsRejected],
       ['protocol_errors', server.stats.protocolErrors],
     ]);
@@ -114,7 +115,7 @@ export function infoText(server: ServerState, sections: ReadonlySet<Section>, ke
     ]);
   }
   if (sections.has('keyspace')) {
-    section('Keyspace', keys > 0 ? [['db0', `keys=${keys},expires=0,avg_ttl=0`]] : []);
+    section('Keyspace', keys.keys > 0 ? [['db0', `keys=${keys.keys},expires=${keys.expires},avg_ttl=${keys.avgTtlMs}`]] : []);
   }
   return parts.join('\r\n');
 }

@@ -48,7 +48,10 @@ export class RespServer implements FrontEnd, ConnectionHost {
   readonly limits: ServerLimits;
   readonly logger: Logger;
   readonly cursors: ScanCursors;
-  readonly stats: RespStats = { connectionsReceived: 0, connectionsRejected: 0, commandsProcessed: 0, protocolErrors: 0 };
+  readonly stats: RespStats = { connectionsReceived: 0, connectionsRejected: 0, commandsProcessed: 0, protocolErrors: 0, instantaneousOpsPerSec: 0 };
+  /** Samples commandsProcessed once a second for INFO's instantaneous_ops_per_sec. */
+  private opsSampler: NodeJS.Timeout | undefined;
+  private opsAtLastSample = 0;
   readonly commands: CommandTable;
   readonly tls: boolean;
   readonly host: string;
@@ -151,6 +154,11 @@ export class RespServer implements FrontEnd, ConnectionHost {
     }
     this.server = server;
     this.startedAt = this.service.nowMs();
+    this.opsSampler = setInterval(() => {
+      this.stats.instantaneousOpsPerSec = this.stats.commandsProcessed - this.opsAtLastSample;
+      this.opsAtLastSample = this.stats.commandsProcessed;
+    }, 1000);
+    this.opsSampler.unref();
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       server.once('error', onError);
@@ -230,6 +238,7 @@ export class RespServer implements FrontEnd, ConnectionHost {
   }
 
   private async doClose(): Promise<void> {
+    clearInterval(this.opsSampler);
     const server = this.server;
     const listenerClosed = server === undefined ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));
     if (this.connections.size > 0) {

@@ -13,6 +13,8 @@ export interface RespStats {
   connectionsRejected: number;
   commandsProcessed: number;
   protocolErrors: number;
+  /** Commands processed during the last whole second (sampled once a second). */
+  instantaneousOpsPerSec: number;
 }
 
 /** What command handlers may see of the server. */

@@ -251,6 +251,9 @@ test('FLUSHDB and FLUSHALL empty the keyspace; DBSIZE counts; INFO keyspace', { 
     assert.equal(await c.call('MSET', 'a', '1', 'b', '2', 'c', '3'), '+OK\r\n');
     assert.equal(await c.call('DBSIZE'), ':3\r\n');
     assert.match(await c.call('INFO', 'keyspace'), /# Keyspace\r\ndb0:keys=3,expires=0,avg_ttl=0\r\n/);
+    assert.equal(await c.call('PEXPIRE', 'a', '1000'), ':1\r\n');
+    assert.equal(await c.call('PEXPIRE', 'b', '3000'), ':1\r\n');
+    assert.match(await c.call('INFO', 'keyspace'), /# Keyspace\r\ndb0:keys=3,expires=2,avg_ttl=2000\r\n/);
     assert.equal(await c.call('FLUSHDB', 'NOW'), '-ERR syntax error\r\n');
     assert.equal(await c.call('FLUSHDB'), '+OK\r\n');
     assert.equal(await c.call('DBSIZE'), ':0\r\n');
