@@ -7,15 +7,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { isStrataError, open } from '../index.js';
-import type { DB } from '../index.js';
+import { DB, isStrataError, open } from '../index.js';
 import { ProgressLine } from './progress.js';
 import { registerServerCommands } from './server-commands.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 async function withDb<T>(dir: string, fn: (db: DB) => Promise<T>): Promise<T> {
-  const db = await open(dir);
+  // A server data directory stores expiring values; the offline tools read either layout.
+  const db = await open(dir, { expiringValues: DB.storesExpiringValues(dir) });
   try {
     return await fn(db);
   } finally {

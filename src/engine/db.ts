@@ -1,8 +1,10 @@
 import {
   closedError,
+  corruption,
   ERROR_CODES,
   invalidArgument,
   isStrataError,
+  NodeFs,
   StrataError,
   toBuffer,
 } from '../base/index.js';
@@ -16,7 +18,7 @@ import type { CompactionRunner } from './compaction-runner.js';
 import { ConcatIterator } from './concat-iterator.js';
 import { DbIterator } from './db-iterator.js';
 import type { Entry, IteratorOptions } from './db-iterator.js';
-import { currentFile, lockFile, logFile, parseFileName, tableFile } from './filenames.js';
+import { EXPIRING_VALUES_MARK, currentFile, lockFile, logFile, parseFileName, tableFile, valueFormatFile } from './filenames.js';
 import { compareInternalKeys, compareUserKeyTo, makeInternalKey, typeOf, ValueType } from './format.js';
 import type { InternalIterator } from './iterator.js';
 import { Memtable } from './memtable.js';
@@ -224,6 +226,11 @@ export class DB {
     this.active = { mem: new Memtable(this.opts.writeBufferSize), logNumber: 0 };
   }
 
+  /** True when the database in `dir` stores expiring values (a server data directory): open it with `expiringValues: true`. */
+  static storesExpiringValues(dir: string, fs: Fs = new NodeFs()): boolean {
+    return fs.exists(valueFormatFile(dir));
+  }
+
   /** Opens (or creates) the database in `dir`. */
   static async open(dir: string, options?: OpenOptions): Promise<DB> {
     if (typeof dir !== 'string' || dir.length === 0) throw invalidArgument('open: dir must be a non-empty string');
@@ -243,6 +250,38 @@ export class DB {
 
   // ---------------------------------------------------------------- open
 
+  /**
+   * A database that stores expiring values (a server data directory) says so
+   * in its VALUE-FORMAT file, so it is never opened with the other layout:
+   * plain values would read as corrupt through the server, and header bytes
+   * would show up in embedded reads.
+   */
+  private async checkValueFormat(exists: boolean): Promise<void> {
+    const { fs, location: dir, opts } = this;
+    const path = valueFormatFile(dir);
+    const marked = fs.exists(path);
+    if (marked) {
+      const mark = fs.readFile(path).toString('latin1');
+      if (mark !== EXPIRING_VALUES_MARK) throw corruption(path, 0, `unknown value format ${JSON.stringify(mark.slice(0, 32))}`);
+    }
+    if (opts.expiringValues && exists && !marked) {
+      throw invalidArgument(`the database in ${dir} stores plain values (an embedded database); it cannot be opened with expiringValues (as a server data directory)`);
+    }
+    if (!opts.expiringValues && marked) {
+      throw invalidArgument(`the database in ${dir} stores expiring values (a strata serve data directory); open it with { expiringValues: true } or through the server`);
+    }
+    if (opts.expiringValues && !marked) {
+      const f = fs.createWritable(path);
+      try {
+        f.append(Buffer.from(EXPIRING_VALUES_MARK, 'latin1'));
+        await f.sync();
+      } finally {
+        f.close();
+      }
+      await fs.syncDir(dir);
+    }
+  }
+
   private async recover(): Promise<void> {
     const { fs, location: dir, opts } = this;
     const exists = fs.exists(currentFile(dir));
@@ -250,6 +289,7 @@ export class DB {
     if (exists && opts.errorIfExists) throw invalidArgument(`a database already exists in ${dir} (errorIfExists)`);
     fs.mkdir(dir);
     this.lock = fs.lock(lockFile(dir));
+    await this.checkValueFormat(exists);
 
     const vs = this.versions;
     if (exists) vs.recover();

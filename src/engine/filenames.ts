@@ -15,6 +15,9 @@ const pad = (n: number) => String(n).padStart(6, '0');
 
 export const currentFile = (dir: string) => joinPath(dir, 'CURRENT');
 export const lockFile = (dir: string) => joinPath(dir, 'LOCK');
+/** Present (holding EXPIRING_VALUES_MARK) when the database stores expiring values (option expiringValues). */
+export const valueFormatFile = (dir: string) => joinPath(dir, 'VALUE-FORMAT');
+export const EXPIRING_VALUES_MARK = 'expiring-v1\n';
 export const manifestName = (n: number) => `MANIFEST-${pad(n)}`;
 export const logFile = (dir: string, n: number) => joinPath(dir, `${pad(n)}.log`);
 export const tableFile = (dir: string, n: number) => joinPath(dir, `${pad(n)}.sst`);

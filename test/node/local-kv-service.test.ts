@@ -330,3 +330,27 @@ test('model: random operations against a Map with expiry (fast-check)', async ()
     { numRuns: Number(process.env.STRATA_MODEL_RUNS ?? 60), seed: Number(process.env.STRATA_SEED ?? 42) },
   );
 });
+
+test('a server data directory and an embedded one are never opened with the wrong value layout', async () => {
+  const { DB, open } = await import('../../src/engine/db.js');
+  const fs = new MemFs();
+  const svc = await LocalKvService.open({ dir: '/server', fs });
+  await svc.set(b('k'), b('v'));
+  await svc.close();
+  assert.equal(DB.storesExpiringValues('/server', fs), true);
+  await assert.rejects(open('/server', { fs }), (e) => isStrataError(e, ERROR_CODES.INVALID_ARGUMENT) && /stores expiring values/.test(e.message));
+  const raw = await open('/server', { fs, expiringValues: true });
+  assert.equal(raw.getSync('k')?.[0], 0x00, 'the stored value carries its header');
+  await raw.close();
+  const embedded = await open('/embedded', { fs });
+  await embedded.put('k', 'v');
+  await embedded.close();
+  assert.equal(DB.storesExpiringValues('/embedded', fs), false);
+  await assert.rejects(LocalKvService.open({ dir: '/embedded', fs }), (e) => isStrataError(e, ERROR_CODES.INVALID_ARGUMENT) && /stores plain values/.test(e.message));
+  // A damaged marker is reported, not guessed at.
+  const f = fs.createWritable('/server/VALUE-FORMAT');
+  f.append(Buffer.from('expiring-v9\n'));
+  await f.sync();
+  f.close();
+  await assert.rejects(LocalKvService.open({ dir: '/server', fs }), (e) => isStrataError(e, ERROR_CODES.CORRUPTION));
+});

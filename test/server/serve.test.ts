@@ -73,6 +73,10 @@ test('one key through all three front ends; SIGTERM exits 0; data survives a res
   again.disconnect();
   s.child.kill('SIGINT');
   assert.equal(await s.exited, 0, s.stderr());
+  // The offline tools open a stopped node's directory (expiring-value layout) too.
+  const stats = spawnSync(process.execPath, [cli, 'db', 'stats', '-d', dir], { encoding: 'utf8' });
+  assert.equal(stats.status, 0, stats.stderr);
+  assert.match(stats.stdout, /sequence \d+/);
 });
 
 /** A tiny grpc-js client run in its own process (the package's proto files, as a user would load them). */
