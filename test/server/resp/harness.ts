@@ -5,6 +5,7 @@ import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import { SocketReader } from '../../helpers/socket-reader.js';
 import { ManualClock, MemFs } from '../../../src/base/index.js';
 import { LocalKvService } from '../../../src/node/index.js';
 // The server layer's own files rather than its index: the index also pulls in the other front ends.
@@ -145,24 +146,12 @@ export function replyLength(buf: Buffer, start = 0): number {
 
 /** A raw RESP client: write any bytes, read replies as their exact text (latin1). */
 export class RawClient {
-  private buf = Buffer.alloc(0);
-  private waiter: (() => void) | undefined;
-  private ended = false;
+  private readonly reader: SocketReader;
   readonly closed: Promise<void>;
 
   private constructor(readonly socket: Socket) {
-    socket.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      this.waiter?.();
-    });
-    this.closed = new Promise((resolve) => {
-      socket.on('close', () => {
-        this.ended = true;
-        this.waiter?.();
-        resolve();
-      });
-    });
-    socket.on('error', () => undefined);
+    this.reader = new SocketReader(socket);
+    this.closed = this.reader.closed;
   }
 
   static connect(port: number): Promise<RawClient> {
@@ -183,20 +172,11 @@ export class RawClient {
   }
 
   /** The next complete reply as latin1 text; rejects when the connection closes first. */
-  async reply(): Promise<string> {
-    for (;;) {
-      if (this.buf.length > 0) {
-        const n = replyLength(this.buf);
-        if (n >= 0) {
-          const text = this.buf.toString('latin1', 0, n);
-          this.buf = this.buf.subarray(n);
-          return text;
-        }
-      }
-      if (this.ended) throw new Error(`connection closed; unparsed bytes: ${JSON.stringify(this.buf.toString('latin1'))}`);
-      await new Promise<void>((resolve) => (this.waiter = resolve));
-      this.waiter = undefined;
-    }
+  reply(): Promise<string> {
+    return this.reader.next((buf) => {
+      const n = replyLength(buf);
+      return n < 0 ? undefined : { value: buf.toString('latin1', 0, n), bytes: n };
+    }, 'reply');
   }
 
   /** The next `n` replies. */
@@ -208,7 +188,7 @@ export class RawClient {
 
   /** Bytes received and not yet returned as replies. */
   get unread(): string {
-    return this.buf.toString('latin1');
+    return this.reader.unread;
   }
 
   close(): void {
