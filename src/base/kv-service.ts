@@ -8,6 +8,11 @@
  * - Keys and values are bytes. A missing key is `undefined`, not an error.
  * - A key whose expiry time has passed is absent for every operation at once
  *   (reads, scans, counts, conditions such as NX/XX).
+ * - Point calls (get*, set*, delete, batch, update) take effect in the order
+ *   they are made: each sees the effects of every write issued before it,
+ *   even while those have not resolved yet (a pipelining front end issues a
+ *   GET right after a SET without awaiting it). Whole-keyspace calls (scan,
+ *   count, keyspaceInfo, clear) see writes once they have resolved.
  * - Each call is atomic: read-modify-write operations (`update`, `set` with a
  *   condition or `returnPrevious`, `setMany` with `nx`) see no interleaving
  *   write to the same keys, and `batch`/`setMany` apply all or nothing.

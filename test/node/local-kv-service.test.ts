@@ -137,6 +137,11 @@ test('read-modify-write is atomic under concurrency (no await between read and w
   await Promise.all(ops);
   assert.deepEqual(await svc.get(b('c')), b(String(1000 + 249)));
   assert.equal((await svc.get(b('s')))?.length, 500);
+  // Point calls see writes issued before them that have not resolved yet (pipelining relies on it).
+  const setting = svc.set(b('fresh'), b('1'));
+  const deleting = svc.delete([b('s')]);
+  assert.deepEqual(await svc.getMany([b('fresh'), b('s')]), [b('1'), undefined]);
+  await Promise.all([setting, deleting]);
   // NX among concurrent writers: exactly one wins.
   const wins = await Promise.all(Array.from({ length: 20 }, (_, i) => svc.set(b('once'), b(String(i)), { condition: 'nx' })));
   assert.equal(wins.filter((w) => w.written).length, 1);

@@ -47,11 +47,12 @@ const NativePromise = Promise;
  * order and writes their replies in order, one socket write per batch.
  *
  * A batch is the commands queued when it starts (at most pipelineDepthMax).
- * Its service calls are issued back to back without waiting, and the
- * connection waits ("settles a segment") only when a command must see the
- * effect of a pending one: a read of a key with a pending write, or a
- * barrier command (whole-keyspace commands, HELLO). The service applies
- * writes in call order, so writes never wait for writes. Runs of plain
+ * Its service calls are issued back to back without waiting: the service
+ * orders point calls (each one sees every write issued before it, resolved
+ * or not; see KeyValueService), so neither reads nor writes wait for earlier
+ * writes. The connection waits ("settles a segment") only before barrier
+ * commands (whole-keyspace commands, which see resolved writes only, and
+ * HELLO) and to bound the number of pending calls. Runs of plain
  * GETs or plain SETs become one getMany or setMany call (one promise, one
  * engine write batch). Replies are encoded after each segment settles, and
  * the batch's bytes go out in one write (a cork/uncork pair when a big
@@ -98,8 +99,6 @@ export class RespConnection {
   private readonly okHandlers: Array<((r: Reply) => void) | undefined> = [];
   private readonly failHandlers: Array<((err: unknown) => void) | undefined> = [];
   /** Keys of pending writes in this segment. */
-  private readonly writeKeys: Buffer[] = [];
-  private writeKeyCount = 0;
   private barrierPending = false;
   /** The open group of plain GETs or SETs (see join): their argv and slots. */
   private groupSpec: CommandSpec | undefined = undefined;
@@ -221,8 +220,6 @@ export class RespConnection {
         return;
       }
       this.busy = true;
-      for (let j = 0; j < this.writeKeyCount; j++) this.writeKeys[j] = NO_KEY;
-      this.writeKeyCount = 0;
       this.barrierPending = false;
       this.batchEnd = Math.min(this.tail, this.head + this.host.limits.pipelineDepthMax);
       this.batchStartMs = this.host.tickStartMs;
@@ -270,7 +267,7 @@ export class RespConnection {
           if (this.promiseCount > 0) return this.awaitSegment();
           // Replies before a barrier are encoded with the protocol version they were made for (HELLO may change it).
           if (this.slotCount > 0) this.encodeSlots();
-        } else if (pending > 0 && (this.barrierPending || pending >= SEGMENT_PROMISES_MAX || (spec.access === 'read' && this.readsPendingWrite(spec, argv)))) {
+        } else if (pending > 0 && (this.barrierPending || pending >= SEGMENT_PROMISES_MAX)) {
           this.flushGroup();
           if (this.promiseCount > 0) return this.awaitSegment();
         }
@@ -324,8 +321,6 @@ export class RespConnection {
   }
 
   private segmentSettled(): void {
-    for (let j = 0; j < this.writeKeyCount; j++) this.writeKeys[j] = NO_KEY;
-    this.writeKeyCount = 0;
     this.barrierPending = false;
     if (this.closed) {
       for (let i = 0; i < this.slotCount; i++) this.slots[i] = undefined;
@@ -337,22 +332,6 @@ export class RespConnection {
     if (!this.runSegment()) return;
     this.finishBatch();
     this.kick();
-  }
-
-  /** True when a read command names a key with a pending write in this segment. */
-  private readsPendingWrite(spec: CommandSpec, argv: Buffer[]): boolean {
-    const n = this.writeKeyCount;
-    if (n === 0) return false;
-    const keys = this.writeKeys;
-    const last = lastKeyIndex(spec, argv.length);
-    for (let i = spec.firstKey; i <= last; i += spec.step) {
-      const k = argv[i]!;
-      for (let j = 0; j < n; j++) {
-        const w = keys[j]!;
-        if (w.length === k.length && w.equals(k)) return true;
-      }
-    }
-    return false;
   }
 
   private dispatch(spec: CommandSpec | undefined, argv: Buffer[]): void {
@@ -382,7 +361,7 @@ export class RespConnection {
         } else {
           // Service calls are issued in command order: an open group goes first.
           this.flushGroup();
-          this.issue(spec, argv, i, true);
+          this.issue(spec, argv, i);
         }
         return;
       }
@@ -394,7 +373,7 @@ export class RespConnection {
   }
 
   /** Runs a command's handler for slot `i` and watches the promise it returns. */
-  private issue(spec: CommandSpec, argv: Buffer[], i: number, trackKeys: boolean): void {
+  private issue(spec: CommandSpec, argv: Buffer[], i: number): void {
     let r: Reply | Promise<Reply>;
     try {
       r = spec.handler(this.session, argv);
@@ -405,14 +384,7 @@ export class RespConnection {
     if (r instanceof NativePromise) {
       this.promiseCount++;
       this.watch(r, i);
-      if (spec.access === 'write') {
-        if (trackKeys) {
-          const last = lastKeyIndex(spec, argv.length);
-          for (let k = spec.firstKey; k <= last; k += spec.step) this.writeKeys[this.writeKeyCount++] = argv[k]!;
-        }
-      } else if (spec.access === 'barrier') {
-        this.barrierPending = true;
-      }
+      if (spec.access === 'barrier') this.barrierPending = true;
     }
   }
 
@@ -427,7 +399,6 @@ export class RespConnection {
     this.groupArgv[this.groupCount] = argv;
     this.groupSlots[this.groupCount++] = i;
     this.slots[i] = undefined;
-    if (spec.access === 'write') this.writeKeys[this.writeKeyCount++] = argv[1]!;
   }
 
   /** Issues the open group, if any: a lone command through its handler, more as one getMany/setMany. */
@@ -438,7 +409,7 @@ export class RespConnection {
     const argvs = this.groupArgv;
     this.groupCount = 0;
     if (n === 1) {
-      this.issue(spec, argvs[0]!, this.groupSlots[0]!, false);
+      this.issue(spec, argvs[0]!, this.groupSlots[0]!);
       argvs[0] = NO_ARGS;
       return;
     }
@@ -582,7 +553,6 @@ export class RespConnection {
   }
 }
 
-const NO_KEY = Buffer.alloc(0);
 const NO_ARGS: Buffer[] = [];
 
 /** Redis 7's words: the name and up to 128 characters of quoted arguments. */
