@@ -108,7 +108,7 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-function svgChart(rows: Array<{ label: string; redis: number; strata: number }>): string {
+function svgChart(rows: Array<{ label: string; redis: number; strata: number }>, clients: number): string {
   const w = 720;
   const barH = 16;
   const gap = 14;
@@ -117,7 +117,7 @@ function svgChart(rows: Array<{ label: string; redis: number; strata: number }>)
   const h = 50 + rows.length * (2 * barH + gap);
   const scale = (v: number) => ((w - left - 90) * v) / max;
   let y = 40;
-  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="12">`, `<text x="10" y="20" font-size="14">requests/s, median of runs (redis-benchmark -c ${'{clients}'})</text>`];
+  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="12">`, `<text x="10" y="20" font-size="14">requests/s, median of runs (redis-benchmark -c ${clients})</text>`];
   for (const r of rows) {
     parts.push(`<text x="10" y="${y + barH + 4}">${r.label}</text>`);
     parts.push(`<rect x="${left}" y="${y}" width="${scale(r.redis).toFixed(1)}" height="${barH}" fill="#c0392b"/><text x="${(left + scale(r.redis) + 4).toFixed(1)}" y="${y + 12}">Redis ${Math.round(r.redis)}</text>`);
@@ -202,7 +202,7 @@ async function main(): Promise<void> {
       '',
     ].join('\n');
     writeFileSync(`${base}.md`, md);
-    writeFileSync(`${base}.svg`, svgChart(table.map((r) => ({ label: String(r.workload), redis: Number(r.redisRps), strata: Number(r.strataRps) }))).replace('{clients}', String(f.clients)));
+    writeFileSync(`${base}.svg`, svgChart(table.map((r) => ({ label: String(r.workload), redis: Number(r.redisRps), strata: Number(r.strataRps) })), f.clients));
     console.log(`\nwrote ${base}.json, .md and .svg`);
   } finally {
     stopAll();

@@ -2,6 +2,7 @@ import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { ERROR_CODES, StrataError } from '../base/index.js';
 import { loadConfig } from '../node/index.js';
+import { percentEncode } from '../server/http/index.js';
 import { StrataServer, hashPassword, newToken } from '../server/index.js';
 
 interface ServeFlags {
@@ -84,10 +85,6 @@ function authHeader(f: ClientFlags): Record<string, string> {
   return {};
 }
 
-function percentEncode(key: string): string {
-  return [...Buffer.from(key)].map((c) => (/[A-Za-z0-9_.~-]/.test(String.fromCharCode(c)) ? String.fromCharCode(c) : `%${c.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
-}
-
 async function call(f: ClientFlags, method: string, path: string, body?: Buffer): Promise<Response> {
   const res = await fetch(new URL(path, f.url), { method, headers: { ...authHeader(f), ...(body ? { 'content-type': 'application/octet-stream' } : {}) }, ...(body ? { body } : {}) });
   if (!res.ok && res.status !== 404) {
@@ -146,7 +143,7 @@ export function registerServerCommands(program: Command): void {
       .option('--password <password>', 'password for --user');
   clientOptions(kv.command('get <key>').description('print the value of a key'))
     .action(async (key: string, f: ClientFlags) => {
-      const res = await call(f, 'GET', `/v1/kv/${percentEncode(key)}`);
+      const res = await call(f, 'GET', `/v1/kv/${percentEncode(Buffer.from(key))}`);
       if (res.status === 404) {
         console.error('(not found)');
         process.exitCode = 1;
@@ -158,12 +155,12 @@ export function registerServerCommands(program: Command): void {
   clientOptions(kv.command('put <key> <value>').description('set a key').option('--ttl-ms <ms>', 'expire after this many milliseconds'))
     .action(async (key: string, value: string, f: ClientFlags & { ttlMs?: string }) => {
       const q = f.ttlMs !== undefined ? `?ttl_ms=${encodeURIComponent(f.ttlMs)}` : '';
-      await call(f, 'PUT', `/v1/kv/${percentEncode(key)}${q}`, Buffer.from(value));
+      await call(f, 'PUT', `/v1/kv/${percentEncode(Buffer.from(key))}${q}`, Buffer.from(value));
       console.log('OK');
     });
   clientOptions(kv.command('del <key>').description('delete a key'))
     .action(async (key: string, f: ClientFlags) => {
-      const res = await call(f, 'DELETE', `/v1/kv/${percentEncode(key)}`);
+      const res = await call(f, 'DELETE', `/v1/kv/${percentEncode(Buffer.from(key))}`);
       console.log(res.status === 404 ? '0' : String(((await res.json()) as { deleted?: number }).deleted ?? 0));
     });
   clientOptions(

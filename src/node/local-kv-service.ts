@@ -448,12 +448,10 @@ export class LocalKvService implements KeyValueService {
     if (o.prefix !== undefined) io.prefix = o.prefix;
     if (o.start !== undefined) io.gte = o.start;
     if (o.end !== undefined) io.lt = o.end;
+    // `after` replaces the bound on the side the scan comes from, when it is inside the range.
     if (o.after !== undefined) {
       if (o.reverse === true) {
-        if (o.end === undefined || Buffer.compare(o.after, o.end) < 0) {
-          delete io.lt;
-          io.lt = o.after;
-        }
+        if (o.end === undefined || Buffer.compare(o.after, o.end) < 0) io.lt = o.after;
       } else if (o.start === undefined || Buffer.compare(o.after, o.start) >= 0) {
         delete io.gte;
         io.gt = o.after;

@@ -19,7 +19,8 @@ export async function openNodeStorage(config: StrataConfig, options: { fs?: Fs; 
       blockCacheSize: s.blockCacheBytes,
       compression: s.compression,
       syncIntervalMs: s.syncMode === 'periodic' ? s.syncIntervalMs : 0,
-      maxValueSize: Math.max(config.limits.valueBytesMax + 16, 1),
+      // Stored values carry the expiry header (at most 7 bytes) in front of the client's value.
+      maxValueSize: config.limits.valueBytesMax + 16,
       maxKeySize: config.limits.keyBytesMax,
     },
   });

@@ -29,6 +29,13 @@ export interface Principal {
 /** Anyone on a server without users configured (allowed only on loopback or with --insecure). */
 export const ANONYMOUS_ADMIN: Principal = Object.freeze({ user: 'default', role: 'read-write' });
 
+/** Longest authorization value looked at; real ones are far shorter. */
+const AUTHORIZATION_CHARS_MAX = 4096;
+
+function unauthenticated(message: string): StrataError {
+  return new StrataError(ERROR_CODES.UNAUTHENTICATED, message);
+}
+
 const SCRYPT_N = 16384;
 const SCRYPT_R = 8;
 const SCRYPT_P = 1;
@@ -114,6 +121,37 @@ export class Authenticator {
   /** The principal owning an API token, or undefined. */
   verifyToken(token: string): Principal | undefined {
     return this.tokens.get(createHash('sha256').update(token).digest('hex'));
+  }
+
+  /**
+   * The principal an HTTP `Authorization` header or gRPC `authorization`
+   * metadata value names: `Bearer <api token>` or `Basic base64(user:password)`.
+   * Without users configured every client is ANONYMOUS_ADMIN. Missing,
+   * malformed or wrong credentials are UNAUTHENTICATED; PERMISSION_DENIED is
+   * kept for a known user whose role does not allow the request.
+   */
+  principalOfAuthorization(header: string | undefined): Principal {
+    if (!this.required) return ANONYMOUS_ADMIN;
+    if (header === undefined || header.length === 0) throw unauthenticated('authentication required: send Authorization: Bearer <token> or Basic <base64(user:password)>');
+    if (header.length > AUTHORIZATION_CHARS_MAX) throw unauthenticated('authorization value too long');
+    const space = header.indexOf(' ');
+    const scheme = (space < 0 ? header : header.slice(0, space)).toLowerCase();
+    const credentials = space < 0 ? '' : header.slice(space + 1).trim();
+    if (scheme === 'bearer') {
+      if (credentials.length === 0) throw unauthenticated('empty bearer token');
+      const principal = this.verifyToken(credentials);
+      if (principal === undefined) throw unauthenticated('invalid token');
+      return principal;
+    }
+    if (scheme === 'basic') {
+      const decoded = Buffer.from(credentials, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      if (colon < 0) throw unauthenticated('malformed Basic credentials (expected base64 of user:password)');
+      const principal = this.verify(decoded.slice(0, colon), decoded.slice(colon + 1));
+      if (principal === undefined) throw unauthenticated('invalid user name or password');
+      return principal;
+    }
+    throw unauthenticated('unsupported authorization scheme (use Bearer or Basic)');
   }
 
   /** Throws PERMISSION_DENIED unless the principal may write. */

@@ -15,7 +15,7 @@ import type { HttpApp } from './http-app.js';
 import { EXPIRE_AT_HEADER, registerKvRoutes } from './kv-routes.js';
 import { openApiDocument } from './openapi.js';
 import { escapePercentsInPath, splitTarget } from './percent-encoding.js';
-import { principalOf, WWW_AUTHENTICATE } from './request-auth.js';
+import { WWW_AUTHENTICATE } from './request-auth.js';
 import { UNMATCHED_ROUTE_NAME } from './route-meta.js';
 import type { RouteMeta } from './route-meta.js';
 
@@ -189,7 +189,7 @@ export class HttpServer implements FrontEnd {
     }
     if (meta?.public === true) return undefined;
     // Unknown routes need credentials too, so they answer 401 before 404.
-    const principal = principalOf(this.opts.auth, request.headers.authorization);
+    const principal = this.opts.auth.principalOfAuthorization(request.headers.authorization);
     if (meta?.write === true) Authenticator.checkWrite(principal);
     return undefined;
   }
