@@ -5,3 +5,4 @@ export * from './conf-change.js';
 export * from './raft.js';
 export * from './sessions.js';
 export { Progress, Inflights, type ProgressState } from './progress.js';
+export * from './disk-log.js';
