@@ -11,3 +11,6 @@ export { DB, DbIterator, DEFAULT_OPTIONS, open, Snapshot, WriteBatch } from './e
 export type { BatchOperation, Encoding, EngineStats, Entry, IteratorOptions, LevelStats, OpenOptions, ReadOptions, WriteOptions } from './engine/index.js';
 export { ERROR_CODES, isStrataError, MemFs, NodeFs, StrataError } from './base/index.js';
 export type { ErrorCode, Fs } from './base/index.js';
+export { SeededRandom } from './base/index.js';
+/** The Raft consensus core and its logs (`raft.Raft`, `raft.DiskRaftLog`, ...). */
+export * as raft from './replication/index.js';

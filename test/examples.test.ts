@@ -37,3 +37,17 @@ test('the CLI demo writes, reads back and reports stats', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the Raft example elects a leader, replicates to all three, and replays its durable logs on restart', () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'strata-raft-example-'));
+  try {
+    const run = () => execFileSync(process.execPath, [join(root, 'examples/raft.mjs')], { cwd, encoding: 'utf8' });
+    const first = run();
+    assert.match(first, /^leader: n[123]$/m);
+    for (const id of ['n1', 'n2', 'n3']) assert.match(first, new RegExp(`^${id} applied: hello world$`, 'm'));
+    const second = run();
+    for (const id of ['n1', 'n2', 'n3']) assert.match(second, new RegExp(`^${id} applied: hello world hello world$`, 'm'));
+  } finally {
+    rmSync(cwd, { recursive: true, force: true });
+  }
+});
