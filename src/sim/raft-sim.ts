@@ -149,6 +149,9 @@ class SimNode {
   removed = false;
   /** Has appeared in a committed membership. */
   everMember = false;
+  /** The latest vote this node sent (term and candidate). */
+  votedTerm = 0;
+  votedFor = '';
   constructor(
     readonly index: number,
     readonly id: NodeId,
@@ -257,6 +260,7 @@ export class RaftSim {
       }
       this.stats.events++;
       await this.handle(item);
+      if (this.stats.events % 2000 === 0) this.checkLogMatching();
       if (this.opsIssued >= this.o.ops && this.clients.every((c) => c.current === undefined)) break;
     }
     await this.settle();
@@ -368,6 +372,11 @@ export class RaftSim {
     node.readWaiters.clear();
     node.reads = [];
     node.log = this.o.openLog(node.fs, DIR);
+    // Durability: a vote once sent survives a restart (or a double vote becomes possible).
+    const hs = node.log.initialState().hardState;
+    if (hs.term < node.votedTerm || (hs.term === node.votedTerm && hs.vote !== node.votedFor)) {
+      this.violations.push(`durability: ${node.id} voted for ${node.votedFor} in term ${node.votedTerm} but restarted with term ${hs.term}, vote '${hs.vote}'`);
+    }
     const snap = node.log.snapshot();
     node.sm = snap.meta.index > 0 ? KvStateMachine.restore(snap) : new KvStateMachine();
     node.lastSnap = snap.meta.index;
@@ -551,6 +560,10 @@ export class RaftSim {
     const from = this.nodeOf(m.from);
     const to = this.nodeOf(m.to);
     if (!from || !to) return;
+    if (m.type === MessageType.VoteResp && !m.reject && m.term > from.votedTerm) {
+      from.votedTerm = m.term;
+      from.votedFor = m.to;
+    }
     if (this.blocked[from.index]![to.index] || (this.faultsOn && this.rnd.float() < this.dropRate)) {
       this.stats.dropped++;
       return;

@@ -55,3 +55,14 @@ test('no circular imports (madge)', async () => {
   const res = await madge(src, { fileExtensions: ['ts'], detectiveOptions: { ts: { skipTypeImports: true } } });
   assert.deepEqual(res.circular(), []);
 });
+
+test('deterministic cores read no wall clock, no Math.random and no timers', () => {
+  const problems: string[] = [];
+  for (const file of [...walk(join(src, 'replication')), ...walk(join(src, 'sim'))]) {
+    const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
+    for (const banned of ['Date.now', 'new Date', 'Math.random', 'performance.now', 'hrtime', 'setTimeout', 'setInterval', 'setImmediate', 'queueMicrotask']) {
+      if (text.includes(banned)) problems.push(`${relative(root, file)} uses ${banned}`);
+    }
+  }
+  assert.deepEqual(problems, []);
+});
