@@ -2,7 +2,6 @@ import { MemFs, SeededRandom, type Random } from '../base/index.js';
 import {
   bootstrapLog,
   ConfChangeType,
-  encodeConfChange,
   EntryType,
   MessageType,
   type ConfChange,
@@ -692,10 +691,10 @@ export class RaftSim {
     const node = this.nodes[attempt.node]!;
     if (!attempt.live || !node.alive) return;
     const op = attempt.op;
-    const reject = (): void => this.reply(node, attempt, { ok: false, leader: this.leaderIndex(node) });
+    const reject = (): void => this.reply(attempt, { ok: false, leader: this.leaderIndex(node) });
     if (op.kind === 'read') {
       if (this.o.unsafe === 'local-reads') {
-        this.reply(node, attempt, { ok: true, output: node.sm.map.get(op.key) });
+        this.reply(attempt, { ok: true, output: node.sm.map.get(op.key) });
         return;
       }
       const ctx = `${attempt.client.id}/r${++attempt.client.readSeq}`;
@@ -721,7 +720,7 @@ export class RaftSim {
     const attempt = node.writeWaiters.get(key);
     if (!attempt) return;
     node.writeWaiters.delete(key);
-    this.reply(node, attempt, { ok: true, output: attempt.op.kind === 'cas' ? out.ok : undefined });
+    this.reply(attempt, { ok: true, output: attempt.op.kind === 'cas' ? out.ok : undefined });
     if (this.killLeaderAfterAck && node.raft.role === 'leader') {
       // The client's answer is out; the commit index has not reached the followers.
       this.killLeaderAfterAck = false;
@@ -736,13 +735,12 @@ export class RaftSim {
       const attempt = node.readWaiters.get(ctx);
       if (!attempt) continue;
       node.readWaiters.delete(ctx);
-      this.reply(node, attempt, { ok: true, output: node.sm.map.get(attempt.op.key) });
+      this.reply(attempt, { ok: true, output: node.sm.map.get(attempt.op.key) });
     }
   }
 
-  private reply(node: SimNode, attempt: Attempt, reply: Reply): void {
+  private reply(attempt: Attempt, reply: Reply): void {
     if (this.faultsOn && this.rnd.float() < this.dropRate) return;
-    void node;
     this.q.push(this.now + this.rnd.int(1, 5), { k: 'resp', attempt, reply });
   }
 
@@ -843,7 +841,7 @@ export class RaftSim {
       this.boot(node);
       cc = { type: ConfChangeType.AddLearner, node: node.id };
     }
-    if (leader.raft.propose(encodeConfChange(cc), cc).ok) this.stats.membershipChanges++;
+    if (leader.raft.proposeConfChange(cc).ok) this.stats.membershipChanges++;
     else if (cc.type === ConfChangeType.AddLearner) {
       // Refused (another change is pending): the new node is never used.
       const node = this.nodeOf(cc.node)!;

@@ -1,5 +1,5 @@
 import { assert, type Random } from '../../base/index.js';
-import { applyConfChangeTo, decodeConfChange } from './conf-change.js';
+import { applyConfChangeTo, decodeConfChange, encodeConfChange } from './conf-change.js';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
 import { entrySize, type RaftStorage } from './storage.js';
@@ -233,6 +233,11 @@ export class Raft {
       return { ok: true, forwarded: true };
     }
     return this.appendProposal(type, data);
+  }
+
+  /** Proposes a single-server membership change (one at a time; it takes effect once committed). */
+  proposeConfChange(cc: ConfChange): ProposeResult {
+    return this.propose(encodeConfChange(cc), cc);
   }
 
   /** Asks for a linearizable read point; the answer arrives as a ReadState in a later Ready. */
