@@ -196,6 +196,10 @@ export class RaftLog {
     return out;
   }
 
+  hasNextCommitted(): boolean {
+    return Math.max(this.applied + 1, this.firstIndex()) <= this.committed;
+  }
+
   /** Committed entries not yet handed to the application. */
   nextCommitted(maxBytes: number): Entry[] {
     const lo = Math.max(this.applied + 1, this.firstIndex());

@@ -189,7 +189,7 @@ export class Raft {
     this.vote = hardState.vote;
     this.conf = { voters: [...confState.voters], learners: [...confState.learners] };
     // Membership changes committed after the snapshot are in effect already.
-    this.applyCommittedConfChanges(this.log.firstIndex(), this.log.committed);
+    this.onCommitted(this.log.firstIndex() - 1);
     this.prevHard = this.hardState();
     this.becomeFollower(this.term, '');
     this.prevSoft = this.softState();
@@ -331,7 +331,7 @@ export class Raft {
     this.flushBroadcast();
     if (this.msgs.length > 0 || this.readStates.length > 0) return true;
     if (this.log.unstable.entries.length > 0 || this.log.unstable.snapshot) return true;
-    if (this.log.committed > this.log.applied && this.log.nextCommitted(1).length > 0) return true;
+    if (this.log.hasNextCommitted()) return true;
     const hs = this.hardState();
     if (hs.term !== this.prevHard.term || hs.vote !== this.prevHard.vote || hs.commit !== this.prevHard.commit) return true;
     const ss = this.softState();
@@ -639,15 +639,23 @@ export class Raft {
     return true;
   }
 
-  /** Bookkeeping once commit advanced past `before`. */
+  /**
+   * Bookkeeping once commit advanced past `before`, in one pass over the
+   * newly committed entries: membership changes take effect, and (on the
+   * leader) they leave the uncommitted budget.
+   */
   private onCommitted(before: number): void {
-    if (this.role === 'leader') {
-      // Committed entries no longer count against the uncommitted budget.
-      for (const e of this.log.slice(Math.max(before + 1, this.log.firstIndex()), this.log.committed + 1, Number.MAX_SAFE_INTEGER)) {
-        this.uncommittedBytes = Math.max(0, this.uncommittedBytes - e.data.length);
+    const hi = this.log.committed;
+    const lo = Math.max(before + 1, this.log.firstIndex());
+    if (lo <= hi) {
+      for (const e of this.log.slice(lo, hi + 1, Number.MAX_SAFE_INTEGER)) {
+        if (this.role === 'leader') this.uncommittedBytes = Math.max(0, this.uncommittedBytes - e.data.length);
+        if (e.type === EntryType.ConfChange && e.index > this.confChangedIndex) {
+          this.confChangedIndex = e.index;
+          this.applyConfChange(decodeConfChange(e.data));
+        }
       }
     }
-    this.applyCommittedConfChanges(before + 1, this.log.committed);
     if (this.role === 'leader' && this.readsBeforeCommit.length > 0 && this.committedInTerm()) {
       const waiting = this.readsBeforeCommit;
       this.readsBeforeCommit = [];
@@ -899,19 +907,14 @@ export class Raft {
   private stepFollower(m: Message): void {
     switch (m.type) {
       case MessageType.App:
-        this.electionElapsed = 0;
-        this.lead = m.from;
-        this.handleAppend(m);
-        return;
       case MessageType.Heartbeat:
-        this.electionElapsed = 0;
-        this.lead = m.from;
-        this.handleHeartbeat(m);
-        return;
       case MessageType.Snap:
+        // Word from the leader of our term.
         this.electionElapsed = 0;
         this.lead = m.from;
-        this.handleSnapshotChunk(m);
+        if (m.type === MessageType.App) this.handleAppend(m);
+        else if (m.type === MessageType.Heartbeat) this.handleHeartbeat(m);
+        else this.handleSnapshotChunk(m);
         return;
       case MessageType.TimeoutNow:
         if (this.promotable()) this.startElection(true);
@@ -1031,17 +1034,6 @@ export class Raft {
   }
 
   // ---- membership ----
-
-  private applyCommittedConfChanges(lo: number, hi: number): void {
-    lo = Math.max(lo, this.confChangedIndex + 1, this.log.firstIndex());
-    if (lo > hi) return;
-    for (const e of this.log.slice(lo, hi + 1, Number.MAX_SAFE_INTEGER)) {
-      if (e.type !== EntryType.ConfChange) continue;
-      this.applyConfChange(decodeConfChange(e.data));
-      this.confChangedIndex = e.index;
-    }
-    this.confChangedIndex = Math.max(this.confChangedIndex, hi);
-  }
 
   private applyConfChange(cc: ConfChange): void {
     this.conf = applyConfChangeTo(this.conf, cc);
