@@ -38,6 +38,8 @@ export const ERROR_CODES = {
   CONDITION_FAILED: 'CONDITION_FAILED',
   /** A configuration file, environment variable or flag is invalid. Names the key. */
   CONFIG: 'CONFIG',
+  /** A time-series write gave a field a different type than the measurement already holds for it. */
+  SCHEMA_CONFLICT: 'SCHEMA_CONFLICT',
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];

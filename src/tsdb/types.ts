@@ -1,0 +1,178 @@
+/**
+ * The time-series model and the service front ends talk to (DESIGN.md "Time
+ * series"). A series is a measurement plus tags; a point is a timestamp and
+ * typed fields. Front ends (HTTP line protocol, Prometheus remote write,
+ * RESP TS.*, gRPC) translate into `TsPoint`s and `TsQuery`s and know nothing
+ * below `TimeSeriesService`.
+ */
+
+export type FieldType = 'float' | 'integer' | 'boolean' | 'string';
+
+/** float and integer are JS numbers (integers within ±(2^53-1)); boolean; string. */
+export type FieldValue = number | boolean | string;
+
+export interface TsField {
+  name: string;
+  type: FieldType;
+  value: FieldValue;
+}
+
+export interface TsPoint {
+  measurement: string;
+  /** Tag pairs in any order; names unique. Values non-empty. */
+  tags: ReadonlyArray<readonly [string, string]>;
+  /** At least one field; names unique within the point. */
+  fields: readonly TsField[];
+  /** Milliseconds since the Unix epoch (an integer). */
+  timeMs: number;
+  /** Nanoseconds within the millisecond (0..999,999), kept where the writer gave them. Default 0. */
+  nanos?: number;
+}
+
+export type TagMatchOp = '=' | '!=' | '=~' | '!~';
+
+export interface TagMatcher {
+  tag: string;
+  op: TagMatchOp;
+  /** Literal for = and !=; a regular expression (anchored: must match the whole value) for =~ and !~. */
+  value: string;
+}
+
+export type AggregateFn = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'first' | 'last' | 'percentile';
+
+/** A group-by interval: fixed milliseconds, or calendar months/years (UTC). */
+export type Interval = { ms: number } | { months: number };
+
+export interface TsQuery {
+  measurement: string;
+  /** All must match. Empty: every series of the measurement. */
+  matchers?: readonly TagMatcher[];
+  /** Fields to return; default every field of the measurement. */
+  fields?: readonly string[];
+  /** Inclusive start, ms. */
+  fromMs: number;
+  /** Exclusive end, ms. */
+  toMs: number;
+  /** Without it the query returns raw points. */
+  aggregate?: {
+    fn: AggregateFn;
+    /** For fn 'percentile': 0..100. */
+    percentile?: number;
+    /** Bucket width; buckets are aligned to the epoch (UTC). Omitted: one bucket over the whole range. */
+    every?: Interval;
+  };
+  /**
+   * How series are grouped: undefined → each series alone; [] → all selected
+   * series merged into one; ['host'] → merged per value of tag host.
+   */
+  groupBy?: readonly string[];
+  /** Only points (raw queries) where this numeric field compares true, e.g. usage_user > 90. */
+  where?: { field: string; op: '>' | '>=' | '<' | '<=' | '=' | '!='; value: number };
+  /** Raw: points per series; aggregate: buckets per series. */
+  limit?: number;
+  order?: 'asc' | 'desc';
+  /** Force a storage level for aggregates (default 'auto': the planner picks). */
+  level?: 'auto' | 'raw' | RollupLevel;
+}
+
+export type RollupLevel = '1h' | '1d' | '1M' | '1y';
+export const ROLLUP_LEVELS: readonly RollupLevel[] = ['1h', '1d', '1M', '1y'];
+
+/** One result series: raw points or aggregate buckets of one field of one group. */
+export interface TsSeriesResult {
+  measurement: string;
+  /** The series' tags (ungrouped) or the group's tag values (grouped). */
+  tags: Record<string, string>;
+  field: string;
+  type: FieldType;
+  /** Raw: point times; aggregates: bucket start times. Ascending unless order 'desc'. */
+  times: number[];
+  /** Raw: sub-millisecond nanos per point (present only when some point has them). */
+  nanos?: number[];
+  values: FieldValue[];
+}
+
+/** Which storage level answered which part of the range (`explain`). */
+export interface TsPlanSegment {
+  level: 'raw' | RollupLevel;
+  fromMs: number;
+  toMs: number;
+}
+
+export interface TsPlan {
+  series: number;
+  segments: TsPlanSegment[];
+  /** Why the planner chose as it did (human-readable). */
+  reason: string;
+}
+
+export interface TsQueryResult {
+  series: TsSeriesResult[];
+  plan: TsPlan;
+}
+
+export interface TsWriteResult {
+  /** Points (rows) written. */
+  points: number;
+  /** Field values written. */
+  values: number;
+  /** Series created by this write. */
+  newSeries: number;
+}
+
+/** Retention per storage level in ms; 0 or absent keeps forever. */
+export type RetentionPolicy = Partial<Record<'raw' | RollupLevel, number>>;
+
+export interface TsSeriesInfo {
+  id: number;
+  measurement: string;
+  tags: Record<string, string>;
+  /** Field name → type (from the measurement's schema, fields this series has written). */
+  fields: Record<string, FieldType>;
+  firstMs: number | undefined;
+  lastMs: number | undefined;
+  headPoints: number;
+  chunks: number;
+  coldChunks: number;
+  /** Labels/retention set through TS.CREATE-style calls. */
+  retention: RetentionPolicy;
+}
+
+/**
+ * What front ends use. Implemented by `TimeSeriesStore` over a local
+ * engine; the cluster shards it by series later.
+ */
+export interface TimeSeriesService {
+  nowMs(): number;
+  /** Validates every point first (schema, window, sizes); writes all or none; durable when it resolves. */
+  write(points: readonly TsPoint[]): Promise<TsWriteResult>;
+  query(q: TsQuery): Promise<TsQueryResult>;
+  /** Streams results in pieces of at most `pointsPerPiece` points (NDJSON, gRPC server streaming). */
+  queryStream(q: TsQuery, pointsPerPiece: number): AsyncIterable<TsSeriesResult>;
+  explain(q: TsQuery): Promise<TsPlan>;
+  /** Deletes points of matching series in [fromMs, toMs); rollups are corrected. Returns points deleted. */
+  deleteRange(measurement: string, matchers: readonly TagMatcher[], fromMs: number, toMs: number): Promise<number>;
+  /** Series matching the selector (ids ascending), at most `limit`. */
+  series(measurement: string, matchers: readonly TagMatcher[], limit?: number): Promise<TsSeriesInfo[]>;
+  /** Measurement names. */
+  measurements(): string[];
+  /** Field types of a measurement. */
+  schema(measurement: string): Record<string, FieldType>;
+  setRetention(measurement: string, policy: RetentionPolicy): Promise<void>;
+  getRetention(measurement: string): RetentionPolicy;
+  /** Seals head buffers into chunks, updates rollups, applies retention and tiering. */
+  flush(): Promise<void>;
+  stats(): TsStats;
+}
+
+export interface TsStats {
+  series: number;
+  measurements: number;
+  headPoints: number;
+  pointsWritten: number;
+  valuesWritten: number;
+  chunksSealed: number;
+  chunksExpired: number;
+  chunksMovedCold: number;
+  rollupBucketsWritten: number;
+}
