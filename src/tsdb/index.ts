@@ -1,0 +1,7 @@
+export * from './types.js';
+export { TimeSeriesStore, validateQuery } from './store.js';
+export type { TsStoreOptions } from './store.js';
+export { LocalDirObjectStore } from './object-store.js';
+export type { ObjectStore } from './object-store.js';
+export { bucketStart, bucketEnd, intervalStart } from './rollup.js';
+export { planSegments } from './planner.js';

@@ -1,0 +1,1172 @@
+import { ERROR_CODES, NodeFs, StrataError, closedError, corruption, invalidArgument, systemClock } from '../base/index.js';
+import type { Clock, Fs } from '../base/index.js';
+import { open as openEngine } from '../engine/index.js';
+import type { DB, OpenOptions, WriteBatch } from '../engine/index.js';
+import { BucketAggregator } from './aggregate.js';
+import { decodeChunk, encodeChunk, mergeChunkData, removeRange } from './chunk.js';
+import type { ChunkData } from './chunk.js';
+import { SeriesHead } from './head.js';
+import { TAG, fieldKey, logKey, logSeqOf, readT64, retentionKey, rollupKey, seriesKey, timeOfKey, windowKey } from './keys.js';
+import { decodeLogRecord, encodeDeleteRecord, encodePointsRecord } from './log-record.js';
+import type { LogRow } from './log-record.js';
+import { LocalDirObjectStore } from './object-store.js';
+import type { ObjectStore } from './object-store.js';
+import { planSegments } from './planner.js';
+import { DAY_MS, HOUR_MS, LEVEL_CODE, addPoint, bucketEnd, bucketStart, decodeBucket, encodeBucket, finerLevel, intervalStart, mergeAgg, newAgg } from './rollup.js';
+import type { Agg } from './rollup.js';
+import { SeriesIndex, canonicalSeriesKey, sortTags } from './series-index.js';
+import type { SeriesEntry } from './series-index.js';
+import { ROLLUP_LEVELS } from './types.js';
+import type {
+  FieldType,
+  FieldValue,
+  RetentionPolicy,
+  RollupLevel,
+  TagMatcher,
+  TimeSeriesService,
+  TsPlan,
+  TsPlanSegment,
+  TsPoint,
+  TsQuery,
+  TsQueryResult,
+  TsSeriesInfo,
+  TsSeriesResult,
+  TsStats,
+  TsWriteResult,
+} from './types.js';
+
+export interface TsStoreOptions {
+  /** Directory of the store's engine (created if missing). */
+  dir: string;
+  fs?: Fs;
+  clock?: Clock;
+  /** Engine options (write buffer, cache, compression). */
+  engine?: Partial<OpenOptions>;
+  /** fsync every write before acknowledging it (default false: the engine's WAL policy). */
+  syncWrites?: boolean;
+  /** Chunk window: a whole number of hours (default 2 h). */
+  chunkWindowMs?: number;
+  /** A series' head is sealed once it holds this many rows (default 4096). */
+  maxHeadRows?: number;
+  /** A window is sealed once the clock is this far past its end (default 10 min). */
+  sealAfterMs?: number;
+  /** Reject points older than now minus this (0: only retention limits it). Default 0. */
+  acceptPastMs?: number;
+  /** Reject points later than now plus this. Default 1 day. */
+  acceptFutureMs?: number;
+  /** Chunks whose window ended this long ago move to the cold tier (0: never). Default 0. */
+  coldAfterMs?: number;
+  /** The cold tier (default: a directory `<dir>-cold`). */
+  objectStore?: ObjectStore;
+  /** Deflate sealed chunk bodies when it saves ≥ 10% (default false). */
+  deflateChunks?: boolean;
+  /** Background maintenance (sealing idle windows, retention, tiering) period; 0 disables the timer. Default 10 s. */
+  maintenanceIntervalMs?: number;
+}
+
+interface FieldMeta {
+  id: number;
+  type: FieldType;
+  persisted: boolean;
+}
+
+interface MeasurementSchema {
+  byName: Map<string, FieldMeta>;
+  names: string[];
+}
+
+/** A point validated and resolved against the index and schema (not applied yet). */
+interface PreparedRow extends LogRow {
+  entry: SeriesEntry;
+  names: string[];
+}
+
+const NUMERIC = (t: FieldType) => t === 'float' || t === 'integer';
+const SEAL_BATCH_SERIES = 500;
+
+function fieldTypeFromCode(code: number): FieldType | undefined {
+  return code === 1 ? 'float' : code === 2 ? 'integer' : code === 3 ? 'boolean' : code === 4 ? 'string' : undefined;
+}
+
+function encodeSeriesRecord(e: SeriesEntry): Buffer {
+  return Buffer.from(JSON.stringify([e.measurement, e.tags]), 'utf8');
+}
+
+function levelWidthMs(level: RollupLevel): number {
+  return level === '1h' ? HOUR_MS : level === '1d' ? DAY_MS : level === '1M' ? 31 * DAY_MS : 366 * DAY_MS;
+}
+
+/**
+ * One node's time-series database over its own engine instance
+ * (DESIGN.md "Time series"; layout in keys.ts, docs/formats.md).
+ *
+ * Write path: validate every point (names, types against the measurement's
+ * schema, the accepted time window), resolve series ids, then one engine
+ * write holds the new series and field records and a head-log record with
+ * the points; once it is durable the rows join the series' head buffers and
+ * the write resolves. Maintenance seals heads into per-window columnar
+ * chunks (merging with a chunk already there, so late points are welcome),
+ * recomputes the touched 1h rollup buckets from the merged raw data and
+ * each coarser level from the one below, in the same engine write.
+ *
+ * Read path: the planner splits the range between rollup levels and raw
+ * data; raw reads merge chunks (warm in the engine, cold in the object
+ * store) with the head.
+ */
+export class TimeSeriesStore implements TimeSeriesService {
+  private readonly index = new SeriesIndex();
+  private readonly schemas = new Map<string, MeasurementSchema>();
+  private readonly retention = new Map<string, RetentionPolicy>();
+  private readonly heads = new Map<number, SeriesHead>();
+  /** Series whose heads have rows ready to seal. */
+  private readonly dirty = new Set<number>();
+  /** Fields allocated but whose 'F' record is not durable yet (every write carries them until one is). */
+  private readonly unpersistedFields = new Map<FieldMeta, { measurement: string; name: string }>();
+  private nextSeq = 1;
+  /** Head-log records below this sequence are deleted. */
+  private logFloor = 1;
+  /** Writes become visible in sequence order. */
+  private nextApply = 1;
+  private readonly ready = new Map<number, (() => void) | null>();
+  private maintenance: Promise<void> = Promise.resolve();
+  private maintenanceQueued = false;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly counters = { pointsWritten: 0, valuesWritten: 0, chunksSealed: 0, chunksExpired: 0, chunksMovedCold: 0, rollupBucketsWritten: 0 };
+  private readonly clock: Clock;
+  private readonly windowMs: number;
+  private readonly maxHeadRows: number;
+  private readonly sealAfterMs: number;
+  private readonly acceptPastMs: number;
+  private readonly acceptFutureMs: number;
+  private readonly coldAfterMs: number;
+  private readonly objects: ObjectStore;
+
+  private constructor(
+    readonly db: DB,
+    private readonly opts: TsStoreOptions,
+  ) {
+    this.clock = opts.clock ?? systemClock;
+    this.windowMs = opts.chunkWindowMs ?? 2 * HOUR_MS;
+    if (!Number.isInteger(this.windowMs / HOUR_MS) || this.windowMs <= 0) throw invalidArgument('chunkWindowMs must be a positive whole number of hours');
+    this.maxHeadRows = opts.maxHeadRows ?? 4096;
+    this.sealAfterMs = opts.sealAfterMs ?? 10 * 60_000;
+    this.acceptPastMs = opts.acceptPastMs ?? 0;
+    this.acceptFutureMs = opts.acceptFutureMs ?? DAY_MS;
+    this.coldAfterMs = opts.coldAfterMs ?? 0;
+    this.objects = opts.objectStore ?? new LocalDirObjectStore(`${opts.dir}-cold`, opts.fs ?? new NodeFs());
+  }
+
+  static async open(opts: TsStoreOptions): Promise<TimeSeriesStore> {
+    const db = await openEngine(opts.dir, { ...(opts.fs ? { fs: opts.fs } : {}), ...opts.engine });
+    const store = new TimeSeriesStore(db, opts);
+    try {
+      await store.load();
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
+    const every = opts.maintenanceIntervalMs ?? 10_000;
+    if (every > 0) {
+      store.timer = setInterval(() => store.scheduleMaintenance(true), every);
+      store.timer.unref();
+    }
+    return store;
+  }
+
+  nowMs(): number {
+    return this.clock.nowMs();
+  }
+
+  // ------------------------------------------------------------------ open
+
+  private async load(): Promise<void> {
+    for (const [k, v] of await this.db.scanPrefix(Buffer.from([TAG.series]))) {
+      const sid = k.readUInt32BE(1);
+      let rec: unknown;
+      try {
+        rec = JSON.parse(v.toString('utf8'));
+      } catch {
+        throw corruption(this.opts.dir, 0, `series record ${sid} is not valid`);
+      }
+      const [measurement, tags] = rec as [string, Array<[string, string]>];
+      this.index.add({ sid, measurement, tags, key: canonicalSeriesKey(measurement, tags), persisted: true });
+    }
+    this.index.finishLoad();
+    for (const [k, v] of await this.db.scanPrefix(Buffer.from([TAG.field]))) {
+      const zero = k.indexOf(0, 1);
+      const measurement = k.toString('utf8', 1, zero);
+      const name = k.toString('utf8', zero + 1);
+      const type = fieldTypeFromCode(v[0]!);
+      if (type === undefined || v.length !== 3) throw corruption(this.opts.dir, 0, `field record ${measurement}.${name} is not valid`);
+      const s = this.schemaOf(measurement);
+      const id = v.readUInt16BE(1);
+      s.byName.set(name, { id, type, persisted: true });
+      s.names[id] = name;
+    }
+    for (const [k, v] of await this.db.scanPrefix(Buffer.from([TAG.retention]))) {
+      this.retention.set(k.toString('utf8', 1), JSON.parse(v.toString('utf8')) as RetentionPolicy);
+    }
+    const log = await this.db.scanPrefix(Buffer.from([TAG.log]));
+    for (const [k, v] of log) {
+      const seq = logSeqOf(k);
+      const rec = decodeLogRecord(v, `${this.opts.dir} head-log record ${seq}`);
+      if (rec.kind === 'points') for (const r of rec.rows) this.appendRow(seq, r);
+      else this.removeFromHeads(rec.sids, rec.fromMs, rec.toMs);
+      this.nextSeq = seq + 1;
+    }
+    if (log.length > 0) this.logFloor = logSeqOf(log[0]![0]);
+    else this.logFloor = this.nextSeq;
+    this.nextApply = this.nextSeq;
+  }
+
+  private schemaOf(measurement: string): MeasurementSchema {
+    let s = this.schemas.get(measurement);
+    if (s === undefined) {
+      s = { byName: new Map(), names: [] };
+      this.schemas.set(measurement, s);
+    }
+    return s;
+  }
+
+  private check(): void {
+    if (this.closed) throw closedError('time-series store');
+  }
+
+  // ------------------------------------------------------------------ writes
+
+  /** The earliest time a write to `measurement` may carry (retention and rollup recomputation bound it). */
+  private acceptFrom(measurement: string, now: number): number {
+    let past = this.acceptPastMs > 0 ? this.acceptPastMs : Infinity;
+    const r = this.retention.get(measurement) ?? {};
+    if (r.raw) past = Math.min(past, r.raw);
+    // Recomputing a coarser bucket needs every finer bucket of it still retained.
+    for (const level of ROLLUP_LEVELS) {
+      const coarser = ROLLUP_LEVELS[ROLLUP_LEVELS.indexOf(level) + 1];
+      const kept = r[level];
+      if (kept && coarser !== undefined) past = Math.min(past, kept - levelWidthMs(coarser));
+      if (kept) past = Math.min(past, kept);
+    }
+    return past === Infinity ? -Infinity : now - past;
+  }
+
+  async write(points: readonly TsPoint[]): Promise<TsWriteResult> {
+    this.check();
+    if (!Array.isArray(points)) throw invalidArgument('points must be an array');
+    const now = this.clock.nowMs();
+    const rows: PreparedRow[] = new Array(points.length);
+    const newSeries: SeriesEntry[] = [];
+    const newFields: Array<{ measurement: string; name: string; meta: FieldMeta }> = [];
+    const reserved = new Map<string, SeriesEntry>();
+    const fieldReserved = new Map<string, FieldMeta>();
+    const acceptCache = new Map<string, number>();
+    let values = 0;
+    for (let p = 0; p < points.length; p++) {
+      const pt = points[p]!;
+      const where = points.length > 1 ? `point ${p}: ` : '';
+      try {
+        if (typeof pt.measurement !== 'string' || pt.measurement === '') throw invalidArgument('measurement must be a non-empty string');
+        if (!Number.isSafeInteger(pt.timeMs)) throw invalidArgument(`time ${pt.timeMs} is not an integer number of milliseconds`);
+        const nanos = pt.nanos ?? 0;
+        if (!Number.isInteger(nanos) || nanos < 0 || nanos > 999_999) throw invalidArgument(`nanos ${nanos} must be an integer in 0..999999`);
+        let from = acceptCache.get(pt.measurement);
+        if (from === undefined) acceptCache.set(pt.measurement, (from = this.acceptFrom(pt.measurement, now)));
+        if (pt.timeMs < from) throw invalidArgument(`time ${new Date(pt.timeMs).toISOString()} is older than the accepted window (${new Date(from).toISOString()}): retention of ${pt.measurement}`);
+        if (pt.timeMs > now + this.acceptFutureMs) throw invalidArgument(`time ${new Date(pt.timeMs).toISOString()} is more than ${this.acceptFutureMs} ms in the future`);
+        if (!Array.isArray(pt.fields) || pt.fields.length === 0) throw invalidArgument('a point needs at least one field');
+        const tags = sortTags(pt.tags);
+        const key = canonicalSeriesKey(pt.measurement, tags);
+        let entry = this.index.lookup(key) ?? reserved.get(key);
+        if (entry === undefined) {
+          entry = { sid: -1, measurement: pt.measurement, tags, key, persisted: false };
+          reserved.set(key, entry);
+          newSeries.push(entry);
+        }
+        const schema = this.schemas.get(pt.measurement);
+        const ids: number[] = [];
+        const names: string[] = [];
+        const types: FieldType[] = [];
+        const vals: FieldValue[] = [];
+        for (const f of pt.fields) {
+          if (typeof f.name !== 'string' || f.name === '') throw invalidArgument('field names must be non-empty strings');
+          checkValue(f.name, f.type, f.value);
+          let meta = schema?.byName.get(f.name) ?? fieldReserved.get(`${pt.measurement}\0${f.name}`);
+          if (meta === undefined) {
+            meta = { id: -1, type: f.type, persisted: false };
+            fieldReserved.set(`${pt.measurement}\0${f.name}`, meta);
+            newFields.push({ measurement: pt.measurement, name: f.name, meta });
+          } else if (meta.type !== f.type) {
+            throw new StrataError(ERROR_CODES.SCHEMA_CONFLICT, `field ${JSON.stringify(f.name)} of measurement ${JSON.stringify(pt.measurement)} is ${meta.type}, not ${f.type}`);
+          }
+          if (names.includes(f.name)) throw invalidArgument(`field ${JSON.stringify(f.name)} appears twice`);
+          names.push(f.name);
+          ids.push(meta.id);
+          types.push(f.type);
+          vals.push(f.value);
+        }
+        rows[p] = { sid: -1, timeMs: pt.timeMs, nanos, ids, names, types, values: vals, entry };
+        values += ids.length;
+      } catch (err) {
+        if (err instanceof StrataError && where !== '') throw new StrataError(err.code, `${where}${err.message}`);
+        throw err;
+      }
+    }
+    // Every point is valid: allocate ids (still nothing visible until the write is durable).
+    for (const e of newSeries) {
+      const created = this.index.lookup(e.key) ?? this.index.create(e.measurement, e.tags, e.key);
+      (e as { sid: number }).sid = created.sid;
+    }
+    for (const f of newFields) {
+      const s = this.schemaOf(f.measurement);
+      const existing = s.byName.get(f.name);
+      if (existing !== undefined) {
+        if (existing.type !== f.meta.type) throw new StrataError(ERROR_CODES.SCHEMA_CONFLICT, `field ${JSON.stringify(f.name)} of measurement ${JSON.stringify(f.measurement)} is ${existing.type}, not ${f.meta.type}`);
+        f.meta.id = existing.id;
+        continue;
+      }
+      if (s.names.length >= 0xffff) throw invalidArgument(`measurement ${f.measurement} has too many fields (65535)`);
+      f.meta.id = s.names.length;
+      s.names.push(f.name);
+      s.byName.set(f.name, f.meta);
+      this.unpersistedFields.set(f.meta, { measurement: f.measurement, name: f.name });
+    }
+    const batch = this.db.batch();
+    const entries = new Set<SeriesEntry>();
+    for (const r of rows) {
+      const e = this.index.lookup(r.entry.key)!;
+      r.entry = e;
+      r.sid = e.sid;
+      if (r.ids.includes(-1)) {
+        const schema = this.schemas.get(e.measurement)!;
+        for (let i = 0; i < r.ids.length; i++) r.ids[i] = schema.byName.get(r.names[i]!)!.id;
+      }
+      if (!e.persisted) entries.add(e);
+    }
+    for (const e of entries) batch.put(seriesKey(e.sid), encodeSeriesRecord(e));
+    const unpersistedFields = [...this.unpersistedFields];
+    for (const [meta, { measurement, name }] of unpersistedFields) {
+      const v = Buffer.allocUnsafe(3);
+      v[0] = meta.type === 'float' ? 1 : meta.type === 'integer' ? 2 : meta.type === 'boolean' ? 3 : 4;
+      v.writeUInt16BE(meta.id, 1);
+      batch.put(fieldKey(measurement, name), v);
+    }
+    const seq = this.nextSeq++;
+    batch.put(logKey(seq), encodePointsRecord(rows));
+    await this.commitInOrder(seq, batch, () => {
+      for (const e of entries) e.persisted = true;
+      for (const [meta] of unpersistedFields) {
+        meta.persisted = true;
+        this.unpersistedFields.delete(meta);
+      }
+      for (const r of rows) this.appendRow(seq, r);
+    });
+    this.counters.pointsWritten += rows.length;
+    this.counters.valuesWritten += values;
+    if (this.dirty.size > 0) this.scheduleMaintenance(false);
+    return { points: rows.length, values, newSeries: newSeries.length };
+  }
+
+  /**
+   * Writes `batch`, then runs `apply` once every earlier sequence has been
+   * applied, so heads see writes in log order. A failed write leaves a gap
+   * that later writes skip.
+   */
+  private async commitInOrder(seq: number, batch: WriteBatch, apply: () => void): Promise<void> {
+    try {
+      await this.db.write(batch, { sync: this.opts.syncWrites === true });
+    } catch (err) {
+      this.ready.set(seq, null);
+      this.drainApplies();
+      throw err;
+    }
+    this.ready.set(seq, apply);
+    this.drainApplies();
+  }
+
+  private drainApplies(): void {
+    for (;;) {
+      if (!this.ready.has(this.nextApply)) return;
+      const f = this.ready.get(this.nextApply);
+      this.ready.delete(this.nextApply);
+      this.nextApply++;
+      f?.();
+    }
+  }
+
+  private appendRow(seq: number, r: LogRow): void {
+    let head = this.heads.get(r.sid);
+    if (head === undefined) {
+      head = new SeriesHead();
+      this.heads.set(r.sid, head);
+    }
+    head.append(seq, r.timeMs, r.nanos, r.ids, r.types, r.values);
+    if (head.rows >= this.maxHeadRows || this.windowOf(head.minTime) !== this.windowOf(head.maxTime)) this.dirty.add(r.sid);
+  }
+
+  private windowOf(t: number): number {
+    return Math.floor(t / this.windowMs) * this.windowMs;
+  }
+
+  private removeFromHeads(sids: readonly number[], fromMs: number, toMs: number): number {
+    let removed = 0;
+    for (const sid of sids) {
+      const head = this.heads.get(sid);
+      if (head === undefined) continue;
+      removed += head.remove((t) => t >= fromMs && t < toMs);
+      if (head.rows === 0) this.heads.delete(sid);
+    }
+    return removed;
+  }
+
+  // ------------------------------------------------------------------ maintenance
+
+  /** Queues a maintenance pass after the current one (at most one queued). */
+  private scheduleMaintenance(periodic: boolean): void {
+    if (this.closed || this.maintenanceQueued) return;
+    this.maintenanceQueued = true;
+    this.maintenance = this.maintenance
+      .then(async () => {
+        this.maintenanceQueued = false;
+        if (this.closed) return;
+        await this.sealDirty(false);
+        if (periodic) await this.periodic();
+      })
+      .catch(() => {
+        // Failures surface through the engine (read-only after an I/O error) and the next flush().
+        this.maintenanceQueued = false;
+      });
+  }
+
+  /** Serializes chunk mutations (sealing, deletes, retention, tiering). */
+  private exclusive<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.maintenance.then(f);
+    this.maintenance = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async periodic(): Promise<void> {
+    const now = this.clock.nowMs();
+    for (const [sid, head] of this.heads) if (this.windowOf(head.maxTime) + this.windowMs + this.sealAfterMs <= now) this.dirty.add(sid);
+    await this.sealDirty(false);
+    await this.applyRetention(now);
+    if (this.coldAfterMs > 0) await this.moveCold(now);
+  }
+
+  /** Seals every head completely, then flushes the engine. */
+  async flush(): Promise<void> {
+    this.check();
+    await this.exclusive(async () => {
+      for (const sid of this.heads.keys()) this.dirty.add(sid);
+      await this.sealDirty(true);
+    });
+    await this.db.flush();
+  }
+
+  /** Runs the periodic work now: seals idle windows, applies retention, moves chunks to the cold tier. */
+  async maintain(): Promise<void> {
+    this.check();
+    await this.exclusive(() => this.periodic());
+  }
+
+  /** Compacts the engine (after a bulk load, before measuring space). */
+  async compact(): Promise<void> {
+    this.check();
+    await this.db.compactRange();
+  }
+
+  /** Seals the dirty series' closed windows (every window when `all`), in batches. */
+  private async sealDirty(all: boolean): Promise<void> {
+    while (this.dirty.size > 0) {
+      const sids: number[] = [];
+      for (const sid of this.dirty) {
+        sids.push(sid);
+        if (sids.length >= SEAL_BATCH_SERIES) break;
+      }
+      for (const sid of sids) this.dirty.delete(sid);
+      await this.sealSeries(sids, all);
+    }
+    await this.truncateLog();
+  }
+
+  private async sealSeries(sids: readonly number[], all: boolean): Promise<void> {
+    const batch = this.db.batch();
+    const rollups = new RollupWriter(this.db, batch);
+    const sealed: Array<{ sid: number; windows: Set<number> }> = [];
+    const coldDeletes: string[] = [];
+    for (const sid of sids) {
+      const head = this.heads.get(sid);
+      if (head === undefined || head.rows === 0) continue;
+      const newest = this.windowOf(head.maxTime);
+      const windows = new Set<number>();
+      for (const t of head.times) windows.add(this.windowOf(t));
+      const take = new Set<number>();
+      for (const w of [...windows].sort((a, b) => a - b)) {
+        if (!all && w === newest && head.rows < this.maxHeadRows) continue;
+        take.add(w);
+        const fresh = head.toChunk((t) => t >= w && t < w + this.windowMs);
+        const existing = await this.readWindow(sid, w);
+        const merged = existing === undefined ? fresh : mergeChunkData(existing.data, fresh);
+        batch.put(windowKey(TAG.chunk, sid, w), encodeChunk(merged, { deflate: this.opts.deflateChunks === true }));
+        if (existing?.cold !== undefined) {
+          batch.delete(windowKey(TAG.cold, sid, w));
+          coldDeletes.push(existing.cold);
+        }
+        await rollups.recomputeWindow(sid, w, this.windowMs, merged, this.numericIds(sid));
+        this.counters.chunksSealed++;
+      }
+      if (take.size > 0) sealed.push({ sid, windows: take });
+    }
+    if (sealed.length === 0) return;
+    await rollups.cascade();
+    this.counters.rollupBucketsWritten += rollups.written;
+    await this.db.write(batch, { sync: this.opts.syncWrites === true });
+    for (const { sid, windows } of sealed) {
+      const head = this.heads.get(sid);
+      if (head === undefined) continue;
+      head.remove((t) => windows.has(this.windowOf(t)));
+      if (head.rows === 0) this.heads.delete(sid);
+    }
+    for (const name of coldDeletes) await this.objects.delete(name);
+  }
+
+  private numericIds(sid: number): Set<number> {
+    const e = this.index.get(sid)!;
+    const s = this.schemas.get(e.measurement);
+    const out = new Set<number>();
+    if (s) for (const meta of s.byName.values()) if (NUMERIC(meta.type)) out.add(meta.id);
+    return out;
+  }
+
+  /** Deletes head-log records no head row needs any more. */
+  private async truncateLog(): Promise<void> {
+    let floor = this.nextApply;
+    for (const head of this.heads.values()) if (head.minSeq < floor) floor = head.minSeq;
+    if (floor <= this.logFloor) return;
+    const batch = this.db.batch();
+    for (let s = this.logFloor; s < floor; s++) batch.delete(logKey(s));
+    await this.db.write(batch);
+    this.logFloor = floor;
+  }
+
+  /** The sealed chunk of (sid, window), warm or cold. */
+  private async readWindow(sid: number, w: number, fields?: ReadonlySet<number>): Promise<{ data: ChunkData; cold?: string } | undefined> {
+    const warm = this.db.getSync(windowKey(TAG.chunk, sid, w));
+    if (warm !== undefined) return { data: decodeChunk(warm, `chunk ${sid}@${w}`, fields) };
+    const ptr = this.db.getSync(windowKey(TAG.cold, sid, w));
+    if (ptr === undefined) return undefined;
+    const name = ptr.toString('utf8');
+    const bytes = await this.objects.get(name);
+    if (bytes === undefined) throw corruption(`${this.objects.describe()}/${name}`, 0, 'cold chunk is missing from the object store');
+    return { data: decodeChunk(bytes, `${this.objects.describe()}/${name}`, fields), cold: name };
+  }
+
+  // ------------------------------------------------------------------ retention and tiering
+
+  async setRetention(measurement: string, policy: RetentionPolicy): Promise<void> {
+    this.check();
+    const clean: RetentionPolicy = {};
+    for (const [k, v] of Object.entries(policy ?? {})) {
+      if (k !== 'raw' && !ROLLUP_LEVELS.includes(k as RollupLevel)) throw invalidArgument(`retention level ${JSON.stringify(k)} is not one of raw, 1h, 1d, 1M, 1y`);
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw invalidArgument(`retention ${k} must be a non-negative integer of milliseconds`);
+      if (v > 0 && k !== 'raw' && v < levelWidthMs(k as RollupLevel)) throw invalidArgument(`retention ${k} must be at least one ${k} bucket`);
+      if (v > 0) clean[k as 'raw'] = v;
+    }
+    await this.db.put(retentionKey(measurement), JSON.stringify(clean), { sync: true });
+    this.retention.set(measurement, clean);
+  }
+
+  getRetention(measurement: string): RetentionPolicy {
+    return { ...(this.retention.get(measurement) ?? {}) };
+  }
+
+  /** Drops whole chunks (and rollup buckets) past each level's retention. */
+  private async applyRetention(now: number): Promise<void> {
+    for (const [measurement, policy] of this.retention) {
+      const sids = this.index.select(measurement);
+      if (sids.length === 0) continue;
+      const batch = this.db.batch();
+      const objectDeletes: string[] = [];
+      for (const sid of sids) {
+        if (policy.raw) {
+          const cutoff = now - policy.raw;
+          for (const tag of [TAG.chunk, TAG.cold]) {
+            for (const [k, v] of await this.db.scanRange(windowKey(tag, sid, -(2 ** 52)), windowKey(tag, sid, this.windowOf(cutoff) - this.windowMs + 1))) {
+              if (timeOfKey(k, tag) + this.windowMs > cutoff) continue;
+              batch.delete(k);
+              if (tag === TAG.cold) objectDeletes.push(v.toString('utf8'));
+              this.counters.chunksExpired++;
+            }
+          }
+        }
+        for (const level of ROLLUP_LEVELS) {
+          const keep = policy[level];
+          if (!keep) continue;
+          const cutoff = now - keep;
+          const code = LEVEL_CODE[level];
+          for (const [k] of await this.db.scanRange(rollupKey(sid, code, -(2 ** 52)), rollupKey(sid, code, bucketStart(level, cutoff)))) {
+            if (bucketEnd(level, timeOfKey(k, TAG.rollup)) <= cutoff) batch.delete(k);
+          }
+        }
+      }
+      if (batch.count > 0) await this.db.write(batch);
+      for (const name of objectDeletes) await this.objects.delete(name);
+    }
+  }
+
+  /** Moves warm chunks whose window ended more than coldAfterMs ago to the object store. */
+  private async moveCold(now: number): Promise<void> {
+    const cutoff = now - this.coldAfterMs;
+    for (const measurement of this.index.measurementNames()) {
+      for (const sid of this.index.select(measurement)) {
+        const old = await this.db.scanRange(windowKey(TAG.chunk, sid, -(2 ** 52)), windowKey(TAG.chunk, sid, this.windowOf(cutoff) - this.windowMs + 1));
+        if (old.length === 0) continue;
+        const batch = this.db.batch();
+        for (const [k, v] of old) {
+          const w = timeOfKey(k, TAG.chunk);
+          if (w + this.windowMs > cutoff) continue;
+          const name = `${sid}/${w}.chunk`;
+          await this.objects.put(name, v);
+          batch.delete(k);
+          batch.put(windowKey(TAG.cold, sid, w), name);
+          this.counters.chunksMovedCold++;
+        }
+        if (batch.count > 0) await this.db.write(batch, { sync: true });
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ deletes
+
+  async deleteRange(measurement: string, matchers: readonly TagMatcher[], fromMs: number, toMs: number): Promise<number> {
+    this.check();
+    if (!Number.isSafeInteger(fromMs) || !Number.isSafeInteger(toMs) || fromMs >= toMs) throw invalidArgument('delete needs integer fromMs < toMs');
+    const earliest = this.acceptFrom(measurement, this.clock.nowMs());
+    if (fromMs < earliest) throw invalidArgument(`cannot delete before ${new Date(earliest).toISOString()}: older rollups could not be corrected (retention of ${measurement})`);
+    const sids = this.index.select(measurement, matchers);
+    if (sids.length === 0) return 0;
+    return this.exclusive(async () => {
+      // Log the delete so replay at open applies it in order with the writes around it.
+      const seq = this.nextSeq++;
+      const logBatch = this.db.batch();
+      logBatch.put(logKey(seq), encodeDeleteRecord(sids, fromMs, toMs));
+      let removed = 0;
+      await this.commitInOrder(seq, logBatch, () => {
+        removed += this.removeFromHeads(sids, fromMs, toMs);
+      });
+      const batch = this.db.batch();
+      const rollups = new RollupWriter(this.db, batch);
+      const coldDeletes: string[] = [];
+      for (const sid of sids) {
+        for (let w = this.windowOf(fromMs); w < toMs; w += this.windowMs) {
+          const existing = await this.readWindow(sid, w);
+          if (existing === undefined) continue;
+          const { data, removed: n } = removeRange(existing.data, fromMs, toMs);
+          if (n === 0) continue;
+          removed += n;
+          if (existing.cold !== undefined) {
+            batch.delete(windowKey(TAG.cold, sid, w));
+            coldDeletes.push(existing.cold);
+          }
+          if (data.times.length === 0) batch.delete(windowKey(TAG.chunk, sid, w));
+          else batch.put(windowKey(TAG.chunk, sid, w), encodeChunk(data, { deflate: this.opts.deflateChunks === true }));
+          await rollups.recomputeWindow(sid, w, this.windowMs, data, this.numericIds(sid));
+        }
+      }
+      await rollups.cascade();
+      await this.db.write(batch, { sync: true });
+      for (const name of coldDeletes) await this.objects.delete(name);
+      return removed;
+    });
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  measurements(): string[] {
+    return this.index.measurementNames();
+  }
+
+  schema(measurement: string): Record<string, FieldType> {
+    const out: Record<string, FieldType> = {};
+    const s = this.schemas.get(measurement);
+    if (s) for (const [name, meta] of s.byName) if (meta.persisted) out[name] = meta.type;
+    return out;
+  }
+
+  /** Values of a tag across a measurement's series. */
+  tagValues(measurement: string, tag: string): string[] {
+    return this.index.tagValues(measurement, tag);
+  }
+
+  async series(measurement: string, matchers: readonly TagMatcher[], limit = 1000): Promise<TsSeriesInfo[]> {
+    this.check();
+    const out: TsSeriesInfo[] = [];
+    for (const sid of this.index.select(measurement, matchers)) {
+      if (out.length >= limit) break;
+      const e = this.index.get(sid)!;
+      if (!e.persisted) continue;
+      const head = this.heads.get(sid);
+      const chunks = await this.db.scanPrefix(windowKey(TAG.chunk, sid, 0).subarray(0, 5), { keyEncoding: 'buffer' });
+      const cold = await this.db.scanPrefix(windowKey(TAG.cold, sid, 0).subarray(0, 5));
+      const firstChunk = [...chunks, ...cold].map(([k]) => readT64(k, 5)).sort((a, b) => a - b)[0];
+      let firstMs = head && head.rows > 0 ? head.minTime : undefined;
+      let lastMs = head && head.rows > 0 ? head.maxTime : undefined;
+      const fields: Record<string, FieldType> = {};
+      const names = this.schemas.get(measurement)?.names ?? [];
+      const note = (d: ChunkData) => {
+        if (d.times.length === 0) return;
+        firstMs = firstMs === undefined ? d.times[0]! : Math.min(firstMs, d.times[0]!);
+        lastMs = lastMs === undefined ? d.times[d.times.length - 1]! : Math.max(lastMs, d.times[d.times.length - 1]!);
+        for (const [id, col] of d.columns) fields[names[id]!] = col.type;
+      };
+      if (firstChunk !== undefined) note((await this.readWindow(sid, firstChunk))!.data);
+      const lastKey = [...chunks, ...cold].map(([k]) => readT64(k, 5)).sort((a, b) => b - a)[0];
+      if (lastKey !== undefined && lastKey !== firstChunk) note((await this.readWindow(sid, lastKey))!.data);
+      if (head) for (const [id, col] of head.columns) fields[names[id]!] = col.type;
+      out.push({
+        id: sid,
+        measurement,
+        tags: Object.fromEntries(e.tags),
+        fields,
+        firstMs,
+        lastMs,
+        headPoints: head?.rows ?? 0,
+        chunks: chunks.length,
+        coldChunks: cold.length,
+        retention: this.getRetention(measurement),
+      });
+    }
+    return out;
+  }
+
+  async explain(q: TsQuery): Promise<TsPlan> {
+    this.check();
+    return this.plan(validateQuery(q), this.index.select(q.measurement, q.matchers ?? []));
+  }
+
+  private plan(q: TsQuery, sids: readonly number[]): TsPlan {
+    const agg = q.aggregate;
+    const reasons: string[] = [];
+    let allowed: RollupLevel[] = [...ROLLUP_LEVELS];
+    if (agg === undefined) {
+      allowed = [];
+      reasons.push('raw points requested');
+    } else if (q.level !== undefined && q.level !== 'auto') {
+      allowed = q.level === 'raw' ? [] : [q.level];
+      reasons.push(`level ${q.level} forced`);
+    } else if (agg.fn === 'percentile') {
+      allowed = [];
+      reasons.push('percentiles need raw data');
+    } else if (q.where !== undefined) {
+      allowed = [];
+      reasons.push('a value filter needs raw data');
+    } else {
+      const schema = this.schema(q.measurement);
+      const fields = q.fields ?? Object.keys(schema);
+      if (fields.some((f) => schema[f] !== undefined && !NUMERIC(schema[f]))) {
+        allowed = [];
+        reasons.push('non-numeric fields have no rollups');
+      }
+    }
+    let rawFrom = Infinity;
+    for (const sid of sids) {
+      const h = this.heads.get(sid);
+      if (h && h.rows > 0 && h.minTime < rawFrom) rawFrom = h.minTime;
+    }
+    if (rawFrom !== Infinity) rawFrom = this.windowOf(rawFrom);
+    const policy = this.retention.get(q.measurement) ?? {};
+    const now = this.clock.nowMs();
+    const retainedFrom: Partial<Record<RollupLevel, number>> = {};
+    for (const level of ROLLUP_LEVELS) if (policy[level]) retainedFrom[level] = now - policy[level]!;
+    const segments = planSegments({ fromMs: q.fromMs, toMs: q.toMs, every: agg?.every, allowed, rawFromMs: rawFrom, retainedFrom });
+    if (allowed.length > 0) {
+      const used = [...new Set(segments.map((s) => s.level))];
+      reasons.push(
+        used.length === 1 && used[0] === 'raw'
+          ? 'no whole rollup bucket fits the range and interval'
+          : `coarsest exact levels: ${used.join(', ')}${rawFrom !== Infinity && rawFrom < q.toMs ? `; unsealed points from ${new Date(rawFrom).toISOString()} read raw` : ''}`,
+      );
+    }
+    return { series: sids.length, segments, reason: reasons.join('; ') };
+  }
+
+  async query(q: TsQuery): Promise<TsQueryResult> {
+    this.check();
+    const vq = validateQuery(q);
+    const sids = this.index.select(vq.measurement, vq.matchers ?? []);
+    const plan = this.plan(vq, sids);
+    const series: TsSeriesResult[] = [];
+    for await (const r of this.execute(vq, sids, plan)) series.push(r);
+    return { series, plan };
+  }
+
+  async *queryStream(q: TsQuery, pointsPerPiece: number): AsyncIterable<TsSeriesResult> {
+    this.check();
+    const vq = validateQuery(q);
+    const sids = this.index.select(vq.measurement, vq.matchers ?? []);
+    const plan = this.plan(vq, sids);
+    const size = Math.max(1, Math.floor(pointsPerPiece));
+    for await (const r of this.execute(vq, sids, plan)) {
+      for (let i = 0; i < r.times.length || i === 0; i += size) {
+        yield {
+          ...r,
+          times: r.times.slice(i, i + size),
+          values: r.values.slice(i, i + size),
+          ...(r.nanos ? { nanos: r.nanos.slice(i, i + size) } : {}),
+        };
+        if (r.times.length === 0) break;
+      }
+    }
+  }
+
+  /** Raw rows of one series in the raw segments, chunks merged with the head, limited to `fields`. */
+  private async readRaw(sid: number, segments: readonly TsPlanSegment[], fields: ReadonlySet<number>): Promise<ChunkData> {
+    const parts: ChunkData[] = [];
+    for (const seg of segments) {
+      if (seg.level !== 'raw') continue;
+      const windows = new Set<number>();
+      for (const tag of [TAG.chunk, TAG.cold]) {
+        for (const [k] of await this.db.scanRange(windowKey(tag, sid, this.windowOf(seg.fromMs)), windowKey(tag, sid, seg.toMs), { valueEncoding: 'buffer' })) windows.add(timeOfKey(k, tag));
+      }
+      let data: ChunkData = { times: [], nanos: undefined, columns: new Map() };
+      for (const w of [...windows].sort((a, b) => a - b)) {
+        const c = await this.readWindow(sid, w, fields);
+        if (c) data = concatChunks(data, c.data);
+      }
+      const head = this.heads.get(sid);
+      if (head && head.rows > 0 && head.maxTime >= seg.fromMs && head.minTime < seg.toMs) data = mergeChunkData(data, head.toChunk((t) => t >= seg.fromMs && t < seg.toMs, fields));
+      parts.push(sliceRows(data, seg.fromMs, seg.toMs));
+    }
+    return parts.reduce((a, b) => concatChunks(a, b), { times: [], nanos: undefined, columns: new Map() } as ChunkData);
+  }
+
+  private async *execute(q: TsQuery, sids: readonly number[], plan: TsPlan): AsyncIterable<TsSeriesResult> {
+    const schema = this.schemas.get(q.measurement);
+    if (schema === undefined) return;
+    const wanted = (q.fields ?? [...schema.byName.keys()].filter((n) => schema.byName.get(n)!.persisted)).filter((n) => schema.byName.has(n));
+    if (q.where !== undefined && !schema.byName.has(q.where.field)) throw invalidArgument(`where: measurement ${q.measurement} has no field ${JSON.stringify(q.where.field)}`);
+    const ids = new Set(wanted.map((n) => schema.byName.get(n)!.id));
+    const readIds = new Set(ids);
+    if (q.where) readIds.add(schema.byName.get(q.where.field)!.id);
+    const groupOf = (e: SeriesEntry): { key: string; tags: Record<string, string> } => {
+      if (q.groupBy === undefined) return { key: String(e.sid), tags: Object.fromEntries(e.tags) };
+      const tags: Record<string, string> = {};
+      for (const g of q.groupBy) tags[g] = e.tags.find(([n]) => n === g)?.[1] ?? '';
+      return { key: JSON.stringify(q.groupBy.map((g) => tags[g])), tags };
+    };
+    const desc = q.order === 'desc';
+    const limit = q.limit ?? Infinity;
+    const agg = q.aggregate;
+    if (agg === undefined) {
+      // Raw points; grouped series are concatenated and sorted by time.
+      const groups = new Map<string, { tags: Record<string, string>; rows: Map<number, Array<[number, number, FieldValue]>> }>();
+      const emitGroup = function* (g: { tags: Record<string, string>; rows: Map<number, Array<[number, number, FieldValue]>> }): Iterable<TsSeriesResult> {
+        for (const name of wanted) {
+          const meta = schema.byName.get(name)!;
+          const rows = g.rows.get(meta.id);
+          if (rows === undefined || rows.length === 0) continue;
+          rows.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+          if (desc) rows.reverse();
+          const picked = rows.slice(0, limit);
+          const hasNanos = picked.some((r) => r[1] !== 0);
+          yield { measurement: q.measurement, tags: g.tags, field: name, type: meta.type, times: picked.map((r) => r[0]), ...(hasNanos ? { nanos: picked.map((r) => r[1]) } : {}), values: picked.map((r) => r[2]) };
+        }
+      };
+      for (const sid of sids) {
+        const e = this.index.get(sid)!;
+        const data = await this.readRaw(sid, plan.segments, readIds);
+        const keepRow = whereFilter(q, data, schema);
+        const g = groupOf(e);
+        let group = groups.get(g.key);
+        if (group === undefined) groups.set(g.key, (group = { tags: g.tags, rows: new Map() }));
+        for (const id of ids) {
+          const col = data.columns.get(id);
+          if (col === undefined) continue;
+          let rows = group.rows.get(id);
+          if (rows === undefined) group.rows.set(id, (rows = []));
+          for (let r = 0; r < data.times.length; r++) {
+            const v = col.values[r];
+            if (v !== undefined && keepRow(r)) rows.push([data.times[r]!, data.nanos?.[r] ?? 0, v]);
+          }
+        }
+        if (q.groupBy === undefined) {
+          yield* emitGroup(group);
+          groups.delete(g.key);
+        }
+      }
+      for (const g of groups.values()) yield* emitGroup(g);
+      return;
+    }
+    const every = agg.every;
+    const bucketOf = every === undefined ? () => q.fromMs : (t: number) => intervalStart(every, t);
+    const groups = new Map<string, { tags: Record<string, string>; aggs: Map<number, BucketAggregator> }>();
+    const emit = function* (g: { tags: Record<string, string>; aggs: Map<number, BucketAggregator> }): Iterable<TsSeriesResult> {
+      for (const name of wanted) {
+        const meta = schema.byName.get(name)!;
+        const a = g.aggs.get(meta.id);
+        if (a === undefined) continue;
+        const { times, values } = a.finish();
+        if (times.length === 0) continue;
+        if (desc) {
+          times.reverse();
+          values.reverse();
+        }
+        const n = Math.min(limit, times.length);
+        const type: FieldType = agg.fn === 'count' ? 'integer' : agg.fn === 'first' || agg.fn === 'last' ? meta.type : 'float';
+        yield { measurement: q.measurement, tags: g.tags, field: name, type, times: times.slice(0, n), values: values.slice(0, n) };
+      }
+    };
+    for (const sid of sids) {
+      const e = this.index.get(sid)!;
+      const g = groupOf(e);
+      let group = groups.get(g.key);
+      if (group === undefined) groups.set(g.key, (group = { tags: g.tags, aggs: new Map() }));
+      const aggOf = (id: number) => {
+        let a = group!.aggs.get(id);
+        if (a === undefined) group!.aggs.set(id, (a = new BucketAggregator(agg.fn, agg.percentile)));
+        return a;
+      };
+      if (plan.segments.some((s) => s.level === 'raw')) {
+        const data = await this.readRaw(sid, plan.segments, readIds);
+        const keepRow = whereFilter(q, data, schema);
+        for (const id of ids) {
+          const col = data.columns.get(id);
+          if (col === undefined) continue;
+          const a = aggOf(id);
+          for (let r = 0; r < data.times.length; r++) {
+            const v = col.values[r];
+            if (v !== undefined && keepRow(r)) a.addPoint(bucketOf(data.times[r]!), data.times[r]!, v);
+          }
+        }
+      }
+      for (const seg of plan.segments) {
+        if (seg.level === 'raw') continue;
+        const code = LEVEL_CODE[seg.level];
+        for (const [k, v] of await this.db.scanRange(rollupKey(sid, code, seg.fromMs), rollupKey(sid, code, seg.toMs))) {
+          const b = timeOfKey(k, TAG.rollup);
+          for (const [id, a] of decodeBucket(v, `rollup ${sid}/${seg.level}@${b}`)) if (ids.has(id)) aggOf(id).addAgg(bucketOf(b), a);
+        }
+      }
+      if (q.groupBy === undefined) {
+        yield* emit(group);
+        groups.delete(g.key);
+      }
+    }
+    for (const g of groups.values()) yield* emit(g);
+  }
+
+  // ------------------------------------------------------------------ stats, close
+
+  stats(): TsStats {
+    let headPoints = 0;
+    for (const h of this.heads.values()) headPoints += h.rows;
+    return { series: this.index.size, measurements: this.schemas.size, headPoints, ...this.counters };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.timer) clearInterval(this.timer);
+    try {
+      await this.exclusive(async () => {
+        for (const sid of this.heads.keys()) this.dirty.add(sid);
+        await this.sealDirty(true);
+      });
+    } finally {
+      this.closed = true;
+      await this.maintenance.catch(() => undefined);
+      await this.db.close();
+    }
+  }
+}
+
+function checkValue(name: string, type: FieldType, value: FieldValue): void {
+  const bad = (what: string) => invalidArgument(`field ${JSON.stringify(name)}: ${what}`);
+  switch (type) {
+    case 'float':
+      if (typeof value !== 'number') throw bad('a float field needs a number');
+      return;
+    case 'integer':
+      if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw bad(`integer ${String(value)} is not an integer within ±(2^53-1)`);
+      return;
+    case 'boolean':
+      if (typeof value !== 'boolean') throw bad('a boolean field needs true or false');
+      return;
+    case 'string':
+      if (typeof value !== 'string') throw bad('a string field needs a string');
+      return;
+    default:
+      throw bad(`unknown field type ${JSON.stringify(type)}`);
+  }
+}
+
+const AGG_FNS = new Set(['count', 'sum', 'min', 'max', 'avg', 'first', 'last', 'percentile']);
+
+/** Checks a query's shape; returns it unchanged. */
+export function validateQuery(q: TsQuery): TsQuery {
+  if (q === null || typeof q !== 'object') throw invalidArgument('query must be an object');
+  if (typeof q.measurement !== 'string' || q.measurement === '') throw invalidArgument('query.measurement must be a non-empty string');
+  if (!Number.isSafeInteger(q.fromMs) || !Number.isSafeInteger(q.toMs)) throw invalidArgument('query.fromMs and query.toMs must be integer milliseconds');
+  if (q.fromMs >= q.toMs) throw invalidArgument('query.fromMs must be before query.toMs');
+  if (q.fields !== undefined && (!Array.isArray(q.fields) || q.fields.some((f) => typeof f !== 'string'))) throw invalidArgument('query.fields must be an array of field names');
+  if (q.matchers !== undefined && !Array.isArray(q.matchers)) throw invalidArgument('query.matchers must be an array');
+  if (q.groupBy !== undefined && (!Array.isArray(q.groupBy) || q.groupBy.some((g) => typeof g !== 'string'))) throw invalidArgument('query.groupBy must be an array of tag names');
+  if (q.limit !== undefined && (!Number.isSafeInteger(q.limit) || q.limit < 0)) throw invalidArgument('query.limit must be a non-negative integer');
+  if (q.order !== undefined && q.order !== 'asc' && q.order !== 'desc') throw invalidArgument('query.order must be asc or desc');
+  if (q.level !== undefined && q.level !== 'auto' && q.level !== 'raw' && !ROLLUP_LEVELS.includes(q.level)) throw invalidArgument('query.level must be auto, raw, 1h, 1d, 1M or 1y');
+  const a = q.aggregate;
+  if (a !== undefined) {
+    if (!AGG_FNS.has(a.fn)) throw invalidArgument(`unknown aggregate ${JSON.stringify(a.fn)} (count, sum, min, max, avg, first, last, percentile)`);
+    if (a.fn === 'percentile' && (typeof a.percentile !== 'number' || !(a.percentile >= 0 && a.percentile <= 100))) throw invalidArgument('percentile needs aggregate.percentile in 0..100');
+    if (a.every !== undefined) {
+      const ok = 'ms' in a.every ? Number.isSafeInteger(a.every.ms) && a.every.ms > 0 : 'months' in a.every && Number.isSafeInteger(a.every.months) && a.every.months > 0;
+      if (!ok) throw invalidArgument('aggregate.every must be {ms: n} or {months: n} with n a positive integer');
+      const buckets = 'ms' in a.every ? (q.toMs - q.fromMs) / a.every.ms : (q.toMs - q.fromMs) / (28 * DAY_MS * a.every.months);
+      if (buckets > 10_000_000) throw invalidArgument('aggregate.every is too small for the range (over 10,000,000 buckets)');
+    }
+    if (q.level !== undefined && q.level !== 'auto' && q.level !== 'raw' && a.every !== undefined) {
+      const lv = q.level;
+      if (!('ms' in a.every ? a.every.ms % levelWidthMs(lv) === 0 && (lv === '1h' || lv === '1d') : lv !== '1y' || a.every.months % 12 === 0)) {
+        throw invalidArgument(`level ${lv} cannot answer buckets of this interval exactly`);
+      }
+    }
+  }
+  if (q.where !== undefined) {
+    const w = q.where;
+    if (typeof w.field !== 'string' || typeof w.value !== 'number' || !['>', '>=', '<', '<=', '=', '!='].includes(w.op)) throw invalidArgument('query.where must be {field, op (> >= < <= = !=), value: number}');
+  }
+  return q;
+}
+
+function whereFilter(q: TsQuery, data: ChunkData, schema: MeasurementSchema): (row: number) => boolean {
+  const w = q.where;
+  if (w === undefined) return () => true;
+  const col = data.columns.get(schema.byName.get(w.field)!.id);
+  if (col === undefined) return () => false;
+  const x = w.value;
+  const test =
+    w.op === '>' ? (v: number) => v > x : w.op === '>=' ? (v: number) => v >= x : w.op === '<' ? (v: number) => v < x : w.op === '<=' ? (v: number) => v <= x : w.op === '=' ? (v: number) => v === x : (v: number) => v !== x;
+  return (r) => {
+    const v = col.values[r];
+    return typeof v === 'number' && test(v);
+  };
+}
+
+/** a followed by b (b's rows all later). */
+function concatChunks(a: ChunkData, b: ChunkData): ChunkData {
+  if (a.times.length === 0) return b;
+  if (b.times.length === 0) return a;
+  const columns = new Map<number, { type: FieldType; values: Array<FieldValue | undefined> }>();
+  for (const id of new Set([...a.columns.keys(), ...b.columns.keys()])) {
+    const ca = a.columns.get(id);
+    const cb = b.columns.get(id);
+    columns.set(id, {
+      type: (ca ?? cb)!.type,
+      values: [...(ca?.values ?? new Array(a.times.length).fill(undefined)), ...(cb?.values ?? new Array(b.times.length).fill(undefined))],
+    });
+  }
+  const nanos = a.nanos || b.nanos ? [...(a.nanos ?? new Array(a.times.length).fill(0)), ...(b.nanos ?? new Array(b.times.length).fill(0))] : undefined;
+  return { times: [...a.times, ...b.times], nanos, columns };
+}
+
+function sliceRows(d: ChunkData, fromMs: number, toMs: number): ChunkData {
+  let lo = 0;
+  while (lo < d.times.length && d.times[lo]! < fromMs) lo++;
+  let hi = lo;
+  while (hi < d.times.length && d.times[hi]! < toMs) hi++;
+  if (lo === 0 && hi === d.times.length) return d;
+  const columns = new Map<number, { type: FieldType; values: Array<FieldValue | undefined> }>();
+  for (const [id, c] of d.columns) columns.set(id, { type: c.type, values: c.values.slice(lo, hi) });
+  return { times: d.times.slice(lo, hi), nanos: d.nanos?.slice(lo, hi), columns };
+}
+
+/**
+ * Rollup updates of one maintenance step: 1h buckets recomputed from a
+ * window's merged raw rows, then each coarser bucket touched recomputed
+ * from the finer level below it (reading through the updates pending in
+ * this step), all into the step's engine batch.
+ */
+class RollupWriter {
+  /** level → sid → bucket start → fields (null: the bucket is now empty). */
+  private readonly pending = new Map<RollupLevel, Map<number, Map<number, Map<number, Agg> | null>>>(ROLLUP_LEVELS.map((l) => [l, new Map()]));
+  written = 0;
+
+  constructor(
+    private readonly db: DB,
+    private readonly batch: WriteBatch,
+  ) {}
+
+  private bucketsOf(level: RollupLevel, sid: number): Map<number, Map<number, Agg> | null> {
+    const bySid = this.pending.get(level)!;
+    let m = bySid.get(sid);
+    if (m === undefined) bySid.set(sid, (m = new Map()));
+    return m;
+  }
+
+  async recomputeWindow(sid: number, w: number, windowMs: number, data: ChunkData, numericIds: ReadonlySet<number>): Promise<void> {
+    const hours = this.bucketsOf('1h', sid);
+    for (let h = w; h < w + windowMs; h += HOUR_MS) hours.set(h, null);
+    for (const [id, col] of data.columns) {
+      if (!numericIds.has(id)) continue;
+      for (let r = 0; r < data.times.length; r++) {
+        const v = col.values[r];
+        if (typeof v !== 'number') continue;
+        const t = data.times[r]!;
+        const h = Math.floor(t / HOUR_MS) * HOUR_MS;
+        let fields = hours.get(h);
+        if (fields === null || fields === undefined) hours.set(h, (fields = new Map()));
+        const a = fields.get(id);
+        if (a === undefined) fields.set(id, newAgg(t, v));
+        else addPoint(a, t, v);
+      }
+    }
+  }
+
+  /** Recomputes the coarser levels from the 1h changes and puts everything into the batch. */
+  async cascade(): Promise<void> {
+    for (let i = 1; i < ROLLUP_LEVELS.length; i++) {
+      const level = ROLLUP_LEVELS[i]!;
+      const finer = finerLevel(level)!;
+      for (const [sid, buckets] of this.pending.get(finer)!) {
+        const starts = new Set<number>();
+        for (const t of buckets.keys()) starts.add(bucketStart(level, t));
+        const out = this.bucketsOf(level, sid);
+        for (const start of starts) out.set(start, await this.combine(sid, finer, start, bucketEnd(level, start)));
+      }
+    }
+    for (const level of ROLLUP_LEVELS) {
+      for (const [sid, buckets] of this.pending.get(level)!) {
+        for (const [t, fields] of buckets) {
+          const k = rollupKey(sid, LEVEL_CODE[level], t);
+          if (fields === null || fields.size === 0) this.batch.delete(k);
+          else {
+            this.batch.put(k, encodeBucket(fields));
+            this.written++;
+          }
+        }
+      }
+    }
+  }
+
+  /** The aggregate of `level` buckets in [from, to) of a series: stored ones overlaid with this step's. */
+  private async combine(sid: number, level: RollupLevel, from: number, to: number): Promise<Map<number, Agg> | null> {
+    const code = LEVEL_CODE[level];
+    const parts = new Map<number, Map<number, Agg> | null>();
+    for (const [k, v] of await this.db.scanRange(rollupKey(sid, code, from), rollupKey(sid, code, to))) {
+      const t = timeOfKey(k, TAG.rollup);
+      parts.set(t, decodeBucket(v, `rollup ${sid}/${level}@${t}`));
+    }
+    for (const [t, fields] of this.bucketsOf(level, sid)) if (t >= from && t < to) parts.set(t, fields);
+    const out = new Map<number, Agg>();
+    for (const fields of parts.values()) {
+      if (fields === null) continue;
+      for (const [id, a] of fields) {
+        const o = out.get(id);
+        if (o === undefined) out.set(id, { ...a });
+        else mergeAgg(o, a);
+      }
+    }
+    return out.size === 0 ? null : out;
+  }
+}

@@ -1,0 +1,287 @@
+// The time-series store: writes, reads across head/chunks/cold tier,
+// rollups that stay exact under late points and deletes, the planner,
+// retention, crash recovery and the series index.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ManualClock, MemFs, SeededRandom, isStrataError } from '../../src/base/index.js';
+import { LocalDirObjectStore, TimeSeriesStore } from '../../src/tsdb/index.js';
+import type { TsPoint, TsQuery, TsStoreOptions } from '../../src/tsdb/index.js';
+
+const H = 3_600_000;
+const D = 24 * H;
+const T0 = Date.UTC(2024, 0, 1);
+
+async function openStore(extra: Partial<TsStoreOptions> = {}, fs = new MemFs(), clock = new ManualClock(T0 + 400 * D)) {
+  const store = await TimeSeriesStore.open({
+    dir: '/ts',
+    fs,
+    clock,
+    maintenanceIntervalMs: 0,
+    objectStore: new LocalDirObjectStore('/cold', fs),
+    ...extra,
+  });
+  return { store, fs, clock };
+}
+
+const pt = (host: string, timeMs: number, fields: TsPoint['fields'], measurement = 'cpu'): TsPoint => ({ measurement, tags: [['host', host]], fields, timeMs });
+const f = (name: string, value: number): TsPoint['fields'][number] => ({ name, type: 'float', value });
+
+test('raw round trip: every type, nanos, out-of-order points and overwrites at one timestamp', async () => {
+  const { store } = await openStore();
+  await store.write([
+    { measurement: 'm', tags: [['dev', 'a']], fields: [f('temp', 21.5), { name: 'n', type: 'integer', value: -3 }, { name: 'ok', type: 'boolean', value: true }, { name: 'msg', type: 'string', value: 'héllo' }], timeMs: T0 + 2000, nanos: 123456 },
+    { measurement: 'm', tags: [['dev', 'a']], fields: [f('temp', -0)], timeMs: T0 + 1000 },
+    { measurement: 'm', tags: [['dev', 'a']], fields: [f('temp', NaN)], timeMs: T0 + 3000 },
+  ]);
+  // Overwrite one field at T0+2000; the other fields of that row stay.
+  await store.write([{ measurement: 'm', tags: [['dev', 'a']], fields: [f('temp', 22.25)], timeMs: T0 + 2000, nanos: 123456 }]);
+  const check = async () => {
+    const r = await store.query({ measurement: 'm', fromMs: T0, toMs: T0 + 10_000 });
+    const by = Object.fromEntries(r.series.map((s) => [s.field, s]));
+    assert.deepEqual(by.temp!.times, [T0 + 1000, T0 + 2000, T0 + 3000]);
+    assert.ok(Object.is(by.temp!.values[0], -0));
+    assert.equal(by.temp!.values[1], 22.25);
+    assert.ok(Number.isNaN(by.temp!.values[2]));
+    assert.deepEqual(by.temp!.nanos, [0, 123456, 0]);
+    assert.deepEqual(by.n!.values, [-3]);
+    assert.equal(by.n!.type, 'integer');
+    assert.deepEqual(by.ok!.values, [true]);
+    assert.deepEqual(by.msg!.values, ['héllo']);
+  };
+  await check(); // from the head
+  await store.flush();
+  assert.equal(store.stats().headPoints, 0);
+  await check(); // from sealed chunks
+  await store.close();
+});
+
+test('a field keeps its type: a conflicting write is rejected whole with SCHEMA_CONFLICT', async () => {
+  const { store } = await openStore();
+  await store.write([pt('a', T0, [f('v', 1)])]);
+  await assert.rejects(
+    store.write([pt('b', T0, [f('v', 2)]), pt('a', T0 + 1, [{ name: 'v', type: 'integer', value: 3 }])]),
+    (e: unknown) => isStrataError(e, 'SCHEMA_CONFLICT') && /point 1: field "v" of measurement "cpu" is float, not integer/.test((e as Error).message),
+  );
+  // Nothing of the rejected request was written: host b does not exist.
+  assert.equal((await store.series('cpu', [])).length, 1);
+  await store.close();
+});
+
+test('points far in the future or older than retention allows are rejected', async () => {
+  const { store, clock } = await openStore();
+  const now = clock.nowMs();
+  await assert.rejects(store.write([pt('a', now + 2 * D, [f('v', 1)])]), (e: unknown) => isStrataError(e, 'INVALID_ARGUMENT') && /future/.test((e as Error).message));
+  await store.setRetention('cpu', { raw: 7 * D });
+  await assert.rejects(store.write([pt('a', now - 8 * D, [f('v', 1)])]), /older than the accepted window/);
+  await store.write([pt('a', now - 6 * D, [f('v', 1)])]);
+  await store.close();
+});
+
+test('acknowledged writes survive a crash: the head log is replayed', async () => {
+  const { store, fs } = await openStore({ syncWrites: true });
+  await store.write([pt('a', T0, [f('v', 1)]), pt('a', T0 + 1000, [f('v', 2)])]);
+  await store.flush(); // sealed
+  await store.write([pt('a', T0 + 500, [f('v', 1.5)]), pt('b', T0, [f('v', 9)])]); // late point + new series, in the head only
+  const image = fs.crashImage(); // power loss now: only synced bytes survive
+  await store.close();
+  const { store: again } = await openStore({}, image);
+  const r = await again.query({ measurement: 'cpu', fromMs: T0, toMs: T0 + H });
+  const by = Object.fromEntries(r.series.map((s) => [s.tags.host, s]));
+  assert.deepEqual(by.a!.times, [T0, T0 + 500, T0 + 1000]);
+  assert.deepEqual(by.a!.values, [1, 1.5, 2]);
+  assert.deepEqual(by.b!.values, [9]);
+  // Replaying the log again after a seal changes nothing.
+  await again.flush();
+  await again.close();
+  const { store: third } = await openStore({}, image);
+  assert.deepEqual((await third.query({ measurement: 'cpu', fromMs: T0, toMs: T0 + H, matchers: [{ tag: 'host', op: '=', value: 'a' }] })).series[0]!.values, [1, 1.5, 2]);
+  await third.close();
+});
+
+/** A seeded month of data for 3 hosts, points every 7 minutes with jitter. */
+function month(seed: number): TsPoint[] {
+  const rnd = new SeededRandom(seed);
+  const out: TsPoint[] = [];
+  for (const host of ['a', 'b', 'c']) {
+    let v = 50;
+    for (let t = T0 - 3 * D; t < T0 + 33 * D; t += 7 * 60_000 + rnd.int(0, 30_000)) {
+      v = Math.max(0, Math.min(100, v + (rnd.int(0, 1000) / 1000 - 0.5) * 4));
+      out.push(pt(host, t, [f('usage', Math.round(v * 100) / 100), { name: 'n', type: 'integer', value: rnd.int(0, 1000) }]));
+    }
+  }
+  return out;
+}
+
+function assertSameAggregates(a: Awaited<ReturnType<TimeSeriesStore['query']>>, b: Awaited<ReturnType<TimeSeriesStore['query']>>, fn: string) {
+  assert.equal(a.series.length, b.series.length);
+  for (let i = 0; i < a.series.length; i++) {
+    const x = a.series[i]!;
+    const y = b.series[i]!;
+    assert.deepEqual(x.tags, y.tags);
+    assert.deepEqual(x.times, y.times, `${fn} ${x.field} bucket times`);
+    for (let j = 0; j < x.values.length; j++) {
+      const u = x.values[j] as number;
+      const v = y.values[j] as number;
+      if (fn === 'sum' || fn === 'avg') assert.ok(Math.abs(u - v) <= 1e-9 * Math.max(1, Math.abs(u)), `${fn} ${x.field}[${j}]: ${u} vs ${v}`);
+      else assert.equal(u, v, `${fn} ${x.field}[${j}]`);
+    }
+  }
+}
+
+test('rollups answer exactly what raw data answers, for every function, interval and level', async () => {
+  const { store } = await openStore();
+  await store.write(month(7));
+  await store.flush();
+  const cases: Array<Pick<TsQuery, 'fromMs' | 'toMs'> & { every?: TsQuery['aggregate'] extends infer A ? (A extends { every?: infer E } ? E : never) : never; groupBy?: string[] }> = [
+    { fromMs: T0 - 2 * D - 5 * 60_000, toMs: T0 + 31 * D + 17 * 60_000, every: { ms: D } },
+    { fromMs: T0, toMs: T0 + 30 * D, every: { ms: H } },
+    { fromMs: T0 - 3 * D, toMs: T0 + 40 * D, every: { months: 1 }, groupBy: [] },
+    { fromMs: T0 + 3 * H + 11, toMs: T0 + 20 * D - 7 },
+    { fromMs: T0 - 3 * D, toMs: T0 + 40 * D, every: { ms: 6 * H }, groupBy: ['host'] },
+  ];
+  for (const c of cases) {
+    for (const fn of ['count', 'sum', 'min', 'max', 'avg', 'first', 'last'] as const) {
+      const q: TsQuery = { measurement: 'cpu', fromMs: c.fromMs, toMs: c.toMs, aggregate: { fn, ...(c.every ? { every: c.every } : {}) }, ...(c.groupBy ? { groupBy: c.groupBy } : {}) };
+      const auto = await store.query(q);
+      const raw = await store.query({ ...q, level: 'raw' });
+      assert.ok(auto.plan.segments.some((s) => s.level !== 'raw'), `rollups used for ${JSON.stringify(c)}`);
+      assert.ok(raw.plan.segments.every((s) => s.level === 'raw'));
+      assertSameAggregates(auto, raw, fn);
+    }
+  }
+  await store.close();
+});
+
+test('late points, overwrites and deletes correct every rollup level they touch', async () => {
+  const { store } = await openStore();
+  await store.write(month(11));
+  await store.flush();
+  const year = { measurement: 'cpu', fromMs: Date.UTC(2024, 0, 1), toMs: Date.UTC(2025, 0, 1) };
+  // A late point with a new maximum, an overwrite lowering an existing value, then a delete.
+  await store.write([pt('a', T0 + 5 * D + 123, [f('usage', 1000)])]);
+  const some = (await store.query({ ...year, matchers: [{ tag: 'host', op: '=', value: 'b' }], fields: ['usage'], limit: 100 })).series[0]!;
+  await store.write([pt('b', some.times[50]!, [f('usage', -1000)])]);
+  await store.flush();
+  const deleted = await store.deleteRange('cpu', [{ tag: 'host', op: '=', value: 'c' }], T0 + 10 * D, T0 + 12 * D);
+  assert.ok(deleted > 300, `deleted ${deleted}`);
+  for (const level of ['1h', '1d', '1M', '1y'] as const) {
+    for (const fn of ['count', 'sum', 'min', 'max', 'first', 'last'] as const) {
+      const every = level === '1y' ? { months: 12 } : level === '1M' ? { months: 1 } : { ms: level === '1d' ? D : H };
+      const q: TsQuery = { ...year, aggregate: { fn, every }, level };
+      const rolled = await store.query(q);
+      assert.ok(rolled.plan.segments.some((s) => s.level === level));
+      assertSameAggregates(rolled, await store.query({ ...q, level: 'raw' }), fn);
+    }
+  }
+  const max = await store.query({ ...year, aggregate: { fn: 'max', every: { months: 12 } }, level: '1y', matchers: [{ tag: 'host', op: '=', value: 'a' }], fields: ['usage'] });
+  assert.equal(max.series[0]!.values[0], 1000);
+  const min = await store.query({ ...year, aggregate: { fn: 'min' }, level: '1y', matchers: [{ tag: 'host', op: '=', value: 'b' }], fields: ['usage'] });
+  assert.equal(min.series[0]!.values[0], -1000);
+  const gap = await store.query({ measurement: 'cpu', fromMs: T0 + 10 * D, toMs: T0 + 12 * D, matchers: [{ tag: 'host', op: '=', value: 'c' }] });
+  assert.equal(gap.series.length, 0);
+  await store.close();
+});
+
+test('the planner reads the coarsest exact level, raw at unaligned edges and where the head holds points', async () => {
+  const { store } = await openStore();
+  await store.write(month(3));
+  await store.flush();
+  const plan = await store.explain({ measurement: 'cpu', fromMs: T0 - 2 * D + 5 * H + 30_000, toMs: T0 + 31 * D, aggregate: { fn: 'avg', every: { ms: D } } });
+  assert.deepEqual(
+    plan.segments.map((s) => s.level),
+    ['raw', '1h', '1d'],
+  );
+  assert.equal(plan.segments[0]!.toMs, T0 - 2 * D + 6 * H);
+  assert.equal(plan.segments[2]!.fromMs, T0 - D);
+  // A month-aligned range by month reads months; percentiles need raw data.
+  assert.deepEqual((await store.explain({ measurement: 'cpu', fromMs: T0, toMs: Date.UTC(2024, 1, 1), aggregate: { fn: 'max', every: { months: 1 } } })).segments.map((s) => s.level), ['1M']);
+  const p = await store.explain({ measurement: 'cpu', fromMs: T0, toMs: T0 + 10 * D, aggregate: { fn: 'percentile', percentile: 99 } });
+  assert.deepEqual(p.segments.map((s) => s.level), ['raw']);
+  assert.match(p.reason, /percentile/);
+  // Unsealed points in the head make their window and everything after it raw.
+  await store.write([pt('a', T0 + 3 * D + 5, [f('usage', 1)])]);
+  const late = await store.explain({ measurement: 'cpu', fromMs: T0, toMs: T0 + 10 * D, aggregate: { fn: 'max', every: { ms: D } } });
+  assert.deepEqual(late.segments, [
+    { level: '1d', fromMs: T0, toMs: T0 + 3 * D },
+    { level: 'raw', fromMs: T0 + 3 * D, toMs: T0 + 10 * D },
+  ]);
+  await store.close();
+});
+
+test('percentiles, value filters, group by tags, limits and order', async () => {
+  const { store } = await openStore();
+  const pts: TsPoint[] = [];
+  for (let i = 0; i < 100; i++) pts.push(pt(i % 2 ? 'a' : 'b', T0 + i * 1000, [f('v', i)]));
+  await store.write(pts.map((p, i) => ({ ...p, tags: [...p.tags, ['dc', i < 50 ? 'x' : 'y']] })));
+  const p50 = await store.query({ measurement: 'cpu', fromMs: T0, toMs: T0 + H, aggregate: { fn: 'percentile', percentile: 50 }, groupBy: [] });
+  assert.equal(p50.series[0]!.values[0], 49.5);
+  const hot = await store.query({ measurement: 'cpu', fromMs: T0, toMs: T0 + H, where: { field: 'v', op: '>', value: 95 }, groupBy: [] });
+  assert.deepEqual(hot.series[0]!.values, [96, 97, 98, 99]);
+  const byDc = await store.query({ measurement: 'cpu', fromMs: T0, toMs: T0 + H, aggregate: { fn: 'count' }, groupBy: ['dc'] });
+  assert.deepEqual(byDc.series.map((s) => [s.tags.dc, s.values[0]]), [['x', 50], ['y', 50]]);
+  const last3 = await store.query({ measurement: 'cpu', fromMs: T0, toMs: T0 + H, matchers: [{ tag: 'host', op: '=', value: 'a' }], order: 'desc', limit: 3 });
+  // Host a is two series (dc x: odd values below 50, dc y: above).
+  assert.deepEqual(last3.series.map((s) => s.values), [[49, 47, 45], [99, 97, 95]]);
+  await store.close();
+});
+
+test('series selection: =, !=, =~, !~ and absent tags', async () => {
+  const { store } = await openStore();
+  await store.write([
+    { measurement: 'm', tags: [['host', 'web-1'], ['dc', 'x']], fields: [f('v', 1)], timeMs: T0 },
+    { measurement: 'm', tags: [['host', 'web-2'], ['dc', 'y']], fields: [f('v', 1)], timeMs: T0 },
+    { measurement: 'm', tags: [['host', 'db-1']], fields: [f('v', 1)], timeMs: T0 },
+  ]);
+  const hosts = async (matchers: TsQuery['matchers']) => (await store.series('m', matchers ?? [])).map((s) => s.tags.host).sort();
+  assert.deepEqual(await hosts([{ tag: 'host', op: '=~', value: 'web-.*' }]), ['web-1', 'web-2']);
+  assert.deepEqual(await hosts([{ tag: 'dc', op: '!=', value: 'x' }]), ['db-1', 'web-2']);
+  assert.deepEqual(await hosts([{ tag: 'dc', op: '=', value: '' }]), ['db-1']);
+  assert.deepEqual(await hosts([{ tag: 'host', op: '!~', value: 'web.*' }]), ['db-1']);
+  assert.deepEqual(await hosts([{ tag: 'host', op: '=~', value: 'web-.*' }, { tag: 'dc', op: '=', value: 'y' }]), ['web-2']);
+  await assert.rejects(store.series('m', [{ tag: 'host', op: '=~', value: '(' }]), /invalid regular expression/);
+  await store.close();
+});
+
+test('retention drops whole expired chunks and rollup buckets; cold chunks are read across tiers', async () => {
+  const fs = new MemFs();
+  const clock = new ManualClock(T0 + 40 * D);
+  const { store } = await openStore({ coldAfterMs: 10 * D }, fs, clock);
+  await store.write(month(5));
+  await store.flush();
+  const before = await store.query({ measurement: 'cpu', fromMs: T0 - 3 * D, toMs: T0 + 40 * D, aggregate: { fn: 'count' }, groupBy: [], level: 'raw' });
+  await store.maintain();
+  const moved = store.stats().chunksMovedCold;
+  assert.ok(moved > 100, `moved ${moved}`);
+  const info = await store.series('cpu', [{ tag: 'host', op: '=', value: 'a' }]);
+  assert.ok(info[0]!.coldChunks > 30 && info[0]!.chunks > 3, JSON.stringify(info[0]));
+  const after = await store.query({ measurement: 'cpu', fromMs: T0 - 3 * D, toMs: T0 + 40 * D, aggregate: { fn: 'count' }, groupBy: [], level: 'raw' });
+  assert.deepEqual(after.series.map((s) => s.values), before.series.map((s) => s.values));
+  // Raw data kept 20 days, hourly rollups 30 days.
+  await store.setRetention('cpu', { raw: 20 * D, '1h': 30 * D });
+  await store.maintain();
+  const raw = await store.query({ measurement: 'cpu', fromMs: T0 - 3 * D, toMs: T0 + 40 * D, level: 'raw', fields: ['usage'], matchers: [{ tag: 'host', op: '=', value: 'a' }] });
+  const firstKept = raw.series[0]!.times[0]!;
+  // Whole 2 h windows: the first kept point lies in the window containing now - 20 d.
+  assert.ok(firstKept >= T0 + 20 * D - 2 * H && firstKept < T0 + 20 * D + 10 * 60_000, new Date(firstKept).toISOString());
+  const hours = await store.query({ measurement: 'cpu', fromMs: T0 - 3 * D, toMs: T0 + 40 * D, level: '1h', aggregate: { fn: 'count', every: { ms: H } }, fields: ['usage'], groupBy: [] });
+  assert.equal(hours.series[0]!.times[0], T0 + 10 * D);
+  // Daily rollups are kept forever: still the whole month.
+  const days = await store.query({ measurement: 'cpu', fromMs: T0 - 3 * D, toMs: T0 + 40 * D, level: '1d', aggregate: { fn: 'count', every: { ms: D } }, fields: ['usage'], groupBy: [] });
+  assert.equal(days.series[0]!.times[0], T0 - 3 * D);
+  await store.close();
+});
+
+test('a missing cold object is reported as corruption, not skipped', async () => {
+  const fs = new MemFs();
+  const objects = new LocalDirObjectStore('/cold', fs);
+  const names: string[] = [];
+  const recording = { ...objects, describe: () => objects.describe(), get: (n: string) => objects.get(n), delete: (n: string) => objects.delete(n), put: (n: string, b: Buffer) => (names.push(n), objects.put(n, b)) };
+  const { store } = await openStore({ coldAfterMs: 10 * D, objectStore: recording }, fs, new ManualClock(T0 + 40 * D));
+  await store.write([pt('a', T0, [f('v', 1)])]);
+  await store.flush();
+  await store.maintain();
+  assert.equal(names.length, 1);
+  await objects.delete(names[0]!);
+  await assert.rejects(store.query({ measurement: 'cpu', fromMs: T0, toMs: T0 + H }), (e: unknown) => isStrataError(e, 'CORRUPTION'));
+  await store.close();
+});
