@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { KeyValueService } from '../base/index.js';
+import type { TimeSeriesService } from '../tsdb/index.js';
 import type { Authenticator } from './auth.js';
 import type { ServerLimits } from './limits.js';
 import type { ServerMetrics } from './metrics.js';
@@ -16,6 +17,8 @@ export interface TlsMaterial {
 /** What every front end (RESP, HTTP, gRPC) is built from. */
 export interface FrontEndOptions {
   service: KeyValueService;
+  /** The node's time-series database; absent when the node runs without one. */
+  tsdb?: TimeSeriesService | undefined;
   auth: Authenticator;
   limits: ServerLimits;
   metrics: ServerMetrics;
