@@ -48,6 +48,18 @@ export class SeriesHead {
     if (timeMs > this.maxTime) this.maxTime = timeMs;
   }
 
+  /** Row indexes grouped by `keyOf(time)` (e.g. the chunk window). */
+  groupRows(keyOf: (t: number) => number): Map<number, number[]> {
+    const out = new Map<number, number[]>();
+    for (let r = 0; r < this.times.length; r++) {
+      const k = keyOf(this.times[r]!);
+      const g = out.get(k);
+      if (g === undefined) out.set(k, [r]);
+      else g.push(r);
+    }
+    return out;
+  }
+
   /**
    * The rows selected by `pick` (by time) as chunk data: sorted by time,
    * rows at the same time merged in arrival order (later fields win).
@@ -55,11 +67,26 @@ export class SeriesHead {
   toChunk(pick: (t: number) => boolean, fields?: ReadonlySet<number>): ChunkData {
     const idx: number[] = [];
     for (let r = 0; r < this.times.length; r++) if (pick(this.times[r]!)) idx.push(r);
-    idx.sort((a, b) => this.times[a]! - this.times[b]! || a - b);
+    return this.rowsToChunk(idx, fields);
+  }
+
+  /** `toChunk` for a list of row indexes in arrival order. */
+  rowsToChunk(idx: number[], fields?: ReadonlySet<number>): ChunkData {
+    let sorted = true;
+    for (let i = 1; i < idx.length && sorted; i++) if (this.times[idx[i]!]! <= this.times[idx[i - 1]!]!) sorted = false;
+    if (!sorted) idx = [...idx].sort((a, b) => this.times[a]! - this.times[b]! || a - b);
     const times: number[] = [];
     const nanos: number[] | undefined = this.nanos ? [] : undefined;
     const columns = new Map<number, ChunkColumn>();
-    for (const [id, col] of this.columns) if (fields === undefined || fields.has(id)) columns.set(id, { type: col.type, values: [] });
+    const sources: Array<Array<FieldValue | undefined>> = [];
+    const targets: Array<Array<FieldValue | undefined>> = [];
+    for (const [id, col] of this.columns) {
+      if (fields !== undefined && !fields.has(id)) continue;
+      const values: Array<FieldValue | undefined> = [];
+      columns.set(id, { type: col.type, values });
+      sources.push(col.values);
+      targets.push(values);
+    }
     for (const r of idx) {
       const t = this.times[r]!;
       const merge = times.length > 0 && times[times.length - 1] === t;
@@ -67,10 +94,11 @@ export class SeriesHead {
         times.push(t);
         nanos?.push(this.nanos![r]!);
       } else if (nanos) nanos[nanos.length - 1] = this.nanos![r]!;
-      for (const [id, col] of columns) {
-        const v = this.columns.get(id)!.values[r];
-        if (!merge) col.values.push(v);
-        else if (v !== undefined) col.values[col.values.length - 1] = v;
+      for (let c = 0; c < sources.length; c++) {
+        const v = sources[c]![r];
+        const out = targets[c]!;
+        if (!merge) out.push(v);
+        else if (v !== undefined) out[out.length - 1] = v;
       }
     }
     for (const [id, col] of columns) if (col.values.every((v) => v === undefined)) columns.delete(id);

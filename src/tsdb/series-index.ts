@@ -12,7 +12,8 @@ export interface SeriesEntry {
   persisted: boolean;
 }
 
-const escapeKeyPart = (s: string) => s.replace(/[\\,= ]/g, (c) => `\\${c}`);
+const NEEDS_ESCAPE = /[\\,= ]/;
+const escapeKeyPart = (s: string) => (NEEDS_ESCAPE.test(s) ? s.replace(/[\\,= ]/g, (c) => `\\${c}`) : s);
 
 /** The canonical key of a series: `cpu,host=a,region=b` with tags sorted by name. */
 export function canonicalSeriesKey(measurement: string, sortedTags: ReadonlyArray<readonly [string, string]>): string {

@@ -83,6 +83,7 @@ interface PreparedRow extends LogRow {
 
 const NUMERIC = (t: FieldType) => t === 'float' || t === 'integer';
 const SEAL_BATCH_SERIES = 500;
+const HINTS_MAX = 1_000_000;
 
 function fieldTypeFromCode(code: number): FieldType | undefined {
   return code === 1 ? 'float' : code === 2 ? 'integer' : code === 3 ? 'boolean' : code === 4 ? 'string' : undefined;
@@ -120,6 +121,8 @@ export class TimeSeriesStore implements TimeSeriesService {
   private readonly heads = new Map<number, SeriesHead>();
   /** Series whose heads have rows ready to seal. */
   private readonly dirty = new Set<number>();
+  /** Series hint (TsPoint.seriesHint) → series, skipping tag sorting on a hit. */
+  private readonly hints = new Map<string, SeriesEntry>();
   /** Fields allocated but whose 'F' record is not durable yet (every write carries them until one is). */
   private readonly unpersistedFields = new Map<FieldMeta, { measurement: string; name: string }>();
   private nextSeq = 1;
@@ -274,13 +277,21 @@ export class TimeSeriesStore implements TimeSeriesService {
         if (pt.timeMs < from) throw invalidArgument(`time ${new Date(pt.timeMs).toISOString()} is older than the accepted window (${new Date(from).toISOString()}): retention of ${pt.measurement}`);
         if (pt.timeMs > now + this.acceptFutureMs) throw invalidArgument(`time ${new Date(pt.timeMs).toISOString()} is more than ${this.acceptFutureMs} ms in the future`);
         if (!Array.isArray(pt.fields) || pt.fields.length === 0) throw invalidArgument('a point needs at least one field');
-        const tags = sortTags(pt.tags);
-        const key = canonicalSeriesKey(pt.measurement, tags);
-        let entry = this.index.lookup(key) ?? reserved.get(key);
-        if (entry === undefined) {
-          entry = { sid: -1, measurement: pt.measurement, tags, key, persisted: false };
-          reserved.set(key, entry);
-          newSeries.push(entry);
+        let entry = pt.seriesHint !== undefined ? this.hints.get(pt.seriesHint) : undefined;
+        if (entry === undefined || entry.measurement !== pt.measurement) {
+          const tags = sortTags(pt.tags);
+          const key = canonicalSeriesKey(pt.measurement, tags);
+          entry = this.index.lookup(key);
+          if (entry !== undefined && pt.seriesHint !== undefined) {
+            if (this.hints.size >= HINTS_MAX) this.hints.clear();
+            this.hints.set(pt.seriesHint, entry);
+          }
+          entry ??= reserved.get(key);
+          if (entry === undefined) {
+            entry = { sid: -1, measurement: pt.measurement, tags, key, persisted: false };
+            reserved.set(key, entry);
+            newSeries.push(entry);
+          }
         }
         const schema = this.schemas.get(pt.measurement);
         const ids: number[] = [];
@@ -500,13 +511,12 @@ export class TimeSeriesStore implements TimeSeriesService {
       const head = this.heads.get(sid);
       if (head === undefined || head.rows === 0) continue;
       const newest = this.windowOf(head.maxTime);
-      const windows = new Set<number>();
-      for (const t of head.times) windows.add(this.windowOf(t));
+      const groups = head.groupRows((t) => this.windowOf(t));
       const take = new Set<number>();
-      for (const w of [...windows].sort((a, b) => a - b)) {
+      for (const w of [...groups.keys()].sort((a, b) => a - b)) {
         if (!all && w === newest && head.rows < this.maxHeadRows) continue;
         take.add(w);
-        const fresh = head.toChunk((t) => t >= w && t < w + this.windowMs);
+        const fresh = head.rowsToChunk(groups.get(w)!);
         const existing = await this.readWindow(sid, w);
         const merged = existing === undefined ? fresh : mergeChunkData(existing.data, fresh);
         batch.put(windowKey(TAG.chunk, sid, w), encodeChunk(merged, { deflate: this.opts.deflateChunks === true }));
@@ -558,9 +568,13 @@ export class TimeSeriesStore implements TimeSeriesService {
     const ptr = this.db.getSync(windowKey(TAG.cold, sid, w));
     if (ptr === undefined) return undefined;
     const name = ptr.toString('utf8');
+    return { data: await this.readCold(name, fields), cold: name };
+  }
+
+  private async readCold(name: string, fields?: ReadonlySet<number>): Promise<ChunkData> {
     const bytes = await this.objects.get(name);
     if (bytes === undefined) throw corruption(`${this.objects.describe()}/${name}`, 0, 'cold chunk is missing from the object store');
-    return { data: decodeChunk(bytes, `${this.objects.describe()}/${name}`, fields), cold: name };
+    return decodeChunk(bytes, `${this.objects.describe()}/${name}`, fields);
   }
 
   // ------------------------------------------------------------------ retention and tiering
@@ -826,20 +840,25 @@ export class TimeSeriesStore implements TimeSeriesService {
     const parts: ChunkData[] = [];
     for (const seg of segments) {
       if (seg.level !== 'raw') continue;
-      const windows = new Set<number>();
+      // Warm chunk bytes, or the cold object's name.
+      const found = new Map<number, Buffer | string>();
       for (const tag of [TAG.chunk, TAG.cold]) {
-        for (const [k] of await this.db.scanRange(windowKey(tag, sid, this.windowOf(seg.fromMs)), windowKey(tag, sid, seg.toMs), { valueEncoding: 'buffer' })) windows.add(timeOfKey(k, tag));
+        for (const [k, v] of await this.db.scanRange(windowKey(tag, sid, this.windowOf(seg.fromMs)), windowKey(tag, sid, seg.toMs))) {
+          const w = timeOfKey(k, tag);
+          if (!found.has(w)) found.set(w, tag === TAG.chunk ? v : v.toString('utf8'));
+        }
       }
-      let data: ChunkData = { times: [], nanos: undefined, columns: new Map() };
-      for (const w of [...windows].sort((a, b) => a - b)) {
-        const c = await this.readWindow(sid, w, fields);
-        if (c) data = concatChunks(data, c.data);
+      const chunks: ChunkData[] = [];
+      for (const w of [...found.keys()].sort((a, b) => a - b)) {
+        const v = found.get(w)!;
+        chunks.push(typeof v === 'string' ? await this.readCold(v, fields) : decodeChunk(v, `chunk ${sid}@${w}`, fields));
       }
+      let data = concatChunks(chunks);
       const head = this.heads.get(sid);
       if (head && head.rows > 0 && head.maxTime >= seg.fromMs && head.minTime < seg.toMs) data = mergeChunkData(data, head.toChunk((t) => t >= seg.fromMs && t < seg.toMs, fields));
       parts.push(sliceRows(data, seg.fromMs, seg.toMs));
     }
-    return parts.reduce((a, b) => concatChunks(a, b), { times: [], nanos: undefined, columns: new Map() } as ChunkData);
+    return concatChunks(parts);
   }
 
   private async *execute(q: TsQuery, sids: readonly number[], plan: TsPlan): AsyncIterable<TsSeriesResult> {
@@ -1053,21 +1072,25 @@ function whereFilter(q: TsQuery, data: ChunkData, schema: MeasurementSchema): (r
   };
 }
 
-/** a followed by b (b's rows all later). */
-function concatChunks(a: ChunkData, b: ChunkData): ChunkData {
-  if (a.times.length === 0) return b;
-  if (b.times.length === 0) return a;
+/** The rows of each part in order (each part's rows all later than the previous part's). */
+function concatChunks(parts: readonly ChunkData[]): ChunkData {
+  const nonEmpty = parts.filter((p) => p.times.length > 0);
+  if (nonEmpty.length === 1) return nonEmpty[0]!;
+  const times: number[] = [];
+  const anyNanos = nonEmpty.some((p) => p.nanos !== undefined);
+  const nanos: number[] | undefined = anyNanos ? [] : undefined;
   const columns = new Map<number, { type: FieldType; values: Array<FieldValue | undefined> }>();
-  for (const id of new Set([...a.columns.keys(), ...b.columns.keys()])) {
-    const ca = a.columns.get(id);
-    const cb = b.columns.get(id);
-    columns.set(id, {
-      type: (ca ?? cb)!.type,
-      values: [...(ca?.values ?? new Array(a.times.length).fill(undefined)), ...(cb?.values ?? new Array(b.times.length).fill(undefined))],
-    });
+  for (const p of nonEmpty) for (const [id, c] of p.columns) if (!columns.has(id)) columns.set(id, { type: c.type, values: [] });
+  for (const p of nonEmpty) {
+    const n = p.times.length;
+    for (let r = 0; r < n; r++) times.push(p.times[r]!);
+    if (nanos) for (let r = 0; r < n; r++) nanos.push(p.nanos?.[r] ?? 0);
+    for (const [id, col] of columns) {
+      const src = p.columns.get(id)?.values;
+      for (let r = 0; r < n; r++) col.values.push(src?.[r]);
+    }
   }
-  const nanos = a.nanos || b.nanos ? [...(a.nanos ?? new Array(a.times.length).fill(0)), ...(b.nanos ?? new Array(b.times.length).fill(0))] : undefined;
-  return { times: [...a.times, ...b.times], nanos, columns };
+  return { times, nanos, columns };
 }
 
 function sliceRows(d: ChunkData, fromMs: number, toMs: number): ChunkData {

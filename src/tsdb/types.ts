@@ -27,6 +27,12 @@ export interface TsPoint {
   timeMs: number;
   /** Nanoseconds within the millisecond (0..999,999), kept where the writer gave them. Default 0. */
   nanos?: number;
+  /**
+   * Optional: a string equal for points with the same measurement and the
+   * same tags in the same order (a parser passes the line's series text).
+   * The store uses it to skip sorting and canonicalizing tags on a hit.
+   */
+  seriesHint?: string;
 }
 
 export type TagMatchOp = '=' | '!=' | '=~' | '!~';
