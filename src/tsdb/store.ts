@@ -709,6 +709,12 @@ export class TimeSeriesStore implements TimeSeriesService {
     return out;
   }
 
+  /** Ids (ascending) of the measurement's series that match every matcher: the index alone, no data read. */
+  matchSeries(measurement: string, matchers: readonly TagMatcher[]): number[] {
+    this.check();
+    return this.index.select(measurement, matchers);
+  }
+
   /** Values of a tag across a measurement's series. */
   tagValues(measurement: string, tag: string): string[] {
     return this.index.tagValues(measurement, tag);

@@ -1,0 +1,537 @@
+/**
+ * Columnar chunk codecs (src/tsdb/codec): exact round trips (floats by bit
+ * pattern), compression sizes that fail if a codec breaks, and corrupt input
+ * that must throw CORRUPTION. Property tests use fixed seeds.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { isStrataError, SeededRandom } from '../../src/base/index.js';
+import {
+  codecOf,
+  decodeBooleans,
+  decodeColumn,
+  decodeFloats,
+  decodeIntegers,
+  decodePresence,
+  decodeStrings,
+  decodeTimestamps,
+  encodeBooleans,
+  encodeColumn,
+  encodeFloats,
+  encodeFloatsGorilla,
+  encodeIntegers,
+  encodePresence,
+  encodeStrings,
+  encodeTimestamps,
+  floatsCodecName,
+  integersCodecName,
+  BitReader,
+  BitWriter,
+  ByteReader,
+  ByteWriter,
+  unzigzag,
+  zigzag,
+} from '../../src/tsdb/codec/index.js';
+import type { FieldType, FieldValue } from '../../src/tsdb/types.js';
+
+const RUNS = { seed: 42, numRuns: 300 };
+const MAX = Number.MAX_SAFE_INTEGER;
+
+// ---- helpers ----
+
+function bytesOf(f: Float64Array): Uint8Array {
+  return new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+}
+
+/** Float64Array from 64-bit patterns given as [hi, lo] uint32 pairs (keeps NaN payloads: never stored in a JS array). */
+function fromBits(pairs: ReadonlyArray<readonly [number, number]>): Float64Array {
+  const dv = new DataView(new ArrayBuffer(pairs.length * 8));
+  pairs.forEach(([hi, lo], i) => {
+    dv.setUint32(i * 8, hi);
+    dv.setUint32(i * 8 + 4, lo);
+  });
+  const out = new Float64Array(pairs.length);
+  for (let i = 0; i < pairs.length; i++) out[i] = dv.getFloat64(i * 8);
+  return out;
+}
+
+function assertFloatsRoundTrip(f: Float64Array): Buffer {
+  const enc = encodeFloats(f);
+  const dec = decodeFloats(enc, f.length);
+  assert.equal(dec.length, f.length);
+  assert.deepEqual(bytesOf(dec), bytesOf(f), `codec ${floatsCodecName(enc)}`);
+  const gor = encodeFloatsGorilla(f);
+  assert.deepEqual(bytesOf(decodeFloats(gor, f.length)), bytesOf(f), 'gorilla');
+  return enc;
+}
+
+function assertCorrupt(fn: () => unknown, label: string): void {
+  assert.throws(fn, (e: unknown) => isStrataError(e, 'CORRUPTION'), label);
+}
+
+/** Decoding garbage either succeeds or throws CORRUPTION; never another error. */
+function corruptOrOk(fn: () => unknown): void {
+  try {
+    fn();
+  } catch (e) {
+    if (!isStrataError(e, 'CORRUPTION')) throw e;
+  }
+}
+
+/** Every strict prefix of a valid encoding must be rejected. */
+function assertPrefixesCorrupt(enc: Uint8Array, decode: (b: Uint8Array) => unknown, label: string): void {
+  for (let len = 0; len < enc.length; len++) assertCorrupt(() => decode(enc.subarray(0, len)), `${label}: prefix of ${len}/${enc.length} bytes`);
+}
+
+function twoDecimalWalk(rnd: SeededRandom, n: number, start = 21.5): number[] {
+  const out: number[] = [];
+  let x = start;
+  for (let i = 0; i < n; i++) {
+    x += rnd.float() - 0.5;
+    out.push(Math.round(x * 100) / 100);
+  }
+  return out;
+}
+
+function walk(rnd: SeededRandom, n: number, step: number): number[] {
+  let x = 0;
+  return Array.from({ length: n }, () => (x += rnd.int(-step, step)));
+}
+
+// ---- arbitraries ----
+
+const u32 = fc.integer({ min: 0, max: 0xffffffff });
+const bitPattern = fc.tuple(u32, u32);
+const special = fc.constantFrom<readonly [number, number]>(
+  [0x7ff80000, 0], // NaN
+  [0x7ff00000, 1], // signalling NaN with payload
+  [0xfff12345, 0x6789abcd], // negative NaN with payload
+  [0x7ff80000, 0xdeadbeef], // quiet NaN with payload
+  [0x7ff00000, 0], // +Infinity
+  [0xfff00000, 0], // -Infinity
+  [0x80000000, 0], // -0
+  [0, 0], // +0
+  [0, 1], // smallest subnormal
+  [0x000fffff, 0xffffffff], // largest subnormal
+  [0x00100000, 0], // smallest normal
+  [0x7fefffff, 0xffffffff], // Number.MAX_VALUE
+  [0xffefffff, 0xffffffff], // -Number.MAX_VALUE
+);
+const pattern = fc.oneof(bitPattern, special);
+
+const decimalColumn = fc
+  .tuple(fc.integer({ min: 0, max: 15 }), fc.array(fc.integer({ min: -1e9, max: 1e9 }), { maxLength: 200 }))
+  .map(([k, ms]) => ms.map((m) => m / 10 ** k));
+
+/** Two-decimal readings of a random walk (Math.round(x*100)/100; may produce -0 near zero, which decimal must refuse). */
+const sensorWalk = fc
+  .tuple(fc.integer({ min: -100_000, max: 100_000 }), fc.array(fc.integer({ min: -20_000, max: 20_000 }), { maxLength: 400 }))
+  .map(([start, steps]) => {
+    let x = start / 100;
+    return steps.map((s) => Math.round((x += s / 10_000) * 100) / 100);
+  });
+
+const anyDoubles = fc.array(fc.double(), { maxLength: 200 });
+
+const constantColumn = fc.tuple(pattern, fc.integer({ min: 0, max: 300 })).map(([p, n]) => fromBits(new Array(n).fill(p)));
+
+const safeInt = fc.oneof(
+  fc.integer(),
+  fc.maxSafeInteger(),
+  fc.integer({ min: -1000, max: 1000 }),
+  fc.integer({ min: MAX - 1000, max: MAX }),
+  fc.integer({ min: -MAX, max: -MAX + 1000 }),
+  fc.constantFrom(0, MAX, -MAX, 2 ** 52, -(2 ** 52), 2 ** 52 - 1, 2 ** 53 - 2, -(2 ** 53 - 2), 2 ** 31, -(2 ** 31), 2 ** 32),
+);
+
+const intWalk = fc
+  .tuple(fc.maxSafeInteger(), fc.array(fc.integer({ min: -300, max: 300 }), { maxLength: 400 }))
+  .map(([start, steps]) => {
+    let x = start;
+    const out: number[] = [];
+    for (const s of steps) {
+      if (Number.isSafeInteger(x + s)) x += s;
+      out.push(x);
+    }
+    return out;
+  });
+
+const intRuns = fc
+  .array(fc.tuple(fc.integer({ min: -5, max: 5 }), fc.integer({ min: 1, max: 300 })), { maxLength: 20 })
+  .map((runs) => runs.flatMap(([v, n]) => new Array<number>(n).fill(v)));
+
+const timestamps = fc
+  .tuple(
+    fc.oneof(fc.maxSafeInteger(), fc.integer({ min: 1_500_000_000_000, max: 1_800_000_000_000 }), fc.constantFrom(-MAX, MAX - 10_000_000)),
+    fc.array(
+      fc.oneof(
+        fc.constant(10_000),
+        fc.integer({ min: 9_990, max: 10_010 }),
+        fc.integer({ min: 1, max: 100 }),
+        fc.integer({ min: 1, max: 2 ** 40 }),
+        fc.maxSafeInteger().map((x) => Math.abs(x) || 1),
+      ),
+      { maxLength: 400 },
+    ),
+  )
+  .map(([start, deltas]) => {
+    const out = [start];
+    let t = start;
+    for (const d of deltas) {
+      if (t + d > MAX) break;
+      out.push((t += d));
+    }
+    return out;
+  });
+
+const str = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 20 }),
+  fc.string({ unit: 'grapheme', maxLength: 10 }),
+  fc.constantFrom('', 'a', 'host-01', '\uFEFFbom', 'é', '日本', '🙂'),
+);
+const strColumn = fc.oneof(
+  fc.array(str, { maxLength: 200 }),
+  fc
+    .tuple(fc.array(str, { minLength: 1, maxLength: 5 }), fc.array(fc.nat(), { maxLength: 300 }))
+    .map(([pool, picks]) => picks.map((p) => pool[p % pool.length]!)),
+);
+
+// ---- primitives ----
+
+test('zigzag and zigzag varints are exact up to ±2^53', () => {
+  for (const n of [0, -1, 1, 2 ** 30, -(2 ** 30), 2 ** 31, -(2 ** 31), 2 ** 52, -(2 ** 52), MAX, -MAX, 2 ** 53, -(2 ** 53)]) {
+    if (Math.abs(n) <= 2 ** 52) assert.equal(unzigzag(zigzag(n)), n);
+    const w = new ByteWriter();
+    w.zigzag(n);
+    w.varint(Math.abs(n));
+    const r = new ByteReader(w.finish());
+    assert.equal(r.zigzag(), n);
+    assert.equal(r.varint(), Math.abs(n));
+    r.expectEnd('test');
+  }
+  fc.assert(
+    fc.property(fc.array(fc.maxSafeInteger(), { maxLength: 50 }), (xs) => {
+      const w = new ByteWriter(4);
+      for (const x of xs) w.zigzag(x);
+      const r = new ByteReader(w.finish());
+      for (const x of xs) assert.equal(r.zigzag(), x);
+      r.expectEnd('test');
+    }),
+    RUNS,
+  );
+});
+
+test('bit writer and reader round-trip fields of 0..64 bits and reject reading past the end', () => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 64 }), u32, u32), { maxLength: 60 }), (fields) => {
+      const w = new BitWriter(1);
+      for (const [n, hi, lo] of fields) w.writeBits64(hi, lo, n);
+      const buf = w.finish();
+      const r = new BitReader(buf);
+      for (const [n, hi, lo] of fields) {
+        const eh = n > 32 ? (n === 64 ? hi : hi % 2 ** (n - 32)) : 0;
+        const el = n >= 32 ? lo : lo % 2 ** n;
+        const gh = n > 32 ? r.readBits(n - 32) : 0;
+        const gl = r.readBits(Math.min(n, 32));
+        assert.deepEqual([gh, gl], [eh, el]);
+      }
+      r.expectEnd('test');
+      assertCorrupt(() => r.readBits(8 + r.remaining), 'read past end');
+    }),
+    RUNS,
+  );
+});
+
+// ---- round trips ----
+
+test('floats round-trip bit-exactly: random bit patterns, NaN payloads, ±Inf, -0, subnormals, extremes', () => {
+  fc.assert(
+    fc.property(fc.array(pattern, { maxLength: 200 }), (pairs) => {
+      assertFloatsRoundTrip(fromBits(pairs));
+    }),
+    RUNS,
+  );
+  fc.assert(
+    fc.property(anyDoubles, (xs) => {
+      assertFloatsRoundTrip(Float64Array.from(xs));
+    }),
+    RUNS,
+  );
+});
+
+test('floats round-trip bit-exactly: decimal-looking columns, sensor walks, constants, mixtures', () => {
+  fc.assert(
+    fc.property(fc.oneof(decimalColumn, sensorWalk), (xs) => {
+      assertFloatsRoundTrip(Float64Array.from(xs));
+    }),
+    RUNS,
+  );
+  fc.assert(
+    fc.property(constantColumn, (f) => {
+      const enc = assertFloatsRoundTrip(f);
+      if (f.length > 0) assert.equal(floatsCodecName(enc), 'const');
+    }),
+    RUNS,
+  );
+  // A sensor walk with one special value spliced in: decimal must step aside (or the result must still be exact).
+  fc.assert(
+    fc.property(sensorWalk, pattern, fc.nat(), (xs, p, at) => {
+      const f = Float64Array.from(xs.length === 0 ? [1.5] : xs);
+      f.set(fromBits([p]), at % f.length);
+      assertFloatsRoundTrip(f);
+    }),
+    RUNS,
+  );
+  const empty = encodeFloats([]);
+  assert.equal(empty.length, 0);
+  assert.equal(decodeFloats(empty, 0).length, 0);
+  assert.equal(floatsCodecName(empty), 'empty');
+});
+
+test('integers round-trip exactly, including values around ±2^53', () => {
+  fc.assert(
+    fc.property(fc.oneof(fc.array(safeInt, { maxLength: 200 }), intWalk, intRuns), (xs) => {
+      const enc = encodeIntegers(xs);
+      assert.deepEqual(decodeIntegers(enc, xs.length), xs, integersCodecName(enc));
+    }),
+    RUNS,
+  );
+  for (const xs of [[], [0], [MAX], [-MAX], [MAX, -MAX, MAX], [-MAX, MAX - 1, 0], [0, 2 ** 52, 0, -(2 ** 52)], [7, 7, 7, 8]]) {
+    assert.deepEqual(decodeIntegers(encodeIntegers(xs), xs.length), xs);
+  }
+});
+
+test('timestamps round-trip exactly (ascending, negative, huge gaps)', () => {
+  fc.assert(
+    fc.property(timestamps, (ts) => {
+      assert.deepEqual(decodeTimestamps(encodeTimestamps(ts), ts.length), ts);
+    }),
+    RUNS,
+  );
+  for (const ts of [[], [0], [-5], [-MAX, MAX], [-MAX, 0, MAX], [-10, -9, -7, 1_000_000_000_000, 1_000_000_000_001], [MAX - 2, MAX - 1, MAX]]) {
+    assert.deepEqual(decodeTimestamps(encodeTimestamps(ts), ts.length), ts);
+  }
+});
+
+test('booleans and presence round-trip', () => {
+  const bools = fc.oneof(
+    fc.array(fc.boolean(), { maxLength: 300 }),
+    fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 500 })), { maxLength: 10 }).map((r) => r.flatMap(([v, n]) => new Array<boolean>(n).fill(v))),
+  );
+  fc.assert(
+    fc.property(bools, (bs) => {
+      assert.deepEqual(decodeBooleans(encodeBooleans(bs), bs.length), bs);
+      assert.deepEqual(decodePresence(encodePresence(bs), bs.length), bs);
+    }),
+    RUNS,
+  );
+});
+
+test('strings round-trip exactly (unicode, empty strings, BOMs, repeated values)', () => {
+  fc.assert(
+    fc.property(strColumn, (ss) => {
+      const enc = encodeStrings(ss);
+      assert.deepEqual(decodeStrings(enc, ss.length), ss);
+    }),
+    RUNS,
+  );
+});
+
+test('encodeColumn / decodeColumn / codecOf by field type', () => {
+  const rnd = new SeededRandom(7);
+  const n = 300;
+  const cols: Array<[FieldType, FieldValue[], string]> = [
+    ['float', twoDecimalWalk(rnd, n), 'decimal'],
+    ['float', Array.from({ length: n }, () => rnd.float() * 1e6), 'gorilla'],
+    ['float', new Array<number>(n).fill(-0), 'const'],
+    ['integer', Array.from({ length: n }, (_, i) => 1000 + i * 5), 'simple8b'],
+    ['integer', walk(rnd, n, 1000), 'bitpack'],
+    ['integer', Array.from({ length: n }, () => rnd.int(-1e6, 1e6)), 'bitpack-for'],
+    ['integer', Array.from({ length: n }, () => rnd.int(0, 3)), 'bitpack-for'],
+    ['integer', Array.from({ length: n }, (_, i) => (i % 2 === 0 ? MAX : -MAX)), 'varint'],
+    ['integer', new Array<number>(n).fill(0), 'const'],
+    ['boolean', Array.from({ length: n }, (_, i) => i % 50 < 10), 'rle'],
+    ['string', Array.from({ length: n }, (_, i) => ['us-east', 'eu-west', 'ap-south'][i % 3]!), 'dict'],
+    ['string', Array.from({ length: n }, (_, i) => `request-${i}-${rnd.int(0, 1e9)}`), 'plain'],
+  ];
+  for (const [type, values, codec] of cols) {
+    const enc = encodeColumn(type, values);
+    assert.equal(codecOf(type, enc), codec, `${type} ${codec}`);
+    const dec = decodeColumn(type, enc, values.length);
+    assert.equal(dec.length, values.length);
+    for (let i = 0; i < values.length; i++) assert.ok(Object.is(dec[i], values[i]), `${type} ${codec} value ${i}`);
+  }
+  assert.equal(codecOf('integer', encodeColumn('integer', [])), 'empty');
+  assert.deepEqual(decodeColumn('boolean', encodeColumn('boolean', []), 0), []);
+});
+
+test('encoders reject values they cannot represent exactly (INVALID_ARGUMENT)', () => {
+  const bad: Array<() => unknown> = [
+    () => encodeTimestamps([1, 1]),
+    () => encodeTimestamps([2, 1]),
+    () => encodeTimestamps([1.5]),
+    () => encodeTimestamps([2 ** 53]),
+    () => encodeIntegers([1, 2 ** 53]),
+    () => encodeIntegers([0.5]),
+    () => encodeIntegers([NaN]),
+    () => encodeStrings(['ok', 'lone \uD800 surrogate']),
+    () => encodeColumn('float', [1, 'x']),
+    () => encodeColumn('integer', [true]),
+    () => encodeColumn('boolean', [true, 1]),
+    () => encodeColumn('string', ['a', 1]),
+  ];
+  for (const fn of bad) assert.throws(fn, (e: unknown) => isStrataError(e, 'INVALID_ARGUMENT'), String(fn));
+});
+
+// ---- sizes ----
+
+test('size: 720 timestamps at exactly 10 s cost about 1 bit each (< 120 bytes)', () => {
+  const ts = Array.from({ length: 720 }, (_, i) => 1_700_000_000_000 + i * 10_000);
+  const enc = encodeTimestamps(ts);
+  assert.ok(enc.length < 120, `${enc.length} bytes`);
+  assert.deepEqual(decodeTimestamps(enc, 720), ts);
+});
+
+test('size: 720 two-decimal random-walk floats pick decimal at under half the gorilla size', () => {
+  const xs = twoDecimalWalk(new SeededRandom(42), 720);
+  const enc = encodeFloats(xs);
+  const gorilla = encodeFloatsGorilla(xs);
+  assert.equal(codecOf('float', enc), 'decimal');
+  assert.ok(enc.length * 2 < gorilla.length, `decimal ${enc.length} bytes vs gorilla ${gorilla.length}`);
+  assert.ok(enc.length * 8 < 720 * 10, `${((enc.length * 8) / 720).toFixed(2)} bits/value`);
+  assertFloatsRoundTrip(Float64Array.from(xs));
+});
+
+test('size: 720 zero integers and a constant float column cost a few bytes', () => {
+  const zeros = encodeIntegers(new Array<number>(720).fill(0));
+  assert.ok(zeros.length < 16, `${zeros.length} bytes`);
+  const consts = encodeFloats(new Array<number>(720).fill(21.75));
+  assert.ok(consts.length < 16, `${consts.length} bytes`);
+  assert.ok(encodePresence(new Array<boolean>(720).fill(true)).length <= 2);
+  // Runs inside a non-constant integer column use simple8b run words.
+  const runs = encodeIntegers([...new Array<number>(700).fill(3), 4, 5, ...new Array<number>(700).fill(5)]);
+  assert.ok(runs.length < 40, `${runs.length} bytes`);
+  // Gorilla on a slowly changing gauge stays well under a byte per value.
+  const steps = Array.from({ length: 720 }, (_, i) => Math.floor(i / 60) * 1.37);
+  assert.ok(encodeFloats(steps).length < 200, `${encodeFloats(steps).length} bytes`);
+});
+
+// ---- corruption ----
+
+test('corruption: every truncation of a valid encoding throws CORRUPTION', () => {
+  const rnd = new SeededRandom(3);
+  const floatCols = [
+    twoDecimalWalk(rnd, 100),
+    Array.from({ length: 100 }, () => rnd.float() * 1e9 - 5e8),
+    [1.25, 1.25, 1.25],
+    [NaN, 1, Infinity],
+  ];
+  for (const xs of floatCols) {
+    const enc = encodeFloats(xs);
+    assertPrefixesCorrupt(enc, (b) => decodeFloats(b, xs.length), `floats ${floatsCodecName(enc)}`);
+  }
+  const intCols = [
+    [0, 0, 0],
+    Array.from({ length: 200 }, (_, i) => i * 7),
+    Array.from({ length: 200 }, () => rnd.int(-1e9, 1e9)),
+    Array.from({ length: 100 }, () => rnd.int(0, 3)),
+    [MAX, -MAX, 0],
+  ];
+  for (const xs of intCols) {
+    const enc = encodeIntegers(xs);
+    assertPrefixesCorrupt(enc, (b) => decodeIntegers(b, xs.length), `integers ${integersCodecName(enc)}`);
+  }
+  for (const ts of [[5], [5, 10], Array.from({ length: 100 }, (_, i) => i * 1000 + rnd.int(0, 30)), [-MAX, MAX]]) {
+    assertPrefixesCorrupt(encodeTimestamps(ts), (b) => decodeTimestamps(b, ts.length), 'timestamps');
+  }
+  for (const ss of [['a', 'b', 'a', 'a'], ['x', 'yy', 'zzz', 'é🙂']]) {
+    const enc = encodeStrings(ss);
+    assertPrefixesCorrupt(enc, (b) => decodeStrings(b, ss.length), `strings ${codecOf('string', enc)}`);
+  }
+  assertCorrupt(() => decodeBooleans(new Uint8Array(0), 3), 'booleans: empty buffer');
+  assertCorrupt(() => decodeBooleans(Buffer.from([1, 0x85]), 300), 'booleans: truncated varint');
+});
+
+test('corruption: unknown codec ids, inconsistent counts and bad fields throw CORRUPTION', () => {
+  const floats = encodeFloats([1.5, 2.25, 3]);
+  const ints = encodeIntegers([1, 5, 9, 100]);
+  const ts = encodeTimestamps([10, 20, 30, 45]);
+  const strs = encodeStrings(['a', 'b', 'a']);
+  for (const id of [0, 7, 0x55, 255]) {
+    const patch = (b: Buffer) => {
+      const c = Buffer.from(b);
+      c[0] = id;
+      return c;
+    };
+    assertCorrupt(() => decodeFloats(patch(floats), 3), `floats id ${id}`);
+    assertCorrupt(() => decodeIntegers(patch(ints), 4), `integers id ${id}`);
+    assertCorrupt(() => decodeTimestamps(patch(ts), 4), `timestamps id ${id}`);
+    assertCorrupt(() => decodeStrings(patch(strs), 3), `strings id ${id}`);
+    if (id > 1) assertCorrupt(() => decodeBooleans(patch(encodeBooleans([true, false])), 2), `booleans flag ${id}`);
+  }
+  // Counts that do not match the data.
+  assertCorrupt(() => decodeFloats(encodeFloatsGorilla([1, 2, 3]), 40), 'gorilla count too large');
+  assertCorrupt(() => decodeTimestamps(ts, 5), 'timestamps count too large');
+  assertCorrupt(() => decodeTimestamps(ts, 3), 'timestamps count too small');
+  assertCorrupt(() => decodeIntegers(ints, 3), 'integers count too small');
+  assertCorrupt(() => decodeBooleans(encodeBooleans([true, false, false]), 1), 'booleans runs exceed count');
+  assertCorrupt(() => decodeFloats(floats, -1), 'negative count');
+  assertCorrupt(() => decodeFloats(floats, 2 ** 40), 'absurd count');
+  assertCorrupt(() => decodeFloats(Buffer.alloc(0), 1), 'empty buffer with a count');
+  assertCorrupt(() => decodeFloats(Buffer.from([1]), 0), 'bytes for an empty column');
+  // Fields out of range.
+  assertCorrupt(() => decodeFloats(Buffer.from([2, 16, 1, 0]), 1), 'decimal scale 16');
+  assertCorrupt(() => decodeIntegers(Buffer.from([2, 0, 0xf0, 0, 0, 0, 0, 0, 0, 0]), 2), 'simple8b selector 15');
+  assertCorrupt(() => decodeIntegers(Buffer.from([2, 0, 0, 0, 0, 5, 0, 0, 0, 0]), 3), 'simple8b run longer than the count');
+  assertCorrupt(() => decodeIntegers(Buffer.from([2, 0, 0, 0, 0, 0, 0, 0, 0, 0]), 2), 'simple8b run of zero');
+  assertCorrupt(() => decodeStrings(Buffer.from([2, 2, 0xc3, 0x28]), 1), 'invalid UTF-8');
+  assertCorrupt(() => decodeStrings(Buffer.from([1, 1, 1, 0x61, 1, 2]), 1), 'dictionary index out of range');
+  assertCorrupt(() => decodeTimestamps(Buffer.from([1, 10, 0]), 2), 'zero delta');
+  assertCorrupt(() => decodeTimestamps(Buffer.from([2, 4, 2]), 2), 'varint timestamps not ascending');
+  assertCorrupt(() => decodeFloats(Buffer.concat([encodeFloats([1, 1]), Buffer.from([0])]), 2), 'trailing byte');
+  assertCorrupt(() => decodeIntegers(Buffer.from([1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]), 1), 'varint beyond 2^53');
+  // A gorilla stream whose first entry reuses a window that was never defined.
+  const w = new BitWriter();
+  w.writeBits(1, 8);
+  w.writeBits64(0, 0, 64);
+  w.writeBits(0b10, 2);
+  assertCorrupt(() => decodeFloats(w.finish(), 2), 'gorilla window reuse before definition');
+});
+
+test('corruption: random bytes never crash a decoder with anything but CORRUPTION', () => {
+  const decoders: Array<(b: Uint8Array, n: number) => unknown> = [
+    decodeFloats,
+    decodeIntegers,
+    decodeTimestamps,
+    decodeBooleans,
+    decodePresence,
+    decodeStrings,
+  ];
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 64 }), fc.integer({ min: 0, max: 2000 }), fc.integer({ min: 0, max: 6 }), (bytes, count, id) => {
+      const b = Buffer.from(bytes);
+      if (b.length > 0 && id > 0) b[0] = id;
+      for (const d of decoders) corruptOrOk(() => d(b, count));
+    }),
+    { seed: 42, numRuns: 2000 },
+  );
+  // Flipping any one byte of valid encodings is also either detected or decoded without other errors.
+  const encs: Array<[Buffer, (b: Uint8Array) => unknown]> = [
+    [encodeFloats(twoDecimalWalk(new SeededRandom(1), 50)), (b) => decodeFloats(b, 50)],
+    [encodeFloatsGorilla(twoDecimalWalk(new SeededRandom(2), 50)), (b) => decodeFloats(b, 50)],
+    [encodeIntegers(Array.from({ length: 50 }, (_, i) => i * i)), (b) => decodeIntegers(b, 50)],
+    [encodeTimestamps(Array.from({ length: 50 }, (_, i) => i * 1000 + (i % 3))), (b) => decodeTimestamps(b, 50)],
+    [encodeStrings(Array.from({ length: 50 }, (_, i) => `s${i % 4}`)), (b) => decodeStrings(b, 50)],
+  ];
+  fc.assert(
+    fc.property(fc.nat(), fc.integer({ min: 1, max: 255 }), fc.nat({ max: encs.length - 1 }), (pos, xor, which) => {
+      const [enc, dec] = encs[which]!;
+      const b = Buffer.from(enc);
+      const i = pos % b.length;
+      b[i] = b[i]! ^ xor;
+      corruptOrOk(() => dec(b));
+    }),
+    { seed: 42, numRuns: 2000 },
+  );
+});
