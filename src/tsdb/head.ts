@@ -105,10 +105,10 @@ export class SeriesHead {
     return { times, nanos: nanos?.some((n) => n !== 0) ? nanos : undefined, columns };
   }
 
-  /** Drops the rows `drop` selects; recomputes min/max time and minSeq. */
-  remove(drop: (t: number) => boolean): number {
+  /** Drops the rows `drop` selects (by time and row index); recomputes min/max time and minSeq. */
+  remove(drop: (t: number, row: number) => boolean): number {
     const keep: number[] = [];
-    for (let r = 0; r < this.times.length; r++) if (!drop(this.times[r]!)) keep.push(r);
+    for (let r = 0; r < this.times.length; r++) if (!drop(this.times[r]!, r)) keep.push(r);
     const removed = this.times.length - keep.length;
     if (removed === 0) return 0;
     this.times = keep.map((r) => this.times[r]!);

@@ -505,16 +505,18 @@ export class TimeSeriesStore implements TimeSeriesService {
   private async sealSeries(sids: readonly number[], all: boolean): Promise<void> {
     const batch = this.db.batch();
     const rollups = new RollupWriter(this.db, batch);
-    const sealed: Array<{ sid: number; windows: Set<number> }> = [];
+    // Rows appended while this step awaits are not in its chunks: only the first `rows` rows of a head are removed after.
+    const sealed: Array<{ sid: number; head: SeriesHead; windows: Set<number>; rows: number }> = [];
     const coldDeletes: string[] = [];
     for (const sid of sids) {
       const head = this.heads.get(sid);
       if (head === undefined || head.rows === 0) continue;
       const newest = this.windowOf(head.maxTime);
+      const rows = head.rows;
       const groups = head.groupRows((t) => this.windowOf(t));
       const take = new Set<number>();
       for (const w of [...groups.keys()].sort((a, b) => a - b)) {
-        if (!all && w === newest && head.rows < this.maxHeadRows) continue;
+        if (!all && w === newest && rows < this.maxHeadRows) continue;
         take.add(w);
         const fresh = head.rowsToChunk(groups.get(w)!);
         const existing = await this.readWindow(sid, w);
@@ -527,16 +529,15 @@ export class TimeSeriesStore implements TimeSeriesService {
         await rollups.recomputeWindow(sid, w, this.windowMs, merged, this.numericIds(sid));
         this.counters.chunksSealed++;
       }
-      if (take.size > 0) sealed.push({ sid, windows: take });
+      if (take.size > 0) sealed.push({ sid, head, windows: take, rows });
     }
     if (sealed.length === 0) return;
     await rollups.cascade();
     this.counters.rollupBucketsWritten += rollups.written;
     await this.db.write(batch, { sync: this.opts.syncWrites === true });
-    for (const { sid, windows } of sealed) {
-      const head = this.heads.get(sid);
-      if (head === undefined) continue;
-      head.remove((t) => windows.has(this.windowOf(t)));
+    for (const { sid, head, windows, rows } of sealed) {
+      if (this.heads.get(sid) !== head) continue;
+      head.remove((t, row) => row < rows && windows.has(this.windowOf(t)));
       if (head.rows === 0) this.heads.delete(sid);
     }
     for (const name of coldDeletes) await this.objects.delete(name);
