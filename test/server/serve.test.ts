@@ -5,41 +5,15 @@
 // host without users is refused with a message naming the key.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { CLI, serve } from '../helpers/serve-process.js';
 
+const cli = CLI;
 const root = resolve(new URL('.', import.meta.url).pathname, '../../..');
-const cli = join(root, 'dist/src/cli/main.js');
-
-interface Running {
-  child: ChildProcessWithoutNullStreams;
-  ports: { resp?: number; http?: number; grpc?: number };
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-/** Starts `strata serve` on free ports and waits for the line that reports them. */
-function serve(args: string[], env: Record<string, string> = {}): Promise<Running> {
-  const child = spawn(process.execPath, [cli, 'serve', '--resp-port', '0', '--http-port', '0', '--grpc-port', '0', '--log-level', 'warn', ...args], {
-    env: { ...process.env, STRATA_PRINT_PORTS: '1', ...env },
-  });
-  let out = '';
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return new Promise((res, rej) => {
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /STRATA_PORTS (\{.*\})/.exec(out);
-      if (m) res({ child, ports: JSON.parse(m[1]!) as Running['ports'], stderr: () => err, exited });
-    });
-    void exited.then((code) => rej(new Error(`strata serve exited (${code}) before it was ready:\n${out}\n${err}`)));
-  });
-}
 
 test('one key through all three front ends; SIGTERM exits 0; data survives a restart', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'strata-serve-'));
