@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 /**
- * The `strata` command: `serve` runs a node (RESP, HTTP, gRPC); `kv` is a
- * client of a running node; `hash-password` and `new-token` make
- * credentials for the config; `db stats|compact` work offline on a data
- * directory; `demo` shows the embedded engine.
+ * The `strata` command: `serve` runs a node (RESP, HTTP, gRPC); `kv` and
+ * `ts` are clients of a running node (keys; time series); `hash-password`
+ * and `new-token` make credentials for the config; `db stats|compact` work
+ * offline on a data directory; `demo` shows the embedded engine.
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { DB, isStrataError, open } from '../index.js';
 import { ProgressLine } from './progress.js';
 import { registerServerCommands } from './server-commands.js';
+import { registerTsCommands } from './ts-commands.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -121,6 +122,7 @@ dbCommands
   });
 
 registerServerCommands(program);
+registerTsCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (isStrataError(err)) console.error(`error ${err.code}: ${err.message}`);

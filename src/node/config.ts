@@ -4,7 +4,7 @@ import { ERROR_CODES, StrataError } from '../base/index.js';
 
 /**
  * The node's configuration: one YAML file with sections storage, server,
- * security, limits and log; every key can be overridden by a `STRATA_*`
+ * security, limits, tsdb and log; every key can be overridden by a `STRATA_*`
  * environment variable (STRATA_<SECTION>_<KEY> in SCREAMING_SNAKE case,
  * e.g. STRATA_SERVER_RESP_PORT) and by command-line flags. Precedence:
  * defaults < file < environment < flags. Everything is validated at start;
@@ -62,6 +62,26 @@ export interface StrataConfig {
     /** Largest page a scan returns. */
     scanLimitMax: number;
   };
+  tsdb: {
+    /** Run the time-series database (HTTP /v1/ts, /api/v2/write, /api/v1/write). */
+    enabled: boolean;
+    /** Span of one sealed chunk: a whole number of hours. */
+    chunkWindowMs: number;
+    /** A series' in-memory head is sealed into a chunk once it holds this many rows. */
+    maxHeadRows: number;
+    /** Reject points older than now minus this (0: only retention limits how old). */
+    acceptPastMs: number;
+    /** Reject points later than now plus this. */
+    acceptFutureMs: number;
+    /** Chunks whose window ended this long ago move to the cold tier (0: never). */
+    coldAfterMs: number;
+    /** The cold tier's directory; empty: `<dataDir>/tsdb-cold`. */
+    coldDir: string;
+    /** Deflate sealed chunk bodies when that saves at least 10%. */
+    deflateChunks: boolean;
+    /** Largest decompressed write body: a Prometheus remote write (snappy) or a gzip line-protocol body. */
+    remoteWriteMaxBytes: number;
+  };
   log: {
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
     /** 'stdout', 'stderr' or a file path. */
@@ -70,6 +90,36 @@ export interface StrataConfig {
 }
 
 const MiB = 1024 * 1024;
+const SECOND_MS = 1000;
+const MINUTE_MS = 60 * SECOND_MS;
+const HOUR_MS = 60 * MINUTE_MS;
+const DAY_MS = 24 * HOUR_MS;
+/** Longest duration a configuration key or a retention may name: 1000 years of 365 days. */
+export const DURATION_MS_MAX = 1000 * 365 * DAY_MS;
+
+const DURATION = /^(\d+)\s*(ms|s|m|h|d|w|y)$/;
+const DURATION_UNIT: Record<string, number> = { ms: 1, s: SECOND_MS, m: MINUTE_MS, h: HOUR_MS, d: DAY_MS, w: 7 * DAY_MS, y: 365 * DAY_MS };
+
+/**
+ * A duration as milliseconds: a non-negative integer (already ms) or text of
+ * one integer and a unit: ms, s, m (minutes), h, d, w (7 d), y (365 d), e.g.
+ * `500ms`, `30s`, `10m`, `12h`, `30d`, `1y`. Undefined when it is neither
+ * or beyond DURATION_MS_MAX.
+ */
+export function parseDurationMs(raw: string | number): number | undefined {
+  let n: number;
+  if (typeof raw === 'number') n = raw;
+  else {
+    const text = raw.trim();
+    if (/^\d+$/.test(text)) n = Number(text);
+    else {
+      const m = DURATION.exec(text);
+      if (m === null) return undefined;
+      n = Number(m[1]) * DURATION_UNIT[m[2]!]!;
+    }
+  }
+  return Number.isSafeInteger(n) && n >= 0 && n <= DURATION_MS_MAX ? n : undefined;
+}
 
 export function defaultConfig(): StrataConfig {
   return {
@@ -86,6 +136,17 @@ export function defaultConfig(): StrataConfig {
       outputBufferBytesMax: 64 * MiB,
       scanLimitMax: 100_000,
     },
+    tsdb: {
+      enabled: true,
+      chunkWindowMs: 2 * HOUR_MS,
+      maxHeadRows: 4096,
+      acceptPastMs: 0,
+      acceptFutureMs: DAY_MS,
+      coldAfterMs: 0,
+      coldDir: '',
+      deflateChunks: false,
+      remoteWriteMaxBytes: 64 * MiB,
+    },
     log: { level: 'info', destination: 'stdout' },
   };
 }
@@ -94,6 +155,7 @@ type Kind =
   | { t: 'string'; nonEmpty?: boolean }
   | { t: 'int'; min: number; max: number }
   | { t: 'bytes'; min: number; max: number }
+  | { t: 'duration'; min: number; max: number }
   | { t: 'bool' }
   | { t: 'enum'; values: readonly string[] }
   | { t: 'list'; values: readonly string[] }
@@ -140,6 +202,17 @@ const SCHEMA: { readonly [key: string]: SchemaNode } = {
     outputBufferBytesMax: { t: 'bytes', min: 64 * 1024, max: 16 * 1024 * MiB },
     scanLimitMax: { t: 'int', min: 1, max: 100_000 },
   },
+  tsdb: {
+    enabled: { t: 'bool' },
+    chunkWindowMs: { t: 'duration', min: HOUR_MS, max: 7 * DAY_MS },
+    maxHeadRows: { t: 'int', min: 1, max: 1_000_000 },
+    acceptPastMs: { t: 'duration', min: 0, max: DURATION_MS_MAX },
+    acceptFutureMs: { t: 'duration', min: 0, max: DURATION_MS_MAX },
+    coldAfterMs: { t: 'duration', min: 0, max: DURATION_MS_MAX },
+    coldDir: { t: 'string' },
+    deflateChunks: { t: 'bool' },
+    remoteWriteMaxBytes: { t: 'bytes', min: 1024, max: 1024 * MiB },
+  },
   log: {
     level: { t: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
     destination: { t: 'string', nonEmpty: true },
@@ -178,6 +251,15 @@ function coerce(kind: Kind, raw: unknown, key: string, source: string): unknown 
         n = kind.t === 'bytes' ? Math.round(Number(m[1]) * UNIT[(m[2] ?? 'b').toLowerCase()]!) : Number(raw);
       } else throw configError(key, source, `must be a number, got ${typeof raw}`);
       if (!Number.isInteger(n) || n < kind.min || n > kind.max) throw configError(key, source, `must be an integer in [${kind.min}, ${kind.max}], got ${String(raw)}`);
+      return n;
+    }
+    case 'duration': {
+      const n = typeof raw === 'number' || typeof raw === 'string' ? parseDurationMs(raw) : undefined;
+      if (n === undefined) {
+        if (typeof raw !== 'number' && typeof raw !== 'string') throw configError(key, source, `must be a duration, got ${typeof raw}`);
+        throw configError(key, source, `must be milliseconds or a duration like 30s, 10m, 2h, 1d, got ${JSON.stringify(raw)}`);
+      }
+      if (n < kind.min || n > kind.max) throw configError(key, source, `must be from ${kind.min} to ${kind.max} ms, got ${String(raw)}`);
       return n;
     }
     case 'enum':
@@ -334,6 +416,7 @@ function validateWhole(cfg: StrataConfig): void {
   if (cfg.limits.valueBytesMax + cfg.limits.keyBytesMax > cfg.limits.requestBytesMax) {
     throw configError('limits.requestBytesMax', 'combined', 'must be at least valueBytesMax + keyBytesMax');
   }
+  if (cfg.tsdb.chunkWindowMs % HOUR_MS !== 0) throw configError('tsdb.chunkWindowMs', 'combined', `must be a whole number of hours, got ${cfg.tsdb.chunkWindowMs} ms`);
   const ports = cfg.server.protocols.map((p) => cfg.server[`${p}Port`]).filter((p) => p !== 0);
   if (new Set(ports).size !== ports.length) throw configError('server', 'combined', 'two front ends are configured on the same port');
 }

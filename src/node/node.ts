@@ -1,6 +1,8 @@
 import type { StrataConfig } from './config.js';
 import { LocalKvService } from './local-kv-service.js';
+import { NodeFs, joinPath } from '../base/index.js';
 import type { Clock, Fs } from '../base/index.js';
+import { LocalDirObjectStore, TimeSeriesStore } from '../tsdb/index.js';
 
 /**
  * Opens the node's storage from its configuration: today one local engine
@@ -23,5 +25,58 @@ export async function openNodeStorage(config: StrataConfig, options: { fs?: Fs; 
       maxValueSize: config.limits.valueBytesMax + 16,
       maxKeySize: config.limits.keyBytesMax,
     },
+  });
+}
+
+/** The time-series store's engine directory inside the data directory. */
+export const TSDB_DIR_NAME = 'tsdb';
+/** The default cold tier directory inside the data directory (tsdb.coldDir ""). */
+export const TSDB_COLD_DIR_NAME = 'tsdb-cold';
+
+/** Where a node keeps its time-series files: the store's engine and the cold tier. */
+export function tsdbPaths(config: StrataConfig): { dir: string; coldDir: string } {
+  const dataDir = config.storage.dataDir;
+  return {
+    dir: joinPath(dataDir, TSDB_DIR_NAME),
+    coldDir: config.tsdb.coldDir !== '' ? config.tsdb.coldDir : joinPath(dataDir, TSDB_COLD_DIR_NAME),
+  };
+}
+
+/**
+ * Opens the node's time-series database (config section tsdb) in its own
+ * engine at `<dataDir>/tsdb`. The key-value engine uses dataDir itself as
+ * its directory, which is safe to share: an engine only lists, keeps and
+ * deletes files whose names it generates (CURRENT, LOCK, VALUE-FORMAT,
+ * MANIFEST-n, n.log, n.sst, n.dbtmp; see engine/filenames.ts) and ignores
+ * every other entry, so the `tsdb` and `tsdb-cold` subdirectories are left
+ * alone. Durability follows storage.syncMode as the key-value engine's does;
+ * the write buffer, block cache and compression come from the storage
+ * section too (so a node with the tsdb on holds two block caches of
+ * storage.blockCacheBytes each).
+ */
+export async function openNodeTsdb(config: StrataConfig, options: { fs?: Fs; clock?: Clock } = {}): Promise<TimeSeriesStore> {
+  const s = config.storage;
+  const t = config.tsdb;
+  const fs = options.fs ?? new NodeFs();
+  const { dir, coldDir } = tsdbPaths(config);
+  return TimeSeriesStore.open({
+    dir,
+    fs,
+    ...(options.clock !== undefined ? { clock: options.clock } : {}),
+    syncWrites: s.syncMode === 'always',
+    engine: {
+      writeBufferSize: s.writeBufferBytes,
+      blockCacheSize: s.blockCacheBytes,
+      compression: s.compression,
+      syncIntervalMs: s.syncMode === 'periodic' ? s.syncIntervalMs : 0,
+      ...(options.clock !== undefined ? { clock: options.clock } : {}),
+    },
+    chunkWindowMs: t.chunkWindowMs,
+    maxHeadRows: t.maxHeadRows,
+    acceptPastMs: t.acceptPastMs,
+    acceptFutureMs: t.acceptFutureMs,
+    coldAfterMs: t.coldAfterMs,
+    objectStore: new LocalDirObjectStore(coldDir, fs),
+    deflateChunks: t.deflateChunks,
   });
 }

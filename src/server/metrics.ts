@@ -1,6 +1,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Metric } from 'prom-client';
 import type { KeyValueService } from '../base/index.js';
+import type { TsStats } from '../tsdb/index.js';
 
 export type Protocol = 'resp' | 'http' | 'grpc';
 
@@ -10,10 +11,33 @@ export interface CommandMetrics {
   observe(seconds: number, failed: boolean): void;
 }
 
+/** What the metrics read from the time-series database at scrape time. */
+export interface TsdbStatsSource {
+  stats(): TsStats;
+}
+
+/** TsStats counters exposed as Prometheus counters (`strata_tsdb_<name>_total`). */
+const TSDB_COUNTERS: ReadonlyArray<readonly [keyof TsStats, string, string]> = [
+  ['pointsWritten', 'strata_tsdb_points_written_total', 'Time-series points (rows) written.'],
+  ['valuesWritten', 'strata_tsdb_values_written_total', 'Time-series field values written.'],
+  ['chunksSealed', 'strata_tsdb_chunks_sealed_total', 'Head buffers sealed into chunks.'],
+  ['chunksExpired', 'strata_tsdb_chunks_expired_total', 'Chunks dropped by retention.'],
+  ['chunksMovedCold', 'strata_tsdb_chunks_moved_cold_total', 'Chunks moved to the cold tier.'],
+  ['rollupBucketsWritten', 'strata_tsdb_rollup_buckets_written_total', 'Rollup buckets (1h, 1d, 1M, 1y) written.'],
+];
+
+/** TsStats levels exposed as gauges. */
+const TSDB_GAUGES: ReadonlyArray<readonly [keyof TsStats, string, string]> = [
+  ['series', 'strata_tsdb_series', 'Time series known to the index.'],
+  ['measurements', 'strata_tsdb_measurements', 'Measurements with a schema.'],
+  ['headPoints', 'strata_tsdb_head_points', 'Points in memory not yet sealed into chunks.'],
+];
+
 /**
  * The Prometheus registry one server process exposes on /metrics:
  * per-command counts and latency histograms for each protocol, open
- * connections, and the engine's counters read at scrape time.
+ * connections, and the engine's and the time-series database's counters
+ * read at scrape time.
  */
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -24,7 +48,7 @@ export class ServerMetrics {
   private readonly rejected: Counter<'protocol' | 'reason'>;
   private readonly byCommand = new Map<string, CommandMetrics>();
 
-  constructor(service: KeyValueService | undefined, options: { defaultMetrics?: boolean } = {}) {
+  constructor(service: KeyValueService | undefined, options: { defaultMetrics?: boolean; tsdb?: TsdbStatsSource | undefined } = {}) {
     const registers = [this.registry];
     this.commands = new Counter({
       name: 'strata_commands_total',
@@ -54,7 +78,42 @@ export class ServerMetrics {
         },
       });
     }
+    if (options.tsdb !== undefined) this.registerTsdb(options.tsdb);
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'strata_process_' });
+  }
+
+  /** Gauges and counters over the store's stats(), read once per scrape. */
+  private registerTsdb(tsdb: TsdbStatsSource): void {
+    const registers = [this.registry];
+    // One stats() call serves every metric of a scrape (collect runs once per metric).
+    let cached: { at: number; stats: TsStats } | undefined;
+    const read = (): TsStats => {
+      const now = Date.now();
+      if (cached === undefined || now - cached.at > 100) cached = { at: now, stats: tsdb.stats() };
+      return cached.stats;
+    };
+    for (const [stat, name, help] of TSDB_GAUGES) {
+      const g: Gauge = new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          g.set(read()[stat]);
+        },
+      });
+    }
+    for (const [stat, name, help] of TSDB_COUNTERS) {
+      const c: Counter = new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          // The store's counters only grow; the Prometheus counter is set to them.
+          c.reset();
+          c.inc(read()[stat]);
+        },
+      });
+    }
   }
 
   command(protocol: Protocol, command: string): CommandMetrics {

@@ -3,8 +3,9 @@ import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { ERROR_CODES, StrataError } from '../base/index.js';
 import type { Clock, Fs } from '../base/index.js';
-import { isLoopbackHost, openNodeStorage } from '../node/index.js';
+import { isLoopbackHost, openNodeStorage, openNodeTsdb, tsdbPaths } from '../node/index.js';
 import type { LocalKvService, StrataConfig } from '../node/index.js';
+import type { TimeSeriesStore } from '../tsdb/index.js';
 import { Authenticator } from './auth.js';
 import type { FrontEnd, FrontEndOptions, TlsMaterial } from './front-end.js';
 import { GrpcServer } from './grpc/index.js';
@@ -45,10 +46,12 @@ function readTls(config: StrataConfig): TlsMaterial | undefined {
 }
 
 /**
- * One running node: its storage behind the KeyValueService and the front
- * ends the configuration names, all on server.host. `close()` is the
- * graceful shutdown: stop accepting, let in-flight requests finish (up to
- * server.shutdownTimeoutMs), flush the memtable, close the engine.
+ * One running node: its storage behind the KeyValueService, its
+ * time-series database (unless tsdb.enabled is false) and the front ends
+ * the configuration names, all on server.host. `close()` is the graceful
+ * shutdown: stop accepting, let in-flight requests finish (up to
+ * server.shutdownTimeoutMs), seal and flush the time-series heads, flush
+ * the memtable, close both engines.
  */
 export class StrataServer {
   private closing: Promise<void> | undefined;
@@ -56,6 +59,8 @@ export class StrataServer {
   private constructor(
     readonly config: StrataConfig,
     readonly service: LocalKvService,
+    /** The time-series database; undefined with tsdb.enabled false. */
+    readonly tsdb: TimeSeriesStore | undefined,
     readonly metrics: ServerMetrics,
     readonly logger: Logger,
     private readonly frontEnds: FrontEnd[],
@@ -77,14 +82,25 @@ export class StrataServer {
       logger.warn({ host }, 'listening on a non-loopback address WITHOUT authentication (--insecure): anyone who can reach this host can read and write every key');
     }
     const tls = readTls(config);
-    const service = await openNodeStorage(config, { ...(options.fs ? { fs: options.fs } : {}), ...(options.clock ? { clock: options.clock } : {}) });
-    const metrics = new ServerMetrics(service);
+    const storageOptions = { ...(options.fs ? { fs: options.fs } : {}), ...(options.clock ? { clock: options.clock } : {}) };
+    const service = await openNodeStorage(config, storageOptions);
+    let tsdb: TimeSeriesStore | undefined;
+    if (config.tsdb.enabled) {
+      try {
+        tsdb = await openNodeTsdb(config, storageOptions);
+      } catch (err) {
+        await service.close();
+        throw err;
+      }
+    }
+    const metrics = new ServerMetrics(service, { tsdb });
     const frontEnds: FrontEnd[] = [];
     const ports: Partial<Record<'resp' | 'http' | 'grpc', number>> = {};
     try {
       for (const protocol of config.server.protocols) {
         const base: FrontEndOptions = {
           service,
+          tsdb,
           auth,
           limits: { ...config.limits },
           metrics,
@@ -94,18 +110,22 @@ export class StrataServer {
           tls,
         };
         const fe: FrontEnd =
-          protocol === 'resp' ? new RespServer(base) : protocol === 'http' ? new HttpServer(base) : new GrpcServer({ ...base, closeTimeoutMs: config.server.shutdownTimeoutMs });
+          protocol === 'resp' ? new RespServer(base) : protocol === 'http' ? new HttpServer({ ...base, remoteWriteMaxBytes: config.tsdb.remoteWriteMaxBytes }) : new GrpcServer({ ...base, closeTimeoutMs: config.server.shutdownTimeoutMs });
         ports[protocol] = await fe.start();
         frontEnds.push(fe);
         logger.info({ protocol, host, port: ports[protocol], tls: tls !== undefined }, `${protocol} listening on ${host}:${ports[protocol]}`);
       }
     } catch (err) {
       await Promise.allSettled(frontEnds.map((f) => f.close()));
+      await tsdb?.close().catch(() => undefined);
       await service.close();
       throw err;
     }
-    logger.info({ dataDir: config.storage.dataDir, syncMode: config.storage.syncMode, auth: auth.required }, 'strata ready');
-    return new StrataServer(config, service, metrics, logger, frontEnds, ports);
+    logger.info(
+      { dataDir: config.storage.dataDir, syncMode: config.storage.syncMode, auth: auth.required, tsdb: tsdb !== undefined ? tsdbPaths(config).dir : false },
+      'strata ready',
+    );
+    return new StrataServer(config, service, tsdb, metrics, logger, frontEnds, ports);
   }
 
   close(): Promise<void> {
@@ -126,6 +146,18 @@ export class StrataServer {
     clearTimeout(timer);
     if (outcome === 'timeout') this.logger.warn({ timeoutMs }, 'in-flight requests did not finish in time; closing the engine anyway');
     else for (const r of outcome) if (r.status === 'rejected') this.logger.error({ err: r.reason }, 'a front end failed to close cleanly');
+    if (this.tsdb !== undefined) {
+      try {
+        await this.tsdb.flush();
+      } catch (err) {
+        this.logger.error({ err }, 'time-series flush at shutdown failed (its head log still holds every acknowledged point)');
+      }
+      try {
+        await this.tsdb.close();
+      } catch (err) {
+        this.logger.error({ err }, 'closing the time-series database failed');
+      }
+    }
     try {
       await this.service.flush();
     } catch (err) {

@@ -5,3 +5,4 @@ export { LocalDirObjectStore } from './object-store.js';
 export type { ObjectStore } from './object-store.js';
 export { bucketStart, bucketEnd, intervalStart } from './rollup.js';
 export { planSegments } from './planner.js';
+export * from './ingest/index.js';

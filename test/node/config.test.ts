@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { ERROR_CODES, isStrataError } from '../../src/base/errors.js';
-import { configKeys, defaultConfig, envNameOf, isLoopbackHost, loadConfig } from '../../src/node/index.js';
+import { configKeys, defaultConfig, envNameOf, isLoopbackHost, loadConfig, parseDurationMs, tsdbPaths } from '../../src/node/index.js';
 
 const root = join(new URL('.', import.meta.url).pathname, '../../..');
 
@@ -78,4 +78,55 @@ test('strata.example.yaml documents every key with its default, and env names ar
 test('loopback detection', () => {
   for (const h of ['127.0.0.1', '127.1.2.3', 'localhost', '::1']) assert.equal(isLoopbackHost(h), true, h);
   for (const h of ['0.0.0.0', '::', '10.0.0.1', 'example.com']) assert.equal(isLoopbackHost(h), false, h);
+});
+
+test('tsdb section: defaults, durations in file/env/flags, and its errors', () => {
+  const d = defaultConfig().tsdb;
+  assert.deepEqual(d, {
+    enabled: true,
+    chunkWindowMs: 2 * 3_600_000,
+    maxHeadRows: 4096,
+    acceptPastMs: 0,
+    acceptFutureMs: 86_400_000,
+    coldAfterMs: 0,
+    coldDir: '',
+    deflateChunks: false,
+    remoteWriteMaxBytes: 64 * 1024 * 1024,
+  });
+  const cfg = loadConfig({
+    file: yamlFile('tsdb:\n  chunkWindowMs: 4h\n  acceptPastMs: 7d\n  coldAfterMs: 2592000000\n  remoteWriteMaxBytes: 8MiB\n  deflateChunks: true\n'),
+    env: { STRATA_TSDB_ACCEPT_FUTURE_MS: '30m', STRATA_TSDB_ENABLED: 'false' },
+    overrides: { 'tsdb.maxHeadRows': '100', 'tsdb.coldDir': '/cold' },
+  });
+  assert.equal(cfg.tsdb.chunkWindowMs, 4 * 3_600_000);
+  assert.equal(cfg.tsdb.acceptPastMs, 7 * 86_400_000);
+  assert.equal(cfg.tsdb.coldAfterMs, 30 * 86_400_000);
+  assert.equal(cfg.tsdb.remoteWriteMaxBytes, 8 * 1024 * 1024);
+  assert.equal(cfg.tsdb.deflateChunks, true);
+  assert.equal(cfg.tsdb.acceptFutureMs, 30 * 60_000);
+  assert.equal(cfg.tsdb.enabled, false);
+  assert.equal(cfg.tsdb.maxHeadRows, 100);
+  assert.deepEqual(tsdbPaths(cfg), { dir: join('./data', 'tsdb'), coldDir: '/cold' });
+  assert.deepEqual(tsdbPaths(loadConfig({ overrides: { 'storage.dataDir': '/var/lib/strata' } })), { dir: '/var/lib/strata/tsdb', coldDir: '/var/lib/strata/tsdb-cold' });
+
+  rejects(() => loadConfig({ file: yamlFile('tsdb:\n  chunkWindowMs: 90m\n') }), /tsdb\.chunkWindowMs .*whole number of hours/);
+  rejects(() => loadConfig({ file: yamlFile('tsdb:\n  chunkWindowMs: 30m\n') }), /tsdb\.chunkWindowMs \(file .*\): must be from 3600000/);
+  rejects(() => loadConfig({ env: { STRATA_TSDB_ACCEPT_PAST_MS: 'a week' } }), /tsdb\.acceptPastMs \(environment STRATA_TSDB_ACCEPT_PAST_MS\): must be milliseconds or a duration/);
+  rejects(() => loadConfig({ overrides: { 'tsdb.maxHeadRows': '0' } }), /tsdb\.maxHeadRows \(flag\)/);
+  rejects(() => loadConfig({ overrides: { 'tsdb.remoteWriteMaxBytes': '10' } }), /tsdb\.remoteWriteMaxBytes/);
+  rejects(() => loadConfig({ file: yamlFile('tsdb:\n  enabled: maybe\n') }), /tsdb\.enabled/);
+  rejects(() => loadConfig({ file: yamlFile('tsdb:\n  chunk_window: 2h\n') }), /tsdb\.chunk_window .*unknown key/);
+});
+
+test('durations: ms or one number with a unit; y is 365 days', () => {
+  assert.equal(parseDurationMs(1500), 1500);
+  assert.equal(parseDurationMs('1500'), 1500);
+  assert.equal(parseDurationMs('500ms'), 500);
+  assert.equal(parseDurationMs('30s'), 30_000);
+  assert.equal(parseDurationMs('10m'), 600_000);
+  assert.equal(parseDurationMs('12h'), 43_200_000);
+  assert.equal(parseDurationMs(' 30d '), 30 * 86_400_000);
+  assert.equal(parseDurationMs('2w'), 14 * 86_400_000);
+  assert.equal(parseDurationMs('1y'), 365 * 86_400_000);
+  for (const bad of ['', '1.5h', '-1s', '1M', '1 day', 'h', '1h30m', -1, 1.5, Number.NaN, '1001y']) assert.equal(parseDurationMs(bad), undefined, String(bad));
 });

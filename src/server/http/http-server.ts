@@ -14,6 +14,7 @@ import { HttpReplyError, errorReplyOf, rawErrorResponse } from './http-error.js'
 import type { HttpApp } from './http-app.js';
 import { EXPIRE_AT_HEADER, registerKvRoutes } from './kv-routes.js';
 import { openApiDocument } from './openapi.js';
+import { INFLUX_WRITE_ROUTE, TS_DECOMPRESSED_BYTES_DEFAULT, influxAuthorization, registerTsRoutes } from './ts-routes.js';
 import { escapePercentsInPath, splitTarget } from './percent-encoding.js';
 import { WWW_AUTHENTICATE } from './request-auth.js';
 import { UNMATCHED_ROUTE_NAME } from './route-meta.js';
@@ -23,6 +24,12 @@ import type { RouteMeta } from './route-meta.js';
 export interface HttpRoute {
   method: string;
   url: string;
+}
+
+/** The HTTP front end's options: every front end's, plus the time-series write limit. */
+export interface HttpServerOptions extends FrontEndOptions {
+  /** Largest decompressed time-series write body (tsdb.remoteWriteMaxBytes; default 64 MiB). */
+  remoteWriteMaxBytes?: number | undefined;
 }
 
 /** Room for the request line and headers besides the key: the longest key percent-encodes to 3 bytes a byte. */
@@ -37,8 +44,10 @@ function printable(s: string, max = 200): string {
 
 /**
  * The HTTP/JSON front end (fastify): `/v1/kv` routes over the
- * KeyValueService, `/health`, `/metrics`, `/openapi.json`. See openapi.ts for
- * the API and the README for curl examples.
+ * KeyValueService, the time-series routes (`/v1/ts`, `/api/v2/write`,
+ * `/api/v1/write`; ts-routes.ts) when the node has a time-series database,
+ * `/health`, `/metrics`, `/openapi.json`. See openapi.ts for the API and the
+ * README for curl examples.
  *
  * Request path: the router sees the target with every `%` in the path
  * escaped (binary keys would make its UTF-8 decoding fail); handlers read
@@ -55,7 +64,7 @@ export class HttpServer implements FrontEnd {
   private closing = false;
   private closed: Promise<void> | undefined = undefined;
 
-  constructor(private readonly opts: FrontEndOptions) {
+  constructor(private readonly opts: HttpServerOptions) {
     const { limits, metrics, tls } = opts;
     this.limiter = new ConnectionLimiter(limits.clientsMax, metrics);
     const maxHeaderSize = Math.max(HEADER_BYTES_BASE, limits.keyBytesMax * 3 + HEADER_BYTES_BASE);
@@ -122,6 +131,13 @@ export class HttpServer implements FrontEnd {
 
     this.registerServiceRoutes(limits, metrics);
     registerKvRoutes(this.app, { service: opts.service, limits });
+    if (opts.tsdb !== undefined) {
+      registerTsRoutes(this.app, { tsdb: opts.tsdb, limits, decompressedBytesMax: this.decompressedBytesMax });
+    }
+  }
+
+  private get decompressedBytesMax(): number {
+    return this.opts.remoteWriteMaxBytes ?? TS_DECOMPRESSED_BYTES_DEFAULT;
   }
 
   /** Every route registered, for the OpenAPI coverage test. */
@@ -169,7 +185,7 @@ export class HttpServer implements FrontEnd {
       const text = await metrics.text();
       return reply.type(metrics.contentType).send(text);
     });
-    const doc = JSON.stringify(openApiDocument(limits));
+    const doc = JSON.stringify(openApiDocument(limits, { tsdb: this.opts.tsdb !== undefined, decompressedBytesMax: this.decompressedBytesMax }));
     this.app.get('/openapi.json', meta('openapi'), async (_request, reply) => reply.type('application/json; charset=utf-8').send(doc));
   }
 
@@ -189,7 +205,9 @@ export class HttpServer implements FrontEnd {
     }
     if (meta?.public === true) return undefined;
     // Unknown routes need credentials too, so they answer 401 before 404.
-    const principal = this.opts.auth.principalOfAuthorization(request.headers.authorization);
+    // InfluxDB clients send `Authorization: Token <api token>` to the InfluxDB-compatible route.
+    const authorization = meta?.name === INFLUX_WRITE_ROUTE ? influxAuthorization(request.headers.authorization) : request.headers.authorization;
+    const principal = this.opts.auth.principalOfAuthorization(authorization);
     if (meta?.write === true) Authenticator.checkWrite(principal);
     return undefined;
   }

@@ -3,6 +3,7 @@ import { BATCH_OPS_MAX, EXPIRE_AT_MS_MAX, TTL_MS_MAX } from './batch-request.js'
 import { CONDITION_FAILED } from './http-error.js';
 import { EXPIRE_AT_HEADER } from './kv-routes.js';
 import { SCAN_LIMIT_DEFAULT } from './scan-request.js';
+import { TS_DECOMPRESSED_BYTES_DEFAULT, TS_SERIES_LIMIT_DEFAULT, TS_STREAM_POINTS_PER_LINE } from './ts-routes.js';
 
 /** A JSON value (the document is plain data). */
 type Json = string | number | boolean | null | Json[] | { [k: string]: Json };
@@ -16,6 +17,7 @@ function errorResponses(...names: string[]): { [k: string]: Json } {
     PermissionDenied: '403',
     NotFound: '404',
     ConditionFailed: '412',
+    SchemaConflict: '409',
     TooLarge: '413',
     UnsupportedMediaType: '415',
     Internal: '500',
@@ -41,11 +43,330 @@ function errorResponse(description: string): Json {
   return { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
 }
 
+/** What the document describes besides the key-value routes. */
+export interface OpenApiOptions {
+  /** The node runs a time-series database: the /v1/ts, /api/v2/write and /api/v1/write routes exist. */
+  tsdb: boolean;
+  /** tsdb.remoteWriteMaxBytes. */
+  decompressedBytesMax: number;
+}
+
+const measurementParam: Json = {
+  name: 'measurement',
+  in: 'path',
+  required: true,
+  description: 'The measurement name, percent-encoded (UTF-8).',
+  schema: { type: 'string' },
+};
+
+const precisionParam = (fallback: string): Json => ({
+  name: 'precision',
+  in: 'query',
+  schema: { type: 'string', enum: ['ns', 'us', 'ms', 's'], default: fallback },
+  description: 'Unit of the line-protocol timestamps.',
+});
+
+const noContent: Json = { description: 'Written (all points or none).' };
+
+const tsQueryBody: Json = { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/TsQuery' } } } };
+
+const TS_SCHEMAS: { [k: string]: Json } = {
+  TagMatcher: {
+    type: 'object',
+    required: ['tag', 'op', 'value'],
+    additionalProperties: false,
+    properties: {
+      tag: { type: 'string' },
+      op: { type: 'string', enum: ['=', '!=', '=~', '!~'] },
+      value: { type: 'string', description: 'A literal for = and !=; a regular expression that must match the whole value for =~ and !~.' },
+    },
+  },
+  TsQuery: {
+    type: 'object',
+    required: ['measurement', 'fromMs', 'toMs'],
+    additionalProperties: false,
+    description: 'Unknown keys are refused.',
+    properties: {
+      measurement: { type: 'string' },
+      matchers: { type: 'array', items: { oneOf: [{ $ref: '#/components/schemas/TagMatcher' }, { type: 'string', description: 'tag=value, tag!=value, tag=~regex or tag!~regex' }] }, description: 'All must match.' },
+      fields: { type: 'array', items: { type: 'string' }, description: 'Default: every field of the measurement.' },
+      fromMs: { type: 'integer', description: 'Inclusive start, ms since the epoch.' },
+      toMs: { type: 'integer', description: 'Exclusive end, ms since the epoch.' },
+      aggregate: {
+        type: 'object',
+        required: ['fn'],
+        additionalProperties: false,
+        properties: {
+          fn: { type: 'string', enum: ['count', 'sum', 'min', 'max', 'avg', 'first', 'last', 'percentile'] },
+          percentile: { type: 'number', minimum: 0, maximum: 100, description: 'For fn percentile.' },
+          every: {
+            oneOf: [
+              { type: 'object', required: ['ms'], additionalProperties: false, properties: { ms: { type: 'integer', minimum: 1 } } },
+              { type: 'object', required: ['months'], additionalProperties: false, properties: { months: { type: 'integer', minimum: 1 } } },
+            ],
+            description: 'Bucket width, aligned to the epoch (UTC). Omitted: one bucket over the range.',
+          },
+        },
+      },
+      groupBy: { type: 'array', items: { type: 'string' }, description: 'Absent: each series alone; []: all merged; ["host"]: merged per host.' },
+      where: {
+        type: 'object',
+        required: ['field', 'op', 'value'],
+        additionalProperties: false,
+        properties: { field: { type: 'string' }, op: { type: 'string', enum: ['>', '>=', '<', '<=', '=', '!='] }, value: { type: 'number' } },
+      },
+      limit: { type: 'integer', minimum: 0, description: 'Points (raw) or buckets (aggregates) per series.' },
+      order: { type: 'string', enum: ['asc', 'desc'], default: 'asc' },
+      level: { type: 'string', enum: ['auto', 'raw', '1h', '1d', '1M', '1y'], default: 'auto', description: 'Force a storage level for aggregates.' },
+    },
+  },
+  TsPlan: {
+    type: 'object',
+    required: ['series', 'segments', 'reason'],
+    properties: {
+      series: { type: 'integer' },
+      segments: {
+        type: 'array',
+        items: { type: 'object', properties: { level: { type: 'string', enum: ['raw', '1h', '1d', '1M', '1y'] }, fromMs: { type: 'integer' }, toMs: { type: 'integer' } } },
+      },
+      reason: { type: 'string' },
+    },
+  },
+  TsSeriesResult: {
+    type: 'object',
+    required: ['measurement', 'tags', 'field', 'type', 'times', 'values'],
+    properties: {
+      measurement: { type: 'string' },
+      tags: { type: 'object', additionalProperties: { type: 'string' } },
+      field: { type: 'string' },
+      type: { type: 'string', enum: ['float', 'integer', 'boolean', 'string'] },
+      times: { type: 'array', items: { type: 'integer' }, description: 'Point times (raw) or bucket starts (aggregates), ms.' },
+      nanos: { type: 'array', items: { type: 'integer' }, description: 'Raw only, present when some point has them: nanoseconds within the millisecond.' },
+      values: {
+        type: 'array',
+        items: { type: ['number', 'boolean', 'string'] },
+        description: 'For type float, values that are not finite are the strings "NaN", "+Inf" and "-Inf" (the Prometheus convention).',
+      },
+    },
+  },
+  RetentionPolicy: {
+    type: 'object',
+    additionalProperties: false,
+    description: 'Per storage level, how long to keep data: ms, or a duration "500ms", "30s", "10m", "12h", "30d", "1w", "1y" (365 days). 0 or absent keeps forever.',
+    properties: Object.fromEntries(['raw', '1h', '1d', '1M', '1y'].map((l) => [l, { type: ['integer', 'string'] }])),
+  },
+};
+
+function tsPaths(limits: ServerLimits, o: OpenApiOptions): { [k: string]: Json } {
+  const writeErrors = errorResponses(...COMMON_ERRORS, 'PermissionDenied', 'SchemaConflict', 'TooLarge', 'UnsupportedMediaType');
+  const lineProtocol: Json = { schema: { type: 'string', description: 'InfluxDB line protocol: measurement[,tag=value...] field=value[,...] [timestamp]' } };
+  const gzipNote = `A body with Content-Encoding: gzip is decompressed first (at most ${o.decompressedBytesMax} bytes once decompressed, tsdb.remoteWriteMaxBytes).`;
+  return {
+    '/v1/ts/write': {
+      post: {
+        operationId: 'tsWrite',
+        summary: 'Write points: line protocol (default) or JSON ({"points":[...]}, Content-Type: application/json)',
+        description: `All points or none. A bad line is 400 and the message names it: "line 2, column 17: ...". A field whose type differs from the one the measurement has is 409 SCHEMA_CONFLICT. ${gzipNote}`,
+        parameters: [precisionParam('ns')],
+        requestBody: {
+          required: true,
+          content: {
+            'text/plain': lineProtocol,
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['points'],
+                properties: {
+                  points: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      required: ['measurement', 'fields'],
+                      additionalProperties: false,
+                      properties: {
+                        measurement: { type: 'string' },
+                        tags: { type: 'object', additionalProperties: { type: 'string' } },
+                        fields: { type: 'object', description: 'name → number (float), {"integer": n}, boolean or string.' },
+                        time: { type: ['integer', 'string'], description: 'ms since the epoch or RFC 3339; absent: now.' },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+        responses: { '204': noContent, ...writeErrors },
+      },
+    },
+    '/api/v2/write': {
+      post: {
+        operationId: 'influxWrite',
+        summary: 'InfluxDB 2 compatible write (Telegraf outputs.influxdb_v2, InfluxDB client libraries)',
+        description: `Line protocol. bucket is required (and org accepted) for compatibility; one node holds one database, so both are otherwise ignored. Credentials: Authorization: Token <api token> (the same tokens as Bearer), Bearer or Basic. ${gzipNote}`,
+        parameters: [
+          { name: 'bucket', in: 'query', required: true, schema: { type: 'string' } },
+          { name: 'org', in: 'query', schema: { type: 'string' } },
+          { name: 'orgID', in: 'query', schema: { type: 'string' } },
+          precisionParam('ns'),
+        ],
+        requestBody: { required: true, content: { 'text/plain': lineProtocol } },
+        responses: { '204': noContent, ...writeErrors },
+      },
+    },
+    '/api/v1/write': {
+      post: {
+        operationId: 'promRemoteWrite',
+        summary: 'Prometheus remote write 1.0 (snappy-compressed protobuf WriteRequest)',
+        description: `Each sample becomes a point: measurement = __name__, tags = the other labels, one float field "value" (NaN staleness markers kept). Send Content-Encoding: snappy, Content-Type: application/x-protobuf, X-Prometheus-Remote-Write-Version: 0.1.0; remote write 2.0 is refused with 415. At most ${o.decompressedBytesMax} bytes once decompressed (tsdb.remoteWriteMaxBytes), ${limits.requestBytesMax} compressed.`,
+        requestBody: { required: true, content: { 'application/x-protobuf': { schema: { type: 'string', contentMediaType: 'application/x-protobuf' } } } },
+        responses: { '204': noContent, ...writeErrors },
+      },
+    },
+    '/v1/ts/query': {
+      post: {
+        operationId: 'tsQuery',
+        summary: 'Query raw points or aggregates',
+        description: `With format=ndjson or Accept: application/x-ndjson the result streams as JSON lines: first {"plan": ...}, then one TsSeriesResult per line, at most ${TS_STREAM_POINTS_PER_LINE} points each (a series longer than that spans several lines); a failure after the first line is a last line {"error":{"code","message"}}. Non-finite floats are "NaN", "+Inf", "-Inf".`,
+        parameters: [{ name: 'format', in: 'query', schema: { type: 'string', enum: ['json', 'ndjson'] }, description: 'Default json, or ndjson when the Accept header asks for it.' }],
+        requestBody: tsQueryBody,
+        responses: {
+          '200': {
+            description: 'The result.',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['series', 'plan'],
+                  properties: { series: { type: 'array', items: { $ref: '#/components/schemas/TsSeriesResult' } }, plan: { $ref: '#/components/schemas/TsPlan' } },
+                },
+              },
+              'application/x-ndjson': { schema: { type: 'string' } },
+            },
+          },
+          ...errorResponses(...COMMON_ERRORS, 'UnsupportedMediaType'),
+        },
+      },
+    },
+    '/v1/ts/explain': {
+      post: {
+        operationId: 'tsExplain',
+        summary: 'Which storage levels would answer a query, and why',
+        requestBody: tsQueryBody,
+        responses: {
+          '200': { description: 'The plan.', content: { 'application/json': { schema: { type: 'object', required: ['plan'], properties: { plan: { $ref: '#/components/schemas/TsPlan' } } } } } },
+          ...errorResponses(...COMMON_ERRORS, 'UnsupportedMediaType'),
+        },
+      },
+    },
+    '/v1/ts/series': {
+      get: {
+        operationId: 'tsSeries',
+        summary: 'Series of a measurement matching tag selectors',
+        parameters: [
+          { name: 'measurement', in: 'query', required: true, schema: { type: 'string' } },
+          { name: 'match', in: 'query', schema: { type: 'array', items: { type: 'string' } }, style: 'form', explode: true, description: 'Repeatable: tag=value, tag!=value, tag=~regex, tag!~regex (all must match).' },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: limits.scanLimitMax, default: Math.min(TS_SERIES_LIMIT_DEFAULT, limits.scanLimitMax) } },
+        ],
+        responses: {
+          '200': {
+            description: 'Series infos, ids ascending; firstMs/lastMs are null for a series without points.',
+            content: { 'application/json': { schema: { type: 'object', required: ['series'], properties: { series: { type: 'array', items: { type: 'object' } } } } } },
+          },
+          ...errorResponses(...COMMON_ERRORS),
+        },
+      },
+    },
+    '/v1/ts/measurements': {
+      get: {
+        operationId: 'tsMeasurements',
+        summary: 'Measurement names',
+        responses: {
+          '200': { description: 'The names.', content: { 'application/json': { schema: { type: 'object', required: ['measurements'], properties: { measurements: { type: 'array', items: { type: 'string' } } } } } } },
+          ...errorResponses(...COMMON_ERRORS),
+        },
+      },
+    },
+    '/v1/ts/schema/{measurement}': {
+      parameters: [measurementParam],
+      get: {
+        operationId: 'tsSchema',
+        summary: "A measurement's field types",
+        responses: {
+          '200': {
+            description: 'Field name → float, integer, boolean or string.',
+            content: { 'application/json': { schema: { type: 'object', required: ['measurement', 'fields'], properties: { measurement: { type: 'string' }, fields: { type: 'object', additionalProperties: { type: 'string' } } } } } },
+          },
+          ...errorResponses(...COMMON_ERRORS, 'NotFound'),
+        },
+      },
+    },
+    '/v1/ts/delete': {
+      post: {
+        operationId: 'tsDelete',
+        summary: 'Delete the points of matching series in [fromMs, toMs); rollups are corrected',
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['measurement', 'fromMs', 'toMs'],
+                additionalProperties: false,
+                properties: {
+                  measurement: { type: 'string' },
+                  matchers: { type: 'array', items: { $ref: '#/components/schemas/TagMatcher' } },
+                  fromMs: { type: 'integer' },
+                  toMs: { type: 'integer' },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          '200': { description: 'Points deleted.', content: { 'application/json': { schema: { type: 'object', required: ['deleted'], properties: { deleted: { type: 'integer' } } } } } },
+          ...errorResponses(...COMMON_ERRORS, 'PermissionDenied', 'UnsupportedMediaType'),
+        },
+      },
+    },
+    '/v1/ts/retention/{measurement}': {
+      parameters: [measurementParam],
+      get: {
+        operationId: 'tsRetentionGet',
+        summary: "A measurement's retention policy (ms per level)",
+        responses: {
+          '200': { description: 'The policy; an empty object keeps everything forever.', content: { 'application/json': { schema: { type: 'object', properties: { measurement: { type: 'string' }, retention: { type: 'object' } } } } } },
+          ...errorResponses(...COMMON_ERRORS),
+        },
+      },
+      put: {
+        operationId: 'tsRetentionSet',
+        summary: "Replace a measurement's retention policy",
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/RetentionPolicy' } } } },
+        responses: {
+          '200': { description: 'The policy as stored (ms per level).', content: { 'application/json': { schema: { type: 'object', properties: { measurement: { type: 'string' }, retention: { type: 'object' } } } } } },
+          ...errorResponses(...COMMON_ERRORS, 'PermissionDenied', 'UnsupportedMediaType'),
+        },
+      },
+    },
+    '/v1/ts/flush': {
+      post: {
+        operationId: 'tsFlush',
+        summary: 'Seal every head buffer into chunks, update rollups, flush the engine',
+        responses: {
+          '200': { description: 'Flushed.', content: { 'application/json': { schema: { type: 'object', properties: { ok: { type: 'boolean', const: true } } } } } },
+          ...errorResponses(...COMMON_ERRORS, 'PermissionDenied'),
+        },
+      },
+    },
+  };
+}
+
 /**
  * The OpenAPI 3.1 description of the HTTP front end, written by hand (a test
  * checks that every registered route is in it and nothing else is).
  */
-export function openApiDocument(limits: ServerLimits): Json {
+export function openApiDocument(limits: ServerLimits, options: OpenApiOptions = { tsdb: false, decompressedBytesMax: TS_DECOMPRESSED_BYTES_DEFAULT }): Json {
   return {
     openapi: '3.1.0',
     info: {
@@ -57,7 +378,7 @@ export function openApiDocument(limits: ServerLimits): Json {
     components: {
       securitySchemes: {
         basicAuth: { type: 'http', scheme: 'basic', description: 'A configured user name and password.' },
-        bearerAuth: { type: 'http', scheme: 'bearer', description: "An API token ('strata new-token')." },
+        bearerAuth: { type: 'http', scheme: 'bearer', description: "An API token ('strata new-token'). On /api/v2/write, Authorization: Token <api token> works too." },
       },
       schemas: {
         Error: {
@@ -120,6 +441,7 @@ export function openApiDocument(limits: ServerLimits): Json {
             encoding: { $ref: '#/components/schemas/Encoding' },
           },
         },
+        ...(options.tsdb ? TS_SCHEMAS : {}),
       },
       responses: {
         BadRequest: errorResponse('INVALID_ARGUMENT or PROTOCOL: a parameter, header or body is invalid (unknown query parameters are errors too).'),
@@ -131,6 +453,7 @@ export function openApiDocument(limits: ServerLimits): Json {
         PermissionDenied: errorResponse('PERMISSION_DENIED: the user is read-only and the request writes.'),
         NotFound: errorResponse('NOT_FOUND: no such key (or no such route).'),
         ConditionFailed: errorResponse(`${CONDITION_FAILED}: if=absent and the key exists, or if=present and it does not. Nothing was written.`),
+        SchemaConflict: errorResponse('SCHEMA_CONFLICT: a time-series write gives a field another type than the measurement already has for it. Nothing was written.'),
         TooLarge: errorResponse(`LIMIT_EXCEEDED: the body (max ${limits.requestBytesMax} bytes), key (max ${limits.keyBytesMax}) or value (max ${limits.valueBytesMax}) is too large.`),
         UnsupportedMediaType: errorResponse('PROTOCOL: the body is not of a type this route accepts.'),
         Internal: errorResponse('IO, CORRUPTION or CONFIG: a server-side failure.'),
@@ -139,6 +462,7 @@ export function openApiDocument(limits: ServerLimits): Json {
     },
     security: [{ basicAuth: [] }, { bearerAuth: [] }],
     paths: {
+      ...(options.tsdb ? tsPaths(limits, options) : {}),
       '/v1/kv/{key}': {
         parameters: [keyParam],
         get: {
