@@ -4,6 +4,8 @@ import { ERROR_CODES, StrataError } from '../base/index.js';
 import { loadConfig } from '../node/index.js';
 import { percentEncode } from '../server/http/index.js';
 import { StrataServer, hashPassword, newToken } from '../server/index.js';
+import { authHeaders, httpError } from './http-client.js';
+import type { ClientFlags } from './http-client.js';
 
 interface ServeFlags {
   config?: string;
@@ -17,13 +19,6 @@ interface ServeFlags {
   logLevel?: string;
   insecure?: boolean;
   set?: string[];
-}
-
-interface ClientFlags {
-  url: string;
-  token?: string;
-  user?: string;
-  password?: string;
 }
 
 /** `--set key=value` pairs (any configuration key, dotted) as overrides. */
@@ -77,27 +72,9 @@ async function runServe(flags: ServeFlags): Promise<void> {
   if (process.env.STRATA_PRINT_PORTS === '1') process.stdout.write(`STRATA_PORTS ${JSON.stringify(server.ports)}\n`);
 }
 
-function authHeader(f: ClientFlags): Record<string, string> {
-  const token = f.token ?? process.env.STRATA_TOKEN;
-  if (token !== undefined) return { authorization: `Bearer ${token}` };
-  const password = f.password ?? process.env.STRATA_PASSWORD;
-  if (f.user !== undefined && password !== undefined) return { authorization: `Basic ${Buffer.from(`${f.user}:${password}`).toString('base64')}` };
-  return {};
-}
-
 async function call(f: ClientFlags, method: string, path: string, body?: Buffer): Promise<Response> {
-  const res = await fetch(new URL(path, f.url), { method, headers: { ...authHeader(f), ...(body ? { 'content-type': 'application/octet-stream' } : {}) }, ...(body ? { body } : {}) });
-  if (!res.ok && res.status !== 404) {
-    const text = await res.text();
-    let message = text;
-    try {
-      const j = JSON.parse(text) as { error?: { code?: string; message?: string } };
-      if (j.error) message = `${j.error.code}: ${j.error.message}`;
-    } catch {
-      // Not JSON: print the body as it came.
-    }
-    throw new Error(`HTTP ${res.status} ${message}`);
-  }
+  const res = await fetch(new URL(path, f.url), { method, headers: { ...authHeaders(f), ...(body ? { 'content-type': 'application/octet-stream' } : {}) }, ...(body ? { body } : {}) });
+  if (!res.ok && res.status !== 404) throw await httpError(res);
   return res;
 }
 

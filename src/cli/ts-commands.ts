@@ -4,6 +4,8 @@ import type { Command } from 'commander';
 import { parseDurationMs } from '../node/index.js';
 import { ROLLUP_LEVELS, parseRfc3339 } from '../tsdb/index.js';
 import type { AggregateFn, FieldValue, Interval, TsPlan, TsQuery, TsSeriesResult } from '../tsdb/index.js';
+import { authHeaders, httpError } from './http-client.js';
+import type { ClientFlags } from './http-client.js';
 import { ProgressLine } from './progress.js';
 
 /**
@@ -14,13 +16,6 @@ import { ProgressLine } from './progress.js';
 
 /** Lines of line protocol per request of `strata ts write`. */
 export const TS_WRITE_BATCH_LINES = 5000;
-
-interface ClientFlags {
-  url: string;
-  token?: string;
-  user?: string;
-  password?: string;
-}
 
 interface WriteFlags extends ClientFlags {
   precision: string;
@@ -46,27 +41,6 @@ interface QueryFlags extends ClientFlags {
 const PRECISIONS = ['ns', 'us', 'ms', 's'];
 const FORMATS = ['table', 'json', 'csv'];
 const AGGREGATES: readonly AggregateFn[] = ['count', 'sum', 'min', 'max', 'avg', 'first', 'last', 'percentile'];
-
-function authHeaders(f: ClientFlags): Record<string, string> {
-  const token = f.token ?? process.env.STRATA_TOKEN;
-  if (token !== undefined && token !== '') return { authorization: `Bearer ${token}` };
-  const password = f.password ?? process.env.STRATA_PASSWORD;
-  if (f.user !== undefined && password !== undefined) return { authorization: `Basic ${Buffer.from(`${f.user}:${password}`).toString('base64')}` };
-  return {};
-}
-
-/** The server's error as one line: `HTTP 400 INVALID_ARGUMENT: ...`. */
-async function httpError(res: Response): Promise<Error> {
-  const text = await res.text();
-  let message = text;
-  try {
-    const j = JSON.parse(text) as { error?: { code?: string; message?: string } };
-    if (j.error) message = `${j.error.code}: ${j.error.message}`;
-  } catch {
-    // Not JSON: the body as it came.
-  }
-  return new Error(`HTTP ${res.status} ${message}`);
-}
 
 async function request(f: ClientFlags, method: string, path: string, body: string | undefined, headers: Record<string, string> = {}): Promise<Response> {
   let res: Response;
