@@ -10,7 +10,8 @@ import { HealthService } from './health-service.js';
 import { kvImplementation } from './kv-handlers.js';
 import type { ServingStatus } from './messages.js';
 import type { CallInfo } from './kv-handlers.js';
-import { KV_SERVICE_NAME, loadGrpcDefinitions } from './proto-files.js';
+import { KV_SERVICE_NAME, TS_SERVICE_NAME, loadGrpcDefinitions } from './proto-files.js';
+import { tsImplementation } from './ts-handlers.js';
 
 export interface GrpcServerOptions extends FrontEndOptions {
   /** How long close() lets in-flight calls finish before cancelling them (default 10 s). */
@@ -22,7 +23,8 @@ const CLOSE_TIMEOUT_MS_DEFAULT = 10_000;
 const RESPONSE_OVERHEAD_BYTES = 1024;
 
 /**
- * The gRPC front end: strata.v1.KV and grpc.health.v1.Health on one port.
+ * The gRPC front end: strata.v1.KV, strata.v1.TimeSeries (ts-handlers.ts)
+ * and grpc.health.v1.Health on one port.
  *
  * The listening socket is ours (a net.Server) and connections are handed to
  * grpc-js through a connection injector, so the server can count them
@@ -56,7 +58,7 @@ export class GrpcServer implements FrontEnd {
     if (limits.idleTimeoutMs > 0) options['grpc.max_connection_idle_ms'] = limits.idleTimeoutMs;
     this.server = new grpc.Server(options);
     this.gate = new ConnectionGate(limits.clientsMax, opts.metrics);
-    this.health = new HealthService(['', KV_SERVICE_NAME], 'SERVING');
+    this.health = new HealthService(opts.tsdb === undefined ? ['', KV_SERVICE_NAME] : ['', KV_SERVICE_NAME, TS_SERVICE_NAME], 'SERVING');
     const defs = loadGrpcDefinitions();
     this.server.addService(defs.health, this.health.implementation());
     this.server.addService(
@@ -64,6 +66,16 @@ export class GrpcServer implements FrontEnd {
       kvImplementation({
         service: opts.service,
         limits,
+        metrics: opts.metrics,
+        logger: opts.logger,
+        admit: (call, write) => this.admit(call, write),
+      }),
+    );
+    // Registered even without a store, so clients get UNIMPLEMENTED with a reason rather than an unknown method.
+    this.server.addService(
+      defs.timeseries,
+      tsImplementation({
+        tsdb: opts.tsdb,
         metrics: opts.metrics,
         logger: opts.logger,
         admit: (call, write) => this.admit(call, write),

@@ -25,10 +25,11 @@ export const PROTO_LOADER_OPTIONS: Readonly<protoLoader.Options> = Object.freeze
 });
 
 /** The .proto files, relative to the proto directory. */
-export const PROTO_FILES: readonly string[] = ['strata/v1/kv.proto', 'grpc/health/v1/health.proto'];
+export const PROTO_FILES: readonly string[] = ['strata/v1/kv.proto', 'strata/v1/timeseries.proto', 'grpc/health/v1/health.proto'];
 
 /** Fully qualified service names as the health service reports them. */
 export const KV_SERVICE_NAME = 'strata.v1.KV';
+export const TS_SERVICE_NAME = 'strata.v1.TimeSeries';
 export const HEALTH_SERVICE_NAME = 'grpc.health.v1.Health';
 
 /**
@@ -50,18 +51,20 @@ export interface GrpcDefinitions {
   /** The whole package definition (for grpc.loadPackageDefinition or reflection). */
   packageDefinition: protoLoader.PackageDefinition;
   kv: grpc.ServiceDefinition;
+  timeseries: grpc.ServiceDefinition;
   health: grpc.ServiceDefinition;
 }
 
 let cached: GrpcDefinitions | undefined;
 
-/** Loads (once per process) the KV and health service definitions from the .proto files. */
+/** Loads (once per process) the KV, TimeSeries and health service definitions from the .proto files. */
 export function loadGrpcDefinitions(): GrpcDefinitions {
   if (cached !== undefined) return cached;
   const packageDefinition = protoLoader.loadSync([...PROTO_FILES], { ...PROTO_LOADER_OPTIONS, includeDirs: [protoDir()] });
   cached = {
     packageDefinition,
     kv: serviceOf(packageDefinition, KV_SERVICE_NAME),
+    timeseries: serviceOf(packageDefinition, TS_SERVICE_NAME),
     health: serviceOf(packageDefinition, HEALTH_SERVICE_NAME),
   };
   return cached;

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import type { KeyValueService } from '../../base/index.js';
+import type { TimeSeriesService } from '../../tsdb/index.js';
 import { ANONYMOUS_ADMIN } from '../auth.js';
 import type { Authenticator } from '../auth.js';
 import type { FrontEnd, FrontEndOptions, TlsMaterial } from '../front-end.js';
@@ -14,6 +15,7 @@ import { CommandTable } from './command-table.js';
 import { KEY_COMMANDS } from './commands-keys.js';
 import { SERVER_COMMANDS } from './commands-server.js';
 import { STRING_COMMANDS } from './commands-strings.js';
+import { TS_COMMANDS } from './commands-ts.js';
 import { RespConnection } from './connection.js';
 import type { ConnectionHost } from './connection.js';
 import { INLINE_BYTES_MAX, MULTIBULK_COUNT_MAX } from './resp-decoder.js';
@@ -32,7 +34,7 @@ export interface RespServerOptions extends FrontEndOptions {
 
 /** Every command the RESP front end knows. */
 export function respCommands(): CommandTable {
-  return new CommandTable([...SERVER_COMMANDS, ...STRING_COMMANDS, ...KEY_COMMANDS]);
+  return new CommandTable([...SERVER_COMMANDS, ...STRING_COMMANDS, ...KEY_COMMANDS, ...TS_COMMANDS]);
 }
 
 const MAX_CLIENTS_REPLY = '-ERR max number of clients reached\r\n';
@@ -44,6 +46,7 @@ const MAX_CLIENTS_REPLY = '-ERR max number of clients reached\r\n';
 export class RespServer implements FrontEnd, ConnectionHost {
   readonly protocol = 'resp' as const;
   readonly service: KeyValueService;
+  readonly tsdb: TimeSeriesService | undefined;
   readonly auth: Authenticator;
   readonly limits: ServerLimits;
   readonly logger: Logger;
@@ -79,6 +82,7 @@ export class RespServer implements FrontEnd, ConnectionHost {
 
   constructor(options: RespServerOptions) {
     this.service = options.service;
+    this.tsdb = options.tsdb;
     this.auth = options.auth;
     this.limits = options.limits;
     this.logger = options.logger;

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { KeyValueService } from '../../base/index.js';
+import type { TimeSeriesService } from '../../tsdb/index.js';
 import type { Authenticator, Principal } from '../auth.js';
 import type { ServerLimits } from '../limits.js';
 import type { CommandTable } from './command-table.js';
@@ -20,6 +21,8 @@ export interface RespStats {
 /** What command handlers may see of the server. */
 export interface ServerState {
   readonly service: KeyValueService;
+  /** The node's time-series database (TS.* commands); undefined when the node runs without one. */
+  readonly tsdb?: TimeSeriesService | undefined;
   readonly auth: Authenticator;
   readonly limits: ServerLimits;
   readonly logger: Logger;
