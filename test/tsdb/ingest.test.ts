@@ -196,6 +196,12 @@ test('line protocol: field keys that change between lines parse independently', 
     [['ab', 'c'], ['a', 'c'], ['a=b'], ['a\\'], ['a\\', 'c'], ['ab', 'c']],
   );
   lpError('m a=1,b=2\nm a=1,a=2', 2, 7, /duplicate field "a"/);
+  // Past 16 fields duplicates are found with a set.
+  const many = Array.from({ length: 20 }, (_, k) => `f${k}=${k}i`);
+  assert.equal(one(`m ${many.join(',')}`).fields.length, 20);
+  const prefix = `m ${many.join(',')},`;
+  lpError(`${prefix}f3=1`, 1, prefix.length + 1, /duplicate field "f3"/);
+  lpError(`${prefix}f19=1`, 1, prefix.length + 1, /duplicate field "f19"/);
 });
 
 test('line protocol: timestamp precisions convert exactly', () => {
@@ -382,6 +388,19 @@ test('format: escaping, types and timestamps', () => {
   bad({ ...p(0, 0), fields: [{ name: 'f', type: 'float', value: NaN }] }, /finite/);
   bad({ ...p(0, 0), fields: [] }, /at least one field/);
   bad({ ...p(0, 0), tags: [['t', '']] }, /must not be empty/);
+  // Points that share a tags array with an earlier valid point are still checked in full.
+  const shared = p(0, 0);
+  const same = (q: Partial<TsPoint>, re: RegExp) =>
+    assert.throws(() => formatLineProtocol([shared, { ...shared, ...q }]), (err: unknown) => isStrataError(err, 'INVALID_ARGUMENT') && re.test(err.message));
+  same({ fields: [{ name: '', type: 'float', value: 1 }] }, /point 1: field name "" must not be empty/);
+  same({ fields: [{ name: 'a\u0000', type: 'float', value: 1 }] }, /point 1: .*control characters/);
+  same({ fields: [{ name: 'f', type: 'integer', value: 0.5 }] }, /point 1: .*must be an integer/);
+  same({ fields: [{ name: 'f', type: 'boolean', value: 'yes' }] }, /point 1: .*true or false/);
+  same({ fields: [{ name: 'f', type: 'string', value: 's'.repeat(70000) }] }, /point 1: .*longer than 65536 bytes/);
+  same({ fields: [{ name: 'f', type: 'string', value: 'a\nb' }] }, /point 1: .*newline/);
+  same({ fields: [{ name: 'f', type: 'float', value: 1 }, { name: 'f', type: 'float', value: 2 }] }, /point 1: duplicate field "f"/);
+  same({ timeMs: 2 ** 53 }, /point 1: time must be a safe integer/);
+  same({ nanos: -1 }, /point 1: nanos must be/);
 });
 
 const nameChars = fc.constantFrom('a', 'b', 'Z', '0', '_', '-', '.', ' ', ',', '=', '\\', '"', '#', 'é', '文', '😀');
@@ -811,4 +830,7 @@ test('validatePoint applies the shared rules', () => {
   bad({ timeMs: 1.5 }, /time must be a safe integer/);
   bad({ nanos: 1_000_000 }, /nanos must be an integer in 0\.\.999999/);
   validatePoint({ ...ok, fields: [{ name: 'f', type: 'float', value: NaN }] }, { allowNonFinite: true });
+  const tags20 = Array.from({ length: 20 }, (_, k): readonly [string, string] => [`t${k}`, 'v']);
+  validatePoint({ ...ok, tags: tags20 });
+  bad({ tags: [...tags20, ['t7', 'w']] }, /duplicate tag key "t7"/);
 });

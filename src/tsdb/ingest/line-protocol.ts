@@ -203,7 +203,7 @@ function cacheSize(bytes: number): number {
   return size;
 }
 
-/** One request's parse: the buffer, the current line (for errors) and the series-key cache. */
+/** One request's parse: the buffer, the current line (for errors) and the request's caches. */
 class LineParser {
   private line = 0;
   private lineStart = 0;
@@ -307,8 +307,8 @@ class LineParser {
       let name: string;
       const plen = idx < keyPos.length ? keyLen[idx]! : -1;
       if (plen > 0 && buf[ks + plen] === EQ && ks + plen < end && bytesEqual(buf, keyPos[idx]!, ks, plen)) {
-        // Same bytes as the previous line's key here, followed by '=' ('=' cannot end an escape-free
-        // key early: an escaped '=' would have made the stored key end differently).
+        // The previous line's key at this position, byte for byte, followed by '=': scanning would
+        // stop at that same '=' (the scan depends only on these bytes), so reuse its checked name.
         name = keyName[idx]!;
         i = ks + plen;
       } else {
@@ -694,6 +694,81 @@ function formatTimestamp(ms: number, nanos: number, precision: TimePrecision): s
   }
 }
 
+/** Appends text to a growing byte buffer (ASCII byte by byte, anything else as UTF-8). */
+class TextWriter {
+  private buf: Buffer;
+  private pos = 0;
+
+  constructor(initial: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(256, initial));
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  byte(b: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = b;
+  }
+
+  text(str: string): void {
+    const n = str.length;
+    this.ensure(n * 3); // a UTF-16 unit is at most 3 bytes of UTF-8
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let k = 0; k < n; k++) {
+      const c = str.charCodeAt(k);
+      if (c >= 0x80) {
+        pos += buf.write(str.slice(k), pos, 'utf8');
+        break;
+      }
+      buf[pos++] = c;
+    }
+    this.pos = pos;
+  }
+
+  toString(): string {
+    return this.buf.toString('utf8', 0, this.pos);
+  }
+}
+
+/** True when the fields and time of `p` pass validation (field names are checked once per name by the caller). */
+function fieldsAndTimeValid(p: TsPoint): boolean {
+  const fields = p.fields;
+  const n = fields.length;
+  if (n === 0 || n > 16 || !Number.isSafeInteger(p.timeMs)) return false;
+  const nanos = p.nanos;
+  if (nanos !== undefined && !(Number.isInteger(nanos) && nanos >= 0 && nanos <= 999_999)) return false;
+  for (let k = 0; k < n; k++) {
+    const f = fields[k]!;
+    const v = f.value;
+    switch (f.type) {
+      case 'float':
+        if (typeof v !== 'number' || !Number.isFinite(v)) return false;
+        break;
+      case 'integer':
+        if (!Number.isSafeInteger(v)) return false;
+        break;
+      case 'boolean':
+        if (typeof v !== 'boolean') return false;
+        break;
+      case 'string':
+        if (typeof v !== 'string' || v.length * 3 > INGEST_LIMITS.maxStringValueBytes) return false;
+        break;
+      default:
+        return false;
+    }
+    for (let j = 0; j < k; j++) if (fields[j]!.name === f.name) return false;
+  }
+  return true;
+}
+
 /**
  * Writes points as line protocol, one line per point each ending in `\n`,
  * always with a timestamp in `precision` (default ns; coarser precisions
@@ -706,43 +781,68 @@ export function formatLineProtocol(points: readonly TsPoint[], precision: TimePr
   if (precision !== 'ns' && precision !== 'us' && precision !== 'ms' && precision !== 's') {
     throw invalidArgument(`line protocol: precision must be ns, us, ms or s, got ${JSON.stringify(precision)}`);
   }
-  const lines: string[] = [];
+  const w = new TextWriter(points.length * 128);
+  // Escaped "measurement,tags" per tags array (points of one series usually share it) and escaped field names.
+  const prefixes = new Map<TsPoint['tags'], { measurement: string; text: string }>();
+  const names = new Map<string, string>();
   for (let idx = 0; idx < points.length; idx++) {
     const p = points[idx]!;
-    const problem = checkPoint(p);
-    if (problem !== undefined) throw invalidArgument(`line protocol: point ${idx}: ${problem}`);
-    if (p.measurement.charCodeAt(0) === HASH) {
-      throw invalidArgument(`line protocol: point ${idx}: a measurement starting with "#" would be read as a comment`);
+    let prefix = prefixes.get(p.tags);
+    const fresh = prefix === undefined || prefix.measurement !== p.measurement;
+    if (fresh || !fieldsAndTimeValid(p)) {
+      const problem = checkPoint(p);
+      if (problem !== undefined) throw invalidArgument(`line protocol: point ${idx}: ${problem}`);
     }
-    let s = escapeMeasurement(p.measurement);
-    for (const [k, v] of p.tags) s += `,${escapeKey(k)}=${escapeKey(v)}`;
-    let sep = ' ';
-    for (const f of p.fields) {
-      s += sep + escapeKey(f.name) + '=';
-      sep = ',';
+    if (prefix === undefined || fresh) {
+      if (p.measurement.charCodeAt(0) === HASH) {
+        throw invalidArgument(`line protocol: point ${idx}: a measurement starting with "#" would be read as a comment`);
+      }
+      let text = escapeMeasurement(p.measurement);
+      for (const [k, v] of p.tags) text += `,${escapeKey(k)}=${escapeKey(v)}`;
+      prefix = { measurement: p.measurement, text };
+      prefixes.set(p.tags, prefix);
+    }
+    w.text(prefix.text);
+    const fields = p.fields;
+    for (let k = 0; k < fields.length; k++) {
+      const f = fields[k]!;
+      let name = names.get(f.name);
+      if (name === undefined) {
+        const np = checkName(f.name);
+        if (np !== undefined) throw invalidArgument(`line protocol: point ${idx}: field name ${JSON.stringify(f.name)} ${np}`);
+        name = escapeKey(f.name);
+        names.set(f.name, name);
+      }
+      w.byte(k === 0 ? SP : COMMA);
+      w.text(name);
+      w.byte(EQ);
       const v = f.value;
       switch (f.type) {
         case 'float':
-          s += Object.is(v, -0) ? '-0' : String(v);
+          w.text(Object.is(v, -0) ? '-0' : String(v));
           break;
         case 'integer':
-          s += `${String(v)}i`;
+          w.text(String(v));
+          w.byte(LOWER_I);
           break;
         case 'boolean':
-          s += v ? 'true' : 'false';
+          w.text(v ? 'true' : 'false');
           break;
         case 'string': {
           const str = v as string;
           if (str.includes('\n')) {
             throw invalidArgument(`line protocol: point ${idx}: string value of field ${quote(f.name)} contains a newline`);
           }
-          s += `"${STRING_SPECIAL.test(str) ? str.replace(STRING_SPECIAL_G, '\\$&') : str}"`;
+          w.byte(QUOTE);
+          w.text(STRING_SPECIAL.test(str) ? str.replace(STRING_SPECIAL_G, '\\$&') : str);
+          w.byte(QUOTE);
           break;
         }
       }
     }
-    s += ` ${formatTimestamp(p.timeMs, p.nanos ?? 0, precision)}\n`;
-    lines.push(s);
+    w.byte(SP);
+    w.text(formatTimestamp(p.timeMs, p.nanos ?? 0, precision));
+    w.byte(LF);
   }
-  return lines.join('');
+  return w.toString();
 }

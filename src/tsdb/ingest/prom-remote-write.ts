@@ -40,6 +40,12 @@ function protocolError(message: string): StrataError {
 
 const TWO_32 = 4294967296;
 
+/** Node's Buffer#utf8Slice: toString('utf8', a, b) without the argument checks. */
+interface Utf8Slice {
+  utf8Slice(start: number, end: number): string;
+}
+const HAS_UTF8_SLICE = typeof (Buffer.prototype as unknown as Partial<Utf8Slice>).utf8Slice === 'function';
+
 /** Cursor over one protobuf message; every read checks `end`. */
 class PbReader {
   pos: number;
@@ -101,7 +107,7 @@ class PbReader {
 
   string(): string {
     const start = this.lengthDelimited();
-    return this.buf.toString('utf8', start, this.pos);
+    return HAS_UTF8_SLICE ? (this.buf as unknown as Utf8Slice).utf8Slice(start, this.pos) : this.buf.toString('utf8', start, this.pos);
   }
 
   fixed64Double(): number {

@@ -94,27 +94,46 @@ export function checkField(field: TsField, allowNonFinite = false): string | und
   }
 }
 
+/** The first name that repeats (pairwise for short lists, a Set for long ones), or undefined. */
+function firstDuplicate<T>(items: readonly T[], nameOf: (item: T) => string): string | undefined {
+  if (items.length <= 16) {
+    for (let i = 1; i < items.length; i++) {
+      const n = nameOf(items[i]!);
+      for (let j = 0; j < i; j++) if (nameOf(items[j]!) === n) return n;
+    }
+    return undefined;
+  }
+  const seen = new Set<string>();
+  for (const item of items) {
+    const n = nameOf(item);
+    if (seen.has(n)) return n;
+    seen.add(n);
+  }
+  return undefined;
+}
+
 /** Every rule of the module applied to one point; the first problem found, or undefined. */
 export function checkPoint(p: TsPoint, options: { allowNonFinite?: boolean } = {}): string | undefined {
   const m = checkName(p.measurement);
   if (m !== undefined) return `measurement ${m}`;
-  const tagNames = new Set<string>();
-  for (const [k, v] of p.tags) {
+  const tags = p.tags;
+  for (let i = 0; i < tags.length; i++) {
+    const [k, v] = tags[i]!;
     const kp = checkName(k);
     if (kp !== undefined) return `tag key ${JSON.stringify(k)} ${kp}`;
-    if (tagNames.has(k)) return `duplicate tag key ${JSON.stringify(k)}`;
-    tagNames.add(k);
     const vp = checkTagValue(v);
     if (vp !== undefined) return `tag ${JSON.stringify(k)}: value ${vp}`;
   }
-  if (p.fields.length === 0) return 'a point needs at least one field';
-  const fieldNames = new Set<string>();
-  for (const f of p.fields) {
-    const fp = checkField(f, options.allowNonFinite === true);
+  const dupTag = firstDuplicate(tags, (t) => t[0]);
+  if (dupTag !== undefined) return `duplicate tag key ${JSON.stringify(dupTag)}`;
+  const fields = p.fields;
+  if (fields.length === 0) return 'a point needs at least one field';
+  for (let i = 0; i < fields.length; i++) {
+    const fp = checkField(fields[i]!, options.allowNonFinite === true);
     if (fp !== undefined) return fp;
-    if (fieldNames.has(f.name)) return `duplicate field ${JSON.stringify(f.name)}`;
-    fieldNames.add(f.name);
   }
+  const dupField = firstDuplicate(fields, (f) => f.name);
+  if (dupField !== undefined) return `duplicate field ${JSON.stringify(dupField)}`;
   const tp = checkTimeMs(p.timeMs);
   if (tp !== undefined) return `time ${tp}`;
   if (p.nanos !== undefined && !(Number.isInteger(p.nanos) && p.nanos >= 0 && p.nanos <= 999_999)) {
