@@ -24,6 +24,11 @@ import {
 import type { TimePrecision } from '../../src/tsdb/ingest/index.js';
 import type { TsField, TsPoint } from '../../src/tsdb/types.js';
 
+/** Parsed points without their series hints (the series text, checked on its own below). */
+function withoutHints(points: TsPoint[]): TsPoint[] {
+  return points.map(({ seriesHint: _hint, ...rest }) => rest);
+}
+
 const NOW = 1_700_000_000_000;
 
 function lp(body: string, precision?: TimePrecision): TsPoint[] {
@@ -33,7 +38,7 @@ function lp(body: string, precision?: TimePrecision): TsPoint[] {
 function one(body: string, precision?: TimePrecision): TsPoint {
   const pts = lp(body, precision);
   assert.equal(pts.length, 1);
-  return pts[0]!;
+  return withoutHints(pts)[0]!;
 }
 
 function fieldsOf(p: TsPoint): Record<string, [string, unknown]> {
@@ -160,7 +165,7 @@ test('line protocol: UTF-8 names and values, Buffer and string bodies agree', ()
   assert.equal(p.measurement, '温度');
   assert.deepEqual(p.tags, [['城市', '東京']]);
   assert.deepEqual(fieldsOf(p), { 值: ['float', 1.5], 说明: ['string', '好'] });
-  assert.deepEqual(parseLineProtocol(Buffer.from(body), { nowMs: NOW }), [p]);
+  assert.deepEqual(withoutHints(parseLineProtocol(Buffer.from(body), { nowMs: NOW })), [p]);
 });
 
 test('line protocol: blank lines, comments, CRLF, leading whitespace and a missing final newline', () => {
@@ -367,7 +372,7 @@ test('format: escaping, types and timestamps', () => {
   ];
   const text = formatLineProtocol(points);
   assert.equal(text, 'my\\ meas\\,ure=x\\\\,tag\\ key\\,1\\==va\\ lue\\\\ f\\=\\,=-0,i=-42i,b=false,s="say \\"hi\\" \\\\ ok" -1\n');
-  assert.deepEqual(parseLineProtocol(text, { nowMs: NOW }), points);
+  assert.deepEqual(withoutHints(parseLineProtocol(text, { nowMs: NOW })), points);
 
   const p = (timeMs: number, nanos: number): TsPoint => ({ measurement: 'm', tags: [], fields: [{ name: 'f', type: 'float', value: 1 }], timeMs, nanos });
   assert.equal(formatLineProtocol([p(1451606400123, 456789)]), 'm f=1 1451606400123456789\n');
@@ -426,8 +431,8 @@ test('format/parse round trip (fast-check)', () => {
   fc.assert(
     fc.property(fc.array(pointArb, { maxLength: 5 }), (points) => {
       const text = formatLineProtocol(points);
-      assert.deepEqual(parseLineProtocol(text, { nowMs: NOW }), points);
-      assert.deepEqual(parseLineProtocol(Buffer.from(text.replace(/\n/g, '\r\n')), { nowMs: NOW }), points);
+      assert.deepEqual(withoutHints(parseLineProtocol(text, { nowMs: NOW })), points);
+      assert.deepEqual(withoutHints(parseLineProtocol(Buffer.from(text.replace(/\n/g, '\r\n')), { nowMs: NOW })), points);
     }),
     { seed: 42, numRuns: 300 },
   );
@@ -833,4 +838,11 @@ test('validatePoint applies the shared rules', () => {
   const tags20 = Array.from({ length: 20 }, (_, k): readonly [string, string] => [`t${k}`, 'v']);
   validatePoint({ ...ok, tags: tags20 });
   bad({ tags: [...tags20, ['t7', 'w']] }, /duplicate tag key "t7"/);
+});
+
+test('line protocol: points of one series carry the same series hint, its text as written', () => {
+  const pts = parseLineProtocol('m,b=2,a=1 v=1 1\nm,b=2,a=1 v=2 2\nm,a=1,b=2 v=3 3\n', { nowMs: NOW });
+  assert.equal(pts[0]!.seriesHint, 'm,b=2,a=1');
+  assert.equal(pts[1]!.seriesHint, 'm,b=2,a=1');
+  assert.equal(pts[2]!.seriesHint, 'm,a=1,b=2');
 });

@@ -141,6 +141,8 @@ function quote(s: string): string {
 interface SeriesEntry {
   measurement: string;
   tags: ReadonlyArray<readonly [string, string]>;
+  /** The line's series text (bytes as latin1): the store's series hint. */
+  hint: string;
 }
 
 function bytesEqual(buf: Buffer, a: number, b: number, len: number): boolean {
@@ -287,6 +289,7 @@ class LineParser {
     let entry = this.series.get(buf, start, i - start, h);
     if (entry === undefined) {
       entry = this.parseSeriesKey(start, i);
+      entry.hint = latin1(buf, start, i);
       this.series.set(start, i - start, h, entry);
     }
 
@@ -381,7 +384,7 @@ class LineParser {
       while (i < end && buf[i] === SP) i++;
       if (i < end) this.fail(i, 'unexpected text after the timestamp');
     }
-    return { measurement: entry.measurement, tags: entry.tags, fields: fields.slice(0, n), timeMs, nanos };
+    return { measurement: entry.measurement, tags: entry.tags, fields: fields.slice(0, n), timeMs, nanos, seriesHint: entry.hint };
   }
 
   /** Measurement and tag set of bytes [start, end) (no unescaped spaces inside). */
@@ -465,7 +468,7 @@ class LineParser {
       for (let t = 0; t < tags.length; t++) if (tags[t]![0] === key) this.fail(ks, `duplicate tag key ${quote(key)}`);
       tags.push(pair);
     }
-    return { measurement, tags };
+    return { measurement, tags, hint: '' };
   }
 
   /** String value whose opening quote is at `q`; sets `this.str`, returns the index after the closing quote. */
