@@ -1,5 +1,5 @@
 import { invalidArgument } from '../base/index.js';
-import type { TagMatcher } from './types.js';
+import type { FieldType, TagMatcher } from './types.js';
 
 /** One series: its id, measurement and tags sorted by name. */
 export interface SeriesEntry {
@@ -10,6 +10,8 @@ export interface SeriesEntry {
   readonly key: string;
   /** False until the write that created it is durable ('I' record). */
   persisted: boolean;
+  /** The field names, ids and types of the series' last write (the store's fast path for the next one). */
+  layout?: { names: string[]; ids: number[]; types: FieldType[] };
 }
 
 const NEEDS_ESCAPE = /[\\,= ]/;

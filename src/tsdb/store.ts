@@ -294,6 +294,19 @@ export class TimeSeriesStore implements TimeSeriesService {
           }
         }
         const schema = this.schemas.get(pt.measurement);
+        const layout = entry.layout;
+        if (layout !== undefined && sameLayout(layout, pt.fields)) {
+          // The series' fields as last time: ids and types are shared, only values are new.
+          const vals: FieldValue[] = new Array(pt.fields.length);
+          for (let i = 0; i < vals.length; i++) {
+            const fl = pt.fields[i]!;
+            checkValue(fl.name, fl.type, fl.value);
+            vals[i] = fl.value;
+          }
+          rows[p] = { sid: -1, timeMs: pt.timeMs, nanos, ids: layout.ids, names: layout.names, types: layout.types, values: vals, entry };
+          values += vals.length;
+          continue;
+        }
         const ids: number[] = [];
         const names: string[] = [];
         const types: FieldType[] = [];
@@ -317,6 +330,7 @@ export class TimeSeriesStore implements TimeSeriesService {
         }
         rows[p] = { sid: -1, timeMs: pt.timeMs, nanos, ids, names, types, values: vals, entry };
         values += ids.length;
+        if (entry.sid >= 0 && !ids.includes(-1)) entry.layout = { names, ids, types };
       } catch (err) {
         if (err instanceof StrataError && where !== '') throw new StrataError(err.code, `${where}${err.message}`);
         throw err;
@@ -1005,6 +1019,16 @@ export class TimeSeriesStore implements TimeSeriesService {
       await this.db.close();
     }
   }
+}
+
+function sameLayout(layout: { names: string[]; types: FieldType[] }, fields: readonly TsPoint['fields'][number][]): boolean {
+  const n = layout.names.length;
+  if (fields.length !== n) return false;
+  for (let i = 0; i < n; i++) {
+    const f = fields[i]!;
+    if (f.name !== layout.names[i] || f.type !== layout.types[i]) return false;
+  }
+  return true;
 }
 
 function checkValue(name: string, type: FieldType, value: FieldValue): void {
