@@ -26,11 +26,20 @@ export class BucketAggregator {
     private readonly percentile: number | undefined,
   ) {}
 
+  /** The bucket the last numeric point went to (raw points arrive in time order, so runs share a bucket). */
+  private lastBucket = NaN;
+  private lastAgg: Agg | undefined = undefined;
+
   addPoint(bucket: number, t: number, v: FieldValue): void {
     if (typeof v === 'number') {
-      const a = this.numeric.get(bucket);
-      if (a === undefined) this.numeric.set(bucket, newAgg(t, v));
-      else addPoint(a, t, v);
+      if (bucket === this.lastBucket) addPoint(this.lastAgg!, t, v);
+      else {
+        let a = this.numeric.get(bucket);
+        if (a === undefined) this.numeric.set(bucket, (a = newAgg(t, v)));
+        else addPoint(a, t, v);
+        this.lastBucket = bucket;
+        this.lastAgg = a;
+      }
       if (this.fn === 'percentile') {
         const s = this.samples.get(bucket);
         if (s === undefined) this.samples.set(bucket, [v]);

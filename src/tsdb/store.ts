@@ -75,6 +75,13 @@ interface MeasurementSchema {
   names: string[];
 }
 
+/** Rows [lo, hi) of decoded chunk data. */
+interface RowRange {
+  data: ChunkData;
+  lo: number;
+  hi: number;
+}
+
 /** A point validated and resolved against the index and schema (not applied yet). */
 interface PreparedRow extends LogRow {
   entry: SeriesEntry;
@@ -856,9 +863,19 @@ export class TimeSeriesStore implements TimeSeriesService {
     }
   }
 
-  /** Raw rows of one series in the raw segments, chunks merged with the head, limited to `fields`. */
-  private async readRaw(sid: number, segments: readonly TsPlanSegment[], fields: ReadonlySet<number>): Promise<ChunkData> {
-    const parts: ChunkData[] = [];
+  /**
+   * Raw rows of one series in the raw segments, limited to `fields`: row
+   * ranges of decoded chunks in time order (chunks are not copied together);
+   * where the head holds rows of a segment, that segment's chunks are merged
+   * with them first.
+   */
+  private async readRaw(sid: number, segments: readonly TsPlanSegment[], fields: ReadonlySet<number>): Promise<RowRange[]> {
+    const parts: RowRange[] = [];
+    const push = (data: ChunkData, fromMs: number, toMs: number) => {
+      const lo = lowerBound(data.times, fromMs);
+      const hi = lowerBound(data.times, toMs);
+      if (lo < hi) parts.push({ data, lo, hi });
+    };
     for (const seg of segments) {
       if (seg.level !== 'raw') continue;
       // Warm chunk bytes, or the cold object's name.
@@ -874,12 +891,12 @@ export class TimeSeriesStore implements TimeSeriesService {
         const v = found.get(w)!;
         chunks.push(typeof v === 'string' ? await this.readCold(v, fields) : decodeChunk(v, `chunk ${sid}@${w}`, fields));
       }
-      let data = concatChunks(chunks);
       const head = this.heads.get(sid);
-      if (head && head.rows > 0 && head.maxTime >= seg.fromMs && head.minTime < seg.toMs) data = mergeChunkData(data, head.toChunk((t) => t >= seg.fromMs && t < seg.toMs, fields));
-      parts.push(sliceRows(data, seg.fromMs, seg.toMs));
+      if (head && head.rows > 0 && head.maxTime >= seg.fromMs && head.minTime < seg.toMs) {
+        push(mergeChunkData(concatChunks(chunks), head.toChunk((t) => t >= seg.fromMs && t < seg.toMs, fields)), seg.fromMs, seg.toMs);
+      } else for (const c of chunks) push(c, seg.fromMs, seg.toMs);
     }
-    return concatChunks(parts);
+    return parts;
   }
 
   private async *execute(q: TsQuery, sids: readonly number[], plan: TsPlan): AsyncIterable<TsSeriesResult> {
@@ -916,19 +933,21 @@ export class TimeSeriesStore implements TimeSeriesService {
       };
       for (const sid of sids) {
         const e = this.index.get(sid)!;
-        const data = await this.readRaw(sid, plan.segments, readIds);
-        const keepRow = whereFilter(q, data, schema);
+        const parts = await this.readRaw(sid, plan.segments, readIds);
         const g = groupOf(e);
         let group = groups.get(g.key);
         if (group === undefined) groups.set(g.key, (group = { tags: g.tags, rows: new Map() }));
-        for (const id of ids) {
-          const col = data.columns.get(id);
-          if (col === undefined) continue;
-          let rows = group.rows.get(id);
-          if (rows === undefined) group.rows.set(id, (rows = []));
-          for (let r = 0; r < data.times.length; r++) {
-            const v = col.values[r];
-            if (v !== undefined && keepRow(r)) rows.push([data.times[r]!, data.nanos?.[r] ?? 0, v]);
+        for (const { data, lo, hi } of parts) {
+          const keepRow = whereFilter(q, data, schema);
+          for (const id of ids) {
+            const col = data.columns.get(id);
+            if (col === undefined) continue;
+            let rows = group.rows.get(id);
+            if (rows === undefined) group.rows.set(id, (rows = []));
+            for (let r = lo; r < hi; r++) {
+              const v = col.values[r];
+              if (v !== undefined && keepRow(r)) rows.push([data.times[r]!, data.nanos?.[r] ?? 0, v]);
+            }
           }
         }
         if (q.groupBy === undefined) {
@@ -969,15 +988,16 @@ export class TimeSeriesStore implements TimeSeriesService {
         return a;
       };
       if (plan.segments.some((s) => s.level === 'raw')) {
-        const data = await this.readRaw(sid, plan.segments, readIds);
-        const keepRow = whereFilter(q, data, schema);
-        for (const id of ids) {
-          const col = data.columns.get(id);
-          if (col === undefined) continue;
-          const a = aggOf(id);
-          for (let r = 0; r < data.times.length; r++) {
-            const v = col.values[r];
-            if (v !== undefined && keepRow(r)) a.addPoint(bucketOf(data.times[r]!), data.times[r]!, v);
+        for (const { data, lo, hi } of await this.readRaw(sid, plan.segments, readIds)) {
+          const keepRow = whereFilter(q, data, schema);
+          for (const id of ids) {
+            const col = data.columns.get(id);
+            if (col === undefined) continue;
+            const a = aggOf(id);
+            for (let r = lo; r < hi; r++) {
+              const v = col.values[r];
+              if (v !== undefined && keepRow(r)) a.addPoint(bucketOf(data.times[r]!), data.times[r]!, v);
+            }
           }
         }
       }
@@ -1124,15 +1144,16 @@ function concatChunks(parts: readonly ChunkData[]): ChunkData {
   return { times, nanos, columns };
 }
 
-function sliceRows(d: ChunkData, fromMs: number, toMs: number): ChunkData {
+/** The first index whose time is >= t (times ascending). */
+function lowerBound(times: readonly number[], t: number): number {
   let lo = 0;
-  while (lo < d.times.length && d.times[lo]! < fromMs) lo++;
-  let hi = lo;
-  while (hi < d.times.length && d.times[hi]! < toMs) hi++;
-  if (lo === 0 && hi === d.times.length) return d;
-  const columns = new Map<number, { type: FieldType; values: Array<FieldValue | undefined> }>();
-  for (const [id, c] of d.columns) columns.set(id, { type: c.type, values: c.values.slice(lo, hi) });
-  return { times: d.times.slice(lo, hi), nanos: d.nanos?.slice(lo, hi), columns };
+  let hi = times.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (times[mid]! < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /**

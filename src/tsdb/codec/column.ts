@@ -50,7 +50,12 @@ export function encodeColumn(type: FieldType, values: readonly FieldValue[]): Bu
 export function decodeColumn(type: FieldType, buf: Uint8Array, count: number): FieldValue[] {
   switch (type) {
     case 'float':
-      return Array.from(decodeFloats(buf, count));
+      {
+        const f = decodeFloats(buf, count);
+        const out: FieldValue[] = new Array(count);
+        for (let i = 0; i < count; i++) out[i] = f[i]!;
+        return out;
+      }
     case 'integer':
       return decodeIntegers(buf, count);
     case 'boolean':
