@@ -783,6 +783,19 @@ export class TimeSeriesStore implements TimeSeriesService {
     return out;
   }
 
+  /**
+   * The fields a query reads: the ones it names, else every field of the
+   * measurement, or every numeric one for functions only numbers have
+   * (sum, min, max, avg, percentile).
+   */
+  private queriedFields(q: TsQuery): string[] {
+    if (q.fields !== undefined) return [...q.fields];
+    const schema = this.schema(q.measurement);
+    const fn = q.aggregate?.fn;
+    const anyType = fn === undefined || fn === 'count' || fn === 'first' || fn === 'last';
+    return Object.keys(schema).filter((f) => anyType || NUMERIC(schema[f]!));
+  }
+
   async explain(q: TsQuery): Promise<TsPlan> {
     this.check();
     return this.plan(validateQuery(q), this.index.select(q.measurement, q.matchers ?? []));
@@ -806,7 +819,7 @@ export class TimeSeriesStore implements TimeSeriesService {
       reasons.push('a value filter needs raw data');
     } else {
       const schema = this.schema(q.measurement);
-      const fields = q.fields ?? Object.keys(schema);
+      const fields = this.queriedFields(q);
       if (fields.some((f) => schema[f] !== undefined && !NUMERIC(schema[f]))) {
         allowed = [];
         reasons.push('non-numeric fields have no rollups');
@@ -827,7 +840,9 @@ export class TimeSeriesStore implements TimeSeriesService {
       const used = [...new Set(segments.map((s) => s.level))];
       reasons.push(
         used.length === 1 && used[0] === 'raw'
-          ? 'no whole rollup bucket fits the range and interval'
+          ? rawFrom <= q.fromMs
+            ? `unsealed points from ${new Date(rawFrom).toISOString()} are not in rollups yet`
+            : 'no whole rollup bucket fits the range and interval'
           : `coarsest exact levels: ${used.join(', ')}${rawFrom !== Infinity && rawFrom < q.toMs ? `; unsealed points from ${new Date(rawFrom).toISOString()} read raw` : ''}`,
       );
     }
@@ -902,7 +917,7 @@ export class TimeSeriesStore implements TimeSeriesService {
   private async *execute(q: TsQuery, sids: readonly number[], plan: TsPlan): AsyncIterable<TsSeriesResult> {
     const schema = this.schemas.get(q.measurement);
     if (schema === undefined) return;
-    const wanted = (q.fields ?? [...schema.byName.keys()].filter((n) => schema.byName.get(n)!.persisted)).filter((n) => schema.byName.has(n));
+    const wanted = this.queriedFields(q).filter((n) => schema.byName.has(n));
     if (q.where !== undefined && !schema.byName.has(q.where.field)) throw invalidArgument(`where: measurement ${q.measurement} has no field ${JSON.stringify(q.where.field)}`);
     const ids = new Set(wanted.map((n) => schema.byName.get(n)!.id));
     const readIds = new Set(ids);

@@ -305,3 +305,14 @@ test('writes racing the background seal lose nothing', async () => {
   assert.deepEqual(r.series[0]!.values, Array.from({ length: 200 }, (_, i) => i));
   await store.close();
 });
+
+test('numeric aggregates without named fields read the numeric fields only', async () => {
+  const { store } = await openStore();
+  await store.write([{ measurement: 'w', tags: [['city', 'x']], fields: [f('temp', 3), { name: 'ok', type: 'boolean', value: true }, { name: 'n', type: 'integer', value: 5 }], timeMs: T0 }]);
+  const max = await store.query({ measurement: 'w', fromMs: T0, toMs: T0 + H, aggregate: { fn: 'max' } });
+  assert.deepEqual(max.series.map((s) => [s.field, s.values[0]]).sort(), [['n', 5], ['temp', 3]]);
+  const last = await store.query({ measurement: 'w', fromMs: T0, toMs: T0 + H, aggregate: { fn: 'last' } });
+  assert.equal(last.series.length, 3);
+  await assert.rejects(store.query({ measurement: 'w', fromMs: T0, toMs: T0 + H, fields: ['ok'], aggregate: { fn: 'max' } }), /max needs a numeric field/);
+  await store.close();
+});
