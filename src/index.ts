@@ -14,3 +14,4 @@ export type { ErrorCode, Fs } from './base/index.js';
 export { SeededRandom } from './base/index.js';
 /** The Raft consensus core and its logs (`raft.Raft`, `raft.DiskRaftLog`, ...). */
 export * as raft from './replication/index.js';
+export * as tsdb from './tsdb/index.js';

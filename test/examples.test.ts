@@ -22,6 +22,21 @@ test('the README example runs and prints what it promises', () => {
   }
 });
 
+test('the time-series example writes line protocol and reads per-minute maxima', () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'strata-example-ts-'));
+  try {
+    const out = execFileSync(process.execPath, [join(root, 'examples/timeseries.mjs')], { cwd, encoding: 'utf8' });
+    assert.deepEqual(out.trim().split('\n'), [
+      '2025-01-01T00:00:00.000Z host=a max(usage) = 59.5',
+      '2025-01-01T00:01:00.000Z host=a max(usage) = 59.5',
+      '2025-01-01T00:02:00.000Z host=a max(usage) = 59.5',
+      'plan: raw',
+    ]);
+  } finally {
+    rmSync(cwd, { recursive: true, force: true });
+  }
+});
+
 test('the CLI demo writes, reads back and reports stats', () => {
   const dir = mkdtempSync(join(tmpdir(), 'strata-cli-'));
   try {
