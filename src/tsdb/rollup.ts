@@ -143,53 +143,92 @@ export function cloneAgg(a: Agg): Agg {
 }
 
 /**
- * A bucket record: per field id, an Agg. Encoding: u8 version (1), varint
- * field count, then per field: varint field id, varint count, f64 sum, min,
- * max, first, last, and f64 firstTs, lastTs (absolute ms).
+ * A bucket record: per field id, an Agg. Encoding (version 2):
+ *
+ *   u8 version (2) · varint field count, then per field:
+ *     varint field id · varint count · value sum · value min · value max · value first · value last
+ *     · varint (first time - bucket start) · varint (last time - bucket start)
+ *
+ * A value is a tag byte and its payload: 0 → f64 LE; 1..16 → the value is
+ * m / 10^(tag-1) exactly, with m as a zigzag varint (two-decimal sensor
+ * readings take 2–4 bytes instead of 8); 17 → the same value as the
+ * previous one of this field (first == min, ...). Times are inside the
+ * bucket, so their offsets are small.
  */
-const PER_FIELD = 8 * 7;
+const VERSION = 2;
+const TAG_F64 = 0;
+const TAG_SAME = 17;
+const MAX_DIGITS = 15;
+const POW10 = Array.from({ length: MAX_DIGITS + 1 }, (_, k) => 10 ** k);
 
-export function encodeBucket(fields: ReadonlyMap<number, Agg>): Buffer {
-  const buf = Buffer.allocUnsafe(1 + 5 + fields.size * (PER_FIELD + 10));
+/** Digits k (0..15) such that v = m / 10^k exactly with m a safe integer, or -1. */
+function decimalDigits(v: number): number {
+  if (!Number.isFinite(v) || Object.is(v, -0)) return -1;
+  for (let k = 0; k <= MAX_DIGITS; k++) {
+    const m = Math.round(v * POW10[k]!);
+    if (!Number.isSafeInteger(m)) return -1;
+    if (m / POW10[k]! === v) return k;
+  }
+  return -1;
+}
+
+const zz = (n: number) => (n >= 0 ? n * 2 : -n * 2 - 1);
+const unzz = (z: number) => (z % 2 === 0 ? z / 2 : -(z + 1) / 2);
+
+export function encodeBucket(fields: ReadonlyMap<number, Agg>, bucketStartMs: number): Buffer {
+  const buf = Buffer.allocUnsafe(1 + 9 + fields.size * (2 * 9 + 5 * 10 + 2 * 9));
   let off = 0;
-  buf[off++] = 1;
+  buf[off++] = VERSION;
   off = putVarint(buf, off, fields.size);
   for (const [id, a] of fields) {
     off = putVarint(buf, off, id);
     off = putVarint(buf, off, a.count);
-    off = buf.writeDoubleLE(a.sum, off);
-    off = buf.writeDoubleLE(a.min, off);
-    off = buf.writeDoubleLE(a.max, off);
-    off = buf.writeDoubleLE(a.first, off);
-    off = buf.writeDoubleLE(a.last, off);
-    off = buf.writeDoubleLE(a.firstTs, off);
-    off = buf.writeDoubleLE(a.lastTs, off);
+    let prev: number | undefined;
+    for (const v of [a.sum, a.min, a.max, a.first, a.last]) {
+      if (prev !== undefined && Object.is(v, prev)) buf[off++] = TAG_SAME;
+      else {
+        const k = decimalDigits(v);
+        const m = k < 0 ? 0 : Math.round(v * POW10[k]!);
+        if (k >= 0 && Math.abs(m) < 2 ** 52) {
+          buf[off++] = k + 1;
+          off = putVarint(buf, off, zz(m));
+        } else {
+          buf[off++] = TAG_F64;
+          off = buf.writeDoubleLE(v, off);
+        }
+      }
+      prev = v;
+    }
+    off = putVarint(buf, off, a.firstTs - bucketStartMs);
+    off = putVarint(buf, off, a.lastTs - bucketStartMs);
   }
   return buf.subarray(0, off);
 }
 
-export function decodeBucket(buf: Buffer, what = '<rollup>'): Map<number, Agg> {
+export function decodeBucket(buf: Buffer, bucketStartMs: number, what = '<rollup>'): Map<number, Agg> {
   const out = new Map<number, Agg>();
   const cur = { pos: 0 };
-  if (buf.length < 2 || buf[0] !== 1) throw corruption(what, 0, 'unknown rollup record version');
+  if (buf.length < 2 || buf[0] !== VERSION) throw corruption(what, 0, 'unknown rollup record version');
   cur.pos = 1;
   const n = getVar(buf, cur, what);
+  const vals = [0, 0, 0, 0, 0];
   for (let i = 0; i < n; i++) {
     const id = getVar(buf, cur, what);
     const count = getVar(buf, cur, what);
-    if (cur.pos + PER_FIELD > buf.length) throw corruption(what, cur.pos, 'truncated rollup record');
-    const p = cur.pos;
-    out.set(id, {
-      count,
-      sum: buf.readDoubleLE(p),
-      min: buf.readDoubleLE(p + 8),
-      max: buf.readDoubleLE(p + 16),
-      first: buf.readDoubleLE(p + 24),
-      last: buf.readDoubleLE(p + 32),
-      firstTs: buf.readDoubleLE(p + 40),
-      lastTs: buf.readDoubleLE(p + 48),
-    });
-    cur.pos = p + PER_FIELD;
+    for (let j = 0; j < 5; j++) {
+      if (cur.pos >= buf.length) throw corruption(what, cur.pos, 'truncated rollup record');
+      const tag = buf[cur.pos++]!;
+      if (tag === TAG_F64) {
+        if (cur.pos + 8 > buf.length) throw corruption(what, cur.pos, 'truncated rollup record');
+        vals[j] = buf.readDoubleLE(cur.pos);
+        cur.pos += 8;
+      } else if (tag === TAG_SAME && j > 0) vals[j] = vals[j - 1]!;
+      else if (tag >= 1 && tag <= MAX_DIGITS + 1) vals[j] = unzz(getVar(buf, cur, what)) / POW10[tag - 1]!;
+      else throw corruption(what, cur.pos - 1, `bad value tag ${tag} in rollup record`);
+    }
+    const firstTs = bucketStartMs + getVar(buf, cur, what);
+    const lastTs = bucketStartMs + getVar(buf, cur, what);
+    out.set(id, { count, sum: vals[0]!, min: vals[1]!, max: vals[2]!, first: vals[3]!, last: vals[4]!, firstTs, lastTs });
   }
   if (cur.pos !== buf.length) throw corruption(what, cur.pos, 'trailing bytes after rollup record');
   return out;

@@ -1021,7 +1021,7 @@ export class TimeSeriesStore implements TimeSeriesService {
         const code = LEVEL_CODE[seg.level];
         for (const [k, v] of await this.db.scanRange(rollupKey(sid, code, seg.fromMs), rollupKey(sid, code, seg.toMs))) {
           const b = timeOfKey(k, TAG.rollup);
-          for (const [id, a] of decodeBucket(v, `rollup ${sid}/${seg.level}@${b}`)) if (ids.has(id)) aggOf(id).addAgg(bucketOf(b), a);
+          for (const [id, a] of decodeBucket(v, b, `rollup ${sid}/${seg.level}@${b}`)) if (ids.has(id)) aggOf(id).addAgg(bucketOf(b), a);
         }
       }
       if (q.groupBy === undefined) {
@@ -1231,7 +1231,7 @@ class RollupWriter {
           const k = rollupKey(sid, LEVEL_CODE[level], t);
           if (fields === null || fields.size === 0) this.batch.delete(k);
           else {
-            this.batch.put(k, encodeBucket(fields));
+            this.batch.put(k, encodeBucket(fields, t));
             this.written++;
           }
         }
@@ -1245,7 +1245,7 @@ class RollupWriter {
     const parts = new Map<number, Map<number, Agg> | null>();
     for (const [k, v] of await this.db.scanRange(rollupKey(sid, code, from), rollupKey(sid, code, to))) {
       const t = timeOfKey(k, TAG.rollup);
-      parts.set(t, decodeBucket(v, `rollup ${sid}/${level}@${t}`));
+      parts.set(t, decodeBucket(v, t, `rollup ${sid}/${level}@${t}`));
     }
     for (const [t, fields] of this.bucketsOf(level, sid)) if (t >= from && t < to) parts.set(t, fields);
     const out = new Map<number, Agg>();
