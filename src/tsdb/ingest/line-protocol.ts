@@ -579,8 +579,9 @@ class LineParser {
     }
     if (j !== b) this.invalidValue(name, a, b);
     let v: number;
-    if (!exp && nd <= 15) {
-      // Exact mantissa and exact power of ten: one correctly rounded division equals parsing.
+    if (!exp && (nd <= 15 || m <= MAX_SAFE) && fd <= 22) {
+      // Exact mantissa (every partial sum stayed below 2^53) and exact power of ten:
+      // one correctly rounded division equals parsing.
       v = fd === 0 ? m : m / POW10[fd]!;
       if (neg) v = -v;
     } else {
