@@ -117,6 +117,35 @@ function listFlag<T extends string>(raw: string, name: string, allowed: readonly
   return allowed.filter((a) => out.includes(a));
 }
 
+/**
+ * Walks `--name value` and `--name=value` flags, calling `onFlag` with each
+ * name and value (undefined for the value-less `switches`). Returns true for
+ * --help / -h; throws on anything else that is not a flag.
+ */
+export function walkFlags(argv: readonly string[], usage: string, switches: readonly string[], onFlag: (name: string, value: string) => void): boolean {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--help' || a === '-h') return true;
+    if (!a.startsWith('--')) throw new Error(`unexpected argument '${a}'\n${usage}`);
+    let name = a.slice(2);
+    let value: string | undefined;
+    if (switches.includes(name)) {
+      onFlag(name, '');
+      continue;
+    }
+    const eq = name.indexOf('=');
+    if (eq >= 0) {
+      value = name.slice(eq + 1);
+      name = name.slice(0, eq);
+    } else {
+      value = argv[++i];
+    }
+    if (value === undefined) throw new Error(`--${name} needs a value`);
+    onFlag(name, value);
+  }
+  return false;
+}
+
 export function parseArgs(argv: readonly string[]): BenchConfig | 'help' {
   const cfg: BenchConfig = {
     num: 1_000_000,
@@ -132,20 +161,7 @@ export function parseArgs(argv: readonly string[]): BenchConfig | 'help' {
     outDir: undefined,
     yieldMs: 0,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--help' || a === '-h') return 'help';
-    if (!a.startsWith('--')) throw new Error(`unexpected argument '${a}'\n${USAGE}`);
-    let name = a.slice(2);
-    let value: string | undefined;
-    const eq = name.indexOf('=');
-    if (eq >= 0) {
-      value = name.slice(eq + 1);
-      name = name.slice(0, eq);
-    } else {
-      value = argv[++i];
-    }
-    if (value === undefined) throw new Error(`--${name} needs a value`);
+  const help = walkFlags(argv, USAGE, [], (name, value) => {
     switch (name) {
       case 'num':
         cfg.num = intFlag(value, name, 100);
@@ -186,7 +202,8 @@ export function parseArgs(argv: readonly string[]): BenchConfig | 'help' {
       default:
         throw new Error(`unknown flag --${name}\n${USAGE}`);
     }
-  }
+  });
+  if (help) return 'help';
   if (String(cfg.num - 1).length > cfg.keySize) {
     throw new Error(`--key-size ${cfg.keySize} cannot hold ${cfg.num} zero-padded decimal keys`);
   }

@@ -2,6 +2,7 @@
  * Command-line flags of `npm run bench:tsdb`.
  */
 import { tmpdir } from 'node:os';
+import { walkFlags } from './config.js';
 import { VARIANTS } from './tsdb-data.js';
 import type { Variant } from './tsdb-data.js';
 
@@ -75,25 +76,11 @@ export function parseTsdbArgs(argv: readonly string[]): TsdbBenchConfig | 'help'
     out: 'bench/results',
     seed: 2016,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--help' || a === '-h') return 'help';
-    if (a === '--no-vm') {
-      cfg.vm = false;
-      continue;
-    }
-    if (!a.startsWith('--')) throw new Error(`unexpected argument '${a}'\n${USAGE}`);
-    let name = a.slice(2);
-    let value: string | undefined;
-    const eq = name.indexOf('=');
-    if (eq >= 0) {
-      value = name.slice(eq + 1);
-      name = name.slice(0, eq);
-    } else {
-      value = argv[++i];
-    }
-    if (value === undefined) throw new Error(`--${name} needs a value`);
+  const help = walkFlags(argv, USAGE, ['no-vm'], (name, value) => {
     switch (name) {
+      case 'no-vm':
+        cfg.vm = false;
+        break;
       case 'hosts':
         cfg.hosts = intFlag(value, name, 1);
         break;
@@ -141,7 +128,8 @@ export function parseTsdbArgs(argv: readonly string[]): TsdbBenchConfig | 'help'
       default:
         throw new Error(`unknown flag --${name}\n${USAGE}`);
     }
-  }
+  });
+  if (help) return 'help';
   const needs8 = cfg.queries.find((q) => /-(8)-\d+$|cpu-max-all-8/.test(q));
   if (needs8 && cfg.hosts < 8) throw new Error(`${needs8} needs --hosts >= 8`);
   return cfg;
