@@ -4,6 +4,17 @@ import { NodeFs, joinPath } from '../base/index.js';
 import type { Clock, Fs } from '../base/index.js';
 import { LocalDirObjectStore, TimeSeriesStore } from '../tsdb/index.js';
 
+/** Engine options both of a node's engines take from the storage section. */
+function engineOptionsOf(config: StrataConfig) {
+  const s = config.storage;
+  return {
+    writeBufferSize: s.writeBufferBytes,
+    blockCacheSize: s.blockCacheBytes,
+    compression: s.compression,
+    syncIntervalMs: s.syncMode === 'periodic' ? s.syncIntervalMs : 0,
+  };
+}
+
 /**
  * Opens the node's storage from its configuration: today one local engine
  * behind the KeyValueService (a single node is a cluster of one; DESIGN.md
@@ -17,10 +28,7 @@ export async function openNodeStorage(config: StrataConfig, options: { fs?: Fs; 
     ...(options.clock !== undefined ? { clock: options.clock } : {}),
     syncWrites: s.syncMode === 'always',
     engine: {
-      writeBufferSize: s.writeBufferBytes,
-      blockCacheSize: s.blockCacheBytes,
-      compression: s.compression,
-      syncIntervalMs: s.syncMode === 'periodic' ? s.syncIntervalMs : 0,
+      ...engineOptionsOf(config),
       // Stored values carry the expiry header (at most 7 bytes) in front of the client's value.
       maxValueSize: config.limits.valueBytesMax + 16,
       maxKeySize: config.limits.keyBytesMax,
@@ -65,10 +73,7 @@ export async function openNodeTsdb(config: StrataConfig, options: { fs?: Fs; clo
     ...(options.clock !== undefined ? { clock: options.clock } : {}),
     syncWrites: s.syncMode === 'always',
     engine: {
-      writeBufferSize: s.writeBufferBytes,
-      blockCacheSize: s.blockCacheBytes,
-      compression: s.compression,
-      syncIntervalMs: s.syncMode === 'periodic' ? s.syncIntervalMs : 0,
+      ...engineOptionsOf(config),
       ...(options.clock !== undefined ? { clock: options.clock } : {}),
     },
     chunkWindowMs: t.chunkWindowMs,
