@@ -45,6 +45,8 @@ import type { HttpIngestRun, LatencyStats, QueryResult, Report, Target, VariantR
 import { VM_FLAGS, killAllChildren, trackChild, startStrata, startVictoriaMetrics, vmDiskBytes, vmFlushAndMerge, vmInstalled, vmVersion } from './lib/tsdb-servers.js';
 import type { ServerHandle } from './lib/tsdb-servers.js';
 import { ingestInProcess, loadTsdb, sumValues, yearDailyAverage } from './lib/tsdb-strata.js';
+import { runSeriesIndexBench } from './lib/series-index-bench.js';
+import type { SeriesIndexResult } from './lib/series-index-bench.js';
 import type { InProcessIngest, TsdbModule, YearResult } from './lib/tsdb-strata.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
@@ -100,7 +102,8 @@ const CHILD_FLAG = '--bench-tsdb-child';
 
 type ChildTask =
   | { kind: 'ingest'; spool: SpoolInfo; dir: string; label: string }
-  | { kind: 'year'; dir: string; seed: number; repetitions: number };
+  | { kind: 'year'; dir: string; seed: number; repetitions: number }
+  | { kind: 'index'; series: number };
 type ChildReply = { ok: true; result: unknown } | { ok: false; error: string };
 
 async function childMain(): Promise<void> {
@@ -112,6 +115,8 @@ async function childMain(): Promise<void> {
     if (task.kind === 'ingest') {
       const spool = SpooledBatches.fromInfo(task.spool);
       reply = { ok: true, result: await ingestInProcess(tsdb, spool, task.dir, progressLine(task.label, spool.rows)) };
+    } else if (task.kind === 'index') {
+      reply = { ok: true, result: await runSeriesIndexBench(task.series, (m) => status(m)) };
     } else {
       reply = { ok: true, result: await yearDailyAverage(tsdb, task.dir, task.seed, task.repetitions) };
     }
@@ -334,6 +339,7 @@ async function main(): Promise<number> {
   let strataHttpDown: string | undefined;
   const queries: QueryResult[] = [];
   let year: Report['year'];
+  let seriesIndex: Report['seriesIndex'];
   try {
     for (const variant of cfg.variants) {
       const spec: DataSpec = { hosts: cfg.hosts, days: cfg.days, variant, seed: cfg.seed, batchLines: cfg.batchLines };
@@ -477,6 +483,16 @@ async function main(): Promise<number> {
         status(`  year-daily-avg: FAILED: ${year.error}`);
       }
     }
+    // The series index at scale, in-process.
+    if (cfg.indexSeries > 0) {
+      try {
+        seriesIndex = await runChild<SeriesIndexResult>({ kind: 'index', series: cfg.indexSeries });
+        status(`  series index: ${seriesIndex.series.toLocaleString()} series, reopen ${fmtMs(seriesIndex.reopenMs)} ms, selections ${seriesIndex.selections.map((x) => `${fmtMs(x.medianMs)} ms`).join(', ')}`);
+      } catch (err) {
+        seriesIndex = { error: errText(err) };
+        status(`  series index: FAILED: ${seriesIndex.error}`);
+      }
+    }
   } finally {
     process.removeListener('SIGINT', onSigint);
     process.removeListener('SIGTERM', onSigint);
@@ -503,6 +519,7 @@ async function main(): Promise<number> {
     queryVariant: queries.length > 0 ? queryVariant : undefined,
     queries,
     year,
+    seriesIndex,
     skipped,
     notes,
   };

@@ -56,7 +56,7 @@ export async function runSeriesIndexBench(n: number, progress: (msg: string) => 
     const cases: Array<{ name: string; matchers: TagMatcher[] }> = [
       { name: 'instance="host-n/2" (1 series)', matchers: [{ tag: 'instance', op: '=', value: `host-${Math.floor(n / 2)}` }] },
       { name: 'job="job-7" (1%)', matchers: [{ tag: 'job', op: '=', value: 'job-7' }] },
-      { name: 'region="r3", az="az4" (1/30)', matchers: [{ tag: 'region', op: '=', value: 'r3' }, { tag: 'az', op: '=', value: 'az4' }] },
+      { name: 'region="r3", az="az13" (1/30)', matchers: [{ tag: 'region', op: '=', value: 'r3' }, { tag: 'az', op: '=', value: 'az13' }] },
       { name: 'job=~"job-1[0-9]" (10%)', matchers: [{ tag: 'job', op: '=~', value: 'job-1[0-9]' }] },
       { name: 'region="r1", job!="job-1" (10%)', matchers: [{ tag: 'region', op: '=', value: 'r1' }, { tag: 'job', op: '!=', value: 'job-1' }] },
     ];

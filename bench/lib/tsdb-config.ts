@@ -33,10 +33,13 @@ export interface TsdbBenchConfig {
   dir: string;
   out: string;
   seed: number;
+  /** Series created for the series-index measurement (0 skips it). */
+  indexSeries: number;
 }
 
 export const USAGE = `Usage: npm run bench:tsdb -- [flags]
   --hosts N          hosts (series per field) (default 100)
+  --index-series N   series created to time the series index (default 1000000; 0 skips)
   --days D           days of data at 10 s per row (default 1)
   --variant V        tsbs | sensor | both: full-precision floats, two decimals, or both (default both)
   --runs R           full ingest runs per database and variant into fresh dirs, median reported (default 1)
@@ -75,6 +78,7 @@ export function parseTsdbArgs(argv: readonly string[]): TsdbBenchConfig | 'help'
     dir: tmpdir(),
     out: 'bench/results',
     seed: 2016,
+    indexSeries: 1_000_000,
   };
   const help = walkFlags(argv, USAGE, ['no-vm'], (name, value) => {
     switch (name) {
@@ -121,6 +125,9 @@ export function parseTsdbArgs(argv: readonly string[]): TsdbBenchConfig | 'help'
         break;
       case 'out':
         cfg.out = value;
+        break;
+      case 'index-series':
+        cfg.indexSeries = intFlag(value, name, 0);
         break;
       case 'seed':
         cfg.seed = intFlag(value, name, 0);

@@ -2,6 +2,7 @@
  * Results of `npm run bench:tsdb` as data, the markdown report and the SVG
  * chart of query medians (hand-written, no dependency).
  */
+import type { SeriesIndexResult } from './series-index-bench.js';
 import type { TsPlan } from '../../src/tsdb/types.js';
 import { fmtOps } from './report.js';
 import type { Variant } from './tsdb-data.js';
@@ -76,6 +77,7 @@ export interface Report {
   queryVariant: Variant | undefined;
   queries: QueryResult[];
   year: YearResult | { error: string } | undefined;
+  seriesIndex?: SeriesIndexResult | { error: string } | undefined;
   skipped: string[];
   notes: string[];
 }
@@ -277,6 +279,25 @@ export function markdown(r: Report, concurrency: number): string {
     if (planLines.length > 0) {
       parts.push("StrataDB plans at level 'auto' (first draw):");
       parts.push(planLines.join('\n'));
+    }
+  }
+
+  // The series index.
+  if (r.seriesIndex) {
+    parts.push('#### Series index (in-process)');
+    if ('error' in r.seriesIndex) parts.push(`FAILED: ${r.seriesIndex.error}`);
+    else {
+      const x = r.seriesIndex;
+      parts.push(
+        [
+          `${x.series.toLocaleString()} series of one measurement (4 tags: instance unique, region 10 values, az 30, job 100), one point each, written through store.write in batches of 10,000: ` +
+            `${Math.round(x.createSeriesPerSec).toLocaleString()} new series/s. Reopen (index rebuilt from the series records): ${fmtMs(x.reopenMs)} ms; heap after reopen ${x.heapMiB.toFixed(0)} MiB.`,
+          '',
+          '| selector | series matched | median ms (7 runs) |',
+          '| --- | ---: | ---: |',
+          ...x.selections.map((sel) => `| ${sel.name.replace(/\|/g, '\\|')} | ${sel.matched.toLocaleString()} | ${fmtMs(sel.medianMs)} |`),
+        ].join('\n'),
+      );
     }
   }
 
