@@ -33,6 +33,7 @@ import {
   unzigzag,
   zigzag,
 } from '../../src/tsdb/codec/index.js';
+import { encodeFloatsDelta, floatsCodecDetail } from '../../src/tsdb/codec/floats.js';
 import type { FieldType, FieldValue } from '../../src/tsdb/types.js';
 
 const RUNS = { seed: 42, numRuns: 300 };
@@ -63,7 +64,32 @@ function assertFloatsRoundTrip(f: Float64Array): Buffer {
   assert.deepEqual(bytesOf(dec), bytesOf(f), `codec ${floatsCodecName(enc)}`);
   const gor = encodeFloatsGorilla(f);
   assert.deepEqual(bytesOf(decodeFloats(gor, f.length)), bytesOf(f), 'gorilla');
+  const del = encodeFloatsDelta(f);
+  assert.deepEqual(bytesOf(decodeFloats(del, f.length)), bytesOf(f), `delta (${floatsCodecDetail(del)})`);
+  // The encoder sizes the candidates before writing one: its choice is never larger than either.
+  assert.ok(enc.length <= Math.min(gor.length, del.length), `chosen ${enc.length} vs gorilla ${gor.length}, delta ${del.length}`);
+  if (floatsCodecName(enc) === 'delta') assert.deepEqual(enc, del);
+  if (floatsCodecName(enc) === 'gorilla') assert.deepEqual(enc, gor);
   return enc;
+}
+
+/** Full-precision uniform draw in [0, 1) (SeededRandom.float has only 30 random bits). */
+function fullFloat(rnd: SeededRandom): number {
+  return rnd.float() + rnd.float() / 0x40000000;
+}
+
+/** The bench's random walk at full precision: start 50, steps uniform in [-1, 1] (or N(0, 1)), clamped to [0, 100]. */
+function fullPrecisionWalk(rnd: SeededRandom, n: number, gaussian = false): number[] {
+  const out: number[] = [];
+  let x = 50;
+  for (let i = 0; i < n; i++) {
+    const step = gaussian
+      ? Math.sqrt(-2 * Math.log(1 - fullFloat(rnd))) * Math.cos(2 * Math.PI * fullFloat(rnd))
+      : 2 * fullFloat(rnd) - 1;
+    x = Math.min(100, Math.max(0, x + step));
+    out.push(x);
+  }
+  return out;
 }
 
 function assertCorrupt(fn: () => unknown, label: string): void {
@@ -133,6 +159,65 @@ const sensorWalk = fc
   });
 
 const anyDoubles = fc.array(fc.double(), { maxLength: 200 });
+
+const unitStep = fc.double({ min: -1, max: 1, noNaN: true });
+
+/** Full-precision random walks at any scale (steps relative to the scale; may overflow to ±Infinity). */
+const floatWalk = fc
+  .tuple(
+    fc.oneof(fc.double({ min: -1e6, max: 1e6, noNaN: true }), fc.double({ noNaN: true })),
+    fc.constantFrom(1e-300, 1e-9, 1e-3, 1, 1e3, 1e12, 1e300),
+    fc.array(unitStep, { maxLength: 400 }),
+    fc.boolean(),
+  )
+  .map(([start, scale, steps, clamp]) => {
+    let x = start;
+    return steps.map((s) => {
+      x += s * scale;
+      if (clamp) x = Math.min(100, Math.max(0, x));
+      return x;
+    });
+  });
+
+/** Walks around zero: tiny, subnormal and signed-zero values mixed with small normal ones. */
+const zeroCrossingWalk = fc
+  .tuple(
+    fc.constantFrom(5e-324, 1e-320, 1e-310, 2 ** -1022, 1e-300, 1e-3),
+    fc.array(fc.oneof(fc.integer({ min: -50, max: 50 }), fc.constant(0), fc.constantFrom(-0, 0)), { maxLength: 300 }),
+  )
+  .map(([unit, steps]) => {
+    let x = 0;
+    return steps.map((s, i) => {
+      x = Object.is(s, -0) ? -0 : x + s * unit;
+      return i % 37 === 5 ? -x : x;
+    });
+  });
+
+/** A walk with arbitrary bit patterns (NaN payloads, ±Infinity, huge jumps) spliced in. */
+const walkWithSpecials = fc
+  .tuple(floatWalk, fc.array(fc.tuple(fc.nat(), pattern), { maxLength: 20 }))
+  .map(([xs, splices]) => {
+    const f = Float64Array.from(xs.length === 0 ? [1.5, 2.5] : xs);
+    for (const [at, p] of splices) f.set(fromBits([p]), at % f.length);
+    return f;
+  });
+
+/** Smooth columns: linear ramps (order 2), float32-rounded walks (shifted deltas), held levels (repeats). */
+const smoothColumn = fc
+  .tuple(
+    fc.double({ min: -1e9, max: 1e9, noNaN: true }),
+    fc.double({ min: -10, max: 10, noNaN: true }),
+    fc.integer({ min: 0, max: 400 }),
+    fc.constantFrom('ramp', 'f32', 'held'),
+  )
+  .map(([start, step, n, kind]) => {
+    let x = start;
+    return Array.from({ length: n }, (_, i) => {
+      if (kind === 'ramp') return start + i * step;
+      if (kind === 'f32') return Math.fround((x += step * Math.sin(i)));
+      return i % 17 === 0 ? (x += step) : x;
+    });
+  });
 
 const constantColumn = fc.tuple(pattern, fc.integer({ min: 0, max: 300 })).map(([p, n]) => fromBits(new Array(n).fill(p)));
 
@@ -289,6 +374,36 @@ test('floats round-trip bit-exactly: decimal-looking columns, sensor walks, cons
   assert.equal(floatsCodecName(empty), 'empty');
 });
 
+test('delta codec round-trips bit-exactly: walks at full precision, zero crossings, huge jumps, NaN/Inf mixes', () => {
+  for (const arb of [floatWalk, zeroCrossingWalk, smoothColumn, fc.array(fc.oneof(pattern, pattern.map(([h]) => [h, 0] as const)), { maxLength: 300 }).map((ps) => Array.from(fromBits(ps)))]) {
+    fc.assert(
+      fc.property(arb, (xs) => {
+        assertFloatsRoundTrip(Float64Array.from(xs));
+      }),
+      RUNS,
+    );
+  }
+  fc.assert(
+    fc.property(walkWithSpecials, (f) => {
+      assertFloatsRoundTrip(f);
+    }),
+    RUNS,
+  );
+  // Hand-picked edges: signed zeros and subnormals next to each other, the extremes of the key
+  // space (-NaN with all payload bits / +NaN), a value per binade, and every block size boundary.
+  const edges: Array<Array<readonly [number, number]>> = [
+    [[0, 0], [0x80000000, 0], [0, 1], [0x80000000, 1], [0, 0], [0x80000000, 0]],
+    [[0xffffffff, 0xffffffff], [0x7fffffff, 0xffffffff], [0xffffffff, 0xffffffff], [0, 0], [0x7ff00000, 0]],
+    Array.from({ length: 2047 }, (_, e) => [e << 20, 0x12345] as const),
+  ];
+  for (const e of edges) assertFloatsRoundTrip(fromBits(e));
+  const rnd = new SeededRandom(11);
+  for (const n of [1, 2, 127, 128, 129, 130, 256, 257, 1000]) {
+    assertFloatsRoundTrip(Float64Array.from(fullPrecisionWalk(rnd, n)));
+    assertFloatsRoundTrip(Float64Array.from({ length: n }, (_, i) => 0.25 * i));
+  }
+});
+
 test('integers round-trip exactly, including values around ±2^53', () => {
   fc.assert(
     fc.property(fc.oneof(fc.array(safeInt, { maxLength: 200 }), intWalk, intRuns), (xs) => {
@@ -343,7 +458,8 @@ test('encodeColumn / decodeColumn / codecOf by field type', () => {
   const n = 300;
   const cols: Array<[FieldType, FieldValue[], string]> = [
     ['float', twoDecimalWalk(rnd, n), 'decimal'],
-    ['float', Array.from({ length: n }, () => rnd.float() * 1e6), 'gorilla'],
+    ['float', Array.from({ length: n }, () => (rnd.float() - 0.5) * 1e6), 'gorilla'],
+    ['float', fullPrecisionWalk(rnd, n), 'delta'],
     ['float', new Array<number>(n).fill(-0), 'const'],
     ['integer', Array.from({ length: n }, (_, i) => 1000 + i * 5), 'simple8b'],
     ['integer', walk(rnd, n, 1000), 'bitpack'],
@@ -403,6 +519,30 @@ test('size: 720 two-decimal random-walk floats pick decimal at under half the go
   assertFloatsRoundTrip(Float64Array.from(xs));
 });
 
+test('size: 720 full-precision random-walk floats pick delta, at least 4 bits/value under gorilla', () => {
+  const bits = (b: Uint8Array) => (b.length * 8) / 720;
+  for (const gaussian of [false, true]) {
+    const xs = fullPrecisionWalk(new SeededRandom(42), 720, gaussian);
+    const enc = encodeFloats(xs);
+    const gorilla = encodeFloatsGorilla(xs);
+    const label = `${gaussian ? 'N(0,1)' : 'uniform'} steps: ${floatsCodecDetail(enc)} ${bits(enc).toFixed(2)} vs gorilla ${bits(gorilla).toFixed(2)} bits/value`;
+    assert.equal(floatsCodecName(enc), 'delta', label);
+    assert.ok(bits(gorilla) - bits(enc) >= (gaussian ? 3.5 : 4), label);
+    assert.ok(bits(enc) < (gaussian ? 52 : 49), label);
+    assertFloatsRoundTrip(Float64Array.from(xs));
+  }
+  // Two decimals: decimal still wins by far over both bit-pattern codecs.
+  const sensor = twoDecimalWalk(new SeededRandom(42), 720);
+  const enc = encodeFloats(sensor);
+  assert.equal(floatsCodecName(enc), 'decimal');
+  assert.ok(enc.length * 4 < encodeFloatsDelta(sensor).length, `decimal ${bits(enc)} vs delta ${bits(encodeFloatsDelta(sensor))} bits/value`);
+  // Exactly linear columns cost a few bytes with delta-of-delta; float32 data sheds the zero low bits.
+  const ramp = Array.from({ length: 720 }, (_, i) => 1_000_000.5 + i * 0.25);
+  assert.ok(encodeFloatsDelta(ramp).length < 40, `ramp ${encodeFloatsDelta(ramp).length} bytes`);
+  const f32 = fullPrecisionWalk(new SeededRandom(5), 720).map(Math.fround);
+  assert.ok(bits(encodeFloatsDelta(f32)) < 24, `float32 walk ${bits(encodeFloatsDelta(f32))} bits/value`);
+});
+
 test('size: 720 zero integers and a constant float column cost a few bytes', () => {
   const zeros = encodeIntegers(new Array<number>(720).fill(0));
   assert.ok(zeros.length < 16, `${zeros.length} bytes`);
@@ -426,10 +566,15 @@ test('corruption: every truncation of a valid encoding throws CORRUPTION', () =>
     Array.from({ length: 100 }, () => rnd.float() * 1e9 - 5e8),
     [1.25, 1.25, 1.25],
     [NaN, 1, Infinity],
+    fullPrecisionWalk(rnd, 300),
+    [...fullPrecisionWalk(rnd, 150), NaN, 0, -0, 1e-310, Infinity, ...fullPrecisionWalk(rnd, 150)],
+    Array.from({ length: 200 }, (_, i) => i * 0.5),
+    Array.from({ length: 300 }, (_, i) => (i % 100 < 50 ? 7 : Math.fround(i / 3))),
   ];
   for (const xs of floatCols) {
-    const enc = encodeFloats(xs);
-    assertPrefixesCorrupt(enc, (b) => decodeFloats(b, xs.length), `floats ${floatsCodecName(enc)}`);
+    for (const enc of [encodeFloats(xs), encodeFloatsDelta(xs)]) {
+      assertPrefixesCorrupt(enc, (b) => decodeFloats(b, xs.length), `floats ${floatsCodecDetail(enc)}`);
+    }
   }
   const intCols = [
     [0, 0, 0],
@@ -497,6 +642,37 @@ test('corruption: unknown codec ids, inconsistent counts and bad fields throw CO
   w.writeBits64(0, 0, 64);
   w.writeBits(0b10, 2);
   assertCorrupt(() => decodeFloats(w.finish(), 2), 'gorilla window reuse before definition');
+  // Delta: count mismatches, a bad header byte, an escape wider than 64 bits, a quotient that
+  // overflows 64 bits, padding that is not all ones.
+  const walk300 = fullPrecisionWalk(new SeededRandom(9), 300);
+  const del = encodeFloatsDelta(walk300);
+  assertCorrupt(() => decodeFloats(del, 301), 'delta count too large');
+  assertCorrupt(() => decodeFloats(del, 299), 'delta count too small');
+  assertCorrupt(() => decodeFloats(Buffer.concat([del, Buffer.from([0xff])]), 300), 'delta trailing byte');
+  for (const hdr of [128, 200, 255]) {
+    const c = Buffer.from(del);
+    c[1] = hdr;
+    assertCorrupt(() => decodeFloats(c, 300), `delta header byte ${hdr}`);
+  }
+  const deltaStream = (fields: Array<[number, number]>, padding?: number): Buffer => {
+    const bw = new BitWriter();
+    bw.writeBits(4, 8);
+    bw.writeBits(0, 8);
+    bw.writeBits64(0x40490000, 0, 64);
+    for (const [v, n] of fields) bw.writeBits(v, n);
+    const b = Buffer.from(bw.finish());
+    if (padding !== undefined) b[b.length - 1] = padding;
+    return b;
+  };
+  const block = (k: number, q: number, mode: number): [number, number] => [(k << 5) | (q << 1) | mode, 11];
+  // Valid: a block of zero-bit codes (k = Q = 0, mode 0) repeats the first value.
+  assert.deepEqual(Array.from(decodeFloats(deltaStream([block(0, 0, 0)]), 3)), [50, 50, 50]);
+  assertCorrupt(() => decodeFloats(deltaStream([block(0, 0, 0)], 0xe0), 3), 'delta padding bits not all ones');
+  assertCorrupt(() => decodeFloats(deltaStream([block(0, 0, 1), [65, 7], [0, 32], [0, 32], [0, 1]]), 2), 'delta escape width 65');
+  assertCorrupt(() => decodeFloats(deltaStream([block(63, 3, 0), [0b110, 3], [0, 31], [0, 32]]), 2), 'delta quotient overflows 64 bits');
+  assert.equal(decodeFloats(deltaStream([block(63, 3, 0), [0b10, 2], [0, 31], [0, 32]]), 2).length, 2);
+  assertCorrupt(() => decodeFloats(Buffer.from([4]), 2), 'delta header missing');
+  assertCorrupt(() => decodeFloats(Buffer.from([4, 0, 1, 2, 3, 4, 5, 6, 7, 8]), 2), 'delta block header missing');
 });
 
 test('corruption: random bytes never crash a decoder with anything but CORRUPTION', () => {
@@ -520,6 +696,8 @@ test('corruption: random bytes never crash a decoder with anything but CORRUPTIO
   const encs: Array<[Buffer, (b: Uint8Array) => unknown]> = [
     [encodeFloats(twoDecimalWalk(new SeededRandom(1), 50)), (b) => decodeFloats(b, 50)],
     [encodeFloatsGorilla(twoDecimalWalk(new SeededRandom(2), 50)), (b) => decodeFloats(b, 50)],
+    [encodeFloatsDelta(fullPrecisionWalk(new SeededRandom(2), 300)), (b) => decodeFloats(b, 300)],
+    [encodeFloatsDelta([...fullPrecisionWalk(new SeededRandom(2), 50), NaN, 0, 0, 0, 1]), (b) => decodeFloats(b, 55)],
     [encodeIntegers(Array.from({ length: 50 }, (_, i) => i * i)), (b) => decodeIntegers(b, 50)],
     [encodeTimestamps(Array.from({ length: 50 }, (_, i) => i * 1000 + (i % 3))), (b) => decodeTimestamps(b, 50)],
     [encodeStrings(Array.from({ length: 50 }, (_, i) => `s${i % 4}`)), (b) => decodeStrings(b, 50)],

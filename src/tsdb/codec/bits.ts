@@ -378,6 +378,17 @@ export class BitReader {
     return this.peek(p, n - 16) * 65536 + this.peek(p + n - 16, 16);
   }
 
+  /** The next `n` (1..25) bits without consuming them; bits past the end read as zeros. */
+  peekBits(n: number): number {
+    return this.peek(this.pos, n);
+  }
+
+  /** Consumes `n` bits (e.g. after `peekBits`). */
+  skipBits(n: number): void {
+    if (this.pos + n > this.endBit) this.fail('bit stream truncated');
+    this.pos += n;
+  }
+
   /** `n` (1..25) bits at bit position `p`, without bounds checks (the buffer is padded). */
   private peek(p: number, n: number): number {
     const b = this.buf;

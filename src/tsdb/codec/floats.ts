@@ -18,18 +18,53 @@
  *              operands exact). Used only when that reproduces every bit
  *              pattern: finite values, no -0, |m| <= 2^53-1.
  *   3 const    8 bytes: the bit pattern (big-endian) shared by every value.
+ *   4 delta    integer deltas of the bit patterns (see below).
  *
  * The encoder uses const when every bit pattern is equal, otherwise the
- * smaller of gorilla and (when it applies) decimal.
+ * smallest of gorilla, delta and (when it applies) decimal.
+ *
+ * Delta codec: integer deltas of the bit patterns, for full-precision values
+ * that move by small amounts (random walks, sensor noise), where the XOR of
+ * consecutive patterns has few leading zeros. Each 64-bit pattern p maps to a
+ * 64-bit two's complement key: key = p when the sign bit is 0, else
+ * p XOR 0x7fffffffffffffff (= -magnitude - 1, so -0 is -1 and +0 is 0). Keys
+ * are monotone in the value; within a binade, consecutive keys differ by the
+ * value change in ulps. Arithmetic is modulo 2^64, so every column (NaNs,
+ * infinities, sign changes) is representable. After the id byte:
+ *   byte     s + 64 * (order - 1): shift s (0..63), order 1 or 2; values >= 128
+ *            are invalid
+ *   then a bit stream (MSB first, padded with 1 bits):
+ *   64 bits  the first value's bit pattern (big-endian IEEE 754)
+ *   codes    count - 1 codes: for i = 1 .. count-1, with d[i] = key[i] - key[i-1]
+ *            and d[0] = 0, e[i] = d[i] (order 1) or d[i] - d[i-1] (order 2). Every
+ *            e[i] is a multiple of 2^s; a code carries z = zigzag(e[i] / 2^s)
+ *            (64-bit zigzag: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ...).
+ *   The codes come in blocks of 128 (the last block may be shorter). A block
+ *   starts with a header of 6 bits k, 4 bits Q, 1 bit mode; each code is a
+ *   limited Rice code, q ones followed by a 0 when q < Q, or Q ones alone:
+ *     q < Q, or q = Q in mode 0    z = q * 2^k + r, r in the next k bits
+ *                                  (z must be below 2^64)
+ *     q = Q in mode 1 (escape)     7 bits w (0..64), then z in w bits
+ *   Mode 0 with Q = 0 is plain bit packing in k bits (k = 0: every z is 0, in
+ *   no bits); with Q = 1 it is bit packing in k + 1 bits. Escapes carry
+ *   outliers (NaN, jumps across binades or zero).
+ *
+ * The delta encoder keeps the order whose deltas have the smaller summed bit
+ * lengths, s = their common trailing zero bits (29 or more for float32 data), and for
+ * each block the (k, Q, mode) of the smallest size, k searched around the
+ * median bit length of z. In mode 1 it also escapes a code with q = 0 when
+ * that is shorter (z = 0, a repeat, costs Q + 7 bits instead of k + 1).
  */
-import { BitReader, BitWriter, ByteReader, ByteWriter, checkCount, HI, LO } from './bits.js';
+import { assert, corruption } from '../../base/index.js';
+import { BitReader, BitWriter, ByteReader, ByteWriter, CHUNK_FILE, checkCount, HI, LO } from './bits.js';
 import { decodeIntegersRange, encodeIntegers, integersCodecName } from './integers.js';
 
 export const FLOAT_GORILLA = 1;
 export const FLOAT_DECIMAL = 2;
 export const FLOAT_CONST = 3;
+export const FLOAT_DELTA = 4;
 
-const FLOAT_NAMES: Record<number, string> = { [FLOAT_GORILLA]: 'gorilla', [FLOAT_DECIMAL]: 'decimal', [FLOAT_CONST]: 'const' };
+const FLOAT_NAMES: Record<number, string> = { [FLOAT_GORILLA]: 'gorilla', [FLOAT_DECIMAL]: 'decimal', [FLOAT_CONST]: 'const', [FLOAT_DELTA]: 'delta' };
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const MAX_K = 15;
@@ -45,7 +80,9 @@ export function floatsCodecName(buf: Uint8Array): string {
 /** For the decimal codec: the inner integer codec's name as well, e.g. 'decimal/simple8b'. */
 export function floatsCodecDetail(buf: Uint8Array): string {
   const name = floatsCodecName(buf);
-  return name === 'decimal' && buf.length > 2 ? `decimal/${integersCodecName(buf.subarray(2))}` : name;
+  if (name === 'decimal' && buf.length > 2) return `decimal/${integersCodecName(buf.subarray(2))}`;
+  if (name === 'delta' && buf.length > 1 && buf[1]! >= 64) return 'delta/2';
+  return name;
 }
 
 export function encodeFloats(values: ArrayLike<number>): Buffer {
@@ -69,9 +106,23 @@ export function encodeFloats(values: ArrayLike<number>): Buffer {
     w.u32(l0);
     return w.finish();
   }
-  const gorilla = gorillaEncode(u, n);
+  // Sizes first; only the smallest encoding is written (decimal, when it applies, already is).
+  // Ties go to decimal over gorilla and to both over delta.
   const dec = decimalEncode(f);
-  return dec !== undefined && dec.length < gorilla.length ? dec : gorilla;
+  const gorillaBytes = (gorillaBits(u, n) + 7) >>> 3;
+  const useDec = dec !== undefined && dec.length < gorillaBytes;
+  const deltaBits = deltaPlan(u, n);
+  if ((deltaBits + 7) >>> 3 < (useDec ? dec.length : gorillaBytes)) return deltaWrite(u, n, deltaBits);
+  releaseScratch();
+  return useDec ? dec : gorillaEncode(u, n);
+}
+
+/** Always the delta codec (for comparisons and benchmarks; `encodeFloats` picks the smallest). */
+export function encodeFloatsDelta(values: ArrayLike<number>): Buffer {
+  const n = values.length;
+  if (n === 0) return Buffer.alloc(0);
+  const f = values instanceof Float64Array ? values : Float64Array.from(values);
+  return deltaEncode(new Uint32Array(f.buffer, f.byteOffset, n * 2), n);
 }
 
 /** Always the gorilla codec (for comparisons and benchmarks; `encodeFloats` picks the smallest). */
@@ -102,6 +153,8 @@ export function decodeFloats(buf: Uint8Array, count: number): Float64Array {
       for (let i = 0; i < count; i++) out[i] = ms[i]! / p;
       return out;
     }
+    case FLOAT_DELTA:
+      return deltaDecode(buf, count);
     case FLOAT_CONST: {
       const h = r.u32();
       const l = r.u32();
@@ -159,6 +212,38 @@ function gorillaEncode(u: Uint32Array, n: number): Buffer {
     }
   }
   return w.finish();
+}
+
+/** The size in bits (before padding) of `gorillaEncode(u, n)`. */
+function gorillaBits(u: Uint32Array, n: number): number {
+  let bits = 8 + 64;
+  let ph = u[HI]!;
+  let pl = u[LO]!;
+  let wLead = -1;
+  let wTrail = 0;
+  for (let i = 1; i < n; i++) {
+    const h = u[2 * i + HI]!;
+    const l = u[2 * i + LO]!;
+    const xh = (h ^ ph) >>> 0;
+    const xl = (l ^ pl) >>> 0;
+    ph = h;
+    pl = l;
+    if (xh === 0 && xl === 0) {
+      bits += 1;
+      continue;
+    }
+    let lead = xh !== 0 ? Math.clz32(xh) : 32 + Math.clz32(xl);
+    if (lead > 31) lead = 31;
+    const trail = xl !== 0 ? ctz(xl) : 32 + ctz(xh);
+    if (wLead >= 0 && lead >= wLead && trail >= wTrail && lead - wLead + trail - wTrail <= 11) {
+      bits += 2 + 64 - wLead - wTrail;
+    } else {
+      bits += 13 + 64 - lead - trail;
+      wLead = lead;
+      wTrail = trail;
+    }
+  }
+  return bits;
 }
 
 /** Writes bits [t, t+len) of the 64-bit number xh:xl. */
@@ -250,4 +335,470 @@ function decimalEncode(f: Float64Array): Buffer | undefined {
   w.byte(k);
   w.bytes(ints);
   return w.finish();
+}
+
+// ---- delta ----
+
+const DELTA_BLOCK = 128;
+const MAX_Q = 15;
+/** Bits of a block header: 6 k, 4 Q, 1 mode. */
+const BLOCK_HEADER_BITS = 11;
+/** Bits of an escape's width field. */
+const ESC_BITS = 7;
+/** Bits before the blocks: id byte, header byte, first value. */
+const DELTA_HEAD_BITS = 80;
+/** Scratch kept between calls covers columns of up to this many values. */
+const SCRATCH_KEEP = 1 << 16;
+
+/**
+ * Scratch of the delta encoder, grown on demand (encoding is synchronous):
+ * key deltas (dh:dl), zigzags (zh:zl) and their bit lengths, the top five bits
+ * of each zigzag, and the chosen parameters of each block.
+ */
+let sDh = new Uint32Array(0);
+let sDl = new Uint32Array(0);
+let sZh = new Uint32Array(0);
+let sZl = new Uint32Array(0);
+let sW = new Uint8Array(0);
+let sTop = new Uint8Array(0);
+let sBlockK = new Uint8Array(0);
+let sBlockQ = new Uint8Array(0);
+let sBlockMode = new Uint8Array(0);
+/** Per block: bit lengths (65 counts), and counts by bit length and top five bits (65 x 16). */
+const bHist = new Int32Array(65);
+const bTop = new Int32Array(65 * 16);
+const cntLE = new Int32Array(65);
+const sumLE = new Int32Array(65);
+const qCount = new Int32Array(MAX_Q + 2);
+const qWidth = new Int32Array(MAX_Q + 2);
+
+/** The plan of the last `deltaPlan` call. */
+let planOrder = 1;
+let planShift = 0;
+
+function ensureScratch(m: number): void {
+  if (sDh.length >= m && sBlockK.length > 0) return;
+  const cap = Math.max(m, 1024);
+  sDh = new Uint32Array(cap);
+  sDl = new Uint32Array(cap);
+  sZh = new Uint32Array(cap);
+  sZl = new Uint32Array(cap);
+  sW = new Uint8Array(cap);
+  sTop = new Uint8Array(cap);
+  const blocks = Math.ceil(cap / DELTA_BLOCK);
+  sBlockK = new Uint8Array(blocks);
+  sBlockQ = new Uint8Array(blocks);
+  sBlockMode = new Uint8Array(blocks);
+}
+
+/** Bit length (0..64) of the 64-bit number h:l. */
+function width64(h: number, l: number): number {
+  return h !== 0 ? 64 - Math.clz32(h) : 32 - Math.clz32(l);
+}
+
+/** Trailing zero bits of h:l, at most 63. */
+function ctz64(h: number, l: number): number {
+  if (l !== 0) return ctz(l);
+  if (h !== 0) return 32 + ctz(h);
+  return 63;
+}
+
+function deltaEncode(u: Uint32Array, n: number): Buffer {
+  return deltaWrite(u, n, deltaPlan(u, n));
+}
+
+/** Drops scratch arrays grown for an unusually long column. */
+function releaseScratch(): void {
+  if (sDh.length > SCRATCH_KEEP) {
+    sDh = sDl = sZh = sZl = new Uint32Array(0);
+    sW = sTop = sBlockK = sBlockQ = sBlockMode = new Uint8Array(0);
+  }
+}
+
+/**
+ * Computes the codes of the delta encoding of the n values in `u` and each
+ * block's parameters into the scratch arrays; returns the encoding's size in
+ * bits (before padding).
+ */
+function deltaPlan(u: Uint32Array, n: number): number {
+  const m = n - 1;
+  ensureScratch(m);
+  const dhs = sDh;
+  const dls = sDl;
+  // Pass 1: the key deltas d (stored), and for both orders the OR of the values (common
+  // trailing zeros) and the summed bit lengths of their magnitudes (a size estimate).
+  let h = u[HI]!;
+  let mask = h >> 31;
+  let pkh = (h ^ (mask >>> 1)) >>> 0;
+  let pkl = (u[LO]! ^ mask) >>> 0;
+  let pdh = 0;
+  let pdl = 0;
+  let or1h = 0;
+  let or1l = 0;
+  let or2h = 0;
+  let or2l = 0;
+  let sum1 = 0;
+  let sum2 = 0;
+  let nz1 = 0;
+  let nz2 = 0;
+  for (let i = 0; i < m; i++) {
+    h = u[2 * i + 2 + HI]!;
+    mask = h >> 31;
+    const kh = (h ^ (mask >>> 1)) >>> 0;
+    const kl = (u[2 * i + 2 + LO]! ^ mask) >>> 0;
+    const dl = (kl - pkl) >>> 0;
+    const dh = (kh - pkh - (kl < pkl ? 1 : 0)) >>> 0;
+    pkh = kh;
+    pkl = kl;
+    dhs[i] = dh;
+    dls[i] = dl;
+    or1h |= dh;
+    or1l |= dl;
+    let s = dh >> 31;
+    let w = width64((dh ^ s) >>> 0, (dl ^ s) >>> 0);
+    sum1 += w;
+    if (w !== 0) nz1++;
+    const el = (dl - pdl) >>> 0;
+    const eh = (dh - pdh - (dl < pdl ? 1 : 0)) >>> 0;
+    pdh = dh;
+    pdl = dl;
+    or2h |= eh;
+    or2l |= el;
+    s = eh >> 31;
+    w = width64((eh ^ s) >>> 0, (el ^ s) >>> 0);
+    sum2 += w;
+    if (w !== 0) nz2++;
+  }
+  const t1 = ctz64(or1h >>> 0, or1l >>> 0);
+  const t2 = ctz64(or2h >>> 0, or2l >>> 0);
+  const order = sum2 - nz2 * t2 < sum1 - nz1 * t1 ? 2 : 1;
+  const t = order === 1 ? t1 : t2;
+  planOrder = order;
+  planShift = t;
+  // Pass 2: the zigzags z of e >> t, their bit lengths and top five bits.
+  const zhs = sZh;
+  const zls = sZl;
+  const ws = sW;
+  const tops = sTop;
+  pdh = 0;
+  pdl = 0;
+  for (let i = 0; i < m; i++) {
+    let eh = dhs[i]!;
+    let el = dls[i]!;
+    if (order === 2) {
+      const dh = eh;
+      const dl = el;
+      el = (dl - pdl) >>> 0;
+      eh = (dh - pdh - (dl < pdl ? 1 : 0)) >>> 0;
+      pdh = dh;
+      pdl = dl;
+    }
+    // Arithmetic shift right by t (exact: the low t bits are zero).
+    if (t >= 32) {
+      el = eh >> (t - 32);
+      eh = eh >> 31;
+    } else if (t > 0) {
+      el = (el >>> t) | (eh << (32 - t));
+      eh = eh >> t;
+    }
+    const s = eh >> 31;
+    const zh = (((eh << 1) | (el >>> 31)) ^ s) >>> 0;
+    const zl = ((el << 1) ^ s) >>> 0;
+    zhs[i] = zh;
+    zls[i] = zl;
+    const w = width64(zh, zl);
+    ws[i] = w;
+    // The top five bits of z, as z * 2^(5 - w) (16..31; 0 for z = 0).
+    const sh = w - 5;
+    tops[i] = sh >= 32 ? zh >>> (sh - 32) : sh > 0 ? ((zl >>> sh) | (zh << (32 - sh))) & 31 : zl << -sh;
+  }
+  let bits = DELTA_HEAD_BITS;
+  for (let b = 0, j = 0; b < m; b += DELTA_BLOCK, j++) bits += planBlock(j, b, Math.min(b + DELTA_BLOCK, m));
+  return bits;
+}
+
+/** Picks the cheapest (k, Q, mode) for the codes [from, to) of block j; returns the block's size in bits. */
+function planBlock(j: number, from: number, to: number): number {
+  const ws = sW;
+  const tops = sTop;
+  const len = to - from;
+  bHist.fill(0);
+  for (let i = from; i < to; i++) {
+    const w = ws[i]!;
+    bHist[w]!++;
+    if (w >= 2) bTop[w * 16 + tops[i]! - 16]!++;
+  }
+  let c = 0;
+  let sw = 0;
+  let med = -1;
+  for (let w = 0; w <= 64; w++) {
+    c += bHist[w]!;
+    sw += w * bHist[w]!;
+    cntLE[w] = c;
+    sumLE[w] = sw;
+    if (med < 0 && 2 * c >= len) med = w;
+  }
+  const totalW = sw;
+  let bestBits = Infinity;
+  let bestK = 0;
+  let bestQ = 0;
+  let bestMode = 1;
+  const kLo = Math.max(0, med - 4);
+  const kHi = Math.min(63, med + 1);
+  for (let k = kLo; k <= kHi; k++) {
+    // Counts and summed bit lengths by quotient q = floor(z / 2^k), capped at MAX_Q + 1.
+    qCount.fill(0);
+    qWidth.fill(0);
+    qCount[0] = cntLE[k]!;
+    qWidth[0] = sumLE[k]!;
+    if (k + 1 <= 64) {
+      qCount[1] = bHist[k + 1]!;
+      qWidth[1] = (k + 1) * bHist[k + 1]!;
+    }
+    for (let d = 2; d <= 4 && k + d <= 64; d++) {
+      const w = k + d;
+      if (bHist[w] === 0) continue;
+      const base = w * 16;
+      for (let x = 0; x < 16; x++) {
+        const cnt = bTop[base + x]!;
+        if (cnt === 0) continue;
+        const q = (16 + x) >>> (5 - d);
+        qCount[q]! += cnt;
+        qWidth[q]! += w * cnt;
+      }
+    }
+    const capAt = Math.min(64, k + 4);
+    qCount[MAX_Q + 1] = len - cntLE[capAt]!;
+    qWidth[MAX_Q + 1] = totalW - sumLE[capAt]!;
+    // Mode 0: every q at most MAX_Q; Q = the largest q.
+    let qMax = MAX_Q + 1;
+    while (qMax > 0 && qCount[qMax] === 0) qMax--;
+    if (qMax <= MAX_Q) {
+      let bits = len * k - qCount[qMax]!;
+      for (let q = 0; q <= qMax; q++) bits += qCount[q]! * (q + 1);
+      if (bits < bestBits) {
+        bestBits = bits;
+        bestK = k;
+        bestQ = qMax;
+        bestMode = 0;
+      }
+    }
+    // Mode 1: codes with q >= Q escape, and so do those with q = 0 whose escape is
+    // shorter (bit length w <= k - Q - 7: Q + 7 + w < k + 1 bits), e.g. repeats.
+    let below = 0;
+    let escN = len;
+    let escW = totalW;
+    for (let Q = 0; Q <= MAX_Q; Q++) {
+      let bits = below + escN * (Q + ESC_BITS) + escW;
+      const lim = k - Q - ESC_BITS;
+      if (Q > 0 && lim >= 0) bits -= cntLE[lim]! * (lim + 1) - sumLE[lim]!;
+      if (bits < bestBits) {
+        bestBits = bits;
+        bestK = k;
+        bestQ = Q;
+        bestMode = 1;
+      }
+      below += qCount[Q]! * (k + Q + 1);
+      escN -= qCount[Q]!;
+      escW -= qWidth[Q]!;
+    }
+  }
+  // Clear the rows of the top-bits histogram this block used.
+  for (let i = from; i < to; i++) if (ws[i]! >= 2) bTop[ws[i]! * 16 + tops[i]! - 16] = 0;
+  sBlockK[j] = bestK;
+  sBlockQ[j] = bestQ;
+  sBlockMode[j] = bestMode;
+  return BLOCK_HEADER_BITS + bestBits;
+}
+
+/**
+ * An MSB-first bit writer into a buffer of known final size (no growth):
+ * whole 32-bit words are stored big-endian as they fill; `finish` pads the
+ * last byte with 1 bits like BitWriter.
+ */
+class WordWriter {
+  private readonly out: Buffer;
+  private pos = 0;
+  private cur = 0;
+  private free = 32;
+
+  constructor(private readonly bits: number) {
+    this.out = Buffer.allocUnsafe(((bits + 31) >>> 5) * 4);
+  }
+
+  /** Appends the low `n` (0..32) bits of `v`. */
+  write(v: number, n: number): void {
+    if (n === 0) return;
+    if (n < 32) v &= (1 << n) - 1;
+    const free = this.free;
+    if (n < free) {
+      this.cur |= v << (free - n);
+      this.free = free - n;
+      return;
+    }
+    const over = n - free;
+    const w = this.cur | (v >>> over);
+    const o = this.out;
+    const p = this.pos;
+    o[p] = w >>> 24;
+    o[p + 1] = w >>> 16;
+    o[p + 2] = w >>> 8;
+    o[p + 3] = w;
+    this.pos = p + 4;
+    this.cur = over === 0 ? 0 : v << (32 - over);
+    this.free = 32 - over;
+  }
+
+  /** Appends the low `n` (0..64) bits of h:l. */
+  write64(h: number, l: number, n: number): void {
+    if (n > 32) {
+      this.write(h, n - 32);
+      this.write(l, 32);
+    } else {
+      this.write(l, n);
+    }
+  }
+
+  /** Bits written so far. */
+  get written(): number {
+    return this.pos * 8 + 32 - this.free;
+  }
+
+  finish(): Buffer {
+    assert(this.written === this.bits, `floats: delta wrote ${this.written} bits, planned ${this.bits}`);
+    if (this.free < 32) this.write((1 << this.free) - 1, this.free);
+    return this.out.subarray(0, (this.bits + 7) >>> 3);
+  }
+}
+
+/** Writes the encoding planned by the last `deltaPlan(u, n)`, which returned `bits`. */
+function deltaWrite(u: Uint32Array, n: number, bits: number): Buffer {
+  const m = n - 1;
+  const zhs = sZh;
+  const zls = sZl;
+  const ws = sW;
+  const tops = sTop;
+  const bw = new WordWriter(bits);
+  bw.write(FLOAT_DELTA, 8);
+  bw.write(planShift + 64 * (planOrder - 1), 8);
+  bw.write(u[HI]!, 32);
+  bw.write(u[LO]!, 32);
+  for (let b = 0, j = 0; b < m; b += DELTA_BLOCK, j++) {
+    const to = Math.min(b + DELTA_BLOCK, m);
+    const k = sBlockK[j]!;
+    const Q = sBlockQ[j]!;
+    const esc = sBlockMode[j]!;
+    bw.write((k << 5) | (Q << 1) | esc, BLOCK_HEADER_BITS);
+    const allOnes = (1 << Q) - 1;
+    const escBelow = esc === 1 && Q > 0 ? k - Q - ESC_BITS : -1;
+    for (let i = b; i < to; i++) {
+      const zh = zhs[i]!;
+      const zl = zls[i]!;
+      const w = ws[i]!;
+      // q = floor(z / 2^k) from the bit length and top five bits (q > MAX_Q as 16).
+      const q = w <= k ? 0 : w - k >= 5 ? MAX_Q + 1 : tops[i]! >>> (5 - w + k);
+      if (q < Q && w > escBelow) {
+        bw.write(((1 << q) - 1) << 1, q + 1);
+        bw.write64(zh, zl, k);
+      } else if (esc === 0) {
+        bw.write(allOnes, Q);
+        bw.write64(zh, zl, k);
+      } else {
+        bw.write((allOnes << ESC_BITS) | w, Q + ESC_BITS);
+        bw.write64(zh, zl, w);
+      }
+    }
+  }
+  releaseScratch();
+  return bw.finish();
+}
+
+function deltaDecode(buf: Uint8Array, count: number): Float64Array {
+  if (buf.length < 2) throw corruption(CHUNK_FILE, buf.length, 'floats: delta header truncated');
+  const hdr = buf[1]!;
+  if (hdr >= 128) throw corruption(CHUNK_FILE, 1, `floats: delta header byte ${hdr} is invalid`);
+  const t = hdr & 63;
+  const order = hdr >= 64 ? 2 : 1;
+  const m = count - 1;
+  const br = new BitReader(buf, 2, buf.length);
+  // Codes may take no bits (k = Q = 0), but every block has a header.
+  if (br.remaining < 64 + Math.ceil(m / DELTA_BLOCK) * BLOCK_HEADER_BITS) {
+    br.fail(`floats: ${count} values cannot fit in ${buf.length} bytes`);
+  }
+  const out = new Uint32Array(count * 2);
+  const h0 = br.readBits(32);
+  const l0 = br.readBits(32);
+  out[HI] = h0;
+  out[LO] = l0;
+  let mask = h0 >> 31;
+  let kh = (h0 ^ (mask >>> 1)) >>> 0;
+  let kl = (l0 ^ mask) >>> 0;
+  let dh = 0;
+  let dl = 0;
+  for (let b = 0; b < m; b += DELTA_BLOCK) {
+    const stop = Math.min(b + DELTA_BLOCK, m);
+    const header = br.readBits(BLOCK_HEADER_BITS);
+    const k = header >>> 5;
+    const Q = (header >>> 1) & 15;
+    const esc = header & 1;
+    const kHi = k > 32 ? k - 32 : 0;
+    const kLo = k > 32 ? 32 : k;
+    // q * 2^k + r must stay below 2^64: q < 2^(64 - k).
+    const qLimit = k > 60 ? 2 ** (64 - k) : MAX_Q + 1;
+    for (let i = b; i < stop; i++) {
+      // Leading ones (up to 16) of the next 16 bits: the unary part.
+      const ones = Math.clz32(~(br.peekBits(16) << 16));
+      let zh: number;
+      let zl: number;
+      if (ones < Q || esc === 0) {
+        const q = ones < Q ? ones : Q;
+        br.skipBits(ones < Q ? q + 1 : q);
+        if (q >= qLimit) br.fail(`floats: delta quotient ${q} overflows 64 bits with k = ${k}`);
+        const rh = br.readBits(kHi);
+        const rl = br.readBits(kLo);
+        if (k >= 32) {
+          zh = (rh | (q << (k - 32))) >>> 0;
+          zl = rl;
+        } else {
+          zl = (rl | (q << k)) >>> 0;
+          zh = k === 0 ? 0 : q >>> (32 - k);
+        }
+      } else {
+        br.skipBits(Q);
+        const w = br.readBits(ESC_BITS);
+        if (w > 64) br.fail(`floats: delta escape width ${w} exceeds 64`);
+        zh = br.readBits(w > 32 ? w - 32 : 0);
+        zl = br.readBits(w > 32 ? 32 : w);
+      }
+      // e = unzigzag(z) << t, then d (order 2: d += e) and key += d, all modulo 2^64.
+      const s = -(zl & 1);
+      let el = ((zl >>> 1) | (zh << 31)) ^ s;
+      let eh = (zh >>> 1) ^ s;
+      if (t >= 32) {
+        eh = el << (t - 32);
+        el = 0;
+      } else if (t > 0) {
+        eh = (eh << t) | (el >>> (32 - t));
+        el = el << t;
+      }
+      el >>>= 0;
+      eh >>>= 0;
+      if (order === 2) {
+        const nl = (dl + el) >>> 0;
+        dh = (dh + eh + (nl < dl ? 1 : 0)) >>> 0;
+        dl = nl;
+      } else {
+        dh = eh;
+        dl = el;
+      }
+      const nkl = (kl + dl) >>> 0;
+      kh = (kh + dh + (nkl < kl ? 1 : 0)) >>> 0;
+      kl = nkl;
+      mask = kh >> 31;
+      out[2 * i + 2 + HI] = kh ^ (mask >>> 1);
+      out[2 * i + 2 + LO] = kl ^ mask;
+    }
+  }
+  br.expectEnd('floats: delta');
+  return new Float64Array(out.buffer);
 }
