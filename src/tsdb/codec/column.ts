@@ -2,7 +2,7 @@
  * Column encoding by field type, the codec names shown by diagnostics, and
  * the presence bitmap of sparse fields.
  *
- *   float    floats.ts   (gorilla | decimal | const)
+ *   float    floats.ts   (gorilla | decimal | const | delta)
  *   integer  integers.ts (const | simple8b | bitpack | varint)
  *   boolean  booleans.ts (rle)
  *   string   strings.ts  (dict | plain)
