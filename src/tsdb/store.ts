@@ -263,6 +263,7 @@ export class TimeSeriesStore implements TimeSeriesService {
   async write(points: readonly TsPoint[]): Promise<TsWriteResult> {
     this.check();
     if (!Array.isArray(points)) throw invalidArgument('points must be an array');
+    if (points.length === 0) return { points: 0, values: 0, newSeries: 0 };
     const now = this.clock.nowMs();
     const rows: PreparedRow[] = new Array(points.length);
     const newSeries: SeriesEntry[] = [];
