@@ -234,6 +234,14 @@ async function runQueryType(name: string, cfg: TsdbBenchConfig, servers: Targets
   if (vmA && rawA) result.vmVsRaw = compareAnswers(vmA, rawA);
   if (rawA && autoA) result.rawVsAuto = compareAnswers(rawA, autoA);
 
+  // More untimed passes, so both servers are warm (caches, and V8's JIT for StrataDB) before timing.
+  for (let pass = 0; pass < cfg.warmup; pass++) {
+    for (const t of targets) {
+      if (failed.has(t)) continue;
+      for (const p of draws) await runOne(t, spec, p, servers).catch((err: unknown) => failed.set(t, errText(err)));
+    }
+  }
+
   // Timed rounds.
   for (let round = 0; round < cfg.rounds; round++) {
     const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
@@ -520,6 +528,7 @@ async function main(): Promise<number> {
     queries,
     year,
     seriesIndex,
+    warmup: cfg.warmup,
     skipped,
     notes,
   };

@@ -33,6 +33,8 @@ export interface TsdbBenchConfig {
   dir: string;
   out: string;
   seed: number;
+  /** Untimed passes over every query draw before the timed rounds. */
+  warmup: number;
   /** Series created for the series-index measurement (0 skips it). */
   indexSeries: number;
 }
@@ -40,6 +42,7 @@ export interface TsdbBenchConfig {
 export const USAGE = `Usage: npm run bench:tsdb -- [flags]
   --hosts N          hosts (series per field) (default 100)
   --index-series N   series created to time the series index (default 1000000; 0 skips)
+  --warmup W         untimed passes over every query draw before timing (default 3)
   --days D           days of data at 10 s per row (default 1)
   --variant V        tsbs | sensor | both: full-precision floats, two decimals, or both (default both)
   --runs R           full ingest runs per database and variant into fresh dirs, median reported (default 1)
@@ -79,6 +82,7 @@ export function parseTsdbArgs(argv: readonly string[]): TsdbBenchConfig | 'help'
     out: 'bench/results',
     seed: 2016,
     indexSeries: 1_000_000,
+    warmup: 3,
   };
   const help = walkFlags(argv, USAGE, ['no-vm'], (name, value) => {
     switch (name) {
@@ -125,6 +129,9 @@ export function parseTsdbArgs(argv: readonly string[]): TsdbBenchConfig | 'help'
         break;
       case 'out':
         cfg.out = value;
+        break;
+      case 'warmup':
+        cfg.warmup = intFlag(value, name, 0);
         break;
       case 'index-series':
         cfg.indexSeries = intFlag(value, name, 0);

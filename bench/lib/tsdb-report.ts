@@ -78,6 +78,8 @@ export interface Report {
   queries: QueryResult[];
   year: YearResult | { error: string } | undefined;
   seriesIndex?: SeriesIndexResult | { error: string } | undefined;
+  /** Untimed warm-up passes before the timed query rounds. */
+  warmup?: number;
   skipped: string[];
   notes: string[];
 }
@@ -258,7 +260,7 @@ export function markdown(r: Report, concurrency: number): string {
     parts.push(table(header, rows));
     parts.push(
       'Ratios above 1× mean StrataDB answered faster. Each round runs every draw on every target (target order rotated per round) after ' +
-        'one untimed warm-up pass; the warm-up answers are the ones compared below. With few samples p99 is close to the maximum.',
+        `one untimed pass whose answers are compared below, then ${r.warmup ?? 0} more untimed warm-up pass(es) over every draw on every target. With few samples p99 is close to the maximum.`,
     );
     parts.push('Query types (TSBS names):');
     parts.push(r.queries.map((q) => `- **${q.name}**: ${q.description}.${q.vmNote ? ` VictoriaMetrics: ${q.vmNote}.` : ''}`).join('\n'));
