@@ -101,12 +101,20 @@ function compileRegex(source: string): RegExp {
  */
 export class SeriesIndex {
   private readonly byKey = new Map<string, SeriesEntry>();
-  private readonly byId = new Map<number, SeriesEntry>();
+  /** Series by id (ids are dense, from 1). */
+  private readonly byId: Array<SeriesEntry | undefined> = [];
+  private count = 0;
+  /**
+   * Shared copies of tag names, and of tag values held by more than one
+   * series (a million series share a few hundred strings instead of
+   * holding millions of copies).
+   */
+  private readonly strings = new Map<string, string>();
   private readonly measurements = new Map<string, MeasurementPostings>();
   private nextSid = 1;
 
   get size(): number {
-    return this.byId.size;
+    return this.count;
   }
 
   lookup(key: string): SeriesEntry | undefined {
@@ -114,7 +122,7 @@ export class SeriesIndex {
   }
 
   get(sid: number): SeriesEntry | undefined {
-    return this.byId.get(sid);
+    return this.byId[sid];
   }
 
   measurementNames(): string[] {
@@ -129,7 +137,8 @@ export class SeriesIndex {
   /** Adds a series read from disk (ids may arrive in any order at open; `finishLoad` sorts). */
   add(entry: SeriesEntry): SeriesEntry {
     this.byKey.set(entry.key, entry);
-    this.byId.set(entry.sid, entry);
+    if (this.byId[entry.sid] === undefined) this.count++;
+    this.byId[entry.sid] = entry;
     if (entry.sid >= this.nextSid) this.nextSid = entry.sid + 1;
     let m = this.measurements.get(entry.measurement);
     if (m === undefined) {
@@ -137,7 +146,13 @@ export class SeriesIndex {
       this.measurements.set(entry.measurement, m);
     }
     m.all.push(entry.sid);
-    for (const [n, v] of entry.tags) {
+    const tags = entry.tags as Array<readonly [string, string]>;
+    for (let i = 0; i < tags.length; i++) {
+      const [rawName, rawValue] = tags[i]!;
+      let n = this.strings.get(rawName);
+      if (n === undefined) this.strings.set(rawName, (n = rawName));
+      const v = this.strings.get(rawValue) ?? rawValue;
+      if (n !== rawName || v !== rawValue) tags[i] = [n, v];
       let values = m.postings.get(n);
       if (values === undefined) {
         values = new Map();
@@ -145,7 +160,11 @@ export class SeriesIndex {
       }
       const ids = values.get(v);
       if (ids === undefined) values.set(v, [entry.sid]);
-      else ids.push(entry.sid);
+      else {
+        // A value shared by a second series is worth one shared copy.
+        if (ids.length === 1 && !this.strings.has(v)) this.strings.set(v, v);
+        ids.push(entry.sid);
+      }
     }
     return entry;
   }
