@@ -69,6 +69,8 @@ export interface StrataConfig {
     chunkWindowMs: number;
     /** A series' in-memory head is sealed into a chunk once it holds this many rows. */
     maxHeadRows: number;
+    /** Rows in all heads together above which every head is sealed and writers wait (bounds memory). */
+    maxHeadRowsTotal: number;
     /** Reject points older than now minus this (0: only retention limits how old). */
     acceptPastMs: number;
     /** Reject points later than now plus this. */
@@ -140,6 +142,7 @@ export function defaultConfig(): StrataConfig {
       enabled: true,
       chunkWindowMs: 2 * HOUR_MS,
       maxHeadRows: 4096,
+      maxHeadRowsTotal: 4_000_000,
       acceptPastMs: 0,
       acceptFutureMs: DAY_MS,
       coldAfterMs: 0,
@@ -206,6 +209,7 @@ const SCHEMA: { readonly [key: string]: SchemaNode } = {
     enabled: { t: 'bool' },
     chunkWindowMs: { t: 'duration', min: HOUR_MS, max: 7 * DAY_MS },
     maxHeadRows: { t: 'int', min: 1, max: 1_000_000 },
+    maxHeadRowsTotal: { t: 'int', min: 1, max: 1_000_000_000 },
     acceptPastMs: { t: 'duration', min: 0, max: DURATION_MS_MAX },
     acceptFutureMs: { t: 'duration', min: 0, max: DURATION_MS_MAX },
     coldAfterMs: { t: 'duration', min: 0, max: DURATION_MS_MAX },

@@ -78,6 +78,7 @@ export async function openNodeTsdb(config: StrataConfig, options: { fs?: Fs; clo
     },
     chunkWindowMs: t.chunkWindowMs,
     maxHeadRows: t.maxHeadRows,
+    maxHeadRowsTotal: t.maxHeadRowsTotal,
     acceptPastMs: t.acceptPastMs,
     acceptFutureMs: t.acceptFutureMs,
     coldAfterMs: t.coldAfterMs,

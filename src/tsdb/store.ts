@@ -48,6 +48,13 @@ export interface TsStoreOptions {
   chunkWindowMs?: number;
   /** A series' head is sealed once it holds this many rows (default 4096). */
   maxHeadRows?: number;
+  /**
+   * Rows in all heads together above which every head is sealed, open
+   * windows included (they are merged with later points when those are
+   * sealed), and writes wait for that seal: memory stays bounded however
+   * many series are written at once. Default 4,000,000.
+   */
+  maxHeadRowsTotal?: number;
   /** A window is sealed once the clock is this far past its end (default 10 min). */
   sealAfterMs?: number;
   /** Reject points older than now minus this (0: only retention limits it). Default 0. */
@@ -146,6 +153,9 @@ export class TimeSeriesStore implements TimeSeriesService {
   private readonly clock: Clock;
   private readonly windowMs: number;
   private readonly maxHeadRows: number;
+  private readonly maxHeadRowsTotal: number;
+  /** Rows in all heads. */
+  private headRows = 0;
   private readonly sealAfterMs: number;
   private readonly acceptPastMs: number;
   private readonly acceptFutureMs: number;
@@ -160,6 +170,7 @@ export class TimeSeriesStore implements TimeSeriesService {
     this.windowMs = opts.chunkWindowMs ?? 2 * HOUR_MS;
     if (!Number.isInteger(this.windowMs / HOUR_MS) || this.windowMs <= 0) throw invalidArgument('chunkWindowMs must be a positive whole number of hours');
     this.maxHeadRows = opts.maxHeadRows ?? 4096;
+    this.maxHeadRowsTotal = opts.maxHeadRowsTotal ?? 4_000_000;
     this.sealAfterMs = opts.sealAfterMs ?? 10 * 60_000;
     this.acceptPastMs = opts.acceptPastMs ?? 0;
     this.acceptFutureMs = opts.acceptFutureMs ?? DAY_MS;
@@ -395,7 +406,8 @@ export class TimeSeriesStore implements TimeSeriesService {
     });
     this.counters.pointsWritten += rows.length;
     this.counters.valuesWritten += values;
-    if (this.dirty.size > 0) this.scheduleMaintenance(false);
+    if (this.headRows > this.maxHeadRowsTotal) await this.relieveHeads();
+    else if (this.dirty.size > 0) this.scheduleMaintenance(false);
     return { points: rows.length, values, newSeries: newSeries.length };
   }
 
@@ -433,6 +445,7 @@ export class TimeSeriesStore implements TimeSeriesService {
       this.heads.set(r.sid, head);
     }
     head.append(seq, r.timeMs, r.nanos, r.ids, r.types, r.values);
+    this.headRows++;
     if (head.rows >= this.maxHeadRows || this.windowOf(head.minTime) !== this.windowOf(head.maxTime)) this.dirty.add(r.sid);
   }
 
@@ -448,6 +461,7 @@ export class TimeSeriesStore implements TimeSeriesService {
       removed += head.remove((t) => t >= fromMs && t < toMs);
       if (head.rows === 0) this.heads.delete(sid);
     }
+    this.headRows -= removed;
     return removed;
   }
 
@@ -486,6 +500,15 @@ export class TimeSeriesStore implements TimeSeriesService {
     await this.sealDirty(false);
     await this.applyRetention(now);
     if (this.coldAfterMs > 0) await this.moveCold(now);
+  }
+
+  /** Heads over their total budget: seal all of them (open windows too) and let the writer wait for it. */
+  private relieveHeads(): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.headRows <= this.maxHeadRowsTotal) return;
+      for (const sid of this.heads.keys()) this.dirty.add(sid);
+      await this.sealDirty(true);
+    });
   }
 
   /** Seals every head completely, then flushes the engine. */
@@ -559,7 +582,7 @@ export class TimeSeriesStore implements TimeSeriesService {
     await this.db.write(batch, { sync: this.opts.syncWrites === true });
     for (const { sid, head, windows, rows } of sealed) {
       if (this.heads.get(sid) !== head) continue;
-      head.remove((t, row) => row < rows && windows.has(this.windowOf(t)));
+      this.headRows -= head.remove((t, row) => row < rows && windows.has(this.windowOf(t)));
       if (head.rows === 0) this.heads.delete(sid);
     }
     for (const name of coldDeletes) await this.objects.delete(name);
@@ -1036,9 +1059,7 @@ export class TimeSeriesStore implements TimeSeriesService {
   // ------------------------------------------------------------------ stats, close
 
   stats(): TsStats {
-    let headPoints = 0;
-    for (const h of this.heads.values()) headPoints += h.rows;
-    return { series: this.index.size, measurements: this.schemas.size, headPoints, ...this.counters };
+    return { series: this.index.size, measurements: this.schemas.size, headPoints: this.headRows, ...this.counters };
   }
 
   async close(): Promise<void> {

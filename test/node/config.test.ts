@@ -86,6 +86,7 @@ test('tsdb section: defaults, durations in file/env/flags, and its errors', () =
     enabled: true,
     chunkWindowMs: 2 * 3_600_000,
     maxHeadRows: 4096,
+    maxHeadRowsTotal: 4_000_000,
     acceptPastMs: 0,
     acceptFutureMs: 86_400_000,
     coldAfterMs: 0,

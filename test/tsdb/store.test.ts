@@ -316,3 +316,22 @@ test('numeric aggregates without named fields read the numeric fields only', asy
   await assert.rejects(store.query({ measurement: 'w', fromMs: T0, toMs: T0 + H, fields: ['ok'], aggregate: { fn: 'max' } }), /max needs a numeric field/);
   await store.close();
 });
+
+test('heads over their total budget are sealed, open windows included, and nothing is lost', async () => {
+  const { store } = await openStore({ maxHeadRowsTotal: 500 });
+  // 40 series × 30 points inside one open window: 1,200 head rows would exceed the budget.
+  for (let k = 0; k < 30; k++) {
+    const pts: TsPoint[] = [];
+    for (let h = 0; h < 40; h++) pts.push(pt(`h${h}`, T0 + k * 10_000, [f('v', k)]));
+    await store.write(pts);
+    assert.ok(store.stats().headPoints <= 540, `head rows ${store.stats().headPoints}`);
+  }
+  assert.ok(store.stats().chunksSealed > 0);
+  const r = await store.query({ measurement: 'cpu', fromMs: T0, toMs: T0 + H, aggregate: { fn: 'count' }, groupBy: [] });
+  assert.equal(r.series[0]!.values[0], 1200);
+  // The open window's chunk is merged with the later points when they are sealed.
+  await store.flush();
+  const sum = await store.query({ measurement: 'cpu', fromMs: T0, toMs: T0 + H, aggregate: { fn: 'sum' }, groupBy: [], level: '1h' });
+  assert.equal(sum.series[0]!.values[0], 40 * ((29 * 30) / 2));
+  await store.close();
+});
