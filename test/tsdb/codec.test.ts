@@ -34,6 +34,8 @@ import {
   zigzag,
 } from '../../src/tsdb/codec/index.js';
 import { encodeFloatsDelta, floatsCodecDetail } from '../../src/tsdb/codec/floats.js';
+import { encodeIntegersRice } from '../../src/tsdb/codec/integers.js';
+import { RiceBlocks, WordWriter, zigzagSize } from '../../src/tsdb/codec/bits.js';
 import type { FieldType, FieldValue } from '../../src/tsdb/types.js';
 
 const RUNS = { seed: 42, numRuns: 300 };
@@ -123,6 +125,52 @@ function twoDecimalWalk(rnd: SeededRandom, n: number, start = 21.5): number[] {
 function walk(rnd: SeededRandom, n: number, step: number): number[] {
   let x = 0;
   return Array.from({ length: n }, () => (x += rnd.int(-step, step)));
+}
+
+/** Standard normal draws (Box–Muller, the second output kept for the next call), as bench/lib/tsdb-data.ts draws them. */
+function normals(rng: SeededRandom): () => number {
+  let spare: number | undefined;
+  return () => {
+    if (spare !== undefined) {
+      const s = spare;
+      spare = undefined;
+      return s;
+    }
+    const u1 = 1 - rng.float();
+    const u2 = rng.float();
+    const r = Math.sqrt(-2 * Math.log(u1));
+    spare = r * Math.sin(2 * Math.PI * u2);
+    return r * Math.cos(2 * Math.PI * u2);
+  };
+}
+
+/**
+ * The bench's sensor data (bench/lib/tsdb-data.ts, variant `sensor`): the ten
+ * fields of one host, each a random walk with N(0, 1) steps clamped to
+ * [0, 100] from a uniform start, rounded to two decimals; n steps.
+ */
+function benchSensorColumns(seed: number, host: number, n: number): number[][] {
+  const rng = new SeededRandom(seed * 1_000_003 + host * 7 + 2);
+  const normal = normals(rng);
+  const vals = Array.from({ length: 10 }, () => rng.float() * 100);
+  const cols = vals.map(() => [] as number[]);
+  for (let i = 0; i < n; i++) {
+    for (let f = 0; f < 10; f++) {
+      let v = vals[f]! + normal();
+      if (v > 100) v = 100;
+      if (v < 1e-6) v = 0;
+      vals[f] = v;
+      cols[f]!.push(Math.round(v * 100) / 100);
+    }
+  }
+  return cols;
+}
+
+/** A monotone counter whose per-interval increase is `rate` + N(0, sd), rounded. */
+function steadyCounter(rng: SeededRandom, n: number, start: number, rate: number, sd: number): number[] {
+  const normal = normals(rng);
+  let x = start;
+  return Array.from({ length: n }, () => (x += Math.max(0, Math.round(rate + sd * normal()))));
 }
 
 // ---- arbitraries ----
@@ -246,6 +294,56 @@ const intRuns = fc
   .array(fc.tuple(fc.integer({ min: -5, max: 5 }), fc.integer({ min: 1, max: 300 })), { maxLength: 20 })
   .map((runs) => runs.flatMap(([v, n]) => new Array<number>(n).fill(v)));
 
+/**
+ * Integer random walks with roughly Gaussian steps (the sum of three uniform
+ * draws) at scales from cents to 2^45, plus a few sparse outliers (jumps up
+ * to ±2^51); a step that would leave the safe range is taken backwards.
+ */
+const gaussianIntWalk = fc
+  .tuple(
+    fc.integer({ min: -(2 ** 40), max: 2 ** 40 }),
+    fc.constantFrom(0.3, 1, 3, 100, 10_000, 1e8, 2 ** 45),
+    fc.array(fc.tuple(fc.integer({ min: -500, max: 500 }), fc.integer({ min: -500, max: 500 }), fc.integer({ min: -500, max: 500 })), {
+      maxLength: 600,
+    }),
+    fc.array(fc.tuple(fc.nat(), fc.oneof(fc.integer({ min: -1e6, max: 1e6 }), fc.integer({ min: -(2 ** 51), max: 2 ** 51 }))), { maxLength: 6 }),
+  )
+  .map(([start, scale, steps, outliers]) => {
+    const jumps = new Map(outliers.map(([at, j]) => [at % (steps.length + 1), j]));
+    let x = start;
+    const out = [x];
+    steps.forEach(([a, b, c], i) => {
+      const s = Math.round(((a + b + c) / 500) * scale) + (jumps.get(i) ?? 0);
+      x = Number.isSafeInteger(x + s) ? x + s : x - s;
+      out.push(x);
+    });
+    return out;
+  });
+
+/** Walks at the edges of the range: from ±(2^53-1), ±2^52 or 0, steps of a few units or up to ±(2^52-1). */
+const extremeIntWalk = fc
+  .tuple(
+    fc.constantFrom(MAX, -MAX, 2 ** 52, -(2 ** 52), 2 ** 52 - 1, 0),
+    fc.array(fc.oneof(fc.integer({ min: -3, max: 3 }), fc.constantFrom(2 ** 52 - 1, -(2 ** 52 - 1), 2 ** 51, -(2 ** 51), 2 ** 32, -(2 ** 31))), {
+      maxLength: 300,
+    }),
+  )
+  .map(([start, steps]) => {
+    let x = start;
+    return [x, ...steps.map((s) => (x = Number.isSafeInteger(x + s) ? x + s : x - s))];
+  });
+
+const allEqualInts = fc.tuple(safeInt, fc.integer({ min: 1, max: 300 })).map(([v, n]) => new Array<number>(n).fill(v));
+
+/** Smooth integer columns: counters at a steady rate with noise, ramps, rounded sines. */
+const smoothInts = fc
+  .tuple(fc.integer({ min: -1e12, max: 1e12 }), fc.integer({ min: -1e6, max: 1e6 }), fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 0, max: 400 }))
+  .map(([start, rate, noise, n]) => {
+    const rng = new SeededRandom(start + rate);
+    let x = start;
+    return Array.from({ length: n }, (_, i) => (x += rate + rng.int(-noise, noise) + Math.round(noise * Math.sin(i / 9))));
+  });
+
 const timestamps = fc
   .tuple(
     fc.oneof(fc.maxSafeInteger(), fc.integer({ min: 1_500_000_000_000, max: 1_800_000_000_000 }), fc.constantFrom(-MAX, MAX - 10_000_000)),
@@ -323,6 +421,66 @@ test('bit writer and reader round-trip fields of 0..64 bits and reject reading p
       }
       r.expectEnd('test');
       assertCorrupt(() => r.readBits(8 + r.remaining), 'read past end');
+    }),
+    RUNS,
+  );
+});
+
+test('word writer matches the bit writer; zigzag sizes match the zigzag varints', () => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 64 }), u32, u32), { maxLength: 60 }), (fields) => {
+      const bits = fields.reduce((a, [n]) => a + n, 0);
+      const bw = new BitWriter(1);
+      const ww = new WordWriter(bits, 'test');
+      for (const [n, hi, lo] of fields) {
+        bw.writeBits64(hi, lo, n);
+        ww.write64(hi, lo, n);
+      }
+      assert.deepEqual(ww.finish(), bw.finish());
+    }),
+    RUNS,
+  );
+  assert.throws(() => new WordWriter(9, 'test').finish(), /wrote 0 bits, planned 9/);
+  for (const n of [0, -1, 1, 63, -64, 64, -65, 8191, 8192, -8193, 2 ** 31, -(2 ** 31), 2 ** 48 - 1, 2 ** 48, MAX, -MAX, 2 ** 53, -(2 ** 53)]) {
+    const w = new ByteWriter();
+    w.zigzag(n);
+    assert.equal(zigzagSize(n), w.length, String(n));
+  }
+});
+
+test('rice blocks round-trip arbitrary 64-bit codes (the shared entropy stage of float delta and integer rice)', () => {
+  // Codes of mixed bit lengths: mostly near a typical width, with zeros and 64-bit outliers.
+  const code = fc.oneof(
+    { weight: 6, arbitrary: fc.tuple(fc.constant(0), fc.integer({ min: 0, max: 4095 })) },
+    { weight: 2, arbitrary: fc.tuple(fc.constant(0), fc.constant(0)) },
+    { weight: 1, arbitrary: bitPattern },
+    { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 0, max: 0x1fffff }), u32) },
+  );
+  const rice = new RiceBlocks(16);
+  fc.assert(
+    fc.property(fc.array(code, { maxLength: 700 }), (codes) => {
+      const m = codes.length;
+      rice.reserve(m);
+      codes.forEach(([h, l], i) => {
+        rice.zh[i] = h;
+        rice.zl[i] = l;
+      });
+      const bits = rice.plan(m);
+      const ww = new WordWriter(bits, 'test');
+      rice.write(ww, m);
+      const buf = ww.finish();
+      const br = new BitReader(buf);
+      rice.read(br, m, 'test');
+      br.expectEnd('test');
+      assert.deepEqual(
+        Array.from({ length: m }, (_, i) => [rice.zh[i], rice.zl[i]]),
+        codes,
+      );
+      // Never worse than escaping every code (mode 1, Q = 0: 7 + w bits each) after the block headers.
+      const escapeAll = codes.reduce((a, [h, l]) => a + 7 + (h !== 0 ? 64 - Math.clz32(h) : 32 - Math.clz32(l)), 11 * Math.ceil(m / 128));
+      assert.ok(bits <= escapeAll, `${bits} > ${escapeAll}`);
+      assert.equal(buf.length, Math.ceil(bits / 8));
+      rice.release();
     }),
     RUNS,
   );
@@ -417,6 +575,56 @@ test('integers round-trip exactly, including values around ±2^53', () => {
   }
 });
 
+test('integer rice and rice-dod round-trip exactly: Gaussian walks, sparse outliers, all-equal, near ±2^53, mixed', () => {
+  const dist = (xs: number[]): [boolean, boolean] => {
+    let deltas = xs.length >= 2;
+    let dods = xs.length >= 2;
+    for (let i = 1; i < xs.length; i++) {
+      const d = xs[i]! - xs[i - 1]!;
+      if (Math.abs(d) >= 2 ** 52) deltas = dods = false;
+      if (i >= 2 && Math.abs(d - (xs[i - 1]! - xs[i - 2]!)) >= 2 ** 52) dods = false;
+    }
+    return [deltas, dods];
+  };
+  const column = fc.oneof(gaussianIntWalk, extremeIntWalk, allEqualInts, smoothInts, intWalk, intRuns, fc.array(safeInt, { maxLength: 100 }));
+  fc.assert(
+    fc.property(column, (xs) => {
+      const [deltasFit, dodsFit] = dist(xs);
+      const rice = encodeIntegersRice(xs);
+      const dod = encodeIntegersRice(xs, true);
+      assert.equal(rice !== undefined, deltasFit, 'rice applies exactly when every |delta| < 2^52');
+      assert.equal(dod !== undefined, dodsFit, 'rice-dod applies exactly when every |delta| and |delta of deltas| < 2^52');
+      if (rice !== undefined) {
+        assert.equal(integersCodecName(rice), 'rice');
+        assert.deepEqual(decodeIntegers(rice, xs.length), xs, 'rice');
+      }
+      if (dod !== undefined) {
+        assert.equal(integersCodecName(dod), 'rice-dod');
+        assert.deepEqual(decodeIntegers(dod, xs.length), xs, 'rice-dod');
+      }
+      // The encoder keeps the smallest candidate: never larger than rice.
+      const enc = encodeIntegers(xs);
+      assert.deepEqual(decodeIntegers(enc, xs.length), xs, integersCodecName(enc));
+      if (rice !== undefined) assert.ok(enc.length <= rice.length, `${integersCodecName(enc)} ${enc.length} > rice ${rice.length}`);
+    }),
+    { seed: 42, numRuns: 500 },
+  );
+  // Fixed cases: two values, ±(2^52-1) steps at the edges, long columns (several blocks, outliers in every block).
+  const rnd = new SeededRandom(21);
+  const normal = normals(rnd);
+  const long = Array.from({ length: 5000 }, (_, i) => Math.round(1e6 * Math.sin(i / 300) + 50 * normal()) + (i % 997 === 0 ? 2 ** 40 : 0));
+  for (const xs of [[1, 2], [MAX, MAX - 2 ** 52 + 1], [-MAX, -MAX + 2 ** 52 - 1, -MAX], [0, 2 ** 52 - 1, 0, -(2 ** 52 - 1)], long]) {
+    for (const dod of [false, true]) {
+      const enc = encodeIntegersRice(xs, dod);
+      if (enc !== undefined) assert.deepEqual(decodeIntegers(enc, xs.length), xs, `${dod ? 'rice-dod' : 'rice'} ${xs.length}`);
+    }
+    assert.deepEqual(decodeIntegers(encodeIntegers(xs), xs.length), xs);
+  }
+  assert.equal(encodeIntegersRice([0, 2 ** 52]), undefined);
+  assert.equal(encodeIntegersRice([0, 2 ** 51, 0], true), undefined, '|delta of deltas| = 2^52');
+  assert.equal(encodeIntegersRice([5]), undefined);
+});
+
 test('timestamps round-trip exactly (ascending, negative, huge gaps)', () => {
   fc.assert(
     fc.property(timestamps, (ts) => {
@@ -461,8 +669,11 @@ test('encodeColumn / decodeColumn / codecOf by field type', () => {
     ['float', Array.from({ length: n }, () => (rnd.float() - 0.5) * 1e6), 'gorilla'],
     ['float', fullPrecisionWalk(rnd, n), 'delta'],
     ['float', new Array<number>(n).fill(-0), 'const'],
-    ['integer', Array.from({ length: n }, (_, i) => 1000 + i * 5), 'simple8b'],
+    ['integer', Array.from({ length: n }, (_, i) => 1000 + i * 5 + (i > 150 ? (i - 150) * 2 : 0)), 'simple8b'],
     ['integer', walk(rnd, n, 1000), 'bitpack'],
+    ['integer', Array.from({ length: n }, (_, i) => 1000 + i * 5), 'rice-dod'],
+    ['integer', steadyCounter(rnd, n, 1e9, 1000, 50), 'rice-dod'],
+    ['integer', benchSensorColumns(7, 0, n)[0]!.map((x) => Math.round(x * 100)), 'rice'],
     ['integer', Array.from({ length: n }, () => rnd.int(-1e6, 1e6)), 'bitpack-for'],
     ['integer', Array.from({ length: n }, () => rnd.int(0, 3)), 'bitpack-for'],
     ['integer', Array.from({ length: n }, (_, i) => (i % 2 === 0 ? MAX : -MAX)), 'varint'],
@@ -543,6 +754,54 @@ test('size: 720 full-precision random-walk floats pick delta, at least 4 bits/va
   assert.ok(bits(encodeFloatsDelta(f32)) < 24, `float32 walk ${bits(encodeFloatsDelta(f32))} bits/value`);
 });
 
+test('size: the bench sensor walks (two decimals, N(0, 1) steps) are at least 8% smaller with integer rice', () => {
+  // The ten 720-value fields of bench host 0 (seed 2016), encodeFloats before integer rice
+  // (measured: every column decimal/bitpack): 8791 bytes in all, 883 for the first column.
+  const before = [883, 899, 867, 867, 868, 899, 877, 893, 877, 861];
+  const cols = benchSensorColumns(2016, 0, 720);
+  let total = 0;
+  cols.forEach((xs, f) => {
+    const enc = encodeFloats(xs);
+    assert.equal(floatsCodecDetail(enc), 'decimal/rice', `field ${f}`);
+    assert.deepEqual(Array.from(decodeFloats(enc, 720)), xs);
+    // Every column gains, however lucky fixed-width packing was with its largest steps.
+    assert.ok(enc.length <= before[f]! * 0.95, `field ${f}: ${enc.length} bytes vs ${before[f]} before`);
+    total += enc.length;
+  });
+  // Measured: 803 bytes (-9.1%, 8.92 bits/value) for the first column, 8003 in all (-9.0%, 8.89 bits/value).
+  const first = encodeFloats(cols[0]!).length;
+  assert.ok(first <= 883 * 0.92, `first column ${first} bytes, ${((first * 8) / 720).toFixed(2)} bits/value`);
+  assert.ok(total <= 8791 * 0.92, `${total} bytes, ${((total * 8) / 7200).toFixed(2)} bits/value`);
+  // Rice is within ~0.3 bits/value of the entropy of the rounded N(0, 100) steps (~8.7 bits).
+  assert.ok((total * 8) / 7200 < 9, `${((total * 8) / 7200).toFixed(2)} bits/value`);
+});
+
+test('size: steady counters use rice-dod, far under fixed-width deltas; zero nanos and dictionary indexes stay small', () => {
+  const rnd = new SeededRandom(12);
+  const bits = (b: Uint8Array, n = 720) => (b.length * 8) / n;
+  // Requests at ~1000 per interval ± 50: bitpack of the deltas took 12.1 bits/value; measured 8.4.
+  const requests = steadyCounter(rnd, 720, 123_456_789, 1000, 50);
+  const req = encodeIntegers(requests);
+  assert.equal(integersCodecName(req), 'rice-dod');
+  assert.ok(bits(req) < 9, `${bits(req).toFixed(2)} bits/value`);
+  assert.deepEqual(decodeIntegers(req, 720), requests);
+  // Bytes at ~1e6 per interval ± 1e4: 21.1 bits/value before; measured 16.1.
+  const traffic = steadyCounter(rnd, 720, 2 ** 45, 1e6, 1e4);
+  const tr = encodeIntegers(traffic);
+  assert.equal(integersCodecName(tr), 'rice-dod');
+  assert.ok(bits(tr) < 17, `${bits(tr).toFixed(2)} bits/value`);
+  // Zero nanos: still const, a couple of bytes.
+  assert.ok(encodeIntegers(new Array<number>(720).fill(0)).length <= 2);
+  // Dictionary indexes: uniform picks of 5 stay bit-packed offsets (~3 bits); sticky states gain a little.
+  const uniform = Array.from({ length: 720 }, () => rnd.int(0, 4));
+  const u = encodeIntegers(uniform);
+  assert.equal(integersCodecName(u), 'bitpack-for');
+  assert.ok(bits(u) < 3.2, `${bits(u).toFixed(2)} bits/value`);
+  let state = 0;
+  const sticky = Array.from({ length: 720 }, () => (rnd.int(0, 49) === 0 ? (state = rnd.int(0, 4)) : state));
+  assert.ok(bits(encodeIntegers(sticky)) < 1.2, `${bits(encodeIntegers(sticky)).toFixed(2)} bits/value`);
+});
+
 test('size: 720 zero integers and a constant float column cost a few bytes', () => {
   const zeros = encodeIntegers(new Array<number>(720).fill(0));
   assert.ok(zeros.length < 16, `${zeros.length} bytes`);
@@ -603,7 +862,7 @@ test('corruption: unknown codec ids, inconsistent counts and bad fields throw CO
   const ints = encodeIntegers([1, 5, 9, 100]);
   const ts = encodeTimestamps([10, 20, 30, 45]);
   const strs = encodeStrings(['a', 'b', 'a']);
-  for (const id of [0, 7, 0x55, 255]) {
+  for (const id of [0, 9, 0x55, 255]) {
     const patch = (b: Buffer) => {
       const c = Buffer.from(b);
       c[0] = id;
@@ -675,6 +934,74 @@ test('corruption: unknown codec ids, inconsistent counts and bad fields throw CO
   assertCorrupt(() => decodeFloats(Buffer.from([4, 0, 1, 2, 3, 4, 5, 6, 7, 8]), 2), 'delta block header missing');
 });
 
+test('corruption: integer rice and rice-dod streams that are truncated, out of range or inconsistent throw CORRUPTION', () => {
+  const rnd = new SeededRandom(8);
+  const cols = [
+    walk(rnd, 300, 200),
+    benchSensorColumns(3, 0, 200)[0]!.map((x) => Math.round(x * 100)),
+    steadyCounter(rnd, 260, 1e12, 1e6, 1e4),
+    [MAX, MAX - 2 ** 51, MAX - 2 ** 52 + 1, MAX - 2 ** 52 + 4, MAX - 2 ** 51],
+    [-MAX, -MAX + 2 ** 51, -MAX + 2 ** 52 - 1, -MAX + 2 ** 52 - 4, -MAX + 2 ** 51],
+    [0, 1],
+    [0, 1, 2],
+  ];
+  for (const xs of cols) {
+    for (const dod of [false, true]) {
+      const enc = encodeIntegersRice(xs, dod)!;
+      const label = `${dod ? 'rice-dod' : 'rice'} of ${xs.length}`;
+      assert.deepEqual(decodeIntegers(enc, xs.length), xs, label);
+      assertPrefixesCorrupt(enc, (b) => decodeIntegers(b, xs.length), label);
+      assertCorrupt(() => decodeIntegers(Buffer.concat([enc, Buffer.from([0xff])]), xs.length), `${label}: trailing byte`);
+      if (xs.length > 3) {
+        assertCorrupt(() => decodeIntegers(enc, xs.length + 1), `${label}: count too large`);
+        assertCorrupt(() => decodeIntegers(enc, xs.length + 200), `${label}: count far too large`);
+      }
+    }
+  }
+  // Hand-made streams: id, zigzag varint v0 (and d1 for rice-dod), then block headers and codes.
+  const stream = (id: number, head: number[], fields: Array<[number, number]> = [], padding?: number): Buffer => {
+    const w = new ByteWriter();
+    w.byte(id);
+    for (const h of head) w.zigzag(h);
+    const bw = new BitWriter();
+    for (const [v, n] of fields) bw.writeBits(v, n);
+    const b = Buffer.concat([w.finish(), bw.finish()]);
+    if (padding !== undefined) b[b.length - 1] = padding;
+    return b;
+  };
+  const block = (k: number, q: number, mode: number): [number, number] => [(k << 5) | (q << 1) | mode, 11];
+  // Valid: a block of zero-bit codes (k = Q = 0, mode 0) repeats v0, or repeats d1 for rice-dod.
+  assert.deepEqual(decodeIntegers(stream(7, [5], [block(0, 0, 0)]), 3), [5, 5, 5]);
+  assert.deepEqual(decodeIntegers(stream(8, [5, 2], [block(0, 0, 0)]), 4), [5, 7, 9, 11]);
+  assert.deepEqual(decodeIntegers(stream(8, [5, -2]), 2), [5, 3]);
+  // Bit packing in k = 2 bits: zigzag codes 1, 2, 3 are deltas -1, +1, -2.
+  assert.deepEqual(decodeIntegers(stream(7, [0], [block(2, 0, 0), [1, 2], [2, 2], [3, 2]]), 4), [0, -1, 0, -2]);
+  // An escape of z = 2^53 - 1 (delta -2^52) is the largest code allowed; 2^53 is corrupt.
+  const esc = (w: number, hi: number, lo: number): Array<[number, number]> => [block(0, 1, 1), [1, 1], [w, 7], [hi, w - 32], [lo, 32]];
+  assert.deepEqual(decodeIntegers(stream(7, [2 ** 52], esc(53, 0x1fffff, 0xffffffff)), 2), [2 ** 52, 0]);
+  assertCorrupt(() => decodeIntegers(stream(7, [-MAX], esc(54, 0x200000, 0)), 2), 'rice code 2^53 (delta 2^52 would land in range)');
+  assertCorrupt(() => decodeIntegers(stream(7, [0], esc(64, 0xffffffff, 0xffffffff)), 2), 'rice code 2^64 - 1');
+  assertCorrupt(() => decodeIntegers(stream(7, [0], [block(0, 1, 1), [1, 1], [65, 7], [0, 32], [0, 32], [0, 1]]), 2), 'rice escape width 65');
+  assertCorrupt(() => decodeIntegers(stream(7, [0], [block(63, 3, 0), [0b110, 3], [0, 31], [0, 32]]), 2), 'rice quotient overflows 64 bits');
+  // Values and deltas leaving the safe range.
+  assertCorrupt(() => decodeIntegers(stream(7, [MAX], [block(2, 0, 0), [2, 2]]), 2), 'rice value MAX + 1');
+  assertCorrupt(() => decodeIntegers(stream(7, [-MAX], [block(2, 0, 0), [1, 2]]), 2), 'rice value -MAX - 1');
+  assertCorrupt(() => decodeIntegers(stream(7, [2 ** 53]), 1), 'rice v0 = 2^53');
+  assertCorrupt(() => decodeIntegers(stream(8, [1, MAX]), 2), 'rice-dod v1 = MAX + 1');
+  assertCorrupt(() => decodeIntegers(stream(8, [0, 2 ** 53]), 2), 'rice-dod d1 = 2^53');
+  assertCorrupt(() => decodeIntegers(stream(8, [0, MAX], [block(2, 0, 0), [2, 2]]), 3), 'rice-dod delta MAX + 1');
+  // -MAX, -2, then a delta of MAX + 1 (dod +3) would land on MAX - 1: rejected, deltas stay within ±(2^53-1).
+  assertCorrupt(() => decodeIntegers(stream(8, [-MAX, MAX - 2], [block(3, 0, 0), [6, 3]]), 3), 'rice-dod delta MAX + 1 between valid values');
+  assert.deepEqual(decodeIntegers(stream(8, [-MAX, MAX - 2], [block(3, 0, 0), [4, 3]]), 3), [-MAX, -2, MAX - 2]);
+  assertCorrupt(() => decodeIntegers(stream(8, [1, MAX - 1], [block(0, 0, 0)]), 3), 'rice-dod value 2 beyond MAX');
+  // Structure: missing blocks or varints, padding that is not all ones.
+  assertCorrupt(() => decodeIntegers(stream(7, [0]), 2), 'rice block header missing');
+  assertCorrupt(() => decodeIntegers(stream(8, [0]), 2), 'rice-dod d1 missing');
+  assertCorrupt(() => decodeIntegers(stream(8, [0, 1]), 3), 'rice-dod block header missing');
+  assertCorrupt(() => decodeIntegers(stream(7, [5], [block(0, 0, 0)], 0xe0), 3), 'rice padding bits not all ones');
+  assertCorrupt(() => decodeIntegers(stream(7, [5], [block(0, 0, 0)]), 130), 'rice second block header missing');
+});
+
 test('corruption: random bytes never crash a decoder with anything but CORRUPTION', () => {
   const decoders: Array<(b: Uint8Array, n: number) => unknown> = [
     decodeFloats,
@@ -685,7 +1012,7 @@ test('corruption: random bytes never crash a decoder with anything but CORRUPTIO
     decodeStrings,
   ];
   fc.assert(
-    fc.property(fc.uint8Array({ maxLength: 64 }), fc.integer({ min: 0, max: 2000 }), fc.integer({ min: 0, max: 6 }), (bytes, count, id) => {
+    fc.property(fc.uint8Array({ maxLength: 64 }), fc.integer({ min: 0, max: 2000 }), fc.integer({ min: 0, max: 8 }), (bytes, count, id) => {
       const b = Buffer.from(bytes);
       if (b.length > 0 && id > 0) b[0] = id;
       for (const d of decoders) corruptOrOk(() => d(b, count));
@@ -699,6 +1026,8 @@ test('corruption: random bytes never crash a decoder with anything but CORRUPTIO
     [encodeFloatsDelta(fullPrecisionWalk(new SeededRandom(2), 300)), (b) => decodeFloats(b, 300)],
     [encodeFloatsDelta([...fullPrecisionWalk(new SeededRandom(2), 50), NaN, 0, 0, 0, 1]), (b) => decodeFloats(b, 55)],
     [encodeIntegers(Array.from({ length: 50 }, (_, i) => i * i)), (b) => decodeIntegers(b, 50)],
+    [encodeIntegersRice(walk(new SeededRandom(4), 300, 200))!, (b) => decodeIntegers(b, 300)],
+    [encodeIntegersRice(steadyCounter(new SeededRandom(4), 300, 0, 1000, 30), true)!, (b) => decodeIntegers(b, 300)],
     [encodeTimestamps(Array.from({ length: 50 }, (_, i) => i * 1000 + (i % 3))), (b) => decodeTimestamps(b, 50)],
     [encodeStrings(Array.from({ length: 50 }, (_, i) => `s${i % 4}`)), (b) => decodeStrings(b, 50)],
   ];

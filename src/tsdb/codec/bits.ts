@@ -19,7 +19,7 @@
  * Every reader failure is a StrataError CORRUPTION naming the file (by
  * default '<chunk>') and the byte offset in the column buffer.
  */
-import { corruption, invalidArgument } from '../../base/index.js';
+import { assert, corruption, invalidArgument } from '../../base/index.js';
 
 /** File name used in corruption errors raised by the codecs. */
 export const CHUNK_FILE = '<chunk>';
@@ -408,3 +408,376 @@ export class BitReader {
 /** Index of the low and high 32-bit halves of a float64 in a Uint32Array view (platform byte order). */
 export const LO = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
 export const HI = 1 - LO;
+
+/** Bytes the zigzag varint of `n` (an integer in [-2^53, 2^53]) occupies. */
+export function zigzagSize(n: number): number {
+  // Beyond ±2^52 the zigzag is not exact as a double, but its size (8 bytes) is.
+  return varintSize(n < 0 ? -2 * n - 1 : 2 * n);
+}
+
+/**
+ * An MSB-first bit writer into a buffer of known final size (no growth):
+ * whole 32-bit words are stored big-endian as they fill; `finish` pads the
+ * last byte with 1 bits like BitWriter and checks that exactly the announced
+ * number of bits was written.
+ */
+export class WordWriter {
+  private readonly out: Buffer;
+  private pos = 0;
+  private cur = 0;
+  private free = 32;
+
+  /** `bits`: the exact size of what will be written; `what` names the writer in assertion messages. */
+  constructor(
+    private readonly bits: number,
+    private readonly what: string,
+  ) {
+    this.out = Buffer.allocUnsafe(((bits + 31) >>> 5) * 4);
+  }
+
+  /** Appends the low `n` (0..32) bits of `v`. */
+  write(v: number, n: number): void {
+    if (n === 0) return;
+    if (n < 32) v &= (1 << n) - 1;
+    const free = this.free;
+    if (n < free) {
+      this.cur |= v << (free - n);
+      this.free = free - n;
+      return;
+    }
+    const over = n - free;
+    const w = this.cur | (v >>> over);
+    const o = this.out;
+    const p = this.pos;
+    o[p] = w >>> 24;
+    o[p + 1] = w >>> 16;
+    o[p + 2] = w >>> 8;
+    o[p + 3] = w;
+    this.pos = p + 4;
+    this.cur = over === 0 ? 0 : v << (32 - over);
+    this.free = 32 - over;
+  }
+
+  /** Appends the low `n` (0..64) bits of h:l. */
+  write64(h: number, l: number, n: number): void {
+    if (n > 32) {
+      this.write(h, n - 32);
+      this.write(l, 32);
+    } else {
+      this.write(l, n);
+    }
+  }
+
+  /** Appends whole bytes (8 bits each, at any bit position). */
+  writeBytes(src: Uint8Array): void {
+    for (let i = 0; i < src.length; i++) this.write(src[i]!, 8);
+  }
+
+  /** Bits written so far. */
+  get written(): number {
+    return this.pos * 8 + 32 - this.free;
+  }
+
+  finish(): Buffer {
+    assert(this.written === this.bits, `${this.what} wrote ${this.written} bits, planned ${this.bits}`);
+    if (this.free < 32) this.write((1 << this.free) - 1, this.free);
+    return this.out.subarray(0, (this.bits + 7) >>> 3);
+  }
+}
+
+// ---- blocks of limited Rice codes ----
+
+/**
+ * Blocks of limited Rice codes, the entropy stage of the float delta codec
+ * (floats.ts) and of the integer rice codecs (integers.ts). A sequence of m
+ * codes, each an unsigned 64-bit z (in practice the zigzag of a signed
+ * delta: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ...), is written in blocks of
+ * RICE_BLOCK codes (the last block may be shorter; m = 0 is no bits at all).
+ * A block starts with a header of 6 bits k, 4 bits Q, 1 bit mode; each code
+ * is then a limited Rice code, q ones followed by a 0 when q < Q, or Q ones
+ * alone:
+ *   q < Q, or q = Q in mode 0    z = q * 2^k + r, r in the next k bits
+ *                                (z must be below 2^64)
+ *   q = Q in mode 1 (escape)     7 bits w (0..64), then z in w bits
+ * Mode 0 with Q = 0 is plain bit packing in k bits (k = 0: every z is 0, in
+ * no bits); with Q = 1 it is bit packing in k + 1 bits. Escapes carry
+ * outliers.
+ *
+ * The encoder picks for each block the (k, Q, mode) of the smallest size,
+ * k searched around the median bit length of z. In mode 1 it also escapes a
+ * code with q = 0 when that is shorter (z = 0, a repeat, costs Q + 7 bits
+ * instead of k + 1).
+ */
+export const RICE_BLOCK = 128;
+/** Largest Q of a block header (4 bits). */
+export const RICE_MAX_Q = 15;
+/** Bits of a block header: 6 k, 4 Q, 1 mode. */
+export const RICE_HEADER_BITS = 11;
+/** Bits of an escape's width field. */
+export const RICE_ESC_BITS = 7;
+
+/** Per block being planned: bit lengths (65 counts), and counts by bit length and top five bits (65 x 16). */
+const rHist = new Int32Array(65);
+const rTop = new Int32Array(65 * 16);
+const rCntLE = new Int32Array(65);
+const rSumLE = new Int32Array(65);
+const rQCount = new Int32Array(RICE_MAX_Q + 2);
+const rQWidth = new Int32Array(RICE_MAX_Q + 2);
+
+/** Bit length (0..64) of the 64-bit number h:l (two unsigned 32-bit halves). */
+export function width64(h: number, l: number): number {
+  return h !== 0 ? 64 - Math.clz32(h) : 32 - Math.clz32(l);
+}
+
+/**
+ * Scratch and logic of a sequence of blocks of limited Rice codes (format
+ * above). Encoding: `reserve(m)`, store each code z as its 32-bit halves in
+ * `zh[i]` and `zl[i]`, then `plan(m)` picks the blocks' parameters and returns
+ * the size in bits, and `write` writes them. Decoding: `read` fills `zh` and
+ * `zl`. Everything is synchronous; `release` drops arrays grown for an
+ * unusually long column.
+ */
+export class RiceBlocks {
+  /** High and low 32 bits of each code. */
+  zh = new Uint32Array(0);
+  zl = new Uint32Array(0);
+  /** Per code: bit length and top five bits (z * 2^(5 - w), 16..31; 0 for z = 0). */
+  private ws = new Uint8Array(0);
+  private tops = new Uint8Array(0);
+  /** Per block: the planned parameters. */
+  private blockK = new Uint8Array(0);
+  private blockQ = new Uint8Array(0);
+  private blockMode = new Uint8Array(0);
+
+  /** `keep`: scratch kept between calls covers sequences of up to this many codes. */
+  constructor(private readonly keep = 1 << 16) {}
+
+  /** Makes room for m codes in `zh` and `zl` (their contents are not kept). */
+  reserve(m: number): void {
+    if (this.zh.length >= m && this.zh.length > 0) return;
+    const cap = Math.max(m, 1024);
+    this.zh = new Uint32Array(cap);
+    this.zl = new Uint32Array(cap);
+  }
+
+  /** Drops scratch grown beyond `keep` codes. */
+  release(): void {
+    if (this.zh.length > this.keep) {
+      this.zh = this.zl = new Uint32Array(0);
+      this.ws = this.tops = this.blockK = this.blockQ = this.blockMode = new Uint8Array(0);
+    }
+  }
+
+  /** Chooses the parameters of every block of the m codes in `zh`/`zl`; returns their size in bits. */
+  plan(m: number): number {
+    if (this.ws.length < m || this.ws.length === 0) {
+      const cap = Math.max(m, 1024);
+      this.ws = new Uint8Array(cap);
+      this.tops = new Uint8Array(cap);
+    }
+    const blocks = Math.ceil(m / RICE_BLOCK);
+    if (this.blockK.length < blocks || this.blockK.length === 0) {
+      const cap = Math.max(blocks, 8);
+      this.blockK = new Uint8Array(cap);
+      this.blockQ = new Uint8Array(cap);
+      this.blockMode = new Uint8Array(cap);
+    }
+    const zhs = this.zh;
+    const zls = this.zl;
+    const ws = this.ws;
+    const tops = this.tops;
+    for (let i = 0; i < m; i++) {
+      const zh = zhs[i]!;
+      const zl = zls[i]!;
+      const w = width64(zh, zl);
+      ws[i] = w;
+      const sh = w - 5;
+      tops[i] = sh >= 32 ? zh >>> (sh - 32) : sh > 0 ? ((zl >>> sh) | (zh << (32 - sh))) & 31 : zl << -sh;
+    }
+    let bits = 0;
+    for (let b = 0, j = 0; b < m; b += RICE_BLOCK, j++) bits += this.planBlock(j, b, Math.min(b + RICE_BLOCK, m));
+    return bits;
+  }
+
+  /** Picks the cheapest (k, Q, mode) for the codes [from, to) of block j; returns the block's size in bits. */
+  private planBlock(j: number, from: number, to: number): number {
+    const ws = this.ws;
+    const tops = this.tops;
+    const bHist = rHist;
+    const bTop = rTop;
+    const cntLE = rCntLE;
+    const sumLE = rSumLE;
+    const qCount = rQCount;
+    const qWidth = rQWidth;
+    const len = to - from;
+    bHist.fill(0);
+    for (let i = from; i < to; i++) {
+      const w = ws[i]!;
+      bHist[w]!++;
+      if (w >= 2) bTop[w * 16 + tops[i]! - 16]!++;
+    }
+    let c = 0;
+    let sw = 0;
+    let med = -1;
+    for (let w = 0; w <= 64; w++) {
+      c += bHist[w]!;
+      sw += w * bHist[w]!;
+      cntLE[w] = c;
+      sumLE[w] = sw;
+      if (med < 0 && 2 * c >= len) med = w;
+    }
+    const totalW = sw;
+    let bestBits = Infinity;
+    let bestK = 0;
+    let bestQ = 0;
+    let bestMode = 1;
+    const kLo = Math.max(0, med - 4);
+    const kHi = Math.min(63, med + 1);
+    for (let k = kLo; k <= kHi; k++) {
+      // Counts and summed bit lengths by quotient q = floor(z / 2^k), capped at RICE_MAX_Q + 1.
+      qCount.fill(0);
+      qWidth.fill(0);
+      qCount[0] = cntLE[k]!;
+      qWidth[0] = sumLE[k]!;
+      if (k + 1 <= 64) {
+        qCount[1] = bHist[k + 1]!;
+        qWidth[1] = (k + 1) * bHist[k + 1]!;
+      }
+      for (let d = 2; d <= 4 && k + d <= 64; d++) {
+        const w = k + d;
+        if (bHist[w] === 0) continue;
+        const base = w * 16;
+        for (let x = 0; x < 16; x++) {
+          const cnt = bTop[base + x]!;
+          if (cnt === 0) continue;
+          const q = (16 + x) >>> (5 - d);
+          qCount[q]! += cnt;
+          qWidth[q]! += w * cnt;
+        }
+      }
+      const capAt = Math.min(64, k + 4);
+      qCount[RICE_MAX_Q + 1] = len - cntLE[capAt]!;
+      qWidth[RICE_MAX_Q + 1] = totalW - sumLE[capAt]!;
+      // Mode 0: every q at most RICE_MAX_Q; Q = the largest q.
+      let qMax = RICE_MAX_Q + 1;
+      while (qMax > 0 && qCount[qMax] === 0) qMax--;
+      if (qMax <= RICE_MAX_Q) {
+        let bits = len * k - qCount[qMax]!;
+        for (let q = 0; q <= qMax; q++) bits += qCount[q]! * (q + 1);
+        if (bits < bestBits) {
+          bestBits = bits;
+          bestK = k;
+          bestQ = qMax;
+          bestMode = 0;
+        }
+      }
+      // Mode 1: codes with q >= Q escape, and so do those with q = 0 whose escape is
+      // shorter (bit length w <= k - Q - 7: Q + 7 + w < k + 1 bits), e.g. repeats.
+      let below = 0;
+      let escN = len;
+      let escW = totalW;
+      for (let Q = 0; Q <= RICE_MAX_Q; Q++) {
+        let bits = below + escN * (Q + RICE_ESC_BITS) + escW;
+        const lim = k - Q - RICE_ESC_BITS;
+        if (Q > 0 && lim >= 0) bits -= cntLE[lim]! * (lim + 1) - sumLE[lim]!;
+        if (bits < bestBits) {
+          bestBits = bits;
+          bestK = k;
+          bestQ = Q;
+          bestMode = 1;
+        }
+        below += qCount[Q]! * (k + Q + 1);
+        escN -= qCount[Q]!;
+        escW -= qWidth[Q]!;
+      }
+    }
+    // Clear the rows of the top-bits histogram this block used.
+    for (let i = from; i < to; i++) if (ws[i]! >= 2) bTop[ws[i]! * 16 + tops[i]! - 16] = 0;
+    this.blockK[j] = bestK;
+    this.blockQ[j] = bestQ;
+    this.blockMode[j] = bestMode;
+    return RICE_HEADER_BITS + bestBits;
+  }
+
+  /** Writes the m codes planned by the last `plan(m)`. */
+  write(bw: WordWriter, m: number): void {
+    const zhs = this.zh;
+    const zls = this.zl;
+    const ws = this.ws;
+    const tops = this.tops;
+    for (let b = 0, j = 0; b < m; b += RICE_BLOCK, j++) {
+      const to = Math.min(b + RICE_BLOCK, m);
+      const k = this.blockK[j]!;
+      const Q = this.blockQ[j]!;
+      const esc = this.blockMode[j]!;
+      bw.write((k << 5) | (Q << 1) | esc, RICE_HEADER_BITS);
+      const allOnes = (1 << Q) - 1;
+      const escBelow = esc === 1 && Q > 0 ? k - Q - RICE_ESC_BITS : -1;
+      for (let i = b; i < to; i++) {
+        const zh = zhs[i]!;
+        const zl = zls[i]!;
+        const w = ws[i]!;
+        // q = floor(z / 2^k) from the bit length and top five bits (q > RICE_MAX_Q as 16).
+        const q = w <= k ? 0 : w - k >= 5 ? RICE_MAX_Q + 1 : tops[i]! >>> (5 - w + k);
+        if (q < Q && w > escBelow) {
+          bw.write(((1 << q) - 1) << 1, q + 1);
+          bw.write64(zh, zl, k);
+        } else if (esc === 0) {
+          bw.write(allOnes, Q);
+          bw.write64(zh, zl, k);
+        } else {
+          bw.write((allOnes << RICE_ESC_BITS) | w, Q + RICE_ESC_BITS);
+          bw.write64(zh, zl, w);
+        }
+      }
+    }
+  }
+
+  /**
+   * Reads m codes from `br` into `zh`/`zl` (growing them as needed). Throws
+   * CORRUPTION, prefixed with `what`, on a truncated stream, an escape wider
+   * than 64 bits or a code of 2^64 or more.
+   */
+  read(br: BitReader, m: number, what: string): void {
+    // Codes may take no bits (k = Q = 0), but every block has a header.
+    if (br.remaining < Math.ceil(m / RICE_BLOCK) * RICE_HEADER_BITS) br.fail(`${what}: ${m} codes cannot fit in the remaining bits`);
+    this.reserve(m);
+    const zhs = this.zh;
+    const zls = this.zl;
+    for (let b = 0; b < m; b += RICE_BLOCK) {
+      const stop = Math.min(b + RICE_BLOCK, m);
+      const header = br.readBits(RICE_HEADER_BITS);
+      const k = header >>> 5;
+      const Q = (header >>> 1) & 15;
+      const esc = header & 1;
+      const kHi = k > 32 ? k - 32 : 0;
+      const kLo = k > 32 ? 32 : k;
+      // q * 2^k + r must stay below 2^64: q < 2^(64 - k).
+      const qLimit = k > 60 ? 2 ** (64 - k) : RICE_MAX_Q + 1;
+      for (let i = b; i < stop; i++) {
+        // Leading ones (up to 16) of the next 16 bits: the unary part.
+        const ones = Math.clz32(~(br.peekBits(16) << 16));
+        if (ones < Q || esc === 0) {
+          const q = ones < Q ? ones : Q;
+          br.skipBits(ones < Q ? q + 1 : q);
+          if (q >= qLimit) br.fail(`${what}: quotient ${q} overflows 64 bits with k = ${k}`);
+          const rh = br.readBits(kHi);
+          const rl = br.readBits(kLo);
+          if (k >= 32) {
+            zhs[i] = (rh | (q << (k - 32))) >>> 0;
+            zls[i] = rl;
+          } else {
+            zls[i] = (rl | (q << k)) >>> 0;
+            zhs[i] = k === 0 ? 0 : q >>> (32 - k);
+          }
+        } else {
+          br.skipBits(Q);
+          const w = br.readBits(RICE_ESC_BITS);
+          if (w > 64) br.fail(`${what}: escape width ${w} exceeds 64`);
+          zhs[i] = br.readBits(w > 32 ? w - 32 : 0);
+          zls[i] = br.readBits(w > 32 ? 32 : w);
+        }
+      }
+    }
+  }
+}

@@ -54,9 +54,11 @@
  * each block the (k, Q, mode) of the smallest size, k searched around the
  * median bit length of z. In mode 1 it also escapes a code with q = 0 when
  * that is shorter (z = 0, a repeat, costs Q + 7 bits instead of k + 1).
+ * The blocks are implemented once, by RiceBlocks in bits.ts, shared with the
+ * integer rice codecs (integers.ts ids 7 and 8).
  */
-import { assert, corruption } from '../../base/index.js';
-import { BitReader, BitWriter, ByteReader, ByteWriter, CHUNK_FILE, checkCount, HI, LO } from './bits.js';
+import { corruption } from '../../base/index.js';
+import { BitReader, BitWriter, ByteReader, ByteWriter, CHUNK_FILE, checkCount, HI, LO, RICE_BLOCK, RICE_HEADER_BITS, RiceBlocks, width64, WordWriter } from './bits.js';
 import { decodeIntegersRange, encodeIntegers, integersCodecName } from './integers.js';
 
 export const FLOAT_GORILLA = 1;
@@ -339,12 +341,6 @@ function decimalEncode(f: Float64Array): Buffer | undefined {
 
 // ---- delta ----
 
-const DELTA_BLOCK = 128;
-const MAX_Q = 15;
-/** Bits of a block header: 6 k, 4 Q, 1 mode. */
-const BLOCK_HEADER_BITS = 11;
-/** Bits of an escape's width field. */
-const ESC_BITS = 7;
 /** Bits before the blocks: id byte, header byte, first value. */
 const DELTA_HEAD_BITS = 80;
 /** Scratch kept between calls covers columns of up to this many values. */
@@ -352,48 +348,22 @@ const SCRATCH_KEEP = 1 << 16;
 
 /**
  * Scratch of the delta encoder, grown on demand (encoding is synchronous):
- * key deltas (dh:dl), zigzags (zh:zl) and their bit lengths, the top five bits
- * of each zigzag, and the chosen parameters of each block.
+ * key deltas (dh:dl); the codes and the blocks' parameters live in `rice`.
  */
 let sDh = new Uint32Array(0);
 let sDl = new Uint32Array(0);
-let sZh = new Uint32Array(0);
-let sZl = new Uint32Array(0);
-let sW = new Uint8Array(0);
-let sTop = new Uint8Array(0);
-let sBlockK = new Uint8Array(0);
-let sBlockQ = new Uint8Array(0);
-let sBlockMode = new Uint8Array(0);
-/** Per block: bit lengths (65 counts), and counts by bit length and top five bits (65 x 16). */
-const bHist = new Int32Array(65);
-const bTop = new Int32Array(65 * 16);
-const cntLE = new Int32Array(65);
-const sumLE = new Int32Array(65);
-const qCount = new Int32Array(MAX_Q + 2);
-const qWidth = new Int32Array(MAX_Q + 2);
+const rice = new RiceBlocks(SCRATCH_KEEP);
 
 /** The plan of the last `deltaPlan` call. */
 let planOrder = 1;
 let planShift = 0;
 
 function ensureScratch(m: number): void {
-  if (sDh.length >= m && sBlockK.length > 0) return;
+  rice.reserve(m);
+  if (sDh.length >= m && sDh.length > 0) return;
   const cap = Math.max(m, 1024);
   sDh = new Uint32Array(cap);
   sDl = new Uint32Array(cap);
-  sZh = new Uint32Array(cap);
-  sZl = new Uint32Array(cap);
-  sW = new Uint8Array(cap);
-  sTop = new Uint8Array(cap);
-  const blocks = Math.ceil(cap / DELTA_BLOCK);
-  sBlockK = new Uint8Array(blocks);
-  sBlockQ = new Uint8Array(blocks);
-  sBlockMode = new Uint8Array(blocks);
-}
-
-/** Bit length (0..64) of the 64-bit number h:l. */
-function width64(h: number, l: number): number {
-  return h !== 0 ? 64 - Math.clz32(h) : 32 - Math.clz32(l);
 }
 
 /** Trailing zero bits of h:l, at most 63. */
@@ -409,10 +379,8 @@ function deltaEncode(u: Uint32Array, n: number): Buffer {
 
 /** Drops scratch arrays grown for an unusually long column. */
 function releaseScratch(): void {
-  if (sDh.length > SCRATCH_KEEP) {
-    sDh = sDl = sZh = sZl = new Uint32Array(0);
-    sW = sTop = sBlockK = sBlockQ = sBlockMode = new Uint8Array(0);
-  }
+  if (sDh.length > SCRATCH_KEEP) sDh = sDl = new Uint32Array(0);
+  rice.release();
 }
 
 /**
@@ -475,11 +443,9 @@ function deltaPlan(u: Uint32Array, n: number): number {
   const t = order === 1 ? t1 : t2;
   planOrder = order;
   planShift = t;
-  // Pass 2: the zigzags z of e >> t, their bit lengths and top five bits.
-  const zhs = sZh;
-  const zls = sZl;
-  const ws = sW;
-  const tops = sTop;
+  // Pass 2: the zigzags z of e >> t, the codes.
+  const zhs = rice.zh;
+  const zls = rice.zl;
   pdh = 0;
   pdl = 0;
   for (let i = 0; i < m; i++) {
@@ -502,213 +468,20 @@ function deltaPlan(u: Uint32Array, n: number): number {
       eh = eh >> t;
     }
     const s = eh >> 31;
-    const zh = (((eh << 1) | (el >>> 31)) ^ s) >>> 0;
-    const zl = ((el << 1) ^ s) >>> 0;
-    zhs[i] = zh;
-    zls[i] = zl;
-    const w = width64(zh, zl);
-    ws[i] = w;
-    // The top five bits of z, as z * 2^(5 - w) (16..31; 0 for z = 0).
-    const sh = w - 5;
-    tops[i] = sh >= 32 ? zh >>> (sh - 32) : sh > 0 ? ((zl >>> sh) | (zh << (32 - sh))) & 31 : zl << -sh;
+    zhs[i] = (((eh << 1) | (el >>> 31)) ^ s) >>> 0;
+    zls[i] = ((el << 1) ^ s) >>> 0;
   }
-  let bits = DELTA_HEAD_BITS;
-  for (let b = 0, j = 0; b < m; b += DELTA_BLOCK, j++) bits += planBlock(j, b, Math.min(b + DELTA_BLOCK, m));
-  return bits;
-}
-
-/** Picks the cheapest (k, Q, mode) for the codes [from, to) of block j; returns the block's size in bits. */
-function planBlock(j: number, from: number, to: number): number {
-  const ws = sW;
-  const tops = sTop;
-  const len = to - from;
-  bHist.fill(0);
-  for (let i = from; i < to; i++) {
-    const w = ws[i]!;
-    bHist[w]!++;
-    if (w >= 2) bTop[w * 16 + tops[i]! - 16]!++;
-  }
-  let c = 0;
-  let sw = 0;
-  let med = -1;
-  for (let w = 0; w <= 64; w++) {
-    c += bHist[w]!;
-    sw += w * bHist[w]!;
-    cntLE[w] = c;
-    sumLE[w] = sw;
-    if (med < 0 && 2 * c >= len) med = w;
-  }
-  const totalW = sw;
-  let bestBits = Infinity;
-  let bestK = 0;
-  let bestQ = 0;
-  let bestMode = 1;
-  const kLo = Math.max(0, med - 4);
-  const kHi = Math.min(63, med + 1);
-  for (let k = kLo; k <= kHi; k++) {
-    // Counts and summed bit lengths by quotient q = floor(z / 2^k), capped at MAX_Q + 1.
-    qCount.fill(0);
-    qWidth.fill(0);
-    qCount[0] = cntLE[k]!;
-    qWidth[0] = sumLE[k]!;
-    if (k + 1 <= 64) {
-      qCount[1] = bHist[k + 1]!;
-      qWidth[1] = (k + 1) * bHist[k + 1]!;
-    }
-    for (let d = 2; d <= 4 && k + d <= 64; d++) {
-      const w = k + d;
-      if (bHist[w] === 0) continue;
-      const base = w * 16;
-      for (let x = 0; x < 16; x++) {
-        const cnt = bTop[base + x]!;
-        if (cnt === 0) continue;
-        const q = (16 + x) >>> (5 - d);
-        qCount[q]! += cnt;
-        qWidth[q]! += w * cnt;
-      }
-    }
-    const capAt = Math.min(64, k + 4);
-    qCount[MAX_Q + 1] = len - cntLE[capAt]!;
-    qWidth[MAX_Q + 1] = totalW - sumLE[capAt]!;
-    // Mode 0: every q at most MAX_Q; Q = the largest q.
-    let qMax = MAX_Q + 1;
-    while (qMax > 0 && qCount[qMax] === 0) qMax--;
-    if (qMax <= MAX_Q) {
-      let bits = len * k - qCount[qMax]!;
-      for (let q = 0; q <= qMax; q++) bits += qCount[q]! * (q + 1);
-      if (bits < bestBits) {
-        bestBits = bits;
-        bestK = k;
-        bestQ = qMax;
-        bestMode = 0;
-      }
-    }
-    // Mode 1: codes with q >= Q escape, and so do those with q = 0 whose escape is
-    // shorter (bit length w <= k - Q - 7: Q + 7 + w < k + 1 bits), e.g. repeats.
-    let below = 0;
-    let escN = len;
-    let escW = totalW;
-    for (let Q = 0; Q <= MAX_Q; Q++) {
-      let bits = below + escN * (Q + ESC_BITS) + escW;
-      const lim = k - Q - ESC_BITS;
-      if (Q > 0 && lim >= 0) bits -= cntLE[lim]! * (lim + 1) - sumLE[lim]!;
-      if (bits < bestBits) {
-        bestBits = bits;
-        bestK = k;
-        bestQ = Q;
-        bestMode = 1;
-      }
-      below += qCount[Q]! * (k + Q + 1);
-      escN -= qCount[Q]!;
-      escW -= qWidth[Q]!;
-    }
-  }
-  // Clear the rows of the top-bits histogram this block used.
-  for (let i = from; i < to; i++) if (ws[i]! >= 2) bTop[ws[i]! * 16 + tops[i]! - 16] = 0;
-  sBlockK[j] = bestK;
-  sBlockQ[j] = bestQ;
-  sBlockMode[j] = bestMode;
-  return BLOCK_HEADER_BITS + bestBits;
-}
-
-/**
- * An MSB-first bit writer into a buffer of known final size (no growth):
- * whole 32-bit words are stored big-endian as they fill; `finish` pads the
- * last byte with 1 bits like BitWriter.
- */
-class WordWriter {
-  private readonly out: Buffer;
-  private pos = 0;
-  private cur = 0;
-  private free = 32;
-
-  constructor(private readonly bits: number) {
-    this.out = Buffer.allocUnsafe(((bits + 31) >>> 5) * 4);
-  }
-
-  /** Appends the low `n` (0..32) bits of `v`. */
-  write(v: number, n: number): void {
-    if (n === 0) return;
-    if (n < 32) v &= (1 << n) - 1;
-    const free = this.free;
-    if (n < free) {
-      this.cur |= v << (free - n);
-      this.free = free - n;
-      return;
-    }
-    const over = n - free;
-    const w = this.cur | (v >>> over);
-    const o = this.out;
-    const p = this.pos;
-    o[p] = w >>> 24;
-    o[p + 1] = w >>> 16;
-    o[p + 2] = w >>> 8;
-    o[p + 3] = w;
-    this.pos = p + 4;
-    this.cur = over === 0 ? 0 : v << (32 - over);
-    this.free = 32 - over;
-  }
-
-  /** Appends the low `n` (0..64) bits of h:l. */
-  write64(h: number, l: number, n: number): void {
-    if (n > 32) {
-      this.write(h, n - 32);
-      this.write(l, 32);
-    } else {
-      this.write(l, n);
-    }
-  }
-
-  /** Bits written so far. */
-  get written(): number {
-    return this.pos * 8 + 32 - this.free;
-  }
-
-  finish(): Buffer {
-    assert(this.written === this.bits, `floats: delta wrote ${this.written} bits, planned ${this.bits}`);
-    if (this.free < 32) this.write((1 << this.free) - 1, this.free);
-    return this.out.subarray(0, (this.bits + 7) >>> 3);
-  }
+  return DELTA_HEAD_BITS + rice.plan(m);
 }
 
 /** Writes the encoding planned by the last `deltaPlan(u, n)`, which returned `bits`. */
 function deltaWrite(u: Uint32Array, n: number, bits: number): Buffer {
-  const m = n - 1;
-  const zhs = sZh;
-  const zls = sZl;
-  const ws = sW;
-  const tops = sTop;
-  const bw = new WordWriter(bits);
+  const bw = new WordWriter(bits, 'floats: delta');
   bw.write(FLOAT_DELTA, 8);
   bw.write(planShift + 64 * (planOrder - 1), 8);
   bw.write(u[HI]!, 32);
   bw.write(u[LO]!, 32);
-  for (let b = 0, j = 0; b < m; b += DELTA_BLOCK, j++) {
-    const to = Math.min(b + DELTA_BLOCK, m);
-    const k = sBlockK[j]!;
-    const Q = sBlockQ[j]!;
-    const esc = sBlockMode[j]!;
-    bw.write((k << 5) | (Q << 1) | esc, BLOCK_HEADER_BITS);
-    const allOnes = (1 << Q) - 1;
-    const escBelow = esc === 1 && Q > 0 ? k - Q - ESC_BITS : -1;
-    for (let i = b; i < to; i++) {
-      const zh = zhs[i]!;
-      const zl = zls[i]!;
-      const w = ws[i]!;
-      // q = floor(z / 2^k) from the bit length and top five bits (q > MAX_Q as 16).
-      const q = w <= k ? 0 : w - k >= 5 ? MAX_Q + 1 : tops[i]! >>> (5 - w + k);
-      if (q < Q && w > escBelow) {
-        bw.write(((1 << q) - 1) << 1, q + 1);
-        bw.write64(zh, zl, k);
-      } else if (esc === 0) {
-        bw.write(allOnes, Q);
-        bw.write64(zh, zl, k);
-      } else {
-        bw.write((allOnes << ESC_BITS) | w, Q + ESC_BITS);
-        bw.write64(zh, zl, w);
-      }
-    }
-  }
+  rice.write(bw, n - 1);
   releaseScratch();
   return bw.finish();
 }
@@ -722,7 +495,7 @@ function deltaDecode(buf: Uint8Array, count: number): Float64Array {
   const m = count - 1;
   const br = new BitReader(buf, 2, buf.length);
   // Codes may take no bits (k = Q = 0), but every block has a header.
-  if (br.remaining < 64 + Math.ceil(m / DELTA_BLOCK) * BLOCK_HEADER_BITS) {
+  if (br.remaining < 64 + Math.ceil(m / RICE_BLOCK) * RICE_HEADER_BITS) {
     br.fail(`floats: ${count} values cannot fit in ${buf.length} bytes`);
   }
   const out = new Uint32Array(count * 2);
@@ -730,75 +503,46 @@ function deltaDecode(buf: Uint8Array, count: number): Float64Array {
   const l0 = br.readBits(32);
   out[HI] = h0;
   out[LO] = l0;
+  rice.read(br, m, 'floats: delta');
+  br.expectEnd('floats: delta');
+  const zhs = rice.zh;
+  const zls = rice.zl;
   let mask = h0 >> 31;
   let kh = (h0 ^ (mask >>> 1)) >>> 0;
   let kl = (l0 ^ mask) >>> 0;
   let dh = 0;
   let dl = 0;
-  for (let b = 0; b < m; b += DELTA_BLOCK) {
-    const stop = Math.min(b + DELTA_BLOCK, m);
-    const header = br.readBits(BLOCK_HEADER_BITS);
-    const k = header >>> 5;
-    const Q = (header >>> 1) & 15;
-    const esc = header & 1;
-    const kHi = k > 32 ? k - 32 : 0;
-    const kLo = k > 32 ? 32 : k;
-    // q * 2^k + r must stay below 2^64: q < 2^(64 - k).
-    const qLimit = k > 60 ? 2 ** (64 - k) : MAX_Q + 1;
-    for (let i = b; i < stop; i++) {
-      // Leading ones (up to 16) of the next 16 bits: the unary part.
-      const ones = Math.clz32(~(br.peekBits(16) << 16));
-      let zh: number;
-      let zl: number;
-      if (ones < Q || esc === 0) {
-        const q = ones < Q ? ones : Q;
-        br.skipBits(ones < Q ? q + 1 : q);
-        if (q >= qLimit) br.fail(`floats: delta quotient ${q} overflows 64 bits with k = ${k}`);
-        const rh = br.readBits(kHi);
-        const rl = br.readBits(kLo);
-        if (k >= 32) {
-          zh = (rh | (q << (k - 32))) >>> 0;
-          zl = rl;
-        } else {
-          zl = (rl | (q << k)) >>> 0;
-          zh = k === 0 ? 0 : q >>> (32 - k);
-        }
-      } else {
-        br.skipBits(Q);
-        const w = br.readBits(ESC_BITS);
-        if (w > 64) br.fail(`floats: delta escape width ${w} exceeds 64`);
-        zh = br.readBits(w > 32 ? w - 32 : 0);
-        zl = br.readBits(w > 32 ? 32 : w);
-      }
-      // e = unzigzag(z) << t, then d (order 2: d += e) and key += d, all modulo 2^64.
-      const s = -(zl & 1);
-      let el = ((zl >>> 1) | (zh << 31)) ^ s;
-      let eh = (zh >>> 1) ^ s;
-      if (t >= 32) {
-        eh = el << (t - 32);
-        el = 0;
-      } else if (t > 0) {
-        eh = (eh << t) | (el >>> (32 - t));
-        el = el << t;
-      }
-      el >>>= 0;
-      eh >>>= 0;
-      if (order === 2) {
-        const nl = (dl + el) >>> 0;
-        dh = (dh + eh + (nl < dl ? 1 : 0)) >>> 0;
-        dl = nl;
-      } else {
-        dh = eh;
-        dl = el;
-      }
-      const nkl = (kl + dl) >>> 0;
-      kh = (kh + dh + (nkl < kl ? 1 : 0)) >>> 0;
-      kl = nkl;
-      mask = kh >> 31;
-      out[2 * i + 2 + HI] = kh ^ (mask >>> 1);
-      out[2 * i + 2 + LO] = kl ^ mask;
+  for (let i = 0; i < m; i++) {
+    const zh = zhs[i]!;
+    const zl = zls[i]!;
+    // e = unzigzag(z) << t, then d (order 2: d += e) and key += d, all modulo 2^64.
+    const s = -(zl & 1);
+    let el = ((zl >>> 1) | (zh << 31)) ^ s;
+    let eh = (zh >>> 1) ^ s;
+    if (t >= 32) {
+      eh = el << (t - 32);
+      el = 0;
+    } else if (t > 0) {
+      eh = (eh << t) | (el >>> (32 - t));
+      el = el << t;
     }
+    el >>>= 0;
+    eh >>>= 0;
+    if (order === 2) {
+      const nl = (dl + el) >>> 0;
+      dh = (dh + eh + (nl < dl ? 1 : 0)) >>> 0;
+      dl = nl;
+    } else {
+      dh = eh;
+      dl = el;
+    }
+    const nkl = (kl + dl) >>> 0;
+    kh = (kh + dh + (nkl < kl ? 1 : 0)) >>> 0;
+    kl = nkl;
+    mask = kh >> 31;
+    out[2 * i + 2 + HI] = kh ^ (mask >>> 1);
+    out[2 * i + 2 + LO] = kl ^ mask;
   }
-  br.expectEnd('floats: delta');
+  rice.release();
   return new Float64Array(out.buffer);
 }

@@ -18,12 +18,27 @@
  *                   every value (count of them) in simple8b words
  *   6 bitpack-for   zigzag varint min, then v[i] - min for every value in
  *                   bitpack blocks
+ *   7 rice      zigzag varint v0, then a bit stream (MSB first, padded with 1
+ *               bits) of count-1 codes z = zigzag(v[i] - v[i-1]), i = 1..count-1,
+ *               in blocks of limited Rice codes (below)
+ *   8 rice-dod  zigzag varint v0, zigzag varint d1 = v1 - v0 (when count >= 2),
+ *               then a bit stream of count-2 codes (none when count < 3)
+ *               z = zigzag(d[i] - d[i-1]), d[i] = v[i] - v[i-1], i = 2..count-1,
+ *               in blocks of limited Rice codes
  *
- * The encoder uses const when it applies. Otherwise it packs the zigzag deltas
- * (when every |delta| < 2^52) and the offsets from the minimum (when
- * max - min < 2^53; better for dictionary indexes and values that oscillate)
- * with both simple8b and bitpack and keeps the smallest; varint when neither
- * form fits.
+ * The encoder uses const when it applies. Otherwise it sizes every candidate
+ * that applies without writing it and writes only the smallest (ties go to
+ * the lower id, so 7 and 8 appear only where they save bytes):
+ *   - when every |delta| < 2^52: the zigzag deltas in simple8b, bitpack and
+ *     rice; and, when every |delta of deltas| < 2^52 too and their summed
+ *     bit lengths are smaller than those of the deltas (smooth data: steady
+ *     counters, ramps), rice-dod;
+ *   - when max - min < 2^53 and the offsets are no wider than the widest
+ *     zigzag delta (dictionary indexes, values that oscillate): the offsets
+ *     from the minimum in simple8b and bitpack;
+ *   - varint when none of those applies.
+ * Rice suits deltas that are roughly Gaussian or Laplacian (random walks,
+ * sensor noise): ~1 bit per value under fixed-width packing.
  *
  * Simple8b word: 8 bytes, big-endian 64-bit. The top 4 bits are the selector,
  * the low 60 bits the payload. Selector 0 is a run: the 28 bits below the
@@ -33,9 +48,35 @@
  * Selector 15 is invalid. The last word may be partially used (the decoder
  * knows the count); its unused slots are zero. Words follow each other up to
  * the end of the buffer exactly.
+ *
+ * Blocks of limited Rice codes (the same blocks as the float delta codec's,
+ * one implementation: RiceBlocks in bits.ts): the codes come in blocks of
+ * 128 (the last block may be shorter). A block starts with a header of 6 bits
+ * k, 4 bits Q, 1 bit mode; each code is a limited Rice code, q ones followed
+ * by a 0 when q < Q, or Q ones alone:
+ *   q < Q, or q = Q in mode 0    z = q * 2^k + r, r in the next k bits
+ *   q = Q in mode 1 (escape)     7 bits w (0..64), then z in w bits
+ * Mode 0 with Q = 0 is plain bit packing in k bits (k = 0: every z is 0, in
+ * no bits). Every z must be below 2^53 here (the decoder rejects larger ones
+ * as corrupt), and every value and every d[i] within ±(2^53-1). The encoder
+ * picks each block's (k, Q, mode) for the smallest size; escapes carry the
+ * outliers.
  */
 import { invalidArgument } from '../../base/index.js';
-import { bitWidth, BitReader, BitWriter, ByteReader, ByteWriter, CHUNK_FILE, checkCount, unzigzag, zigzag } from './bits.js';
+import {
+  bitWidth,
+  BitReader,
+  BitWriter,
+  ByteReader,
+  ByteWriter,
+  CHUNK_FILE,
+  checkCount,
+  RiceBlocks,
+  unzigzag,
+  WordWriter,
+  zigzag,
+  zigzagSize,
+} from './bits.js';
 
 export const INT_CONST = 1;
 export const INT_SIMPLE8B = 2;
@@ -43,6 +84,8 @@ export const INT_BITPACK = 3;
 export const INT_VARINT = 4;
 export const INT_SIMPLE8B_FOR = 5;
 export const INT_BITPACK_FOR = 6;
+export const INT_RICE = 7;
+export const INT_RICE_DOD = 8;
 
 const INT_NAMES: Record<number, string> = {
   [INT_CONST]: 'const',
@@ -51,23 +94,44 @@ const INT_NAMES: Record<number, string> = {
   [INT_VARINT]: 'varint',
   [INT_SIMPLE8B_FOR]: 'simple8b-for',
   [INT_BITPACK_FOR]: 'bitpack-for',
+  [INT_RICE]: 'rice',
+  [INT_RICE_DOD]: 'rice-dod',
 };
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const TWO_32 = 4294967296;
+/** A Rice code z is below 2^53 when its high 32 bits are below this. */
+const TWO_21 = 2097152;
 /** Deltas (and raw values) below this in magnitude have zigzag values below 2^53: exact doubles, at most 53 bits. */
 const LIMIT = 2 ** 52;
 const BLOCK = 128;
 const MAX_RUN = (1 << 28) - 1;
+/** Rice scratch kept between calls covers columns of up to this many values. */
+const SCRATCH_KEEP = 1 << 16;
 
 /** Values per word and bits per value, by selector (index 0, the run selector, is unused here). */
 const SEL_N = [0, 60, 30, 20, 15, 12, 10, 8, 7, 6, 5, 4, 3, 2, 1];
 const SEL_B = [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 20, 30, 60];
 
+/** Rice codes of the deltas (encoding, and decoding of both rice codecs) and of the deltas of deltas. */
+const riceDelta = new RiceBlocks(SCRATCH_KEEP);
+const riceDod = new RiceBlocks(SCRATCH_KEEP);
+
 /** The human name of the integer codec that wrote `buf` ('empty' for a zero-length buffer). */
 export function integersCodecName(buf: Uint8Array): string {
   if (buf.length === 0) return 'empty';
   return INT_NAMES[buf[0]!] ?? 'unknown';
+}
+
+/** Stores z (0..2^53) as code i of `rice`. */
+function setCode(rice: RiceBlocks, i: number, z: number): void {
+  if (z < TWO_32) {
+    rice.zh[i] = 0;
+    rice.zl[i] = z;
+  } else {
+    rice.zh[i] = Math.floor(z / TWO_32);
+    rice.zl[i] = z >>> 0;
+  }
 }
 
 export function encodeIntegers(values: ArrayLike<number>): Buffer {
@@ -93,43 +157,160 @@ export function encodeIntegers(values: ArrayLike<number>): Buffer {
     w.zigzag(first);
     return w.finish();
   }
-  let best: Buffer | undefined;
+  // Size every candidate first (in id order; a later one must be strictly smaller), then write the winner.
+  let best = Infinity;
+  let kind = INT_VARINT;
+  let zz: Float64Array | undefined;
+  let offs: Float64Array | undefined;
   let maxZ = Infinity;
+  const head = 1 + zigzagSize(first);
+  let riceBits = -1;
+  let dodBits = -1;
   if (deltasFit) {
-    const zz = new Float64Array(n - 1);
+    const m = n - 1;
+    zz = new Float64Array(m);
+    riceDelta.reserve(m);
     maxZ = 0;
+    // Summed bit lengths of the zigzag deltas and deltas of deltas from index 2 (whether rice-dod may pay).
+    let sumW1 = 0;
+    let sumW2 = 0;
+    let dodFit = true;
+    let prev = 0;
     for (let i = 1; i < n; i++) {
-      const z = zigzag(values[i]! - values[i - 1]!);
+      const d = values[i]! - values[i - 1]!;
+      const z = zigzag(d);
       zz[i - 1] = z;
       if (z > maxZ) maxZ = z;
+      setCode(riceDelta, i - 1, z);
+      if (i >= 2) {
+        sumW1 += bitWidth(z);
+        const e = d - prev;
+        if (e >= LIMIT || e <= -LIMIT) dodFit = false;
+        else sumW2 += bitWidth(zigzag(e));
+      }
+      prev = d;
     }
-    best = packSmaller(zz, first, INT_SIMPLE8B, INT_BITPACK, undefined);
+    const s8 = head + 8 * simple8bPack(zz, undefined);
+    const bp = head + bitpackBytes(zz);
+    if (s8 <= bp) {
+      best = s8;
+      kind = INT_SIMPLE8B;
+    } else {
+      best = bp;
+      kind = INT_BITPACK;
+    }
+    riceBits = riceDelta.plan(m);
+    if (dodFit && n > 2 && sumW2 < sumW1) {
+      riceDod.reserve(m - 1);
+      prev = values[1]! - first;
+      for (let i = 2; i < n; i++) {
+        const d = values[i]! - values[i - 1]!;
+        setCode(riceDod, i - 2, zigzag(d - prev));
+        prev = d;
+      }
+      dodBits = riceDod.plan(m - 1);
+    }
   }
   // Offsets from the minimum only pay when their range is no wider than the widest zigzag delta.
   if (max - min < 2 * LIMIT && bitWidth(max - min) <= bitWidth(maxZ === Infinity ? 2 * LIMIT : maxZ)) {
-    const offs = new Float64Array(n);
+    offs = new Float64Array(n);
     for (let i = 0; i < n; i++) offs[i] = values[i]! - min;
-    best = packSmaller(offs, min, INT_SIMPLE8B_FOR, INT_BITPACK_FOR, best);
+    const forHead = 1 + zigzagSize(min);
+    const s8 = forHead + 8 * simple8bPack(offs, undefined);
+    if (s8 < best) {
+      best = s8;
+      kind = INT_SIMPLE8B_FOR;
+    }
+    const bp = forHead + bitpackBytes(offs);
+    if (bp < best) {
+      best = bp;
+      kind = INT_BITPACK_FOR;
+    }
   }
-  if (best !== undefined) return best;
-  const w = new ByteWriter(n * 2 + 8);
-  w.byte(INT_VARINT);
-  for (let i = 0; i < n; i++) w.zigzag(values[i]!);
-  return w.finish();
+  if (riceBits >= 0 && head + ((riceBits + 7) >>> 3) < best) {
+    best = head + ((riceBits + 7) >>> 3);
+    kind = INT_RICE;
+  }
+  if (dodBits >= 0 && head + zigzagSize(values[1]! - first) + ((dodBits + 7) >>> 3) < best) {
+    best = head + zigzagSize(values[1]! - first) + ((dodBits + 7) >>> 3);
+    kind = INT_RICE_DOD;
+  }
+  let out: Buffer;
+  switch (kind) {
+    case INT_RICE:
+    case INT_RICE_DOD: {
+      const hw = new ByteWriter(24);
+      hw.byte(kind);
+      hw.zigzag(first);
+      if (kind === INT_RICE_DOD) hw.zigzag(values[1]! - first);
+      const hb = hw.finish();
+      const rice = kind === INT_RICE ? riceDelta : riceDod;
+      const bits = kind === INT_RICE ? riceBits : dodBits;
+      const bw = new WordWriter(hb.length * 8 + bits, `integers: ${INT_NAMES[kind]}`);
+      bw.writeBytes(hb);
+      rice.write(bw, kind === INT_RICE ? n - 1 : n - 2);
+      out = bw.finish();
+      break;
+    }
+    case INT_SIMPLE8B:
+    case INT_BITPACK:
+    case INT_SIMPLE8B_FOR:
+    case INT_BITPACK_FOR: {
+      const w = new ByteWriter(best);
+      w.byte(kind);
+      const forRef = kind === INT_SIMPLE8B_FOR || kind === INT_BITPACK_FOR;
+      w.zigzag(forRef ? min : first);
+      const xs = forRef ? offs! : zz!;
+      if (kind === INT_SIMPLE8B || kind === INT_SIMPLE8B_FOR) simple8bPack(xs, w);
+      else bitpackEncode(xs, w);
+      out = w.finish();
+      break;
+    }
+    default: {
+      const w = new ByteWriter(n * 2 + 8);
+      w.byte(INT_VARINT);
+      for (let i = 0; i < n; i++) w.zigzag(values[i]!);
+      out = w.finish();
+    }
+  }
+  riceDelta.release();
+  riceDod.release();
+  return out;
 }
 
-/** Packs `xs` after the id byte and the zigzag varint `head`, both ways; returns the smallest of those and `best`. */
-function packSmaller(xs: Float64Array, head: number, s8Id: number, bpId: number, best: Buffer | undefined): Buffer {
-  const s8 = new ByteWriter(16 + xs.length);
-  s8.byte(s8Id);
-  s8.zigzag(head);
-  simple8bEncode(xs, s8);
-  const bp = new ByteWriter(16 + xs.length);
-  bp.byte(bpId);
-  bp.zigzag(head);
-  bitpackEncode(xs, bp);
-  const w = s8.length <= bp.length ? s8 : bp;
-  return best !== undefined && best.length <= w.length ? best : w.finish();
+/** Always the rice codec (7), or rice-dod (8) with `dod` (for tests and comparisons); undefined when it does not apply. */
+export function encodeIntegersRice(values: ArrayLike<number>, dod = false): Buffer | undefined {
+  const n = values.length;
+  if (n < 2) return undefined;
+  const rice = dod ? riceDod : riceDelta;
+  const m = dod ? n - 2 : n - 1;
+  rice.reserve(m);
+  let prev = 0;
+  for (let i = 0; i < n; i++) {
+    const v = values[i]!;
+    if (!Number.isSafeInteger(v)) throw invalidArgument(`integer column: ${v} at index ${i} is not a safe integer`);
+    if (i === 0) continue;
+    const d = v - values[i - 1]!;
+    if (d >= LIMIT || d <= -LIMIT) return undefined;
+    if (!dod) setCode(rice, i - 1, zigzag(d));
+    else if (i >= 2) {
+      const e = d - prev;
+      if (e >= LIMIT || e <= -LIMIT) return undefined;
+      setCode(rice, i - 2, zigzag(e));
+    }
+    prev = d;
+  }
+  const bits = rice.plan(m);
+  const hw = new ByteWriter(24);
+  hw.byte(dod ? INT_RICE_DOD : INT_RICE);
+  hw.zigzag(values[0]!);
+  if (dod) hw.zigzag(values[1]! - values[0]!);
+  const hb = hw.finish();
+  const bw = new WordWriter(hb.length * 8 + bits, 'integers: rice');
+  bw.writeBytes(hb);
+  rice.write(bw, m);
+  rice.release();
+  return bw.finish();
 }
 
 export function decodeIntegers(buf: Uint8Array, count: number): number[] {
@@ -192,9 +373,54 @@ export function decodeIntegersRange(buf: Uint8Array, start: number, end: number,
       }
       return out;
     }
+    case INT_RICE:
+    case INT_RICE_DOD:
+      return riceDecode(r, id, count, out, what);
     default:
       return r.fail(`${what}: unknown integer codec id ${id}`, start);
   }
+}
+
+/** Decodes the rest of a rice or rice-dod column (after the id byte) into `out`. */
+function riceDecode(r: ByteReader, id: number, count: number, out: number[], what: string): number[] {
+  const start = r.pos - 1;
+  let v = r.zigzag();
+  checkSafe(r, v, what);
+  out[0] = v;
+  let d = 0;
+  let from = 1;
+  const dod = id === INT_RICE_DOD;
+  if (dod && count >= 2) {
+    d = r.zigzag();
+    v += d;
+    if (d > MAX_SAFE || d < -MAX_SAFE || v > MAX_SAFE || v < -MAX_SAFE) r.fail(`${what}: value 1 is outside the safe integer range`, start);
+    out[1] = v;
+    from = 2;
+  }
+  const m = count - from;
+  const label = `${what}: ${INT_NAMES[id]}`;
+  const br = new BitReader(r.buf, r.pos, r.end);
+  const rice = riceDelta;
+  rice.read(br, m, label);
+  br.expectEnd(label);
+  const zhs = rice.zh;
+  const zls = rice.zl;
+  for (let i = 0; i < m; i++) {
+    const zh = zhs[i]!;
+    if (zh >= TWO_21) r.fail(`${label}: code ${i} is 2^53 or more`, start);
+    const e = unzigzag(zh * TWO_32 + zls[i]!);
+    if (dod) {
+      d += e;
+      if (d > MAX_SAFE || d < -MAX_SAFE) r.fail(`${label}: delta ${from + i} is outside the safe integer range`, start);
+      v += d;
+    } else {
+      v += e;
+    }
+    if (v > MAX_SAFE || v < -MAX_SAFE) r.fail(`${label}: value ${from + i} is outside the safe integer range`, start);
+    out[from + i] = v;
+  }
+  rice.release();
+  return out;
 }
 
 function checkSafe(r: ByteReader, v: number, what: string): void {
@@ -206,7 +432,13 @@ function checkSafe(r: ByteReader, v: number, what: string): void {
  * to `w` (format in the file comment).
  */
 export function simple8bEncode(zz: ArrayLike<number>, w: ByteWriter): void {
+  simple8bPack(zz, w);
+}
+
+/** The simple8b words of `zz`, appended to `w` unless it is undefined (sizing only); returns their count. */
+function simple8bPack(zz: ArrayLike<number>, w: ByteWriter | undefined): number {
   const n = zz.length;
+  let words = 0;
   let i = 0;
   while (i < n) {
     // Greedy: the first selector (most values per word) whose b fits the next n values (or all that remain).
@@ -237,11 +469,19 @@ export function simple8bEncode(zz: ArrayLike<number>, w: ByteWriter): void {
       while (k < n && zz[k] === v0 && k - i < MAX_RUN) k++;
       if (k - i > take) {
         const run = k - i;
-        w.u32(run);
-        w.u32(v0);
+        words++;
+        if (w !== undefined) {
+          w.u32(run);
+          w.u32(v0);
+        }
         i = k;
         continue;
       }
+    }
+    words++;
+    if (w === undefined) {
+      i += take;
+      continue;
     }
     const b = SEL_B[sel]!;
     if (b === 60) {
@@ -265,6 +505,7 @@ export function simple8bEncode(zz: ArrayLike<number>, w: ByteWriter): void {
     }
     i += take;
   }
+  return words;
 }
 
 /** Fills `out` from simple8b words read from `r`; the words must end exactly at the reader's end. */
@@ -304,6 +545,19 @@ export function simple8bDecode(r: ByteReader, out: Float64Array): void {
     }
   }
   r.expectEnd('simple8b');
+}
+
+/** The size in bytes of `bitpackEncode(zz)`. */
+function bitpackBytes(zz: ArrayLike<number>): number {
+  const n = zz.length;
+  let bits = 0;
+  for (let i = 0; i < n; i += BLOCK) {
+    const end = Math.min(i + BLOCK, n);
+    let max = 0;
+    for (let k = i; k < end; k++) if (zz[k]! > max) max = zz[k]!;
+    bits += 6 + bitWidth(max) * (end - i);
+  }
+  return (bits + 7) >>> 3;
 }
 
 /** Bit-packs non-negative integers below 2^53 in blocks of 128 with a 6-bit width per block. */
