@@ -3,7 +3,7 @@
  * the presence bitmap of sparse fields.
  *
  *   float    floats.ts   (gorilla | decimal | const | delta)
- *   integer  integers.ts (const | simple8b | bitpack | varint)
+ *   integer  integers.ts (const | simple8b | bitpack | varint | simple8b-for | bitpack-for | rice | rice-dod)
  *   boolean  booleans.ts (rle)
  *   string   strings.ts  (dict | plain)
  *
