@@ -42,9 +42,23 @@ interface MeasurementPostings {
   postings: Map<string, Map<string, number[]>>;
 }
 
-/** Intersection of two ascending id lists. */
+/** Intersection of two ascending id lists (binary search into the longer when one is much shorter). */
 function intersect(a: readonly number[], b: readonly number[]): number[] {
+  if (a.length > b.length) [a, b] = [b, a];
   const out: number[] = [];
+  if (a.length * 16 < b.length) {
+    let lo = 0;
+    for (const x of a) {
+      let hi = b.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (b[mid]! < x) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo < b.length && b[lo] === x) out.push(x);
+    }
+    return out;
+  }
   let i = 0;
   let j = 0;
   while (i < a.length && j < b.length) {
@@ -213,7 +227,11 @@ export class SeriesIndex {
       const hasTag = () => withValue(mt.tag, () => true);
       if (matchesEmpty) passing = subtract(current ?? m.all, subtract(hasTag(), withValue(mt.tag, test)));
       const base = current ?? m.all;
-      if (positive) current = passing ?? intersect(base, mt.op === '=' ? (m.postings.get(mt.tag)?.get(mt.value) ?? []) : withValue(mt.tag, test));
+      if (positive && passing === undefined) {
+        const matched = mt.op === '=' ? (m.postings.get(mt.tag)?.get(mt.value) ?? []) : withValue(mt.tag, test);
+        // Postings are subsets of the measurement's series: the first selector needs no intersection.
+        current = current === undefined ? matched.slice() : intersect(current, matched);
+      } else if (positive) current = passing!;
       else current = passing !== undefined ? subtract(base, passing) : subtract(base, mt.op === '!=' ? (m.postings.get(mt.tag)?.get(mt.value) ?? []) : withValue(mt.tag, test));
       if (current.length === 0) return current;
     }

@@ -774,9 +774,9 @@ export class TimeSeriesStore implements TimeSeriesService {
       const e = this.index.get(sid)!;
       if (!e.persisted) continue;
       const head = this.heads.get(sid);
-      const chunks = await this.db.scanPrefix(windowKey(TAG.chunk, sid, 0).subarray(0, 5), { keyEncoding: 'buffer' });
-      const cold = await this.db.scanPrefix(windowKey(TAG.cold, sid, 0).subarray(0, 5));
-      const firstChunk = [...chunks, ...cold].map(([k]) => readT64(k, 5)).sort((a, b) => a - b)[0];
+      const chunks = this.windowsOf(TAG.chunk, sid);
+      const cold = this.windowsOf(TAG.cold, sid);
+      const firstChunk = minOf(chunks.first, cold.first);
       let firstMs = head && head.rows > 0 ? head.minTime : undefined;
       let lastMs = head && head.rows > 0 ? head.maxTime : undefined;
       const fields: Record<string, FieldType> = {};
@@ -788,7 +788,7 @@ export class TimeSeriesStore implements TimeSeriesService {
         for (const [id, col] of d.columns) fields[names[id]!] = col.type;
       };
       if (firstChunk !== undefined) note((await this.readWindow(sid, firstChunk))!.data);
-      const lastKey = [...chunks, ...cold].map(([k]) => readT64(k, 5)).sort((a, b) => b - a)[0];
+      const lastKey = maxOf(chunks.last, cold.last);
       if (lastKey !== undefined && lastKey !== firstChunk) note((await this.readWindow(sid, lastKey))!.data);
       if (head) for (const [id, col] of head.columns) fields[names[id]!] = col.type;
       out.push({
@@ -799,8 +799,8 @@ export class TimeSeriesStore implements TimeSeriesService {
         firstMs,
         lastMs,
         headPoints: head?.rows ?? 0,
-        chunks: chunks.length,
-        coldChunks: cold.length,
+        chunks: chunks.count,
+        coldChunks: cold.count,
         retention: this.getRetention(measurement),
       });
     }
@@ -818,6 +818,25 @@ export class TimeSeriesStore implements TimeSeriesService {
     const fn = q.aggregate?.fn;
     const anyType = fn === undefined || fn === 'count' || fn === 'first' || fn === 'last';
     return Object.keys(schema).filter((f) => anyType || NUMERIC(schema[f]!));
+  }
+
+  /** How many 'C' (or 'K') windows a series has, and the first and last (keys only are kept while walking). */
+  private windowsOf(tag: number, sid: number): { count: number; first: number | undefined; last: number | undefined } {
+    const it = this.db.iterator({ prefix: windowKey(tag, sid, 0).subarray(0, 5), fillCache: false });
+    let count = 0;
+    let first: number | undefined;
+    let last: number | undefined;
+    try {
+      for (let e = it.nextSync(); e !== undefined; e = it.nextSync()) {
+        const w = readT64(e[0], 5);
+        first ??= w;
+        last = w;
+        count++;
+      }
+    } finally {
+      it.close();
+    }
+    return { count, first, last };
   }
 
   async explain(q: TsQuery): Promise<TsPlan> {
@@ -1180,6 +1199,9 @@ function concatChunks(parts: readonly ChunkData[]): ChunkData {
   }
   return { times, nanos, columns };
 }
+
+const minOf = (a: number | undefined, b: number | undefined) => (a === undefined ? b : b === undefined ? a : Math.min(a, b));
+const maxOf = (a: number | undefined, b: number | undefined) => (a === undefined ? b : b === undefined ? a : Math.max(a, b));
 
 /** The first index whose time is >= t (times ascending). */
 function lowerBound(times: readonly number[], t: number): number {
