@@ -6,7 +6,7 @@
  *   'I' sid:u32                          → series record (measurement, tags)
  *   'F' measurement 0x00 field           → field type code, field id:u16
  *   'R' measurement                      → retention policy (JSON)
- *   'W' seq:u64                          → head log record (points or a delete), replayed at open
+ *   'M' name                             → store metadata ('Msync': rewritten to sync the engine)
  *   'C' sid:u32 window:t64               → sealed chunk of the window starting at `window`
  *   'K' sid:u32 window:t64               → pointer to a chunk moved to the cold tier
  *   'U' sid:u32 level:u8 bucket:t64      → rollup bucket record of one level
@@ -20,7 +20,7 @@ export const TAG = {
   series: 0x49, // 'I'
   field: 0x46, // 'F'
   retention: 0x52, // 'R'
-  log: 0x57, // 'W'
+  meta: 0x4d, // 'M'
   chunk: 0x43, // 'C'
   cold: 0x4b, // 'K'
   rollup: 0x55, // 'U'
@@ -50,19 +50,6 @@ export function fieldKey(measurement: string, field: string): Buffer {
 
 export function retentionKey(measurement: string): Buffer {
   return Buffer.concat([Buffer.from([TAG.retention]), Buffer.from(measurement, 'utf8')]);
-}
-
-export function logKey(seq: number): Buffer {
-  const k = Buffer.allocUnsafe(9);
-  k[0] = TAG.log;
-  k.writeUInt32BE(Math.floor(seq / TWO32), 1);
-  k.writeUInt32BE(seq % TWO32, 5);
-  return k;
-}
-
-export function logSeqOf(key: Uint8Array): number {
-  const b = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
-  return b.readUInt32BE(1) * TWO32 + b.readUInt32BE(5);
 }
 
 /** 'C' or 'K' key of (sid, window). */

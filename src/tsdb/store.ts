@@ -6,7 +6,8 @@ import { BucketAggregator } from './aggregate.js';
 import { decodeChunk, encodeChunk, mergeChunkData, removeRange } from './chunk.js';
 import type { ChunkData } from './chunk.js';
 import { SeriesHead } from './head.js';
-import { TAG, fieldKey, logKey, logSeqOf, readT64, retentionKey, rollupKey, seriesKey, timeOfKey, windowKey } from './keys.js';
+import { HeadLog } from './head-log.js';
+import { TAG, fieldKey, readT64, retentionKey, rollupKey, seriesKey, timeOfKey, windowKey } from './keys.js';
 import { decodeLogRecord, encodeDeleteRecord, encodePointsRecord } from './log-record.js';
 import type { LogRow } from './log-record.js';
 import { LocalDirObjectStore } from './object-store.js';
@@ -98,6 +99,8 @@ interface PreparedRow extends LogRow {
 const NUMERIC = (t: FieldType) => t === 'float' || t === 'integer';
 const SEAL_BATCH_SERIES = 500;
 const HINTS_MAX = 1_000_000;
+/** A key rewritten with sync:true to make every earlier engine write durable (keys.ts: 'M' meta keys). */
+const SYNC_MARK_KEY = Buffer.from('Msync');
 
 function fieldTypeFromCode(code: number): FieldType | undefined {
   return code === 1 ? 'float' : code === 2 ? 'integer' : code === 3 ? 'boolean' : code === 4 ? 'string' : undefined;
@@ -142,6 +145,11 @@ export class TimeSeriesStore implements TimeSeriesService {
   private nextSeq = 1;
   /** Head-log records below this sequence are deleted. */
   private logFloor = 1;
+  /** Set by `open` (the log's records are replayed by `load`). */
+  private headLog!: HeadLog;
+  private headLogRecords: Array<{ seq: number; payload: Buffer }> = [];
+  /** When the head log was last synced (without syncWrites it is synced about once a second). */
+  private lastLogSyncMs = 0;
   /** Writes become visible in sequence order. */
   private nextApply = 1;
   private readonly ready = new Map<number, (() => void) | null>();
@@ -182,6 +190,10 @@ export class TimeSeriesStore implements TimeSeriesService {
     const db = await openEngine(opts.dir, { ...(opts.fs ? { fs: opts.fs } : {}), ...opts.engine });
     const store = new TimeSeriesStore(db, opts);
     try {
+      // The engine holds the directory's LOCK; the head log's segments live beside its files.
+      const { log, records } = HeadLog.open(opts.fs ?? new NodeFs(), opts.dir);
+      store.headLog = log;
+      store.headLogRecords = records;
       await store.load();
     } catch (err) {
       await db.close();
@@ -228,16 +240,18 @@ export class TimeSeriesStore implements TimeSeriesService {
     for (const [k, v] of await this.db.scanPrefix(Buffer.from([TAG.retention]))) {
       this.retention.set(k.toString('utf8', 1), JSON.parse(v.toString('utf8')) as RetentionPolicy);
     }
-    const log = await this.db.scanPrefix(Buffer.from([TAG.log]));
-    for (const [k, v] of log) {
-      const seq = logSeqOf(k);
-      const rec = decodeLogRecord(v, `${this.opts.dir} head-log record ${seq}`);
-      if (rec.kind === 'points') for (const r of rec.rows) this.appendRow(seq, r);
-      else this.removeFromHeads(rec.sids, rec.fromMs, rec.toMs);
+    // Records may sit in the log out of sequence order (a write that also created series waited for
+    // the engine before appending); they are replayed in sequence order, as they were applied.
+    const log = this.headLogRecords.sort((a, b) => a.seq - b.seq);
+    this.headLogRecords = [];
+    for (const { seq, payload } of log) {
+      const rec = decodeLogRecord(payload, `${this.opts.dir} head-log record ${seq}`);
+      if (rec.kind === 'points') {
+        for (const r of rec.rows) if (this.index.get(r.sid) !== undefined) this.appendRow(seq, r);
+      } else this.removeFromHeads(rec.sids, rec.fromMs, rec.toMs);
       this.nextSeq = seq + 1;
     }
-    if (log.length > 0) this.logFloor = logSeqOf(log[0]![0]);
-    else this.logFloor = this.nextSeq;
+    this.logFloor = log.length > 0 ? log[0]!.seq : this.nextSeq;
     this.nextApply = this.nextSeq;
   }
 
@@ -395,8 +409,8 @@ export class TimeSeriesStore implements TimeSeriesService {
       batch.put(fieldKey(measurement, name), v);
     }
     const seq = this.nextSeq++;
-    batch.put(logKey(seq), encodePointsRecord(rows));
-    await this.commitInOrder(seq, batch, () => {
+    const record = encodePointsRecord(rows);
+    await this.commitInOrder(seq, batch.count > 0 ? batch : undefined, record, () => {
       for (const e of entries) e.persisted = true;
       for (const [meta] of unpersistedFields) {
         meta.persisted = true;
@@ -412,13 +426,22 @@ export class TimeSeriesStore implements TimeSeriesService {
   }
 
   /**
-   * Writes `batch`, then runs `apply` once every earlier sequence has been
-   * applied, so heads see writes in log order. A failed write leaves a gap
-   * that later writes skip.
+   * Writes `batch` (new series and field records) to the engine, then the
+   * head-log record, and syncs as configured; then runs `apply` once every
+   * earlier sequence has been applied, so heads see writes in log order. A
+   * failed write leaves a gap that later writes skip.
    */
-  private async commitInOrder(seq: number, batch: WriteBatch, apply: () => void): Promise<void> {
+  private async commitInOrder(seq: number, batch: WriteBatch | undefined, record: Buffer, apply: () => void, forceSync = false): Promise<void> {
     try {
-      await this.db.write(batch, { sync: this.opts.syncWrites === true });
+      if (batch !== undefined) await this.db.write(batch, { sync: this.opts.syncWrites === true });
+      this.headLog.append(seq, record);
+      const now = this.clock.nowMs();
+      if (forceSync || this.opts.syncWrites === true) await this.headLog.sync();
+      else if (now - this.lastLogSyncMs >= 1000) {
+        // Without syncWrites the log is as durable as the engine's periodic WAL: synced about once a second.
+        this.lastLogSyncMs = now;
+        void this.headLog.sync().catch(() => undefined);
+      }
     } catch (err) {
       this.ready.set(seq, null);
       this.drainApplies();
@@ -596,15 +619,16 @@ export class TimeSeriesStore implements TimeSeriesService {
     return out;
   }
 
-  /** Deletes head-log records no head row needs any more. */
+  /** Deletes head-log segments no head row needs any more. */
   private async truncateLog(): Promise<void> {
     let floor = this.nextApply;
     for (const head of this.heads.values()) if (head.minSeq < floor) floor = head.minSeq;
     if (floor <= this.logFloor) return;
-    const batch = this.db.batch();
-    for (let s = this.logFloor; s < floor; s++) batch.delete(logKey(s));
-    await this.db.write(batch);
     this.logFloor = floor;
+    if (!this.headLog.canTruncate(floor)) return;
+    // The chunks holding those records must be durable before the records go: one synced engine write covers them.
+    if (this.opts.syncWrites !== true) await this.db.put(SYNC_MARK_KEY, '', { sync: true });
+    this.headLog.truncate(floor);
   }
 
   /** The sealed chunk of (sid, window), warm or cold. */
@@ -710,12 +734,16 @@ export class TimeSeriesStore implements TimeSeriesService {
     return this.exclusive(async () => {
       // Log the delete so replay at open applies it in order with the writes around it.
       const seq = this.nextSeq++;
-      const logBatch = this.db.batch();
-      logBatch.put(logKey(seq), encodeDeleteRecord(sids, fromMs, toMs));
       let removed = 0;
-      await this.commitInOrder(seq, logBatch, () => {
-        removed += this.removeFromHeads(sids, fromMs, toMs);
-      });
+      await this.commitInOrder(
+        seq,
+        undefined,
+        encodeDeleteRecord(sids, fromMs, toMs),
+        () => {
+          removed += this.removeFromHeads(sids, fromMs, toMs);
+        },
+        true,
+      );
       const batch = this.db.batch();
       const rollups = new RollupWriter(this.db, batch);
       const coldDeletes: string[] = [];
@@ -1092,7 +1120,11 @@ export class TimeSeriesStore implements TimeSeriesService {
     } finally {
       this.closed = true;
       await this.maintenance.catch(() => undefined);
-      await this.db.close();
+      try {
+        await this.headLog.close();
+      } finally {
+        await this.db.close();
+      }
     }
   }
 }
