@@ -171,13 +171,22 @@ export class HeadLog {
 
   /** Whether `truncate(floorSeq)` would delete a segment. */
   canTruncate(floorSeq: number): boolean {
-    return this.closedSegments.length > 0 && this.closedSegments[0]!.maxSeq < floorSeq;
+    const c = this.currentSegment.maxSeq;
+    return (this.closedSegments.length > 0 && this.closedSegments[0]!.maxSeq < floorSeq) || (c > 0 && c < floorSeq);
   }
 
-  /** Deletes closed segments whose every record is below `floorSeq`. */
+  /**
+   * Deletes the segments whose every record is below `floorSeq`; when that
+   * includes the current segment, a new one is started first (so a log whose
+   * records are all sealed shrinks to an empty segment).
+   */
   truncate(floorSeq: number): void {
+    const c = this.currentSegment.maxSeq;
+    if (c > 0 && c < floorSeq) this.rotate();
     while (this.closedSegments.length > 0 && this.closedSegments[0]!.maxSeq < floorSeq) {
       const s = this.closedSegments.shift()!;
+      const open = this.retiring.findIndex((f) => f.path === s.path);
+      if (open >= 0) this.retiring.splice(open, 1)[0]!.close();
       try {
         this.fs.remove(s.path);
       } catch (err) {

@@ -74,6 +74,30 @@ function grpcProbe(port: number): string {
     });`;
 }
 
+test('time series: every acknowledged point survives kill -9 (default sync mode: the head log is in the OS before the answer)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-serve-ts-kill-'));
+  let s = await serve(['--data-dir', dir, '--protocols', 'http']);
+  const t0 = Date.UTC(2025, 0, 1);
+  // 20 writes of 100 points (one series per write, so later writes also create series), none of them sealed yet.
+  for (let w = 0; w < 20; w++) {
+    const lines = Array.from({ length: 100 }, (_, i) => `m,host=h${w} v=${i} ${t0 + i * 1000}`).join('\n');
+    const res = await fetch(`http://127.0.0.1:${s.ports.http}/v1/ts/write?precision=ms`, { method: 'POST', body: lines });
+    assert.equal(res.status, 204);
+  }
+  s.child.kill('SIGKILL');
+  await s.exited;
+  s = await serve(['--data-dir', dir, '--protocols', 'http']);
+  const res = await fetch(`http://127.0.0.1:${s.ports.http}/v1/ts/query`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ measurement: 'm', fromMs: t0, toMs: t0 + 3_600_000, aggregate: { fn: 'sum' }, groupBy: [] }),
+  });
+  const body = (await res.json()) as { series: Array<{ values: number[] }> };
+  assert.equal(body.series[0]!.values[0], 20 * ((99 * 100) / 2));
+  s.child.kill('SIGTERM');
+  assert.equal(await s.exited, 0, s.stderr());
+});
+
 test('syncMode always: every acknowledged write survives kill -9', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'strata-serve-kill-'));
   let s = await serve(['--data-dir', dir, '--protocols', 'resp', '--sync-mode', 'always']);

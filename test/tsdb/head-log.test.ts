@@ -72,3 +72,18 @@ test('full segments rotate; truncate deletes the ones wholly below the floor; re
   assert.ok(segments().length === after + 1, 'a reopened log starts a new segment');
   await again.close();
 });
+
+test('a log whose every record is below the floor shrinks to one empty segment', async () => {
+  const fs = new MemFs();
+  const { log } = HeadLog.open(fs, '/d');
+  for (let i = 1; i <= 10; i++) log.append(i, payload(i));
+  await log.sync();
+  assert.ok(log.canTruncate(11));
+  log.truncate(11);
+  const segments = fs.list('/d').filter((n) => n.startsWith('head-'));
+  assert.equal(segments.length, 1);
+  assert.equal(fs.fileSize(`/d/${segments[0]}`), 0);
+  log.append(11, payload(11));
+  await log.close();
+  assert.deepEqual(HeadLog.open(fs, '/d').records.map((r) => r.seq), [11]);
+});

@@ -335,3 +335,15 @@ test('heads over their total budget are sealed, open windows included, and nothi
   assert.equal(sum.series[0]!.values[0], 40 * ((29 * 30) / 2));
   await store.close();
 });
+
+test('sealed points leave the head log: a reopened store replays nothing and its log is empty', async () => {
+  const fs = new MemFs();
+  const { store } = await openStore({}, fs);
+  await store.write(month(9));
+  await store.close(); // seals every head
+  const { store: again } = await openStore({}, fs);
+  assert.equal(again.stats().headPoints, 0);
+  const logs = fs.list('/ts').filter((n) => n.startsWith('head-'));
+  assert.ok(logs.every((n) => fs.fileSize(`/ts/${n}`) === 0), JSON.stringify(logs.map((n) => [n, fs.fileSize(`/ts/${n}`)])));
+  await again.close();
+});
