@@ -1,5 +1,6 @@
-import { corruption, getVarint, putVarint } from '../base/index.js';
+import { corruption, getVarint } from '../base/index.js';
 import { CODE_TYPE, TYPE_CODE } from './chunk.js';
+import { ByteWriter } from './codec/index.js';
 import type { FieldType, FieldValue } from './types.js';
 
 /**
@@ -25,45 +26,13 @@ export interface LogRow {
 
 export type LogRecord = { kind: 'points'; rows: LogRow[] } | { kind: 'delete'; sids: number[]; fromMs: number; toMs: number };
 
-class Writer {
-  buf: Buffer;
-  off = 0;
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(size);
-  }
-  ensure(n: number): void {
-    if (this.off + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.off + n));
-    this.buf.copy(next, 0, 0, this.off);
-    this.buf = next;
-  }
-  varint(n: number): void {
-    this.ensure(9);
-    this.off = putVarint(this.buf, this.off, n);
-  }
-  byte(b: number): void {
-    this.ensure(1);
-    this.buf[this.off++] = b;
-  }
-  f64(v: number): void {
-    this.ensure(8);
-    this.off = this.buf.writeDoubleLE(v, this.off);
-  }
-  str(s: string): void {
-    const len = Buffer.byteLength(s, 'utf8');
-    this.varint(len);
-    this.ensure(len);
-    this.off += this.buf.write(s, this.off, 'utf8');
-  }
-}
-
 export function encodePointsRecord(rows: readonly LogRow[]): Buffer {
-  const w = new Writer(16 + rows.length * 64);
+  const w = new ByteWriter(16 + rows.length * 64);
   w.byte(1);
   w.varint(rows.length);
   for (const r of rows) {
     w.varint(r.sid);
-    w.f64(r.timeMs);
+    w.f64le(r.timeMs);
     w.varint(r.nanos);
     w.varint(r.ids.length);
     for (let i = 0; i < r.ids.length; i++) {
@@ -71,22 +40,26 @@ export function encodePointsRecord(rows: readonly LogRow[]): Buffer {
       const t = r.types[i]!;
       w.byte(TYPE_CODE[t]);
       const v = r.values[i]!;
-      if (t === 'float' || t === 'integer') w.f64(v as number);
+      if (t === 'float' || t === 'integer') w.f64le(v as number);
       else if (t === 'boolean') w.byte(v ? 1 : 0);
-      else w.str(v as string);
+      else {
+        const len = Buffer.byteLength(v as string, 'utf8');
+        w.varint(len);
+        w.utf8(v as string, len);
+      }
     }
   }
-  return w.buf.subarray(0, w.off);
+  return w.finish();
 }
 
 export function encodeDeleteRecord(sids: readonly number[], fromMs: number, toMs: number): Buffer {
-  const w = new Writer(32 + sids.length * 5);
+  const w = new ByteWriter(32 + sids.length * 5);
   w.byte(2);
   w.varint(sids.length);
   for (const s of sids) w.varint(s);
-  w.f64(fromMs);
-  w.f64(toMs);
-  return w.buf.subarray(0, w.off);
+  w.f64le(fromMs);
+  w.f64le(toMs);
+  return w.finish();
 }
 
 export function decodeLogRecord(buf: Buffer, what: string): LogRecord {

@@ -108,6 +108,12 @@ export class ByteWriter {
     this.len += byteLength;
   }
 
+  /** A double, little-endian. */
+  f64le(v: number): void {
+    this.ensure(8);
+    this.len = this.buf.writeDoubleLE(v, this.len);
+  }
+
   /** Big-endian 32-bit unsigned. */
   u32(v: number): void {
     this.ensure(4);
