@@ -41,7 +41,7 @@ import { fmtCount, loadBatches } from './lib/tsdb-http.js';
 import { agrees, compareAnswers, drawParams, querySpec, strataAnswer, strataQuery, vmAnswer, vmRequest } from './lib/tsdb-queries.js';
 import type { Answer, QueryParams, QuerySpec } from './lib/tsdb-queries.js';
 import { TARGETS, fmtBytes, fmtInt, fmtMs, markdown, median, percentile, svgChart } from './lib/tsdb-report.js';
-import type { HttpIngestRun, LatencyStats, QueryResult, Report, Target, VariantResult } from './lib/tsdb-report.js';
+import type { LatencyStats, QueryResult, Report, Target, VariantResult } from './lib/tsdb-report.js';
 import { VM_FLAGS, killAllChildren, trackChild, startStrata, startVictoriaMetrics, vmDiskBytes, vmFlushAndMerge, vmInstalled, vmVersion } from './lib/tsdb-servers.js';
 import type { ServerHandle } from './lib/tsdb-servers.js';
 import { ingestInProcess, loadTsdb, sumValues, yearDailyAverage } from './lib/tsdb-strata.js';

@@ -83,6 +83,8 @@ export interface StrataConfig {
     deflateChunks: boolean;
     /** Largest decompressed write body: a Prometheus remote write (snappy) or a gzip line-protocol body. */
     remoteWriteMaxBytes: number;
+    /** The time-series engine's own block cache (the key-value engine has storage.blockCacheBytes). */
+    blockCacheBytes: number;
   };
   log: {
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -149,6 +151,7 @@ export function defaultConfig(): StrataConfig {
       coldDir: '',
       deflateChunks: false,
       remoteWriteMaxBytes: 64 * MiB,
+      blockCacheBytes: 64 * MiB,
     },
     log: { level: 'info', destination: 'stdout' },
   };
@@ -216,6 +219,7 @@ const SCHEMA: { readonly [key: string]: SchemaNode } = {
     coldDir: { t: 'string' },
     deflateChunks: { t: 'bool' },
     remoteWriteMaxBytes: { t: 'bytes', min: 1024, max: 1024 * MiB },
+    blockCacheBytes: { t: 'bytes', min: 0, max: 1024 * 1024 * MiB },
   },
   log: {
     level: { t: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },

@@ -58,9 +58,8 @@ export function tsdbPaths(config: StrataConfig): { dir: string; coldDir: string 
  * MANIFEST-n, n.log, n.sst, n.dbtmp; see engine/filenames.ts) and ignores
  * every other entry, so the `tsdb` and `tsdb-cold` subdirectories are left
  * alone. Durability follows storage.syncMode as the key-value engine's does;
- * the write buffer, block cache and compression come from the storage
- * section too (so a node with the tsdb on holds two block caches of
- * storage.blockCacheBytes each).
+ * the write buffer and compression come from the storage section too; its
+ * block cache is tsdb.blockCacheBytes.
  */
 export async function openNodeTsdb(config: StrataConfig, options: { fs?: Fs; clock?: Clock } = {}): Promise<TimeSeriesStore> {
   const s = config.storage;
@@ -74,6 +73,7 @@ export async function openNodeTsdb(config: StrataConfig, options: { fs?: Fs; clo
     syncWrites: s.syncMode === 'always',
     engine: {
       ...engineOptionsOf(config),
+      blockCacheSize: t.blockCacheBytes,
       ...(options.clock !== undefined ? { clock: options.clock } : {}),
     },
     chunkWindowMs: t.chunkWindowMs,
