@@ -2,6 +2,7 @@ import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { KeyValueService } from '../../base/index.js';
 import type { ScanEntry, ScanRequest, ScanResponse } from './messages.js';
 import type { ScanPlan } from './request-checks.js';
+import { streamStopped, writeMessage } from './stream-write.js';
 
 /** Entries asked of `service.scan` per page. */
 export const SCAN_PAGE_ENTRIES = 256;
@@ -22,7 +23,7 @@ export async function streamScan(call: ScanCall, service: KeyValueService, plan:
   let after = plan.options.after;
   let remaining = plan.totalMax;
   let streamed = 0;
-  while (remaining > 0 && !stopped(call)) {
+  while (remaining > 0 && !streamStopped(call)) {
     const page = await service.scan({ ...plan.options, after, limit: Math.min(SCAN_PAGE_ENTRIES, remaining) });
     remaining -= page.entries.length;
     let chunk: ScanEntry[] = [];
@@ -30,7 +31,7 @@ export async function streamScan(call: ScanCall, service: KeyValueService, plan:
     for (const e of page.entries) {
       const bytes = e.key.length + e.value.length;
       if (chunk.length > 0 && chunkBytes + bytes > SCAN_CHUNK_BYTES_MAX) {
-        if (!(await send(call, chunk))) return streamed;
+        if (!(await writeMessage(call, { entries: chunk }))) return streamed;
         streamed += chunk.length;
         chunk = [];
         chunkBytes = 0;
@@ -39,36 +40,11 @@ export async function streamScan(call: ScanCall, service: KeyValueService, plan:
       chunkBytes += bytes;
     }
     if (chunk.length > 0) {
-      if (!(await send(call, chunk))) return streamed;
+      if (!(await writeMessage(call, { entries: chunk }))) return streamed;
       streamed += chunk.length;
     }
     if (page.nextAfter === undefined) break;
     after = page.nextAfter;
   }
   return streamed;
-}
-
-function stopped(call: ScanCall): boolean {
-  return call.cancelled || call.destroyed;
-}
-
-/** Writes one message; waits for 'drain' when the stream's buffer is full. False when the client went away. */
-async function send(call: ScanCall, entries: ScanEntry[]): Promise<boolean> {
-  if (stopped(call)) return false;
-  if (!call.write({ entries })) await drainOrClose(call);
-  return !stopped(call);
-}
-
-function drainOrClose(call: ScanCall): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      call.off('drain', done);
-      call.off('close', done);
-      call.off('cancelled', done);
-      resolve();
-    };
-    call.on('drain', done);
-    call.on('close', done);
-    call.on('cancelled', done);
-  });
 }

@@ -9,6 +9,7 @@ import type { ServerMetrics } from '../metrics.js';
 import type { GrpcErrorStatus } from './grpc-status.js';
 import { grpcStatusOf } from './grpc-status.js';
 import type { CallInfo } from './kv-handlers.js';
+import { streamStopped, writeMessage } from './stream-write.js';
 
 /**
  * The strata.v1.TimeSeries methods (proto/strata/v1/timeseries.proto) over
@@ -357,17 +358,17 @@ export function tsImplementation(deps: TsHandlerDeps): UntypedServiceImplementat
       for await (const piece of tsdb.queryStream(queryOf(call.request), TS_CHUNK_POINTS)) {
         const continued = prev !== undefined && sameSeries(prev, piece);
         prev = piece;
-        for (const chunk of chunksOf(piece, continued)) if (!(await send(call, chunk))) return;
+        for (const chunk of chunksOf(piece, continued)) if (!(await writeMessage(call, chunk))) return;
       }
     };
     run().then(
       () => {
         queryMetric.observe(secondsSince(started), false);
-        if (!stopped(call)) call.end();
+        if (!streamStopped(call)) call.end();
       },
       (err: unknown) => {
         queryMetric.observe(secondsSince(started), true);
-        if (!stopped(call)) call.emit('error', statusOf(err, 'TimeSeries.Query'));
+        if (!streamStopped(call)) call.emit('error', statusOf(err, 'TimeSeries.Query'));
       },
     );
   };
@@ -396,28 +397,6 @@ export function tsImplementation(deps: TsHandlerDeps): UntypedServiceImplementat
 
 type ChunkCall = ServerWritableStream<TsQueryRequest, SeriesChunk>;
 
-function stopped(call: ChunkCall): boolean {
-  return call.cancelled || call.destroyed;
-}
-
-/** Writes one message; waits for 'drain' when the stream's buffer is full. False when the client went away. */
-async function send(call: ChunkCall, chunk: SeriesChunk): Promise<boolean> {
-  if (stopped(call)) return false;
-  if (!call.write(chunk)) {
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        call.off('drain', done);
-        call.off('close', done);
-        call.off('cancelled', done);
-        resolve();
-      };
-      call.on('drain', done);
-      call.on('close', done);
-      call.on('cancelled', done);
-    });
-  }
-  return !stopped(call);
-}
 
 function secondsSince(startedMs: number): number {
   return (performance.now() - startedMs) / 1000;
