@@ -26,6 +26,7 @@
  */
 import { compressSync, uncompressSync } from 'snappy';
 import { ERROR_CODES, StrataError, invalidArgument } from '../../base/index.js';
+import { ByteWriter } from '../codec/index.js';
 import type { TsField, TsPoint } from '../types.js';
 import { checkName, checkTagValue } from './validate.js';
 
@@ -285,58 +286,34 @@ function decodeSeries(buf: Buffer, start: number, end: number, index: number, ou
 }
 
 /** Growable output buffer for the encoder. */
-class PbWriter {
-  buf = Buffer.allocUnsafe(1024);
-  pos = 0;
-
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-
+/** Protobuf output for the encoder: the codecs' growable ByteWriter plus the wire forms it needs. */
+class PbWriter extends ByteWriter {
   /** Unsigned varint of 0 <= n <= 2^53-1. */
   uint(n: number): void {
-    this.ensure(10);
-    while (n >= 0x80) {
-      this.buf[this.pos++] = (n & 0x7f) | 0x80;
-      n = Math.floor(n / 128);
-    }
-    this.buf[this.pos++] = n;
+    this.varint(n);
   }
 
   /** int64 varint of a safe integer (negative numbers take 10 bytes). */
   int64(n: number): void {
     if (n >= 0) {
-      this.uint(n);
+      this.varint(n);
       return;
     }
-    this.ensure(10);
     let hi = Math.floor(n / TWO_32);
     let lo = n - hi * TWO_32; // 0..2^32-1
     hi = hi >>> 0;
     for (let k = 0; k < 9; k++) {
-      this.buf[this.pos++] = (lo & 0x7f) | 0x80;
+      this.byte((lo & 0x7f) | 0x80);
       lo = (lo >>> 7) | ((hi & 0x7f) << 25);
       hi = hi >>> 7;
     }
-    this.buf[this.pos++] = lo & 0x01;
+    this.byte(lo & 0x01);
   }
 
-  bytes(b: Buffer): void {
-    this.uint(b.length);
-    this.ensure(b.length);
-    b.copy(this.buf, this.pos);
-    this.pos += b.length;
-  }
-
-  double(v: number): void {
-    this.ensure(8);
-    this.buf.writeDoubleLE(v, this.pos);
-    this.pos += 8;
+  /** A length-delimited field's payload: varint length, then the bytes. */
+  lengthDelimited(b: Buffer): void {
+    this.varint(b.length);
+    this.bytes(b);
   }
 }
 
@@ -378,18 +355,18 @@ export function encodeRemoteWrite(series: RemoteWriteSeries[]): Buffer {
       w.uint((1 << 3) | 2);
       w.uint(1 + varintSize(k.length) + k.length + 1 + varintSize(v.length) + v.length);
       w.uint((1 << 3) | 2);
-      w.bytes(k);
+      w.lengthDelimited(k);
       w.uint((2 << 3) | 2);
-      w.bytes(v);
+      w.lengthDelimited(v);
     }
     for (const sample of s.samples) {
       w.uint((2 << 3) | 2);
       w.uint(9 + 1 + int64Size(sample.timestampMs));
       w.uint((1 << 3) | 1);
-      w.double(sample.value);
+      w.f64le(sample.value);
       w.uint((2 << 3) | 0);
       w.int64(sample.timestampMs);
     }
   }
-  return compressSync(w.buf.subarray(0, w.pos));
+  return compressSync(w.finish());
 }
