@@ -30,6 +30,7 @@
 import { ERROR_CODES, StrataError, invalidArgument } from '../../base/index.js';
 import type { TsField, TsPoint } from '../types.js';
 import { INGEST_LIMITS, checkName, checkPoint, checkTagValue } from './validate.js';
+import { ByteWriter } from '../codec/index.js';
 
 export type TimePrecision = 'ns' | 'us' | 'ms' | 's';
 
@@ -699,46 +700,13 @@ function formatTimestamp(ms: number, nanos: number, precision: TimePrecision): s
 }
 
 /** Appends text to a growing byte buffer (ASCII byte by byte, anything else as UTF-8). */
-class TextWriter {
-  private buf: Buffer;
-  private pos = 0;
-
-  constructor(initial: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(256, initial));
-  }
-
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-
-  byte(b: number): void {
-    this.ensure(1);
-    this.buf[this.pos++] = b;
-  }
-
+class TextWriter extends ByteWriter {
   text(str: string): void {
-    const n = str.length;
-    this.ensure(n * 3); // a UTF-16 unit is at most 3 bytes of UTF-8
-    const buf = this.buf;
-    let pos = this.pos;
-    for (let k = 0; k < n; k++) {
-      const c = str.charCodeAt(k);
-      if (c >= 0x80) {
-        pos += buf.write(str.slice(k), pos, 'utf8');
-        break;
-      }
-      buf[pos++] = c;
-    }
-    this.pos = pos;
+    this.utf8(str, Buffer.byteLength(str, 'utf8'));
   }
 
-  toString(): string {
-    return this.buf.toString('utf8', 0, this.pos);
+  override toString(): string {
+    return this.finish().toString('utf8');
   }
 }
 
