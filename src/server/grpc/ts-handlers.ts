@@ -395,7 +395,6 @@ export function tsImplementation(deps: TsHandlerDeps): UntypedServiceImplementat
   return { Write, Query, Explain };
 }
 
-type ChunkCall = ServerWritableStream<TsQueryRequest, SeriesChunk>;
 
 
 function secondsSince(startedMs: number): number {
