@@ -40,6 +40,8 @@ export const ERROR_CODES = {
   CONFIG: 'CONFIG',
   /** A time-series write gave a field a different type than the measurement already holds for it. */
   SCHEMA_CONFLICT: 'SCHEMA_CONFLICT',
+  /** A cluster replica that is not its shard's leader was asked to lead; the message names the leader when known. Retry there. */
+  NOT_LEADER: 'NOT_LEADER',
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];

@@ -6,3 +6,4 @@ export * from './mem-fs.js';
 export * from './clock.js';
 export * from './random.js';
 export * from './kv-service.js';
+export * from './byte-io.js';

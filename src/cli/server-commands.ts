@@ -19,6 +19,14 @@ interface ServeFlags {
   logLevel?: string;
   insecure?: boolean;
   set?: string[];
+  nodeId?: string;
+  peerPort?: string;
+  join?: string;
+  bootstrapExpect?: string;
+  shards?: string;
+  replicationFactor?: string;
+  rack?: string;
+  datacenter?: string;
 }
 
 /** `--set key=value` pairs (any configuration key, dotted) as overrides. */
@@ -47,6 +55,16 @@ async function runServe(flags: ServeFlags): Promise<void> {
       'storage.syncMode': flags.syncMode,
       'log.level': flags.logLevel,
       'server.insecure': flags.insecure === true ? 'true' : undefined,
+      'cluster.nodeId': flags.nodeId,
+      'cluster.peerPort': flags.peerPort,
+      'cluster.join': flags.join,
+      'cluster.bootstrapExpect': flags.bootstrapExpect,
+      'cluster.shards': flags.shards,
+      'cluster.replicationFactor': flags.replicationFactor,
+      'cluster.rack': flags.rack,
+      'cluster.datacenter': flags.datacenter,
+      // Naming a peer port or a node to join makes this node a cluster member.
+      'cluster.enabled': flags.peerPort !== undefined || flags.join !== undefined ? 'true' : undefined,
     },
   });
   const server = await StrataServer.start(config);
@@ -69,7 +87,10 @@ async function runServe(flags: ServeFlags): Promise<void> {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   // Tests and supervisors read the bound ports from this line.
-  if (process.env.STRATA_PRINT_PORTS === '1') process.stdout.write(`STRATA_PORTS ${JSON.stringify(server.ports)}\n`);
+  if (process.env.STRATA_PRINT_PORTS === '1') {
+    const ports = server.cluster !== undefined ? { ...server.ports, peer: server.cluster.peerPort, nodeId: server.cluster.id } : server.ports;
+    process.stdout.write(`STRATA_PORTS ${JSON.stringify(ports)}\n`);
+  }
 }
 
 async function call(f: ClientFlags, method: string, path: string, body?: Buffer): Promise<Response> {
@@ -108,6 +129,14 @@ export function registerServerCommands(program: Command): void {
     .option('--sync-mode <mode>', 'always | periodic | none (storage.syncMode, default periodic: fsync every second)')
     .option('--log-level <level>', 'trace | debug | info | warn | error | silent (log.level)')
     .option('--insecure', 'allow a non-loopback host without users (server.insecure); logs a warning')
+    .option('--node-id <id>', 'cluster: this node\'s id (cluster.nodeId, default n<peer port>)')
+    .option('--peer-port <port>', 'cluster: node-to-node port (cluster.peerPort); makes this node a cluster member')
+    .option('--join <addresses>', 'cluster: peer addresses (host:port, comma separated) of members to join through (cluster.join)')
+    .option('--bootstrap-expect <n>', 'cluster: place the default keyspace once n nodes are up (cluster.bootstrapExpect, default 1)')
+    .option('--shards <n>', 'cluster: shards of the default keyspace (cluster.shards, default 16)')
+    .option('--replication-factor <n>', 'cluster: replicas per shard (cluster.replicationFactor, default 3)')
+    .option('--rack <rack>', 'cluster: this node\'s rack (cluster.rack)')
+    .option('--datacenter <dc>', 'cluster: this node\'s datacenter (cluster.datacenter)')
     .option('-s, --set <key=value...>', 'set any configuration key, e.g. --set limits.clientsMax=100 --set storage.syncIntervalMs=200')
     .action(runServe);
 

@@ -7,3 +7,4 @@ export type { OpenOptions } from './options.js';
 export { Snapshot } from './snapshot.js';
 export { WriteBatch } from './write-batch.js';
 export { EXPIRE_AT_MAX_MS, encodeExpiringValue, expiryOf, isExpired, payloadOf } from './expiring-value.js';
+export * from './local-kv-service.js';

@@ -86,6 +86,38 @@ export interface StrataConfig {
     /** The time-series engine's own block cache (the key-value engine has storage.blockCacheBytes). */
     blockCacheBytes: number;
   };
+  cluster: {
+    /** Run as a cluster member (also on when peerPort or join is set from flags). */
+    enabled: boolean;
+    /** This node's id (default: "n" + peer port). Stable across restarts: it names the node's replicas. */
+    nodeId: string;
+    /** The peer transport's port (node-to-node traffic). */
+    peerPort: number;
+    /** The address other nodes reach this node's peer port at (default server.host:peerPort). */
+    advertiseHost: string;
+    /** Peer addresses (host:port) of existing members to join through; empty: this node starts a new cluster. */
+    join: string[];
+    /** The default keyspace's shards are placed once this many nodes have registered. */
+    bootstrapExpect: number;
+    /** The default keyspace: shard count and replication factor. */
+    shards: number;
+    replicationFactor: number;
+    datacenter: string;
+    rack: string;
+    /** Raft timing: one tick, and ticks to an election and between heartbeats. */
+    tickMs: number;
+    electionTicks: number;
+    heartbeatTicks: number;
+    /** How often a node reports to the meta leader, and how long silence makes it `down`. */
+    heartbeatMs: number;
+    nodeTimeoutMs: number;
+    /** How long a request may wait for a leader or an answer before failing. */
+    requestTimeoutMs: number;
+    /** Cluster name; nodes of another cluster are refused. */
+    clusterId: string;
+    /** Mutual TLS between nodes (every node presents certFile/keyFile signed by caFile and checks its peer's). */
+    tls: { enabled: boolean; certFile: string; keyFile: string; caFile: string };
+  };
   log: {
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
     /** 'stdout', 'stderr' or a file path. */
@@ -153,6 +185,26 @@ export function defaultConfig(): StrataConfig {
       remoteWriteMaxBytes: 64 * MiB,
       blockCacheBytes: 64 * MiB,
     },
+    cluster: {
+      enabled: false,
+      nodeId: '',
+      peerPort: 7001,
+      advertiseHost: '',
+      join: [],
+      bootstrapExpect: 1,
+      shards: 16,
+      replicationFactor: 3,
+      datacenter: 'dc1',
+      rack: 'r1',
+      tickMs: 50,
+      electionTicks: 10,
+      heartbeatTicks: 2,
+      heartbeatMs: 500,
+      nodeTimeoutMs: 10_000,
+      requestTimeoutMs: 10_000,
+      clusterId: 'strata',
+      tls: { enabled: false, certFile: '', keyFile: '', caFile: '' },
+    },
     log: { level: 'info', destination: 'stdout' },
   };
 }
@@ -165,6 +217,7 @@ type Kind =
   | { t: 'bool' }
   | { t: 'enum'; values: readonly string[] }
   | { t: 'list'; values: readonly string[] }
+  | { t: 'strings' }
   | { t: 'users' };
 
 /** Every key, its kind and range. The shape of StrataConfig, as data, so files, env and flags share one validator. */
@@ -220,6 +273,31 @@ const SCHEMA: { readonly [key: string]: SchemaNode } = {
     deflateChunks: { t: 'bool' },
     remoteWriteMaxBytes: { t: 'bytes', min: 1024, max: 1024 * MiB },
     blockCacheBytes: { t: 'bytes', min: 0, max: 1024 * 1024 * MiB },
+  },
+  cluster: {
+    enabled: { t: 'bool' },
+    nodeId: { t: 'string' },
+    peerPort: { t: 'int', min: 0, max: 65535 },
+    advertiseHost: { t: 'string' },
+    join: { t: 'strings' },
+    bootstrapExpect: { t: 'int', min: 1, max: 1000 },
+    shards: { t: 'int', min: 1, max: 4096 },
+    replicationFactor: { t: 'int', min: 1, max: 7 },
+    datacenter: { t: 'string', nonEmpty: true },
+    rack: { t: 'string', nonEmpty: true },
+    tickMs: { t: 'int', min: 1, max: 10_000 },
+    electionTicks: { t: 'int', min: 2, max: 1000 },
+    heartbeatTicks: { t: 'int', min: 1, max: 1000 },
+    heartbeatMs: { t: 'int', min: 10, max: 600_000 },
+    nodeTimeoutMs: { t: 'int', min: 100, max: 86_400_000 },
+    requestTimeoutMs: { t: 'int', min: 100, max: 600_000 },
+    clusterId: { t: 'string', nonEmpty: true },
+    tls: {
+      enabled: { t: 'bool' },
+      certFile: { t: 'string' },
+      keyFile: { t: 'string' },
+      caFile: { t: 'string' },
+    },
   },
   log: {
     level: { t: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
@@ -277,6 +355,11 @@ function coerce(kind: Kind, raw: unknown, key: string, source: string): unknown 
       const items = Array.isArray(raw) ? raw : typeof raw === 'string' && fromText ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '') : undefined;
       if (items === undefined) throw configError(key, source, 'must be a list');
       for (const it of items) if (typeof it !== 'string' || !kind.values.includes(it)) throw configError(key, source, `entries must be among ${kind.values.join(', ')}, got ${JSON.stringify(it)}`);
+      return [...new Set(items as string[])];
+    }
+    case 'strings': {
+      const items = Array.isArray(raw) ? raw : typeof raw === 'string' && fromText ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '') : undefined;
+      if (items === undefined || items.some((it) => typeof it !== 'string' || it === '')) throw configError(key, source, 'must be a list of non-empty strings');
       return [...new Set(items as string[])];
     }
     case 'users': {
@@ -425,6 +508,14 @@ function validateWhole(cfg: StrataConfig): void {
     throw configError('limits.requestBytesMax', 'combined', 'must be at least valueBytesMax + keyBytesMax');
   }
   if (cfg.tsdb.chunkWindowMs % HOUR_MS !== 0) throw configError('tsdb.chunkWindowMs', 'combined', `must be a whole number of hours, got ${cfg.tsdb.chunkWindowMs} ms`);
+  const c = cfg.cluster;
+  if (c.enabled) {
+    if (c.nodeId === '') c.nodeId = `n${c.peerPort}`;
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(c.nodeId)) throw configError('cluster.nodeId', 'combined', 'must be 1-64 characters of letters, digits, _ . -');
+    if (c.tls.enabled && (c.tls.certFile === '' || c.tls.keyFile === '' || c.tls.caFile === '')) throw configError('cluster.tls', 'combined', 'enabled needs certFile, keyFile and caFile');
+    if (c.heartbeatTicks >= c.electionTicks) throw configError('cluster.heartbeatTicks', 'combined', 'must be below cluster.electionTicks');
+    for (const j of c.join) if (!/^[^\s:]+:\d{1,5}$/.test(j)) throw configError('cluster.join', 'combined', `entries must be host:port, got ${JSON.stringify(j)}`);
+  }
   const ports = cfg.server.protocols.map((p) => cfg.server[`${p}Port`]).filter((p) => p !== 0);
   if (new Set(ports).size !== ports.length) throw configError('server', 'combined', 'two front ends are configured on the same port');
 }

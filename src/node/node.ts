@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
 import type { StrataConfig } from './config.js';
-import { LocalKvService } from './local-kv-service.js';
+import { ClusterKvService, ClusterNode } from '../cluster/index.js';
+import type { ClusterNodeOptions } from '../cluster/index.js';
+import { LocalKvService } from '../engine/index.js';
 import { NodeFs, joinPath } from '../base/index.js';
 import type { Clock, Fs } from '../base/index.js';
 import { LocalDirObjectStore, TimeSeriesStore } from '../tsdb/index.js';
@@ -85,4 +88,54 @@ export async function openNodeTsdb(config: StrataConfig, options: { fs?: Fs; clo
     objectStore: new LocalDirObjectStore(coldDir, fs),
     deflateChunks: t.deflateChunks,
   });
+}
+
+/**
+ * Starts this node's cluster membership (config section cluster): the peer
+ * transport, the meta replica and the shard replicas the shard map gives
+ * it, each shard replica with its own engine under
+ * `<dataDir>/cluster/shards/<keyspace>-<shard>/`. The node's block cache and
+ * write buffer budgets (storage.*) are split across the shards it may host.
+ */
+export async function openClusterNode(
+  config: StrataConfig,
+  options: { fs?: Fs; log?: ClusterNodeOptions['log']; seed?: number } = {},
+): Promise<ClusterNode & { service: ClusterKvService }> {
+  const c = config.cluster;
+  const engine = engineOptionsOf(config);
+  // Replicas a node may host when the shards are spread evenly (at least one).
+  const perNode = Math.max(1, Math.ceil((c.shards * c.replicationFactor) / Math.max(c.bootstrapExpect, c.replicationFactor)));
+  const tls = c.tls.enabled ? { cert: readFileSync(c.tls.certFile), key: readFileSync(c.tls.keyFile), ca: readFileSync(c.tls.caFile) } : undefined;
+  const node = await ClusterNode.start({
+    nodeId: c.nodeId,
+    clusterId: c.clusterId,
+    dataDir: config.storage.dataDir,
+    ...(options.fs !== undefined ? { fs: options.fs } : {}),
+    peerHost: config.server.host,
+    peerPort: c.peerPort,
+    advertiseHost: c.advertiseHost !== '' ? c.advertiseHost : config.server.host,
+    join: c.join,
+    bootstrapExpect: c.bootstrapExpect,
+    shards: c.shards,
+    replicationFactor: c.replicationFactor,
+    datacenter: c.datacenter,
+    rack: c.rack,
+    tickMs: c.tickMs,
+    electionTicks: c.electionTicks,
+    heartbeatTicks: c.heartbeatTicks,
+    heartbeatMs: c.heartbeatMs,
+    nodeTimeoutMs: c.nodeTimeoutMs,
+    requestTimeoutMs: c.requestTimeoutMs,
+    engine: {
+      writeBufferSize: Math.max(256 * 1024, Math.floor(engine.writeBufferSize / perNode)),
+      blockCacheSize: Math.floor(engine.blockCacheSize / perNode),
+      compression: engine.compression,
+      maxValueSize: config.limits.valueBytesMax + 16,
+      maxKeySize: config.limits.keyBytesMax,
+    },
+    ...(tls !== undefined ? { tls } : {}),
+    ...(options.log !== undefined ? { log: options.log } : {}),
+    ...(options.seed !== undefined ? { seed: options.seed } : {}),
+  });
+  return Object.assign(node, { service: new ClusterKvService(node) });
 }

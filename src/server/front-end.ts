@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { KeyValueService } from '../base/index.js';
 import type { TimeSeriesService } from '../tsdb/index.js';
+import type { ClusterNode } from '../cluster/index.js';
 import type { Authenticator } from './auth.js';
 import type { ServerLimits } from './limits.js';
 import type { ServerMetrics } from './metrics.js';
@@ -17,6 +18,8 @@ export interface TlsMaterial {
 /** What every front end (RESP, HTTP, gRPC) is built from. */
 export interface FrontEndOptions {
   service: KeyValueService;
+  /** This node's cluster membership (coordinator API, consistency levels); absent on a single node. */
+  cluster?: ClusterNode | undefined;
   /** The node's time-series database; absent when the node runs without one. */
   tsdb?: TimeSeriesService | undefined;
   auth: Authenticator;

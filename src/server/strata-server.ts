@@ -3,8 +3,9 @@ import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { ERROR_CODES, StrataError } from '../base/index.js';
 import type { Clock, Fs } from '../base/index.js';
-import { isLoopbackHost, openNodeStorage, openNodeTsdb, tsdbPaths } from '../node/index.js';
-import type { LocalKvService, StrataConfig } from '../node/index.js';
+import type { KeyValueService } from '../base/index.js';
+import { isLoopbackHost, openClusterNode, openNodeStorage, openNodeTsdb, tsdbPaths } from '../node/index.js';
+import type { ClusterNode, LocalKvService, StrataConfig } from '../node/index.js';
 import type { TimeSeriesStore } from '../tsdb/index.js';
 import { Authenticator } from './auth.js';
 import type { FrontEnd, FrontEndOptions, TlsMaterial } from './front-end.js';
@@ -58,7 +59,12 @@ export class StrataServer {
 
   private constructor(
     readonly config: StrataConfig,
-    readonly service: LocalKvService,
+    /** The key-value service front ends use: the local engine, or (cluster.enabled) the cluster's router. */
+    readonly service: KeyValueService,
+    /** The local engine of a single node; undefined in a cluster (data lives in shard replicas). */
+    readonly local: LocalKvService | undefined,
+    /** This node's cluster membership; undefined on a single node. */
+    readonly cluster: ClusterNode | undefined,
     /** The time-series database; undefined with tsdb.enabled false. */
     readonly tsdb: TimeSeriesStore | undefined,
     readonly metrics: ServerMetrics,
@@ -83,13 +89,28 @@ export class StrataServer {
     }
     const tls = readTls(config);
     const storageOptions = { ...(options.fs ? { fs: options.fs } : {}), ...(options.clock ? { clock: options.clock } : {}) };
-    const service = await openNodeStorage(config, storageOptions);
+    let local: LocalKvService | undefined;
+    let cluster: ClusterNode | undefined;
+    let service: KeyValueService;
+    if (config.cluster.enabled) {
+      const log = logger.child({ component: 'cluster' });
+      const member = await openClusterNode(config, { ...(options.fs ? { fs: options.fs } : {}), log: (level, msg, fields) => log[level](fields ?? {}, msg) });
+      cluster = member;
+      service = member.service;
+    } else {
+      local = await openNodeStorage(config, storageOptions);
+      service = local;
+    }
+    const closeStorage = async () => {
+      await local?.close();
+      await cluster?.close();
+    };
     let tsdb: TimeSeriesStore | undefined;
     if (config.tsdb.enabled) {
       try {
         tsdb = await openNodeTsdb(config, storageOptions);
       } catch (err) {
-        await service.close();
+        await closeStorage();
         throw err;
       }
     }
@@ -100,6 +121,7 @@ export class StrataServer {
       for (const protocol of config.server.protocols) {
         const base: FrontEndOptions = {
           service,
+          cluster,
           tsdb,
           auth,
           limits: { ...config.limits },
@@ -118,14 +140,19 @@ export class StrataServer {
     } catch (err) {
       await Promise.allSettled(frontEnds.map((f) => f.close()));
       await tsdb?.close().catch(() => undefined);
-      await service.close();
+      await closeStorage();
       throw err;
+    }
+    if (cluster !== undefined) {
+      const addr = (p: 'resp' | 'http' | 'grpc') => (ports[p] !== undefined ? `${host}:${ports[p]}` : '');
+      cluster.announce({ resp: addr('resp'), http: addr('http'), grpc: addr('grpc') });
+      logger.info({ node: cluster.id, peer: cluster.peerAddress, join: config.cluster.join }, `cluster member ${cluster.id}, peers at ${cluster.peerAddress}`);
     }
     logger.info(
       { dataDir: config.storage.dataDir, syncMode: config.storage.syncMode, auth: auth.required, tsdb: tsdb !== undefined ? tsdbPaths(config).dir : false },
       'strata ready',
     );
-    return new StrataServer(config, service, tsdb, metrics, logger, frontEnds, ports);
+    return new StrataServer(config, service, local, cluster, tsdb, metrics, logger, frontEnds, ports);
   }
 
   close(): Promise<void> {
@@ -158,12 +185,16 @@ export class StrataServer {
         this.logger.error({ err }, 'closing the time-series database failed');
       }
     }
-    try {
-      await this.service.flush();
-    } catch (err) {
-      this.logger.error({ err }, 'flush at shutdown failed (the WAL still holds every acknowledged write)');
+    if (this.local !== undefined) {
+      try {
+        await this.local.flush();
+      } catch (err) {
+        this.logger.error({ err }, 'flush at shutdown failed (the WAL still holds every acknowledged write)');
+      }
+      await this.local.close();
     }
-    await this.service.close();
+    // A cluster member's replicas need no flush: each shard's Raft log holds every acknowledged write.
+    await this.cluster?.close();
     this.logger.info('stopped');
     this.logger.flush();
   }

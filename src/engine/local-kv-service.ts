@@ -15,8 +15,13 @@ import type {
   KvSetResult,
   KvUpdateResult,
 } from '../base/index.js';
-import { DB, EXPIRE_AT_MAX_MS, WriteBatch, encodeExpiringValue, expiryOf, open, payloadOf } from '../engine/index.js';
-import type { EngineStats, IteratorOptions, OpenOptions, Snapshot } from '../engine/index.js';
+import { DB, open } from './db.js';
+import type { EngineStats } from './db.js';
+import type { IteratorOptions } from './db-iterator.js';
+import { EXPIRE_AT_MAX_MS, encodeExpiringValue, expiryOf, payloadOf } from './expiring-value.js';
+import type { OpenOptions } from './options.js';
+import type { Snapshot } from './snapshot.js';
+import { WriteBatch } from './write-batch.js';
 
 export interface LocalKvServiceOptions {
   /** The engine's data directory. */
@@ -27,6 +32,13 @@ export interface LocalKvServiceOptions {
   engine?: Partial<OpenOptions>;
   /** fsync the WAL before acknowledging each write (storage.syncMode always). Default false. */
   syncWrites?: boolean;
+  /**
+   * Keys starting with these bytes belong to the host, not to clients: a
+   * client key may not start with them, and scans, counts and clear never
+   * see them (a replicated shard keeps its applied index and client sessions
+   * there, in the same engine, so they commit atomically with the data).
+   */
+  systemPrefix?: Uint8Array;
 }
 
 /** Redis' proto-max-bulk-len: APPEND/SETRANGE may not grow a value past this. */
@@ -68,13 +80,19 @@ export class LocalKvService implements KeyValueService {
   private closed = false;
   private readonly writeOptions: { sync: boolean };
 
+  private readonly systemPrefix: Buffer | undefined;
+  /** While staging (see `beginStage`): the writes made so far and the pending ids they hold. */
+  private staged: { batch: WriteBatch; ids: string[] } | undefined;
+
   private constructor(
     readonly db: DB,
     private readonly clock: Clock,
     readonly dir: string,
     syncWrites: boolean,
+    systemPrefix: Uint8Array | undefined,
   ) {
     this.writeOptions = { sync: syncWrites };
+    this.systemPrefix = systemPrefix === undefined || systemPrefix.length === 0 ? undefined : Buffer.from(systemPrefix);
   }
 
   static async open(options: LocalKvServiceOptions): Promise<LocalKvService> {
@@ -82,7 +100,7 @@ export class LocalKvService implements KeyValueService {
     const engine: OpenOptions = { ...options.engine, expiringValues: true, clock };
     if (options.fs !== undefined) engine.fs = options.fs;
     const db = await open(options.dir, engine);
-    return new LocalKvService(db, clock, options.dir, options.syncWrites === true);
+    return new LocalKvService(db, clock, options.dir, options.syncWrites === true, options.systemPrefix);
   }
 
   nowMs(): number {
@@ -121,7 +139,7 @@ export class LocalKvService implements KeyValueService {
 
   set(key: Uint8Array, value: Uint8Array, options?: KvSetOptions): Promise<KvSetResult> {
     try {
-      checkBytes(key, 'key');
+      this.checkKey(key);
       checkBytes(value, 'value');
       let expireAtMs = options?.expireAtMs;
       if (expireAtMs !== undefined) checkExpireAt(expireAtMs);
@@ -148,7 +166,7 @@ export class LocalKvService implements KeyValueService {
   setMany(pairs: ReadonlyArray<readonly [Uint8Array, Uint8Array]>, options?: { nx?: boolean }): Promise<boolean> {
     try {
       for (const [k, v] of pairs) {
-        checkBytes(k, 'key');
+        this.checkKey(k);
         checkBytes(v, 'value');
       }
       if (options?.nx === true && pairs.some(([k]) => this.current(k) !== undefined)) return Promise.resolve(false);
@@ -164,7 +182,7 @@ export class LocalKvService implements KeyValueService {
       let existed = 0;
       const seen = new Set<string>();
       for (const k of keys) {
-        checkBytes(k, 'key');
+        this.checkKey(k);
         const id = Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('latin1');
         if (seen.has(id)) continue;
         seen.add(id);
@@ -199,7 +217,7 @@ export class LocalKvService implements KeyValueService {
 
   update(key: Uint8Array, mutation: KvMutation): Promise<KvUpdateResult> {
     try {
-      checkBytes(key, 'key');
+      this.checkKey(key);
       const cur = this.current(key);
       const keepExpiry = cur?.expireAtMs;
       switch (mutation.kind) {
@@ -283,7 +301,7 @@ export class LocalKvService implements KeyValueService {
   async scan(options: KvScanOptions): Promise<KvScanPage> {
     const limit = options.limit;
     if (!Number.isInteger(limit) || limit < 1 || limit > SCAN_LIMIT_MAX) throw invalidArgument(`scan limit must be an integer in [1, ${SCAN_LIMIT_MAX}]`);
-    const it = this.db.iterator(this.iteratorOptions(options));
+    const it = this.db.iterator(this.clientRange(this.iteratorOptions(options)));
     const now = this.clock.nowMs();
     const entries: KvScanEntry[] = [];
     let last: Buffer | undefined;
@@ -325,7 +343,7 @@ export class LocalKvService implements KeyValueService {
     let expires = 0;
     let ttlSum = 0;
     const now = this.clock.nowMs();
-    const it = this.db.iterator({ fillCache: false });
+    const it = this.db.iterator(this.clientRange({ fillCache: false }));
     try {
       for (;;) {
         const chunk = it.nextvSync(1024);
@@ -350,7 +368,7 @@ export class LocalKvService implements KeyValueService {
   async clear(): Promise<number> {
     let n = 0;
     const now = this.clock.nowMs();
-    const it = this.db.iterator({ fillCache: false });
+    const it = this.db.iterator(this.clientRange({ fillCache: false }));
     try {
       for (;;) {
         const chunk = it.nextvSync(CLEAR_BATCH);
@@ -369,6 +387,32 @@ export class LocalKvService implements KeyValueService {
 
   info(): KvServiceInfo {
     return { engine: flattenStats(this.db.stats()), dataDir: this.dir };
+  }
+
+  /**
+   * Staging, for a replicated shard applying committed log entries: from
+   * here until `commitStage`, writes resolve at once without reaching the
+   * engine; every read and read-modify-write sees them (they are pending),
+   * and `commitStage` writes them all in one engine batch together with the
+   * caller's own records (its applied index, client sessions), so a crash
+   * keeps all of them or none. Not for `clear` (it walks the engine).
+   */
+  beginStage(): void {
+    if (this.staged !== undefined) throw new Error('already staging');
+    this.staged = { batch: new WriteBatch(), ids: [] };
+  }
+
+  /** Writes the staged writes and `extra` as one engine batch (see beginStage). */
+  async commitStage(extra: WriteBatch): Promise<void> {
+    const staged = this.staged;
+    if (staged === undefined) throw new Error('not staging');
+    this.staged = undefined;
+    staged.batch.append(extra);
+    try {
+      await this.db.write(staged.batch, this.writeOptions);
+    } finally {
+      for (const id of staged.ids) this.untrack(id);
+    }
   }
 
   /** Flushes the memtable to a table file (tests, admin). */
@@ -391,6 +435,7 @@ export class LocalKvService implements KeyValueService {
 
   /** The live value of a key: the latest pending write, else the engine; undefined if absent or expired. */
   private current(key: Uint8Array): Current | undefined {
+    if (this.systemPrefix !== undefined) this.checkKey(key);
     let stored: Buffer | null | undefined;
     if (this.pending.size > 0) {
       const p = this.pending.get(keyId(key));
@@ -407,7 +452,17 @@ export class LocalKvService implements KeyValueService {
     return { payload, expireAtMs: at };
   }
 
+  /** A client key: bytes, and not in the host's system range. */
+  private checkKey(key: Uint8Array): void {
+    checkBytes(key, 'key');
+    const sp = this.systemPrefix;
+    if (sp !== undefined && key.length >= sp.length && sp.compare(key, 0, sp.length) === 0) {
+      throw invalidArgument(`keys starting with 0x${sp.toString('hex')} are reserved`);
+    }
+  }
+
   private writeOne(key: Uint8Array, stored: Buffer | null): Promise<void> {
+    if (this.staged !== undefined) return this.writeMany([[key, stored]]);
     const id = keyId(key);
     this.track(id, stored);
     const done = stored === null ? this.db.delete(key, this.writeOptions) : this.db.put(key, stored, this.writeOptions);
@@ -415,6 +470,17 @@ export class LocalKvService implements KeyValueService {
   }
 
   private writeMany(writes: ReadonlyArray<readonly [Uint8Array, Buffer | null]>): Promise<void> {
+    const staged = this.staged;
+    if (staged !== undefined) {
+      for (const [k, stored] of writes) {
+        if (stored === null) staged.batch.delete(k);
+        else staged.batch.put(k, stored);
+        const id = keyId(k);
+        staged.ids.push(id);
+        this.track(id, stored);
+      }
+      return Promise.resolve();
+    }
     const batch = new WriteBatch();
     const ids: string[] = [];
     for (const [k, stored] of writes) {
@@ -441,6 +507,14 @@ export class LocalKvService implements KeyValueService {
   private untrack(id: string): void {
     const p = this.pending.get(id);
     if (p !== undefined && --p.inFlight === 0) this.pending.delete(id);
+  }
+
+  /** Bounds an iteration below the system range (when there is one). */
+  private clientRange(io: IteratorOptions<Snapshot>): IteratorOptions<Snapshot> {
+    const sp = this.systemPrefix;
+    if (sp === undefined) return io;
+    if (io.lt === undefined || Buffer.compare(io.lt as Uint8Array, sp) > 0) io.lt = sp;
+    return io;
   }
 
   private iteratorOptions(o: KvScanOptions): IteratorOptions<Snapshot> {

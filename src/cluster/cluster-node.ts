@@ -1,0 +1,699 @@
+/**
+ * One cluster member: the peer transport, this node's meta replica, its
+ * shard replicas, and the routing that lets it serve any key.
+ *
+ * - Formation. A node started without `join` bootstraps the meta group
+ *   with itself as the only voter. A node started with `join` registers
+ *   through any member (requests reach the meta leader by forwarding); the
+ *   meta leader makes the first three registered nodes meta voters, and
+ *   once `bootstrapExpect` nodes are up it places the default keyspace's
+ *   shards. Each node opens the replicas the shard map gives it; every
+ *   replica of a shard bootstraps its log with the same member list.
+ * - Heartbeats. Every node reports to the meta leader (its status and the
+ *   shards it leads); the answer carries the meta state when it changed and
+ *   the leader hints of every shard, so any node knows where to send a key.
+ * - Requests. Writes go to the shard leader (locally, or forwarded over the
+ *   peer transport), on NOT_LEADER to the leader it names. Linearizable
+ *   reads use ReadIndex on any replica (the node's own when it has one);
+ *   stale reads use the nearest replica as it is.
+ */
+import { ERROR_CODES, NodeFs, SeededRandom, StrataError, joinPath } from '../base/index.js';
+import type { Fs } from '../base/index.js';
+import type { OpenOptions } from '../engine/index.js';
+import { ConfChangeType, DiskRaftLog, bootstrapLog } from '../replication/index.js';
+import type { Message, NodeId } from '../replication/index.js';
+import { decodeKvCommand, decodeKvRead, decodeReadOutcome, decodeWriteOutcome, encodeKvCommand, encodeKvRead, unwrap } from './kv-command.js';
+import type { KvRead, KvReadResult, KvWrite, KvWriteResult } from './kv-command.js';
+import { MetaStateMachine, emptyMetaState, encodeMetaCommand, placeShards, shardGroupName } from './meta.js';
+import type { KeyspaceInfo, MetaCommand, MetaState, NodeInfo, ShardInfo } from './meta.js';
+import { PeerTransport } from './peer-transport.js';
+import { NotLeaderError, RaftGroup } from './raft-group.js';
+import { ShardStateMachine } from './shard-replica.js';
+
+export const DEFAULT_KEYSPACE = 'default';
+const META_GROUP = 'meta';
+const META_VOTERS = 3;
+/** Meta log entries kept past a snapshot of the meta state. */
+const META_SNAPSHOT_EVERY = 1000;
+
+export type ReadConsistency = 'linearizable' | 'stale';
+export type WriteConsistency = 'quorum' | 'all';
+
+export interface ClusterNodeOptions {
+  nodeId: NodeId;
+  clusterId: string;
+  dataDir: string;
+  fs?: Fs;
+  /** Where the peer transport listens, and the address others dial. */
+  peerHost: string;
+  peerPort: number;
+  advertiseHost: string;
+  join: string[];
+  bootstrapExpect: number;
+  shards: number;
+  replicationFactor: number;
+  datacenter: string;
+  rack: string;
+  tickMs: number;
+  electionTicks: number;
+  heartbeatTicks: number;
+  heartbeatMs: number;
+  nodeTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** Client-facing addresses, published in the node registry (filled in once the front ends listen). */
+  addresses?: { resp: string; http: string; grpc: string };
+  engine?: Partial<OpenOptions>;
+  tls?: { cert: Buffer; key: Buffer; ca: Buffer };
+  log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  /** Seeds election timeouts (tests pass one for repeatable runs). */
+  seed?: number;
+}
+
+interface Replica {
+  info: ShardInfo;
+  sm: ShardStateMachine;
+  group: RaftGroup;
+}
+
+interface HeartbeatRequest {
+  node: NodeId;
+  version: number;
+  /** Shards this node leads: group name → term. */
+  leads: Record<string, number>;
+}
+
+interface HeartbeatResponse {
+  state?: MetaState;
+  metaVoters: NodeId[];
+  metaLeader: NodeId;
+  /** Shard group → [leader, term]. */
+  leaders: Record<string, [NodeId, number]>;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const json = (v: unknown): Uint8Array => enc.encode(JSON.stringify(v));
+const parse = <T>(b: Uint8Array): T => JSON.parse(dec.decode(b)) as T;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The leader a NOT_LEADER error names ('' when none). */
+export function leaderHintOf(err: unknown): NodeId {
+  if (err instanceof NotLeaderError) return err.leader;
+  if (err instanceof StrataError && err.code === ERROR_CODES.NOT_LEADER) {
+    const m = /leader is (\S+)$/.exec(err.message);
+    return m?.[1] ?? '';
+  }
+  return '';
+}
+
+export class ClusterNode {
+  readonly id: NodeId;
+  readonly opts: ClusterNodeOptions;
+  private transport!: PeerTransport;
+  private readonly fs: Fs;
+  private meta!: RaftGroup;
+  private readonly metaSm = new MetaStateMachine();
+  private metaLog!: DiskRaftLog;
+  /** The meta state this node knows: its own replica's when it is a meta voter, else the last one a heartbeat brought. */
+  private state: MetaState = emptyMetaState();
+  private metaLeaderHint: NodeId = '';
+  private metaVoters: NodeId[] = [];
+  private readonly replicas = new Map<string, Replica>();
+  private readonly opening = new Map<string, Promise<void>>();
+  /** Shard group → [leader, term] as last reported. */
+  private leaderHints = new Map<string, [NodeId, number]>();
+  /** On the meta leader: when each node last reported, and the shards leaders reported. */
+  private readonly lastSeen = new Map<NodeId, number>();
+  private readonly reportedLeaders = new Map<string, [NodeId, number]>();
+  private tickTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private registered = false;
+  private readonly random: SeededRandom;
+  private coordinatorBusy = false;
+  private beating = false;
+
+  private constructor(opts: ClusterNodeOptions) {
+    this.opts = opts;
+    this.id = opts.nodeId;
+    this.fs = opts.fs ?? new NodeFs();
+    this.random = new SeededRandom(opts.seed ?? (Date.now() ^ (process.pid << 8)));
+  }
+
+  static async start(opts: ClusterNodeOptions): Promise<ClusterNode> {
+    const node = new ClusterNode(opts);
+    await node.startInternal();
+    return node;
+  }
+
+  private log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void {
+    this.opts.log?.(level, msg, fields);
+  }
+
+  /** The bound peer port. */
+  get peerPort(): number {
+    return this.transport.port;
+  }
+
+  get peerAddress(): string {
+    return `${this.opts.advertiseHost}:${this.transport.port}`;
+  }
+
+  private async startInternal(): Promise<void> {
+    const o = this.opts;
+    this.transport = await PeerTransport.listen({
+      nodeId: this.id,
+      clusterId: o.clusterId,
+      host: o.peerHost,
+      port: o.peerPort,
+      resolve: (id) => this.state.nodes[id]?.peer,
+      onRaft: (group, msg) => this.onRaft(group, msg),
+      onRequest: (from, method, payload) => this.onRequest(from, method, payload),
+      ...(o.tls !== undefined ? { tls: o.tls } : {}),
+      onError: (err) => this.log('warn', 'peer transport', { err: err.message }),
+    });
+    const metaDir = joinPath(joinPath(o.dataDir, 'cluster'), 'meta');
+    this.metaLog = DiskRaftLog.open(this.fs, metaDir);
+    const fresh = this.metaLog.lastIndex() === 0;
+    if (fresh && o.join.length === 0) bootstrapLog(this.metaLog, [this.id]);
+    const snap = this.metaLog.snapshot();
+    if (snap.meta.index > 0) await this.metaSm.restore(snap);
+    this.metaSm.onChange = (s) => this.onMetaState(s, true);
+    this.meta = this.newGroup(META_GROUP, this.metaLog, this.metaSm);
+    this.tickTimer = setInterval(() => this.tickAll(), o.tickMs);
+    this.tickTimer.unref?.();
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), o.heartbeatMs);
+    this.heartbeatTimer.unref?.();
+    if (o.addresses !== undefined) void this.heartbeat();
+  }
+
+  /**
+   * Publishes the node's client addresses and registers it (the server
+   * calls this once its front ends listen, so the registry never holds a
+   * port nobody answers on).
+   */
+  announce(addresses: { resp: string; http: string; grpc: string }): void {
+    this.opts.addresses = addresses;
+    void this.heartbeat();
+  }
+
+  private newGroup(name: string, log: DiskRaftLog, sm: ConstructorParameters<typeof RaftGroup>[0]['sm']): RaftGroup {
+    const o = this.opts;
+    return new RaftGroup({
+      group: name,
+      nodeId: this.id,
+      log,
+      sm,
+      random: new SeededRandom(this.random.int(0, 0x7fffffff)),
+      send: (to, group, msg) => this.transport.sendRaft(to, group, msg),
+      electionTicks: o.electionTicks,
+      heartbeatTicks: o.heartbeatTicks,
+      requestTimeoutMs: o.requestTimeoutMs,
+      onError: (err) => this.log('error', `raft group ${name} failed`, { err: err instanceof Error ? err.message : String(err) }),
+      onLeaderChange: (leader, term) => {
+        if (name === META_GROUP) {
+          if (leader !== '') this.metaLeaderHint = leader;
+        } else this.leaderHints.set(name, [leader, term]);
+      },
+    });
+  }
+
+  private tickAll(): void {
+    this.meta.tick();
+    for (const r of this.replicas.values()) r.group.tick();
+    this.maybeSnapshotMeta();
+  }
+
+  private onRaft(group: string, msg: Message): void {
+    if (group === META_GROUP) {
+      this.meta.step(msg);
+      return;
+    }
+    const r = this.replicas.get(group);
+    if (r !== undefined) r.group.step(msg);
+    // A message for a replica not opened yet (the shard map is still on its way) is dropped; Raft resends.
+  }
+
+  // ---- meta state ----
+
+  /** A new meta state (from the local replica or a heartbeat answer): adopt it and open the replicas it assigns here. */
+  private onMetaState(s: MetaState, local: boolean): void {
+    if (!local && s.version <= this.state.version && this.isMetaVoter()) return;
+    this.state = s;
+    if (local) this.metaVoters = [...this.metaSm.conf.voters];
+    void this.reconcile();
+  }
+
+  private isMetaVoter(): boolean {
+    return this.meta !== undefined && this.meta.raft.isVoter();
+  }
+
+  /** Opens every replica the shard map places on this node. */
+  private async reconcile(): Promise<void> {
+    for (const [ks, list] of Object.entries(this.state.shards)) {
+      for (const info of list) {
+        if (!info.replicas.includes(this.id)) continue;
+        const name = shardGroupName(ks, info.id);
+        if (this.replicas.has(name) || this.opening.has(name)) continue;
+        const p = this.openReplica(info).catch((err: unknown) => {
+          this.log('error', `cannot open replica ${name}`, { err: err instanceof Error ? err.message : String(err) });
+        });
+        this.opening.set(name, p);
+        void p.finally(() => this.opening.delete(name));
+      }
+    }
+  }
+
+  private async openReplica(info: ShardInfo): Promise<void> {
+    const name = shardGroupName(info.keyspace, info.id);
+    const dir = joinPath(joinPath(joinPath(this.opts.dataDir, 'cluster'), 'shards'), `${info.keyspace}-${info.id}`);
+    const sm = await ShardStateMachine.open({ dir: joinPath(dir, 'engine'), fs: this.fs, ...(this.opts.engine !== undefined ? { engine: this.opts.engine } : {}) });
+    const log = DiskRaftLog.open(this.fs, joinPath(dir, 'raft'));
+    bootstrapLog(log, info.replicas);
+    if (this.closed) {
+      log.close();
+      await sm.close();
+      return;
+    }
+    const group = this.newGroup(name, log, sm);
+    this.replicas.set(name, { info, sm, group });
+    this.log('info', `opened replica ${name}`, { replicas: info.replicas });
+  }
+
+  private maybeSnapshotMeta(): void {
+    const applied = this.metaSm.applied;
+    if (applied - this.metaLog.firstIndex() < META_SNAPSHOT_EVERY) return;
+    this.metaLog.createSnapshot(applied, this.metaSm.conf, this.metaSm.snapshotData());
+  }
+
+  // ---- talking to the meta leader ----
+
+  /** Proposes a meta command on the meta leader (here, or forwarded). */
+  private async metaPropose(cmd: MetaCommand): Promise<void> {
+    const answer = parse<{ ok?: true; error?: string }>(await this.metaCall('meta.propose', json(cmd)));
+    if (answer.error !== undefined) throw new StrataError(ERROR_CODES.CONDITION_FAILED, answer.error);
+  }
+
+  /** Sends a meta request to the meta leader: handled here when this node leads the meta group, else forwarded. */
+  private async metaCall(method: string, payload: Uint8Array): Promise<Uint8Array> {
+    if (this.meta.isLeader) return this.onMetaRequest(method, payload);
+    const leader = this.meta.leader !== '' ? this.meta.leader : this.metaLeaderHint;
+    if (leader !== '' && leader !== this.id) return this.transport.request(leader, method, payload, this.opts.requestTimeoutMs);
+    // No leader known yet (a node joining): ask a join address, which forwards.
+    const candidates = [...this.opts.join, ...this.metaVoters.map((v) => this.state.nodes[v]?.peer).filter((a): a is string => a !== undefined && a !== this.peerAddress)];
+    let last: unknown = new StrataError(ERROR_CODES.UNAVAILABLE, 'no meta leader known and nothing to join through');
+    for (const address of candidates) {
+      try {
+        return await this.transport.request({ address }, method, payload, this.opts.requestTimeoutMs);
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw last;
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.closed || this.opts.addresses === undefined || this.beating) return;
+    this.beating = true;
+    try {
+      if (!this.registered) {
+        const a = this.opts.addresses;
+        await this.metaPropose({
+          type: 'register',
+          node: { id: this.id, peer: this.peerAddress, resp: a.resp, http: a.http, grpc: a.grpc, datacenter: this.opts.datacenter, rack: this.opts.rack },
+          nowMs: Date.now(),
+        });
+        this.registered = true;
+        this.log('info', 'registered with the cluster', { node: this.id });
+      }
+      const leads: Record<string, number> = {};
+      for (const [name, r] of this.replicas) if (r.group.isLeader) leads[name] = r.group.term;
+      const req: HeartbeatRequest = { node: this.id, version: this.state.version, leads };
+      const res = parse<HeartbeatResponse>(await this.metaCall('meta.heartbeat', json(req)));
+      if (res.state !== undefined) this.onMetaState(res.state, false);
+      this.metaVoters = res.metaVoters;
+      if (res.metaLeader !== '') this.metaLeaderHint = res.metaLeader;
+      for (const [g, [leader, term]] of Object.entries(res.leaders)) {
+        const mine = this.replicas.get(g);
+        if (mine !== undefined) continue; // a local replica knows better
+        const cur = this.leaderHints.get(g);
+        if (cur === undefined || term >= cur[1]) this.leaderHints.set(g, [leader, term]);
+      }
+    } catch (err) {
+      if (!this.closed) this.log('warn', 'heartbeat to the meta leader failed', { err: err instanceof Error ? err.message : String(err) });
+    } finally {
+      this.beating = false;
+    }
+  }
+
+  /** Meta requests, served by the meta leader. */
+  private async onMetaRequest(method: string, payload: Uint8Array): Promise<Uint8Array> {
+    if (!this.meta.isLeader) throw new NotLeaderError(META_GROUP, this.meta.leader);
+    switch (method) {
+      case 'meta.propose': {
+        const { outcome } = await this.meta.propose(payload);
+        return outcome;
+      }
+      case 'meta.heartbeat': {
+        const req = parse<HeartbeatRequest>(payload);
+        this.lastSeen.set(req.node, Date.now());
+        for (const [g, term] of Object.entries(req.leads)) {
+          const cur = this.reportedLeaders.get(g);
+          if (cur === undefined || term >= cur[1]) this.reportedLeaders.set(g, [req.node, term]);
+        }
+        void this.coordinate();
+        const s = this.metaSm.state;
+        const res: HeartbeatResponse = {
+          metaVoters: [...this.metaSm.conf.voters],
+          metaLeader: this.id,
+          leaders: Object.fromEntries(this.reportedLeaders),
+        };
+        if (req.version !== s.version) res.state = s;
+        return json(res);
+      }
+      case 'meta.state':
+        return json(this.metaSm.state);
+      default:
+        throw new StrataError(ERROR_CODES.INVALID_ARGUMENT, `unknown meta method ${method}`);
+    }
+  }
+
+  /**
+   * The meta leader's duties, run on heartbeats: grow the meta group to
+   * three voters, place the default keyspace once enough nodes are up, and
+   * mark silent nodes down (and back up).
+   */
+  private async coordinate(): Promise<void> {
+    if (this.coordinatorBusy || !this.meta.isLeader) return;
+    this.coordinatorBusy = true;
+    try {
+      const s = this.metaSm.state;
+      const now = Date.now();
+      const nodes = Object.values(s.nodes);
+      const voters = this.metaSm.conf.voters;
+      if (voters.length < META_VOTERS) {
+        const next = nodes
+          .filter((n) => n.status === 'up' && !voters.includes(n.id))
+          .sort((a, b) => a.registeredAtMs - b.registeredAtMs || (a.id < b.id ? -1 : 1))[0];
+        if (next !== undefined) this.meta.raft.proposeConfChange({ type: ConfChangeType.AddVoter, node: next.id });
+      }
+      for (const n of nodes) {
+        if (n.id === this.id) continue;
+        const seen = this.lastSeen.get(n.id);
+        if (seen === undefined) {
+          this.lastSeen.set(n.id, now); // a new meta leader gives everyone a full timeout
+          continue;
+        }
+        const status = now - seen > this.opts.nodeTimeoutMs ? 'down' : 'up';
+        if (status !== n.status) await this.meta.propose(encodeMetaCommand({ type: 'status', id: n.id, status, nowMs: now }));
+      }
+      const up = nodes.filter((n) => n.status === 'up');
+      if (s.keyspaces[DEFAULT_KEYSPACE] === undefined && up.length >= this.opts.bootstrapExpect) {
+        const keyspace: KeyspaceInfo = { name: DEFAULT_KEYSPACE, strategy: 'raft', shards: this.opts.shards, replicationFactor: this.opts.replicationFactor, createdAtMs: now };
+        const shards = placeShards(DEFAULT_KEYSPACE, keyspace.shards, keyspace.replicationFactor, up);
+        await this.meta.propose(encodeMetaCommand({ type: 'createKeyspace', keyspace, shards }));
+        this.log('info', 'placed the default keyspace', { shards: keyspace.shards, rf: keyspace.replicationFactor, nodes: up.map((n) => n.id) });
+      }
+    } catch (err) {
+      this.log('warn', 'coordinator step failed', { err: err instanceof Error ? err.message : String(err) });
+    } finally {
+      this.coordinatorBusy = false;
+    }
+  }
+
+  // ---- peer requests ----
+
+  private async onRequest(_from: NodeId, method: string, payload: Uint8Array): Promise<Uint8Array> {
+    switch (method) {
+      case 'kv.write': {
+        const { group, consistency, body } = unpackKv(payload);
+        return this.writeHere(group, body, consistency);
+      }
+      case 'kv.read': {
+        const { group, consistency, body } = unpackKv(payload);
+        const r = this.replicas.get(group);
+        if (r === undefined) throw new NotLeaderError(group, this.hintFor(group));
+        if (consistency === 1) await r.group.readBarrier();
+        return r.sm.readEncoded(decodeKvRead(body));
+      }
+      case 'kv.applied': {
+        const { group, body } = unpackKv(payload);
+        const r = this.replicas.get(group);
+        if (r === undefined) throw new StrataError(ERROR_CODES.UNAVAILABLE, `${group} has no replica on ${this.id}`);
+        const index = Buffer.from(body).readDoubleLE(0);
+        await withTimeout(r.group.waitApplied(index), this.opts.requestTimeoutMs, `${group}: index ${index} not applied on ${this.id}`);
+        return new Uint8Array(0);
+      }
+      case 'shard.transfer': {
+        const { group, target } = parse<{ group: string; target: NodeId }>(payload);
+        return json(this.transferLocal(group, target));
+      }
+      default:
+        if (method.startsWith('meta.')) {
+          // Forwarded to the meta leader when this node is not it.
+          return this.meta.isLeader ? this.onMetaRequest(method, payload) : this.metaCall(method, payload);
+        }
+        throw new StrataError(ERROR_CODES.INVALID_ARGUMENT, `unknown peer method ${method}`);
+    }
+  }
+
+  /** Executes a write on the local leader replica of `group` (NOT_LEADER when it is not the leader). */
+  private async writeHere(group: string, commandBytes: Uint8Array, consistency: number): Promise<Uint8Array> {
+    const r = this.replicas.get(group);
+    if (r === undefined || !r.group.isLeader) throw new NotLeaderError(group, r?.group.leader ?? this.hintFor(group));
+    // The leader's clock goes into the entry: expiry decisions are the same on every replica.
+    const cmd = decodeKvCommand(commandBytes);
+    cmd.nowMs = Date.now();
+    const { index, outcome } = await r.group.propose(encodeKvCommand(cmd));
+    if (consistency === 2) {
+      const others = r.info.replicas.filter((n) => n !== this.id);
+      const idx = Buffer.alloc(8);
+      idx.writeDoubleLE(index, 0);
+      await Promise.all(others.map((n) => this.transport.request(n, 'kv.applied', packKv(group, 0, idx), this.opts.requestTimeoutMs)));
+    }
+    return outcome;
+  }
+
+  private hintFor(group: string): NodeId {
+    const local = this.replicas.get(group);
+    if (local !== undefined && local.group.leader !== '') return local.group.leader;
+    return this.leaderHints.get(group)?.[0] ?? '';
+  }
+
+  // ---- routing (what the cluster's KeyValueService calls) ----
+
+  /** The default keyspace, or UNAVAILABLE while the cluster is still forming. */
+  keyspace(name = DEFAULT_KEYSPACE): { info: KeyspaceInfo; shards: ShardInfo[] } {
+    const info = this.state.keyspaces[name];
+    const shards = this.state.shards[name];
+    if (info === undefined || shards === undefined) {
+      const up = Object.values(this.state.nodes).filter((n) => n.status === 'up').length;
+      throw new StrataError(ERROR_CODES.UNAVAILABLE, `the cluster is forming: keyspace ${name} is placed once ${this.opts.bootstrapExpect} nodes are up (${up} so far)`);
+    }
+    return { info, shards };
+  }
+
+  /** Runs a write on shard `shard` of the default keyspace wherever its leader is, following NOT_LEADER. */
+  async write(shard: number, write: KvWrite, consistency: WriteConsistency = 'quorum', session?: { client: string; seq: number }): Promise<KvWriteResult> {
+    const { shards } = this.keyspace();
+    const info = shards[shard]!;
+    const group = shardGroupName(info.keyspace, info.id);
+    const body = encodeKvCommand({ nowMs: 0, client: session?.client ?? '', seq: session?.seq ?? 0, write });
+    const c = consistency === 'all' ? 2 : 1;
+    const deadline = Date.now() + this.opts.requestTimeoutMs;
+    let target = this.hintFor(group) || info.replicas[0]!;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const out = target === this.id ? await this.writeHere(group, body, c) : await this.transport.request(target, 'kv.write', packKv(group, c, body), this.opts.requestTimeoutMs);
+        return unwrap(decodeWriteOutcome(out));
+      } catch (err) {
+        // Only a NOT_LEADER answer proves the write was not applied, so only it is retried (unless the
+        // client's session makes a retry safe: a retried command applies once).
+        const retryable = isNotLeader(err) || (session !== undefined && isUnavailable(err));
+        if (!retryable || Date.now() >= deadline) throw err;
+        target = await this.nextTarget(group, info, target, leaderHintOf(err), attempt);
+      }
+    }
+  }
+
+  /** Runs a read on shard `shard`: linearizable (ReadIndex) by default, or stale from the nearest replica. */
+  async read(shard: number, q: KvRead, consistency: ReadConsistency = 'linearizable'): Promise<KvReadResult> {
+    const { shards } = this.keyspace();
+    const info = shards[shard]!;
+    const group = shardGroupName(info.keyspace, info.id);
+    const deadline = Date.now() + this.opts.requestTimeoutMs;
+    let target = this.replicas.has(group) ? this.id : this.hintFor(group) || info.replicas[0]!;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (target === this.id) {
+          const r = this.replicas.get(group);
+          if (r === undefined) throw new NotLeaderError(group, this.hintFor(group));
+          if (consistency === 'linearizable') await r.group.readBarrier();
+          return await r.sm.read(q);
+        }
+        const out = await this.transport.request(target, 'kv.read', packKv(group, consistency === 'linearizable' ? 1 : 0, encodeKvRead(q)), this.opts.requestTimeoutMs);
+        return unwrap(decodeReadOutcome(out));
+      } catch (err) {
+        // Reads change nothing, so any failure to reach an answer is retried until the deadline.
+        if (!(isNotLeader(err) || isUnavailable(err)) || Date.now() >= deadline) throw err;
+        target = await this.nextTarget(group, info, target, leaderHintOf(err), attempt);
+      }
+    }
+  }
+
+  /** Where to try next: the leader an error named, else (after a pause) the next replica in turn. */
+  private async nextTarget(group: string, info: ShardInfo, tried: NodeId, hint: NodeId, attempt: number): Promise<NodeId> {
+    if (hint !== '' && hint !== tried) return hint;
+    await sleep(Math.min(20 * 2 ** Math.min(attempt, 4), 250));
+    const known = this.hintFor(group);
+    if (known !== '' && known !== tried) return known;
+    const i = info.replicas.indexOf(tried);
+    return info.replicas[(i + 1) % info.replicas.length]!;
+  }
+
+  // ---- the coordinator's view (REST API) ----
+
+  /** The meta state as this node knows it, with leader hints. */
+  shardMap(): { version: number; keyspaces: KeyspaceInfo[]; shards: Array<ShardInfo & { leader: NodeId; term: number }>; nodes: NodeInfo[]; metaLeader: NodeId; metaVoters: NodeId[] } {
+    const s = this.state;
+    const shards = Object.values(s.shards)
+      .flat()
+      .map((sh) => {
+        const g = shardGroupName(sh.keyspace, sh.id);
+        const local = this.replicas.get(g);
+        const [leader, term] = local !== undefined && local.group.leader !== '' ? [local.group.leader, local.group.term] : (this.leaderHints.get(g) ?? ['', 0]);
+        return { ...sh, leader, term };
+      });
+    return {
+      version: s.version,
+      keyspaces: Object.values(s.keyspaces),
+      shards,
+      nodes: Object.values(s.nodes),
+      metaLeader: this.meta.leader !== '' ? this.meta.leader : this.metaLeaderHint,
+      metaVoters: this.isMetaVoter() ? [...this.metaSm.conf.voters] : this.metaVoters,
+    };
+  }
+
+  /** Registers (or re-registers) a node through the meta leader (POST /api/v1/coordinator/nodes). */
+  async registerNode(node: Omit<NodeInfo, 'status' | 'registeredAtMs' | 'statusSinceMs'>): Promise<void> {
+    await this.metaPropose({ type: 'register', node, nowMs: Date.now() });
+  }
+
+  /** Removes a node that holds no replicas (DELETE /api/v1/coordinator/nodes/{id}). */
+  async removeNode(id: NodeId): Promise<void> {
+    if (this.state.nodes[id] === undefined) throw new StrataError(ERROR_CODES.NOT_FOUND, `no node ${id}`);
+    await this.metaPropose({ type: 'remove', id });
+  }
+
+  /** Transfers a shard's leadership to `target` (a replica), or to the next replica when target is ''. */
+  async transferLeadership(shard: number, target: NodeId): Promise<{ group: string; from: NodeId; to: NodeId }> {
+    const { shards } = this.keyspace();
+    const info = shards[shard];
+    if (info === undefined) throw new StrataError(ERROR_CODES.NOT_FOUND, `no shard ${shard}`);
+    const group = shardGroupName(info.keyspace, info.id);
+    const leader = this.hintFor(group);
+    if (leader === '') throw new NotLeaderError(group, '');
+    const to = target !== '' ? target : info.replicas.find((n) => n !== leader)!;
+    if (!info.replicas.includes(to)) throw new StrataError(ERROR_CODES.INVALID_ARGUMENT, `${to} is not a replica of shard ${shard}`);
+    if (leader === this.id) return this.transferLocal(group, to);
+    return parse(await this.transport.request(leader, 'shard.transfer', json({ group, target: to }), this.opts.requestTimeoutMs));
+  }
+
+  private transferLocal(group: string, to: NodeId): { group: string; from: NodeId; to: NodeId } {
+    const r = this.replicas.get(group);
+    if (r === undefined || !r.group.isLeader) throw new NotLeaderError(group, this.hintFor(group));
+    if (to === this.id) return { group, from: this.id, to };
+    if (!r.group.transferLeader(to)) throw new StrataError(ERROR_CODES.UNAVAILABLE, `${group}: cannot transfer leadership to ${to} now`);
+    return { group, from: this.id, to };
+  }
+
+  /** Health: this node's view of nodes, meta group and shards (GET /api/v1/coordinator/health). */
+  health(): { node: NodeId; status: 'ok' | 'degraded' | 'forming'; nodes: Record<string, string>; metaLeader: NodeId; shardsWithoutLeader: number; replicasHere: number; leadersHere: number } {
+    const map = this.shardMap();
+    const nodes = Object.fromEntries(map.nodes.map((n) => [n.id, n.status]));
+    const noLeader = map.shards.filter((s) => s.leader === '').length;
+    const leadersHere = [...this.replicas.values()].filter((r) => r.group.isLeader).length;
+    const status = map.keyspaces.length === 0 ? 'forming' : noLeader > 0 || map.nodes.some((n) => n.status !== 'up') || map.metaLeader === '' ? 'degraded' : 'ok';
+    return { node: this.id, status, nodes, metaLeader: map.metaLeader, shardsWithoutLeader: noLeader, replicasHere: this.replicas.size, leadersHere };
+  }
+
+  /** Engine numbers of every local replica, summed (INFO, /metrics). */
+  engineTotals(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of this.replicas.values()) {
+      for (const [k, v] of Object.entries(r.sm.service.info().engine)) out[k] = (out[k] ?? 0) + v;
+    }
+    return out;
+  }
+
+  /** Peer transport numbers (tests, metrics). */
+  transportStats(): ReturnType<PeerTransport['stats']> {
+    return this.transport.stats();
+  }
+
+  /** Fault injection (tests, the Jepsen nemesis): drop all traffic to and from these nodes. */
+  setBlocked(ids: readonly NodeId[]): void {
+    this.transport.setBlocked(ids);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
+    if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
+    await Promise.allSettled([...this.opening.values()]);
+    await this.transport.close();
+    for (const r of this.replicas.values()) {
+      await r.group.close();
+      await r.sm.close();
+    }
+    this.replicas.clear();
+    await this.meta.close();
+  }
+}
+
+function isNotLeader(err: unknown): boolean {
+  return err instanceof StrataError && err.code === ERROR_CODES.NOT_LEADER;
+}
+
+function isUnavailable(err: unknown): boolean {
+  return err instanceof StrataError && (err.code === ERROR_CODES.UNAVAILABLE || err.code === ERROR_CODES.CLOSED);
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new StrataError(ERROR_CODES.UNAVAILABLE, what)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** A forwarded key-value request: u8 consistency, u16 group name length, the name, the body. */
+function packKv(group: string, consistency: number, body: Uint8Array): Buffer {
+  const g = Buffer.from(group, 'utf8');
+  const out = Buffer.alloc(3 + g.length + body.length);
+  out[0] = consistency;
+  out.writeUInt16LE(g.length, 1);
+  g.copy(out, 3);
+  out.set(body, 3 + g.length);
+  return out;
+}
+
+function unpackKv(payload: Uint8Array): { group: string; consistency: number; body: Uint8Array } {
+  const b = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  if (b.length < 3) throw new StrataError(ERROR_CODES.PROTOCOL, 'kv request too short');
+  const len = b.readUInt16LE(1);
+  if (3 + len > b.length) throw new StrataError(ERROR_CODES.PROTOCOL, 'kv request group name runs past the end');
+  return { consistency: b[0]!, group: b.toString('utf8', 3, 3 + len), body: b.subarray(3 + len) };
+}

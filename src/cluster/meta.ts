@@ -1,0 +1,229 @@
+/**
+ * The cluster's metadata and the pure logic over it: nodes, keyspaces and
+ * the shard map, kept by the meta group (a Raft group on the first three
+ * nodes) as a replicated state machine. Commands are small JSON documents;
+ * the whole state is the meta group's snapshot. Placement and key hashing
+ * are pure functions of the state, so every node computes the same answer.
+ */
+import { ERROR_CODES, StrataError, corruption, crc32c } from '../base/index.js';
+import { EntryType, applyConfChangeTo, decodeConfChange } from '../replication/index.js';
+import type { ConfState, Entry, NodeId, Snapshot } from '../replication/index.js';
+import type { StateMachine } from './raft-group.js';
+
+export type NodeStatus = 'up' | 'down';
+
+export interface NodeInfo {
+  id: NodeId;
+  /** host:port of the peer transport. */
+  peer: string;
+  /** Client-facing addresses (host:port; '' when that front end is off). */
+  resp: string;
+  http: string;
+  grpc: string;
+  datacenter: string;
+  rack: string;
+  status: NodeStatus;
+  /** When the node first registered (the meta leader's clock, ms). */
+  registeredAtMs: number;
+  /** When the meta leader last changed its status. */
+  statusSinceMs: number;
+}
+
+export interface KeyspaceInfo {
+  name: string;
+  strategy: 'raft';
+  shards: number;
+  replicationFactor: number;
+  createdAtMs: number;
+}
+
+export interface ShardInfo {
+  keyspace: string;
+  id: number;
+  /** Replica node ids; the first is the preferred leader. */
+  replicas: NodeId[];
+}
+
+export interface MetaState {
+  nodes: Record<NodeId, NodeInfo>;
+  keyspaces: Record<string, KeyspaceInfo>;
+  shards: Record<string, ShardInfo[]>;
+  /** Bumped by every applied command: nodes cache the state and compare versions. */
+  version: number;
+}
+
+export type MetaCommand =
+  | { type: 'register'; node: Omit<NodeInfo, 'status' | 'registeredAtMs' | 'statusSinceMs'>; nowMs: number }
+  | { type: 'status'; id: NodeId; status: NodeStatus; nowMs: number }
+  | { type: 'remove'; id: NodeId }
+  | { type: 'createKeyspace'; keyspace: KeyspaceInfo; shards: ShardInfo[] };
+
+export function emptyMetaState(): MetaState {
+  return { nodes: {}, keyspaces: {}, shards: {}, version: 0 };
+}
+
+/** The shard of a key: crc32c of its bytes modulo the keyspace's shard count (fixed for the keyspace's life). */
+export function shardOfKey(key: Uint8Array, shards: number): number {
+  return crc32c(key) % shards;
+}
+
+/** The group name of a shard on the wire and on disk. */
+export function shardGroupName(keyspace: string, shard: number): string {
+  return `${keyspace}/${shard}`;
+}
+
+/**
+ * Places `shards` shards of `rf` replicas on the nodes: each replica goes
+ * to the node holding the fewest replicas so far, preferring a rack (then a
+ * datacenter) the shard does not use yet; ties break by fewest preferred
+ * leaderships, then by id rotated per shard, so replicas and preferred
+ * leaders spread evenly. Deterministic.
+ */
+export function placeShards(keyspace: string, shards: number, rf: number, nodes: readonly NodeInfo[]): ShardInfo[] {
+  const live = [...nodes].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  if (live.length === 0) throw new StrataError(ERROR_CODES.UNAVAILABLE, 'no nodes to place shards on');
+  const n = Math.min(rf, live.length);
+  const load = new Map<NodeId, number>(live.map((x) => [x.id, 0]));
+  const leads = new Map<NodeId, number>(live.map((x) => [x.id, 0]));
+  const out: ShardInfo[] = [];
+  for (let s = 0; s < shards; s++) {
+    const chosen: NodeInfo[] = [];
+    for (let r = 0; r < n; r++) {
+      let best: NodeInfo | undefined;
+      let bestKey: number[] = [];
+      for (let i = 0; i < live.length; i++) {
+        const cand = live[(i + s) % live.length]!;
+        if (chosen.includes(cand)) continue;
+        const key = [
+          chosen.some((c) => c.rack === cand.rack && c.datacenter === cand.datacenter) ? 1 : 0,
+          chosen.some((c) => c.datacenter === cand.datacenter) ? 1 : 0,
+          load.get(cand.id)!,
+          r === 0 ? leads.get(cand.id)! : 0,
+          i,
+        ];
+        if (best === undefined || lexLess(key, bestKey)) {
+          best = cand;
+          bestKey = key;
+        }
+      }
+      chosen.push(best!);
+      load.set(best!.id, load.get(best!.id)! + 1);
+      if (r === 0) leads.set(best!.id, leads.get(best!.id)! + 1);
+    }
+    out.push({ keyspace, id: s, replicas: chosen.map((c) => c.id) });
+  }
+  return out;
+}
+
+function lexLess(a: number[], b: number[]): boolean {
+  for (let i = 0; i < a.length; i++) {
+    if (a[i]! !== b[i]!) return a[i]! < b[i]!;
+  }
+  return false;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder('utf-8', { fatal: true });
+
+export function encodeMetaCommand(c: MetaCommand): Uint8Array {
+  return enc.encode(JSON.stringify(c));
+}
+
+/** The meta group's replicated state machine. Its state lives in memory; the meta log and its snapshots make it durable. */
+export class MetaStateMachine implements StateMachine {
+  state: MetaState = emptyMetaState();
+  conf: ConfState = { voters: [], learners: [] };
+  private appliedIndex = 0;
+  /** Called after every apply, with the new state (nodes refresh routing, open replicas). */
+  onChange: ((s: MetaState) => void) | undefined;
+
+  get applied(): number {
+    return this.appliedIndex;
+  }
+
+  apply(entries: readonly Entry[]): Promise<Map<number, Uint8Array>> {
+    const out = new Map<number, Uint8Array>();
+    let changed = false;
+    for (const e of entries) {
+      if (e.index <= this.appliedIndex) continue;
+      this.appliedIndex = e.index;
+      if (e.type === EntryType.ConfChange) {
+        this.conf = applyConfChangeTo(this.conf, decodeConfChange(e.data));
+        continue;
+      }
+      if (e.data.length === 0) continue;
+      let cmd: MetaCommand;
+      try {
+        cmd = JSON.parse(dec.decode(e.data)) as MetaCommand;
+      } catch {
+        throw corruption('meta log', e.index, 'command is not JSON');
+      }
+      out.set(e.index, enc.encode(JSON.stringify(this.execute(cmd))));
+      changed = true;
+    }
+    if (changed) {
+      this.state.version++;
+      this.onChange?.(this.state);
+    }
+    return Promise.resolve(out);
+  }
+
+  /** Applies one command; returns its answer ({ ok } or { error }). Deterministic: time comes in the command. */
+  private execute(c: MetaCommand): { ok: true } | { error: string } {
+    const s = this.state;
+    switch (c.type) {
+      case 'register': {
+        const prev = s.nodes[c.node.id];
+        s.nodes[c.node.id] = {
+          ...c.node,
+          status: 'up',
+          registeredAtMs: prev?.registeredAtMs ?? c.nowMs,
+          statusSinceMs: prev?.status === 'up' ? prev.statusSinceMs : c.nowMs,
+        };
+        return { ok: true };
+      }
+      case 'status': {
+        const n = s.nodes[c.id];
+        if (n === undefined) return { error: `unknown node ${c.id}` };
+        if (n.status !== c.status) {
+          n.status = c.status;
+          n.statusSinceMs = c.nowMs;
+        }
+        return { ok: true };
+      }
+      case 'remove': {
+        if (s.nodes[c.id] === undefined) return { error: `unknown node ${c.id}` };
+        for (const list of Object.values(s.shards)) {
+          if (list.some((sh) => sh.replicas.includes(c.id))) return { error: `node ${c.id} still holds shard replicas; drain it first` };
+        }
+        delete s.nodes[c.id];
+        return { ok: true };
+      }
+      case 'createKeyspace': {
+        if (s.keyspaces[c.keyspace.name] !== undefined) return { error: `keyspace ${c.keyspace.name} exists` };
+        s.keyspaces[c.keyspace.name] = c.keyspace;
+        s.shards[c.keyspace.name] = c.shards;
+        return { ok: true };
+      }
+    }
+  }
+
+  /** The serialized state for a meta snapshot. */
+  snapshotData(): Uint8Array {
+    return enc.encode(JSON.stringify(this.state));
+  }
+
+  restore(snapshot: Snapshot): Promise<void> {
+    this.appliedIndex = snapshot.meta.index;
+    this.conf = { voters: [...snapshot.meta.conf.voters], learners: [...snapshot.meta.conf.learners] };
+    if (snapshot.data.length > 0) {
+      try {
+        this.state = JSON.parse(dec.decode(snapshot.data)) as MetaState;
+      } catch {
+        throw corruption('meta snapshot', 0, 'state is not JSON');
+      }
+    }
+    this.onChange?.(this.state);
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,304 @@
+/**
+ * The runtime around one Raft core: it carries out each Ready (persist to
+ * the group's durable log, sync, send, apply to the state machine, serve
+ * reads, advance), and turns proposals and ReadIndex requests into promises.
+ * A node hosts many groups (its meta replica and its shard replicas); they
+ * share the node's one tick timer and the peer transport, which coalesces
+ * every message to a peer queued in one turn of the event loop (heartbeats
+ * of all groups included) into one frame.
+ */
+import { ERROR_CODES, StrataError } from '../base/index.js';
+import type { Random } from '../base/index.js';
+import { Raft } from '../replication/index.js';
+import type { DiskRaftLog, Entry, Message, NodeId, ReadState, Snapshot } from '../replication/index.js';
+
+/** What a group replicates. Entries arrive in index order, each exactly once per process lifetime past `applied`. */
+export interface StateMachine {
+  /** The last index whose effects are durable in the state machine (restart resumes after it). */
+  readonly applied: number;
+  /**
+   * Applies committed entries (conf changes included: the state machine
+   * only records their index). Returns the encoded outcome of each Normal
+   * entry by index, for the proposer waiting on it.
+   */
+  apply(entries: readonly Entry[]): Promise<Map<number, Uint8Array>>;
+  /** Replaces the whole state with a snapshot's (a follower that fell behind the leader's log). */
+  restore(snapshot: Snapshot): Promise<void>;
+}
+
+export interface RaftGroupOptions {
+  /** The group's name on the wire ("meta", "default/3"). */
+  group: string;
+  nodeId: NodeId;
+  log: DiskRaftLog;
+  sm: StateMachine;
+  random: Random;
+  send(to: NodeId, group: string, msg: Message): void;
+  electionTicks: number;
+  heartbeatTicks: number;
+  /** A proposal or read not answered within this many ms fails with UNAVAILABLE (outcome unknown for writes). */
+  requestTimeoutMs: number;
+  onError(err: unknown): void;
+  /** Called when this replica's view of the leader or its role changes. */
+  onLeaderChange?(leader: NodeId, term: number): void;
+}
+
+interface Waiter {
+  term: number;
+  resolve(out: { index: number; outcome: Uint8Array }): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+interface ReadWaiter {
+  index: number;
+  resolve(): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/** NOT_LEADER, carrying the leader this replica knows of ('' when none) for the caller to retry there. */
+export class NotLeaderError extends StrataError {
+  constructor(
+    readonly group: string,
+    readonly leader: NodeId,
+  ) {
+    super(ERROR_CODES.NOT_LEADER, leader === '' ? `${group}: no leader elected yet` : `${group}: not the leader; leader is ${leader}`);
+  }
+}
+
+export class RaftGroup {
+  readonly raft: Raft;
+  readonly group: string;
+  private readonly opts: RaftGroupOptions;
+  private driving = false;
+  private again = false;
+  private closed = false;
+  private readonly waiters = new Map<number, Waiter>();
+  /** ReadIndex requests sent, by context id, until their ReadState arrives. */
+  private readonly reads = new Map<string, ReadWaiter>();
+  /** ReadStates received whose index is not applied yet. */
+  private readonly readyReads: ReadWaiter[] = [];
+  private appliedWaiters: Array<{ index: number; resolve(): void }> = [];
+  private nextReadId = 1;
+  private lastLeader = '';
+  private lastTerm = 0;
+  /** Resolved when the drive loop is idle (close waits for it). */
+  private idle: Promise<void> = Promise.resolve();
+
+  constructor(opts: RaftGroupOptions) {
+    this.opts = opts;
+    this.group = opts.group;
+    this.raft = new Raft({
+      id: opts.nodeId,
+      storage: opts.log,
+      random: opts.random,
+      electionTicks: opts.electionTicks,
+      heartbeatTicks: opts.heartbeatTicks,
+      applied: opts.sm.applied,
+    });
+  }
+
+  get leader(): NodeId {
+    return this.raft.softState().leader;
+  }
+  get isLeader(): boolean {
+    return this.raft.softState().role === 'leader';
+  }
+  get term(): number {
+    return this.raft.hardState().term;
+  }
+
+  tick(): void {
+    if (this.closed) return;
+    this.raft.tick();
+    this.schedule();
+  }
+
+  step(msg: Message): void {
+    if (this.closed) return;
+    this.raft.step(msg);
+    this.schedule();
+  }
+
+  /** Proposes `data` on this replica, which must be the leader; resolves with the entry's index and outcome once applied here. */
+  propose(data: Uint8Array): Promise<{ index: number; outcome: Uint8Array }> {
+    if (this.closed) return Promise.reject(new StrataError(ERROR_CODES.UNAVAILABLE, `${this.group}: replica closed`));
+    if (!this.isLeader) return Promise.reject(new NotLeaderError(this.group, this.leader));
+    const r = this.raft.propose(data);
+    if (!r.ok) {
+      if (r.reason === 'too-many-uncommitted') return Promise.reject(new StrataError(ERROR_CODES.LIMIT_EXCEEDED, `${this.group}: too many uncommitted writes; retry`));
+      return Promise.reject(new NotLeaderError(this.group, this.leader));
+    }
+    if (!('index' in r)) return Promise.reject(new NotLeaderError(this.group, this.leader));
+    const { index, term } = r;
+    this.schedule();
+    return new Promise<{ index: number; outcome: Uint8Array }>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(index);
+        reject(new StrataError(ERROR_CODES.UNAVAILABLE, `${this.group}: write not committed within ${this.opts.requestTimeoutMs} ms (outcome unknown)`));
+      }, this.opts.requestTimeoutMs);
+      this.waiters.set(index, { term, resolve, reject, timer });
+    });
+  }
+
+  /**
+   * Resolves once a read on this replica is linearizable (ReadIndex: the
+   * leader confirmed its leadership with a quorum after the request arrived,
+   * and this replica applied up to the commit index it saw then). Works on
+   * followers too (the core forwards the request to the leader).
+   */
+  readBarrier(): Promise<void> {
+    if (this.closed) return Promise.reject(new StrataError(ERROR_CODES.UNAVAILABLE, `${this.group}: replica closed`));
+    const id = this.nextReadId++;
+    const ctx = Buffer.alloc(8);
+    ctx.writeDoubleLE(id, 0);
+    const r = this.raft.readIndex(ctx);
+    if (!r.ok) return Promise.reject(new NotLeaderError(this.group, this.leader));
+    this.schedule();
+    return new Promise<void>((resolve, reject) => {
+      const key = ctx.toString('latin1');
+      const timer = setTimeout(() => {
+        this.reads.delete(key);
+        reject(new StrataError(ERROR_CODES.UNAVAILABLE, `${this.group}: read index not confirmed within ${this.opts.requestTimeoutMs} ms`));
+      }, this.opts.requestTimeoutMs);
+      this.reads.set(key, { index: 0, resolve, reject, timer });
+    });
+  }
+
+  /** Resolves once this replica applied `index`. */
+  waitApplied(index: number): Promise<void> {
+    if (this.opts.sm.applied >= index) return Promise.resolve();
+    return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
+  }
+
+  transferLeader(target: NodeId): boolean {
+    const ok = this.raft.transferLeader(target);
+    this.schedule();
+    return ok;
+  }
+
+  /** Starts an election now (a single-member group's first start, or tests). */
+  campaign(): void {
+    this.raft.campaign();
+    this.schedule();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.idle;
+    const err = new StrataError(ERROR_CODES.UNAVAILABLE, `${this.group}: replica closed`);
+    for (const w of this.waiters.values()) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+    this.waiters.clear();
+    for (const r of this.reads.values()) {
+      clearTimeout(r.timer);
+      r.reject(err);
+    }
+    this.reads.clear();
+    for (const r of this.readyReads) {
+      clearTimeout(r.timer);
+      r.reject(err);
+    }
+    this.readyReads.length = 0;
+    this.opts.log.close();
+  }
+
+  private schedule(): void {
+    if (this.driving) {
+      this.again = true;
+      return;
+    }
+    if (!this.raft.hasReady()) return;
+    this.driving = true;
+    this.idle = this.drive().then(
+      () => {
+        this.driving = false;
+      },
+      (err: unknown) => {
+        this.driving = false;
+        this.opts.onError(err);
+      },
+    );
+  }
+
+  private async drive(): Promise<void> {
+    do {
+      this.again = false;
+      while (!this.closed && this.raft.hasReady()) {
+        const rd = this.raft.ready();
+        const log = this.opts.log;
+        if (rd.snapshot !== undefined) log.applySnapshot(rd.snapshot);
+        if (rd.entries.length > 0) log.append(rd.entries);
+        if (rd.hardState !== undefined) log.setHardState(rd.hardState);
+        if (rd.mustSync || rd.snapshot !== undefined) await log.sync();
+        for (const m of rd.messages) this.opts.send(m.to, this.group, m);
+        if (rd.snapshot !== undefined) await this.opts.sm.restore(rd.snapshot);
+        for (const rs of rd.readStates) this.onReadState(rs);
+        if (rd.committedEntries.length > 0) {
+          const outcomes = await this.opts.sm.apply(rd.committedEntries);
+          this.settle(rd.committedEntries, outcomes);
+        }
+        this.raft.advance(rd);
+        this.serveReads();
+        this.noteLeader();
+      }
+    } while (this.again && !this.closed);
+  }
+
+  private settle(entries: readonly Entry[], outcomes: Map<number, Uint8Array>): void {
+    for (const e of entries) {
+      const w = this.waiters.get(e.index);
+      if (w === undefined) continue;
+      this.waiters.delete(e.index);
+      clearTimeout(w.timer);
+      const out = outcomes.get(e.index);
+      // Another leader's entry took the index: ours was never committed, so a retry is safe.
+      if (e.term !== w.term || out === undefined) w.reject(new NotLeaderError(this.group, this.leader));
+      else w.resolve({ index: e.index, outcome: out });
+    }
+    const applied = this.opts.sm.applied;
+    if (this.appliedWaiters.length > 0) {
+      const still: typeof this.appliedWaiters = [];
+      for (const w of this.appliedWaiters) {
+        if (w.index <= applied) w.resolve();
+        else still.push(w);
+      }
+      this.appliedWaiters = still;
+    }
+  }
+
+  private onReadState(rs: ReadState): void {
+    const key = Buffer.from(rs.context).toString('latin1');
+    const w = this.reads.get(key);
+    if (w === undefined) return;
+    this.reads.delete(key);
+    w.index = rs.index;
+    this.readyReads.push(w);
+  }
+
+  private serveReads(): void {
+    if (this.readyReads.length === 0) return;
+    const applied = this.opts.sm.applied;
+    let i = 0;
+    while (i < this.readyReads.length) {
+      const w = this.readyReads[i]!;
+      if (w.index <= applied) {
+        clearTimeout(w.timer);
+        w.resolve();
+        this.readyReads.splice(i, 1);
+      } else i++;
+    }
+  }
+
+  private noteLeader(): void {
+    const leader = this.leader;
+    const term = this.term;
+    if (leader === this.lastLeader && term === this.lastTerm) return;
+    this.lastLeader = leader;
+    this.lastTerm = term;
+    this.opts.onLeaderChange?.(leader, term);
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * One replica of a Raft keyspace's shard: its own engine (through the
+ * LocalKvService, so every Redis-style operation means exactly what it
+ * means on a single node) applying the shard's committed log. The Raft log
+ * is the shard's write-ahead log; the engine's own WAL is not synced. The
+ * writes of the entries one Ready applies, the applied index and the client
+ * sessions they touch go to the engine in one batch, so after a crash the
+ * engine holds all of them or none, and replay resumes after the applied
+ * index it holds.
+ */
+import { ERROR_CODES, StrataError, systemClock } from '../base/index.js';
+import type { Clock, Fs, KeyValueService } from '../base/index.js';
+import { LocalKvService, WriteBatch, encodeExpiringValue, payloadOf } from '../engine/index.js';
+import type { OpenOptions } from '../engine/index.js';
+import { EntryType } from '../replication/index.js';
+import type { Entry, Snapshot } from '../replication/index.js';
+import { decodeKvCommand, encodeReadOutcome, encodeWriteOutcome, failure } from './kv-command.js';
+import type { KvOutcome, KvRead, KvReadResult, KvWrite, KvWriteResult } from './kv-command.js';
+import type { StateMachine } from './raft-group.js';
+
+/** Keys from 0xFF 0xFF on belong to the replica (clients may not use them). */
+export const SYSTEM_PREFIX = Buffer.from([0xff, 0xff]);
+const APPLIED_KEY = Buffer.concat([SYSTEM_PREFIX, Buffer.from('applied')]);
+const SESSION_PREFIX = Buffer.concat([SYSTEM_PREFIX, Buffer.from('session/')]);
+
+/** A clock the applier pins to the proposing leader's time while an entry executes. */
+class PinnedClock implements Clock {
+  pinned: number | undefined;
+  constructor(private readonly base: Clock) {}
+  nowMs(): number {
+    return this.pinned ?? this.base.nowMs();
+  }
+}
+
+interface SessionRecord {
+  seq: number;
+  response: Uint8Array;
+}
+
+export interface ShardReplicaOptions {
+  dir: string;
+  fs?: Fs;
+  clock?: Clock;
+  engine?: Partial<OpenOptions>;
+}
+
+export class ShardStateMachine implements StateMachine {
+  private appliedIndex: number;
+
+  private constructor(
+    readonly kv: LocalKvService,
+    private readonly clock: PinnedClock,
+  ) {
+    const raw = kv.db.getSync(APPLIED_KEY);
+    this.appliedIndex = raw === undefined ? 0 : readF64(raw, 'applied index');
+  }
+
+  static async open(options: ShardReplicaOptions): Promise<ShardStateMachine> {
+    const clock = new PinnedClock(options.clock ?? systemClock);
+    const kv = await LocalKvService.open({
+      dir: options.dir,
+      clock,
+      systemPrefix: SYSTEM_PREFIX,
+      syncWrites: false,
+      ...(options.fs !== undefined ? { fs: options.fs } : {}),
+      ...(options.engine !== undefined ? { engine: options.engine } : {}),
+    });
+    return new ShardStateMachine(kv, clock);
+  }
+
+  get applied(): number {
+    return this.appliedIndex;
+  }
+
+  /** The replica's data for reads (callers decide whether the read is linearizable first). */
+  get service(): KeyValueService {
+    return this.kv;
+  }
+
+  async apply(entries: readonly Entry[]): Promise<Map<number, Uint8Array>> {
+    const out = new Map<number, Uint8Array>();
+    const extra = new WriteBatch();
+    const sessions = new Map<string, SessionRecord>();
+    let last = this.appliedIndex;
+    this.kv.beginStage();
+    try {
+      for (const e of entries) {
+        if (e.index <= this.appliedIndex) continue;
+        last = e.index;
+        if (e.type !== EntryType.Normal || e.data.length === 0) continue;
+        let cmd;
+        try {
+          cmd = decodeKvCommand(e.data);
+        } catch (err) {
+          // The log checked its checksum: a command that does not decode is a bug; answer it, change nothing.
+          out.set(e.index, encodeWriteOutcome(failure(err)));
+          continue;
+        }
+        if (cmd.client !== '') {
+          const seen = sessions.get(cmd.client) ?? this.session(cmd.client);
+          if (seen !== undefined && cmd.seq <= seen.seq) {
+            out.set(
+              e.index,
+              cmd.seq === seen.seq
+                ? seen.response
+                : encodeWriteOutcome({ ok: false, code: ERROR_CODES.INVALID_ARGUMENT, message: `session ${cmd.client}: command ${cmd.seq} is older than ${seen.seq}, already answered` }),
+            );
+            continue;
+          }
+        }
+        let outcome: KvOutcome<KvWriteResult>;
+        if (cmd.write.op === 'clear') {
+          // clear walks the engine: everything staged so far goes in first, then it runs directly.
+          extra.put(APPLIED_KEY, encodeF64(e.index - 1));
+          await this.kv.commitStage(extra);
+          extra.clear();
+          try {
+            outcome = { ok: true, value: { op: 'clear', deleted: await this.kv.clear() } };
+          } catch (err) {
+            outcome = failure(err);
+          }
+          this.kv.beginStage();
+        } else {
+          outcome = await this.execute(cmd.write, cmd.nowMs);
+        }
+        const encoded = encodeWriteOutcome(outcome);
+        out.set(e.index, encoded);
+        if (cmd.client !== '') {
+          sessions.set(cmd.client, { seq: cmd.seq, response: encoded });
+          extra.put(sessionKey(cmd.client), encodeExpiringValue(encodeSession(cmd.seq, encoded), undefined));
+        }
+      }
+    } catch (err) {
+      // Staged writes must not linger: commit what is staged without moving the applied index, then fail.
+      await this.kv.commitStage(new WriteBatch()).catch(() => undefined);
+      throw err;
+    }
+    if (last > this.appliedIndex) extra.put(APPLIED_KEY, encodeF64(last));
+    await this.kv.commitStage(extra);
+    this.appliedIndex = last;
+    return out;
+  }
+
+  /** Runs one write with the leader's clock pinned for its synchronous part (where every decision is made). */
+  private execute(w: KvWrite, nowMs: number): Promise<KvOutcome<KvWriteResult>> {
+    this.clock.pinned = nowMs;
+    let p: Promise<KvWriteResult>;
+    try {
+      const kv = this.kv;
+      switch (w.op) {
+        case 'set':
+          p = kv.set(w.key, w.value, w.options).then((result) => ({ op: 'set', result }));
+          break;
+        case 'setMany':
+          p = kv.setMany(w.pairs, { nx: w.nx }).then((written) => ({ op: 'setMany', written }));
+          break;
+        case 'delete':
+          p = kv.delete(w.keys).then((deleted) => ({ op: 'delete', deleted }));
+          break;
+        case 'batch':
+          p = kv.batch(w.ops).then(() => ({ op: 'batch' }));
+          break;
+        case 'update':
+          p = kv.update(w.key, w.mutation).then((result) => ({ op: 'update', result }));
+          break;
+        case 'clear':
+          throw new Error('clear is applied on its own');
+      }
+    } finally {
+      this.clock.pinned = undefined;
+    }
+    return p.then(
+      (value): KvOutcome<KvWriteResult> => ({ ok: true, value }),
+      (err: unknown) => failure(err),
+    );
+  }
+
+  /** Serves a read from this replica's state (the caller made it linearizable first, or asked for a stale read). */
+  async read(q: KvRead): Promise<KvReadResult> {
+    const kv = this.kv;
+    switch (q.op) {
+      case 'get':
+        return { op: 'get', value: await kv.get(q.key) };
+      case 'getEntry':
+        return { op: 'getEntry', entry: await kv.getEntry(q.key) };
+      case 'getMany':
+        return { op: 'getMany', values: await kv.getMany(q.keys) };
+      case 'scan':
+        return { op: 'scan', page: await kv.scan(q.options) };
+      case 'keyspaceInfo':
+        return { op: 'keyspaceInfo', info: await kv.keyspaceInfo() };
+    }
+  }
+
+  async readEncoded(q: KvRead): Promise<Uint8Array> {
+    try {
+      return encodeReadOutcome({ ok: true, value: await this.read(q) });
+    } catch (err) {
+      return encodeReadOutcome(failure(err));
+    }
+  }
+
+  restore(_snapshot: Snapshot): Promise<void> {
+    // Shard logs are not compacted yet, so a leader never sends a snapshot (shipping engine files comes with rebalancing).
+    return Promise.reject(new StrataError(ERROR_CODES.UNAVAILABLE, 'shard snapshots are not supported yet'));
+  }
+
+  close(): Promise<void> {
+    return this.kv.close();
+  }
+
+  private session(client: string): SessionRecord | undefined {
+    const raw = this.kv.db.getSync(sessionKey(client));
+    if (raw === undefined) return undefined;
+    const v = payloadOf(raw);
+    if (v === null || v.length < 8) throw new StrataError(ERROR_CODES.CORRUPTION, `session record of ${client} is malformed`);
+    return { seq: v.readDoubleLE(0), response: v.subarray(8) };
+  }
+}
+
+function sessionKey(client: string): Buffer {
+  return Buffer.concat([SESSION_PREFIX, Buffer.from(client, 'utf8')]);
+}
+
+function encodeSession(seq: number, response: Uint8Array): Buffer {
+  const b = Buffer.alloc(8 + response.length);
+  b.writeDoubleLE(seq, 0);
+  b.set(response, 8);
+  return b;
+}
+
+function encodeF64(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeDoubleLE(n, 0);
+  return encodeExpiringValue(b, undefined);
+}
+
+function readF64(raw: Buffer, what: string): number {
+  const v = payloadOf(raw);
+  if (v === null || v.length !== 8) throw new StrataError(ERROR_CODES.CORRUPTION, `${what} record is malformed`);
+  return v.readDoubleLE(0);
+}
