@@ -62,6 +62,14 @@ export interface KeyValueService {
 
   /** Numbers for INFO and /metrics. */
   info(): KvServiceInfo;
+
+  /**
+   * The same service at other consistency levels (a cluster: reads
+   * 'linearizable' (default) or 'stale' from any replica; writes
+   * acknowledged by a 'quorum' (default) or by 'all' replicas once applied).
+   * A single node keeps one copy and does not implement it.
+   */
+  withConsistency?(c: { read?: 'linearizable' | 'stale'; write?: 'quorum' | 'all' }): KeyValueService;
 }
 
 export interface KvEntry {
@@ -79,6 +87,8 @@ export interface KvSetOptions {
   condition?: 'nx' | 'xx';
   /** Return the previous value (Redis SET ... GET, GETSET). */
   returnPrevious?: boolean;
+  /** Write only if the key holds exactly these bytes (compare-and-set; Valkey SET ... IFEQ). */
+  ifEquals?: Uint8Array;
 }
 
 export interface KvSetResult {

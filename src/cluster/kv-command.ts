@@ -134,8 +134,9 @@ function putWrite(w: ByteWriter, c: KvWrite): void {
       putBytes(w, c.value);
       const o = c.options;
       putOptNumber(w, o.expireAtMs);
-      w.byte((o.keepTtl === true ? 1 : 0) | (o.returnPrevious === true ? 2 : 0));
+      w.byte((o.keepTtl === true ? 1 : 0) | (o.returnPrevious === true ? 2 : 0) | (o.ifEquals !== undefined ? 4 : 0));
       w.byte(CONDITIONS.indexOf(o.condition ?? ''));
+      if (o.ifEquals !== undefined) putBytes(w, o.ifEquals);
       break;
     }
     case 'setMany':
@@ -213,12 +214,13 @@ function getWrite(r: ByteReader): KvWrite {
       const at = getOptNumber(r);
       if (at !== undefined) options.expireAtMs = at;
       const flags = r.byte();
-      if (flags > 3) r.fail(`set flags ${flags}`);
+      if (flags > 7) r.fail(`set flags ${flags}`);
       if ((flags & 1) !== 0) options.keepTtl = true;
       if ((flags & 2) !== 0) options.returnPrevious = true;
       const cond = getEnum(r, CONDITIONS, 'condition');
       if (cond === 'nx' || cond === 'xx') options.condition = cond;
       else if (cond !== '') r.fail(`set condition ${cond}`);
+      if ((flags & 4) !== 0) options.ifEquals = getBytes(r);
       return { op, key, value, options };
     }
     case 'setMany': {

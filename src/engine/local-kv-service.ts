@@ -145,9 +145,11 @@ export class LocalKvService implements KeyValueService {
       if (expireAtMs !== undefined) checkExpireAt(expireAtMs);
       let previous: Buffer | undefined;
       const cond = options?.condition;
-      if (cond !== undefined || options?.returnPrevious === true || options?.keepTtl === true) {
+      const ifEquals = options?.ifEquals;
+      if (ifEquals !== undefined) checkBytes(ifEquals, 'ifEquals');
+      if (cond !== undefined || ifEquals !== undefined || options?.returnPrevious === true || options?.keepTtl === true) {
         const cur = this.current(key);
-        if ((cond === 'nx' && cur !== undefined) || (cond === 'xx' && cur === undefined)) {
+        if ((cond === 'nx' && cur !== undefined) || (cond === 'xx' && cur === undefined) || (ifEquals !== undefined && (cur === undefined || !cur.payload.equals(ifEquals)))) {
           return Promise.resolve({ written: false, previous: cur?.payload });
         }
         previous = cur?.payload;

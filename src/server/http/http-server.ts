@@ -12,6 +12,7 @@ import type { ServerMetrics } from '../metrics.js';
 import { ConnectionLimiter } from './connection-limiter.js';
 import { HttpReplyError, errorReplyOf, rawErrorResponse } from './http-error.js';
 import type { HttpApp } from './http-app.js';
+import { registerCoordinatorRoutes } from './coordinator-routes.js';
 import { EXPIRE_AT_HEADER, registerKvRoutes } from './kv-routes.js';
 import { openApiDocument } from './openapi.js';
 import { INFLUX_WRITE_ROUTE, TS_DECOMPRESSED_BYTES_DEFAULT, influxAuthorization, registerTsRoutes } from './ts-routes.js';
@@ -131,6 +132,7 @@ export class HttpServer implements FrontEnd {
 
     this.registerServiceRoutes(limits, metrics);
     registerKvRoutes(this.app, { service: opts.service, limits });
+    if (opts.cluster !== undefined) registerCoordinatorRoutes(this.app, opts.cluster);
     if (opts.tsdb !== undefined) {
       registerTsRoutes(this.app, { tsdb: opts.tsdb, limits, decompressedBytesMax: this.decompressedBytesMax });
     }
@@ -185,7 +187,12 @@ export class HttpServer implements FrontEnd {
       const text = await metrics.text();
       return reply.type(metrics.contentType).send(text);
     });
-    const doc = JSON.stringify(openApiDocument(limits, { tsdb: this.opts.tsdb !== undefined, decompressedBytesMax: this.decompressedBytesMax }));
+    const doc = JSON.stringify(openApiDocument(limits, {
+        tsdb: this.opts.tsdb !== undefined,
+        decompressedBytesMax: this.decompressedBytesMax,
+        cluster: this.opts.cluster !== undefined,
+        faultInjection: process.env.STRATA_FAULT_INJECTION === '1',
+      }));
     this.app.get('/openapi.json', meta('openapi'), async (_request, reply) => reply.type('application/json; charset=utf-8').send(doc));
   }
 

@@ -13,7 +13,25 @@ import { SCAN_PARAMS, parseScanRequest, scanPageJson } from './scan-request.js';
 export const EXPIRE_AT_HEADER = 'x-strata-expire-at-ms';
 
 const KEY_PREFIX = '/v1/kv/';
-const PUT_PARAMS = ['ttl_ms', 'expire_at_ms', 'if'] as const;
+const PUT_PARAMS = ['ttl_ms', 'expire_at_ms', 'if', 'consistency'] as const;
+const READ_CONSISTENCY = ['linearizable', 'stale'] as const;
+const WRITE_CONSISTENCY = ['quorum', 'all'] as const;
+
+/**
+ * `?consistency=` on a cluster node: reads take linearizable (default) or
+ * stale (any replica, as it is); writes take quorum (default) or all
+ * (acknowledged once every replica applied it). A single node keeps one
+ * copy, so every level means the same there.
+ */
+function readService(service: KeyValueService, q: QueryParams): KeyValueService {
+  const read = q.choice('consistency', READ_CONSISTENCY);
+  return read === undefined || service.withConsistency === undefined ? service : service.withConsistency({ read });
+}
+
+function writeService(service: KeyValueService, q: QueryParams): KeyValueService {
+  const write = q.choice('consistency', WRITE_CONSISTENCY);
+  return write === undefined || service.withConsistency === undefined ? service : service.withConsistency({ write });
+}
 const IF_CONDITIONS = ['absent', 'present'] as const;
 
 export interface KvRouteContext {
@@ -53,9 +71,9 @@ export function registerKvRoutes(app: HttpApp, ctx: KvRouteContext): void {
   const { service, limits } = ctx;
 
   app.get('/v1/kv/*', { config: { strata: { name: 'kv.get', write: false, public: false } } }, async (request: FastifyRequest, reply: FastifyReply) => {
-    queryOf(request, []);
+    const q = queryOf(request, ['consistency']);
     const key = keyOf(request, limits);
-    const entry = await service.getEntry(key);
+    const entry = await readService(service, q).getEntry(key);
     if (entry === undefined) throw new StrataError(ERROR_CODES.NOT_FOUND, 'key not found');
     if (entry.expireAtMs !== undefined) reply.header(EXPIRE_AT_HEADER, String(entry.expireAtMs));
     return reply.code(200).header('cache-control', 'no-store').type('application/octet-stream').send(entry.value);
@@ -74,7 +92,7 @@ export function registerKvRoutes(app: HttpApp, ctx: KvRouteContext): void {
     const expiry = ttlMs !== undefined ? service.nowMs() + ttlMs : expireAtMs;
     if (expiry !== undefined) options.expireAtMs = expiry;
     if (cond !== undefined) options.condition = cond === 'absent' ? 'nx' : 'xx';
-    const result = await service.set(key, value, options);
+    const result = await writeService(service, q).set(key, value, options);
     if (!result.written) {
       throw new HttpReplyError(412, CONDITION_FAILED, cond === 'absent' ? 'the key exists (if=absent)' : 'the key does not exist (if=present)');
     }
@@ -83,25 +101,26 @@ export function registerKvRoutes(app: HttpApp, ctx: KvRouteContext): void {
   });
 
   app.delete('/v1/kv/*', { config: { strata: { name: 'kv.delete', write: true, public: false } } }, async (request: FastifyRequest) => {
-    queryOf(request, []);
+    const q = queryOf(request, ['consistency']);
     const key = keyOf(request, limits);
-    return { deleted: await service.delete([key]) };
+    return { deleted: await writeService(service, q).delete([key]) };
   });
 
   app.get('/v1/kv', { config: { strata: { name: 'kv.scan', write: false, public: false } } }, async (request: FastifyRequest) => {
-    const scan = parseScanRequest(queryOf(request, SCAN_PARAMS), limits);
-    const page = await service.scan(scan.options);
+    const q = queryOf(request, [...SCAN_PARAMS, 'consistency']);
+    const scan = parseScanRequest(q, limits);
+    const page = await readService(service, q).scan(scan.options);
     return scanPageJson(page, scan, limits.requestBytesMax);
   });
 
   app.post('/v1/kv/batch', { config: { strata: { name: 'kv.batch', write: true, public: false } } }, async (request: FastifyRequest) => {
-    queryOf(request, []);
+    const q = queryOf(request, ['consistency']);
     const type = request.headers['content-type'];
     if (type !== undefined && !/^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i.test(type)) {
       throw new HttpReplyError(415, ERROR_CODES.PROTOCOL, 'a batch body must be JSON (Content-Type: application/json)');
     }
     const ops = parseBatch(parseJsonBody(bodyOf(request)), limits, service.nowMs());
-    await service.batch(ops);
+    await writeService(service, q).batch(ops);
     return { ok: true, ops: ops.length };
   });
 }

@@ -49,6 +49,62 @@ export interface OpenApiOptions {
   tsdb: boolean;
   /** tsdb.remoteWriteMaxBytes. */
   decompressedBytesMax: number;
+  /** The node is a cluster member: the /api/v1/coordinator routes exist. */
+  cluster?: boolean;
+  /** STRATA_FAULT_INJECTION=1: the coordinator's debug partition route exists. */
+  faultInjection?: boolean;
+}
+
+const JSON_OBJECT: Json = { 'application/json': { schema: { type: 'object' } } };
+
+/** The coordinator API of a cluster node (coordinator-routes.ts). */
+function coordinatorPaths(faultInjection: boolean): { [path: string]: Json } {
+  const ok = (description: string): Json => ({ description, content: JSON_OBJECT });
+  const paths: { [path: string]: Json } = {
+    '/api/v1/coordinator/health': {
+      get: { operationId: 'coordinatorHealth', summary: "This node's view of the cluster: node statuses, meta leader, shards without a leader", responses: { '200': ok('status is ok, degraded or forming.'), ...errorResponses(...COMMON_ERRORS) } },
+    },
+    '/api/v1/coordinator/shard-map': {
+      get: { operationId: 'coordinatorShardMap', summary: 'Keyspaces, shards with replicas, leader and term, nodes, meta group', responses: { '200': ok('The shard map as this node knows it.'), ...errorResponses(...COMMON_ERRORS) } },
+    },
+    '/api/v1/coordinator/leader': {
+      get: {
+        operationId: 'coordinatorLeader',
+        summary: 'The shard of a key (or of a series metric) and its leader',
+        parameters: [
+          { name: 'key', in: 'query', schema: { type: 'string' } },
+          { name: 'metric', in: 'query', schema: { type: 'string' } },
+        ],
+        responses: { '200': ok('keyspace, shard, leader, term, replicas, leaderAddresses.'), ...errorResponses(...COMMON_ERRORS) },
+      },
+    },
+    '/api/v1/coordinator/nodes': {
+      post: {
+        operationId: 'coordinatorRegisterNode',
+        summary: 'Register a node (forwarded to the meta leader)',
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['id', 'peer'], properties: { id: { type: 'string' }, peer: { type: 'string' }, resp: { type: 'string' }, http: { type: 'string' }, grpc: { type: 'string' }, datacenter: { type: 'string' }, rack: { type: 'string' } } } } } },
+        responses: { '201': ok('Registered.'), ...errorResponses(...COMMON_ERRORS, 'PermissionDenied') },
+      },
+    },
+    '/api/v1/coordinator/nodes/{nodeId}': {
+      parameters: [{ name: 'nodeId', in: 'path', required: true, schema: { type: 'string' } }],
+      delete: { operationId: 'coordinatorRemoveNode', summary: 'Remove a node that holds no shard replicas', responses: { '200': ok('Removed.'), ...errorResponses(...COMMON_ERRORS, 'PermissionDenied', 'NotFound') } },
+    },
+    '/api/v1/coordinator/shard/{shardId}/election': {
+      parameters: [{ name: 'shardId', in: 'path', required: true, schema: { type: 'integer' } }],
+      post: {
+        operationId: 'coordinatorElection',
+        summary: "Transfer a shard's leadership to a replica (body {target}; without one, to the next replica)",
+        responses: { '200': ok('{group, from, to}; the transfer completes within an election timeout.'), ...errorResponses(...COMMON_ERRORS, 'PermissionDenied', 'NotFound') },
+      },
+    },
+  };
+  if (faultInjection) {
+    paths['/api/v1/coordinator/debug/partition'] = {
+      post: { operationId: 'coordinatorDebugPartition', summary: 'Tests only (STRATA_FAULT_INJECTION=1): drop peer traffic to and from these nodes', responses: { '200': ok('Blocked.'), ...errorResponses(...COMMON_ERRORS) } },
+    };
+  }
+  return paths;
 }
 
 const measurementParam: Json = {
@@ -463,6 +519,7 @@ export function openApiDocument(limits: ServerLimits, options: OpenApiOptions = 
     security: [{ basicAuth: [] }, { bearerAuth: [] }],
     paths: {
       ...(options.tsdb ? tsPaths(limits, options) : {}),
+      ...(options.cluster === true ? coordinatorPaths(options.faultInjection === true) : {}),
       '/v1/kv/{key}': {
         parameters: [keyParam],
         get: {

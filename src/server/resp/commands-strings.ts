@@ -35,7 +35,11 @@ function get(s: ClientSession, argv: Buffer[]): Promise<Reply> {
   return s.service.get(argv[1]!);
 }
 
-/** SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL], parsed as Redis' parseExtendedStringArgumentsOrReply. */
+/**
+ * SET key value [NX|XX|IFEQ comparison] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL],
+ * parsed as Redis' parseExtendedStringArgumentsOrReply; IFEQ (Valkey 8.1)
+ * writes only when the key holds exactly `comparison` (compare-and-set).
+ */
 function set(s: ClientSession, argv: Buffer[]): Promise<Reply> {
   const key = argv[1]!;
   const value = argv[2]!;
@@ -48,8 +52,9 @@ function set(s: ClientSession, argv: Buffer[]): Promise<Reply> {
   for (let j = 3; j < argv.length; j++) {
     const opt = argv[j]!;
     const hasNext = j + 1 < argv.length;
-    if (argIs(opt, 'nx') && options.condition !== 'xx') options.condition = 'nx';
-    else if (argIs(opt, 'xx') && options.condition !== 'nx') options.condition = 'xx';
+    if (argIs(opt, 'nx') && options.condition !== 'xx' && options.ifEquals === undefined) options.condition = 'nx';
+    else if (argIs(opt, 'xx') && options.condition !== 'nx' && options.ifEquals === undefined) options.condition = 'xx';
+    else if (argIs(opt, 'ifeq') && hasNext && options.condition === undefined && options.ifEquals === undefined) options.ifEquals = argv[++j]!;
     else if (argIs(opt, 'get')) get = true;
     else if (argIs(opt, 'keepttl') && expiry === undefined) options.keepTtl = true;
     else if (options.keepTtl !== true && hasNext && (expiry === undefined || argIs(opt, expiry))) {

@@ -419,11 +419,11 @@ export class RespConnection {
       if (spec.coalesce === 'get') {
         const keys = new Array<Buffer>(n);
         for (let j = 0; j < n; j++) keys[j] = argvs[j]![1]!;
-        p = this.host.service.getMany(keys);
+        p = this.session.service.getMany(keys);
       } else {
         const pairs = new Array<readonly [Buffer, Buffer]>(n);
         for (let j = 0; j < n; j++) pairs[j] = [argvs[j]![1]!, argvs[j]![2]!];
-        p = this.host.service.setMany(pairs);
+        p = this.session.service.setMany(pairs);
       }
     } catch (err) {
       for (let j = 0; j < n; j++) this.slots[slots[j]!] = this.errorReply(err, spec);

@@ -48,8 +48,8 @@ export interface ServerState {
  * protocol version, name, and what INFO and CLIENT LIST report.
  */
 export class ClientSession {
-  /** The server's service and limits, as plain fields (handlers read them on every command). */
-  readonly service: KeyValueService;
+  /** The server's service and limits, as plain fields (handlers read them on every command). READONLY swaps the service for its stale-read view. */
+  service: KeyValueService;
   readonly limits: ServerLimits;
   readonly createdAtMs: number;
   private readonly createdAtPerfMs: number;
@@ -80,6 +80,17 @@ export class ClientSession {
     this.lastCommandAtMs = this.createdAtPerfMs;
   }
 
+
+  /**
+   * READONLY / READWRITE (as Redis Cluster's): on a cluster node, READONLY
+   * lets this connection's reads be served by any replica as it is (stale
+   * allowed, no leader round trip); READWRITE restores linearizable reads.
+   * A single node has one copy of each key, so both change nothing there.
+   */
+  setReadConsistency(read: 'linearizable' | 'stale'): void {
+    const base = this.server.service;
+    this.service = base.withConsistency !== undefined ? base.withConsistency({ read }) : base;
+  }
 
   /** A CLIENT LIST line (without the newline), in Redis 7's field order. */
   describe(): string {
