@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { DB, isStrataError, open } from '../index.js';
 import { ProgressLine } from './progress.js';
+import { registerClusterCommands } from './cluster-commands.js';
 import { registerServerCommands } from './server-commands.js';
 import { registerTsCommands } from './ts-commands.js';
 
@@ -122,6 +123,7 @@ dbCommands
   });
 
 registerServerCommands(program);
+registerClusterCommands(program);
 registerTsCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

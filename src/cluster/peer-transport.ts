@@ -268,9 +268,11 @@ export class PeerTransport {
   }
 
   sendRaft(to: string, group: string, msg: Message): void {
+    if (this.closed) return;
     const peer = this.peerFor(to);
-    if (this.closed || peer === undefined || this.blocked.has(to) || peer.unreachable) {
-      if (peer !== undefined) peer.droppedMessages++;
+    if (peer === undefined) return; // to this node itself: the Raft core never does that
+    if (this.blocked.has(to) || peer.unreachable) {
+      peer.droppedMessages++;
       return;
     }
     let item: QueuedRaft;
@@ -404,7 +406,8 @@ export class PeerTransport {
         peer.dialing = this.dial(address, peer.id);
         return;
       } catch (e) {
-        err = e instanceof StrataError ? e : unavailable(String(e));
+        // A malformed address from the shard map is, to the caller, an unreachable node.
+        err = unavailable(`node ${peer.id} at ${JSON.stringify(address)}: ${e instanceof Error ? e.message : String(e)}`, e);
       }
     }
     this.report(err);

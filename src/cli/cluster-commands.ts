@@ -1,0 +1,114 @@
+import type { Command } from 'commander';
+import { ERROR_CODES, StrataError } from '../base/index.js';
+import { authHeaders, httpError } from './http-client.js';
+import type { ClientFlags } from './http-client.js';
+import { LocalCluster } from './local-cluster.js';
+
+interface UpFlags {
+  nodes: string;
+  dir: string;
+  shards: string;
+  replicationFactor: string;
+  logLevel: string;
+}
+
+function positiveInt(raw: string, flag: string, max: number): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new StrataError(ERROR_CODES.CONFIG, `${flag} must be an integer in [1, ${max}], got ${raw}`);
+  return n;
+}
+
+/** `strata cluster up`: N local nodes on loopback until Ctrl-C. */
+async function up(flags: UpFlags): Promise<void> {
+  const nodes = positiveInt(flags.nodes, '--nodes', 32);
+  const started = Date.now();
+  process.stderr.write(`starting ${nodes} nodes under ${flags.dir} ...\n`);
+  const cluster = await LocalCluster.start({
+    nodes,
+    baseDir: flags.dir,
+    shards: positiveInt(flags.shards, '--shards', 4096),
+    replicationFactor: positiveInt(flags.replicationFactor, '--replication-factor', 7),
+    logLevel: flags.logLevel,
+    onOutput: (n, line) => process.stderr.write(`[${n.id}] ${line}\n`),
+  });
+  const map = await cluster.coordinator<{ shards: Array<{ id: number; leader: string; replicas: string[] }>; metaLeader: string }>(0, 'shard-map');
+  console.log(`cluster up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${nodes} nodes, ${map.shards.length} shards, meta leader ${map.metaLeader}`);
+  console.log('node  resp                 http                        grpc                 peer                 data');
+  for (const n of cluster.nodes) {
+    const h = cluster.host;
+    const leads = map.shards.filter((s) => s.leader === n.id).length;
+    console.log(
+      `${n.id.padEnd(5)} ${`${h}:${n.ports.resp}`.padEnd(20)} ${`http://${h}:${n.ports.http}`.padEnd(27)} ${`${h}:${n.ports.grpc}`.padEnd(20)} ${`${h}:${n.ports.peer}`.padEnd(20)} ${n.dataDir}  (leads ${leads})`,
+    );
+  }
+  console.log(`try: redis-cli -p ${cluster.nodes[0]!.ports.resp} SET hello world; redis-cli -p ${cluster.nodes[nodes - 1]!.ports.resp} GET hello`);
+  console.log('Ctrl-C stops every node.');
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write('stopping ...\n');
+    cluster.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  // A node that dies on its own is reported (the rest keep running: that is what a cluster is for).
+  for (const n of cluster.nodes) void n.exited.then((code) => !stopping && process.stderr.write(`node ${n.id} exited (${String(code)})\n`));
+}
+
+async function getJson(f: ClientFlags, path: string): Promise<unknown> {
+  const res = await fetch(new URL(path, f.url), { headers: authHeaders(f) });
+  if (!res.ok) throw await httpError(res);
+  return res.json();
+}
+
+interface ShardMapView {
+  version: number;
+  metaLeader: string;
+  metaVoters: string[];
+  nodes: Array<{ id: string; status: string; peer: string; resp: string; http: string; rack: string }>;
+  shards: Array<{ keyspace: string; id: number; replicas: string[]; leader: string; term: number }>;
+}
+
+/** `strata cluster status`: nodes, shards per node, leaders. */
+async function status(f: ClientFlags & { json?: boolean }): Promise<void> {
+  const map = (await getJson(f, '/api/v1/coordinator/shard-map')) as ShardMapView;
+  if (f.json === true) {
+    console.log(JSON.stringify(map, null, 2));
+    return;
+  }
+  console.log(`shard map version ${map.version}; meta leader ${map.metaLeader || '(none)'}; meta voters ${map.metaVoters.join(', ')}`);
+  console.log('node  status  replicas  leads  rack  peer                 resp                 http');
+  for (const n of map.nodes) {
+    const replicas = map.shards.filter((s) => s.replicas.includes(n.id)).length;
+    const leads = map.shards.filter((s) => s.leader === n.id).length;
+    console.log(`${n.id.padEnd(5)} ${n.status.padEnd(7)} ${String(replicas).padStart(8)} ${String(leads).padStart(6)}  ${n.rack.padEnd(5)} ${n.peer.padEnd(20)} ${n.resp.padEnd(20)} ${n.http}`);
+  }
+  const leaderless = map.shards.filter((s) => s.leader === '');
+  console.log(`${map.shards.length} shards; ${leaderless.length === 0 ? 'every shard has a leader' : `without a leader: ${leaderless.map((s) => `${s.keyspace}/${s.id}`).join(', ')}`}`);
+}
+
+export function registerClusterCommands(program: Command): void {
+  const cluster = program.command('cluster').description('run or inspect a cluster');
+  cluster
+    .command('up')
+    .description('start a local cluster of N nodes on loopback (separate data dirs and ports); Ctrl-C stops them all')
+    .option('-n, --nodes <n>', 'number of nodes', '3')
+    .option('-d, --dir <dir>', 'parent of the nodes\' data directories', './cluster-data')
+    .option('--shards <n>', 'shards of the default keyspace', '16')
+    .option('--replication-factor <n>', 'replicas per shard', '3')
+    .option('--log-level <level>', "the nodes' log level", 'warn')
+    .action(up);
+  cluster
+    .command('status')
+    .description('nodes, shards per node and shard leaders, as a node sees them')
+    .option('--url <url>', 'a node HTTP address', process.env.STRATA_URL ?? 'http://127.0.0.1:8080')
+    .option('--token <token>', 'API token (or STRATA_TOKEN)')
+    .option('--user <name>', 'user for basic auth (password from --password or STRATA_PASSWORD)')
+    .option('--password <password>', 'password for --user')
+    .option('--json', 'print the shard map as JSON')
+    .action(status);
+}

@@ -1,0 +1,250 @@
+/**
+ * A cluster of `strata serve` processes on loopback: what `strata cluster
+ * up` runs, and what the multi-process tests, the Jepsen-style harness and
+ * the cluster benchmark start. Every node gets its own data directory and
+ * fixed ports chosen free at first start, so a killed node restarts on the
+ * same addresses its peers know. Processes are stopped by their PIDs.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+/** The compiled CLI (dist/src/cli/main.js). */
+export const CLI_PATH = resolve(HERE, 'main.js');
+
+export interface LocalNodePorts {
+  resp: number;
+  http: number;
+  grpc: number;
+  peer: number;
+}
+
+export interface LocalNode {
+  index: number;
+  id: string;
+  dataDir: string;
+  ports: LocalNodePorts;
+  child: ChildProcess | undefined;
+  /** Resolves with the exit code (or signal name) when the current process exits. */
+  exited: Promise<number | string | null>;
+  /** The node's stderr and stdout so far (for failure messages). */
+  output: string;
+}
+
+export interface LocalClusterOptions {
+  nodes: number;
+  /** Parent of the nodes' data directories (node i uses `<baseDir>/n<i>`). */
+  baseDir: string;
+  shards?: number;
+  replicationFactor?: number;
+  /** More `strata serve` arguments for every node (e.g. ['--sync-mode', 'always']). */
+  args?: string[];
+  env?: Record<string, string>;
+  logLevel?: string;
+  /** Loopback address to bind (default 127.0.0.1). */
+  host?: string;
+  /** Called with each line a node logs (cluster up prints them). */
+  onOutput?: (node: LocalNode, line: string) => void;
+}
+
+/** A free TCP port on the host (listen on 0, read it, close). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, host, () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      s.close(() => res(port));
+    });
+  });
+}
+
+export class LocalCluster {
+  readonly nodes: LocalNode[] = [];
+  private constructor(readonly opts: LocalClusterOptions) {}
+
+  get host(): string {
+    return this.opts.host ?? '127.0.0.1';
+  }
+
+  /** Starts every node (the first starts the cluster, the rest join it) and waits until every shard has a leader. */
+  static async start(opts: LocalClusterOptions, healthyTimeoutMs = 60_000): Promise<LocalCluster> {
+    const c = new LocalCluster(opts);
+    for (let i = 0; i < opts.nodes; i++) {
+      const ports = { resp: await freePort(c.host), http: await freePort(c.host), grpc: await freePort(c.host), peer: await freePort(c.host) };
+      const dataDir = join(opts.baseDir, `n${i + 1}`);
+      mkdirSync(dataDir, { recursive: true });
+      c.nodes.push({ index: i, id: `n${i + 1}`, dataDir, ports, child: undefined, exited: Promise.resolve(null), output: '' });
+    }
+    try {
+      for (const n of c.nodes) await c.launch(n);
+      await c.waitHealthy(healthyTimeoutMs);
+    } catch (err) {
+      await c.stop();
+      throw err;
+    }
+    return c;
+  }
+
+  /** The `strata serve` arguments of node `n`. */
+  private argsOf(n: LocalNode): string[] {
+    const o = this.opts;
+    const first = this.nodes[0]!;
+    return [
+      CLI_PATH,
+      'serve',
+      '--data-dir', n.dataDir,
+      '--host', this.host,
+      '--node-id', n.id,
+      '--peer-port', String(n.ports.peer),
+      '--resp-port', String(n.ports.resp),
+      '--http-port', String(n.ports.http),
+      '--grpc-port', String(n.ports.grpc),
+      '--bootstrap-expect', String(o.nodes),
+      '--shards', String(o.shards ?? 16),
+      '--replication-factor', String(o.replicationFactor ?? 3),
+      '--log-level', o.logLevel ?? 'warn',
+      ...(n === first ? [] : ['--join', `${this.host}:${first.ports.peer}`]),
+      ...(o.args ?? []),
+    ];
+  }
+
+  /** Starts node `n`'s process and waits until it prints its ports (it is listening). */
+  private launch(n: LocalNode): Promise<void> {
+    // Its own process group: a Ctrl-C at the terminal reaches the launcher, which stops the nodes itself.
+    const child = spawn(process.execPath, this.argsOf(n), { env: { ...process.env, ...this.opts.env, STRATA_PRINT_PORTS: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    n.child = child;
+    n.output = '';
+    n.exited = new Promise((r) => child.on('exit', (code, signal) => r(code ?? signal)));
+    let pending = '';
+    const onData = (d: Buffer) => {
+      const text = d.toString();
+      n.output += text;
+      if (n.output.length > 200_000) n.output = n.output.slice(-100_000);
+      if (this.opts.onOutput !== undefined) {
+        pending += text;
+        const lines = pending.split('\n');
+        pending = lines.pop()!;
+        for (const l of lines) if (l !== '' && !l.startsWith('STRATA_PORTS')) this.opts.onOutput(n, l);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    return new Promise((res, rej) => {
+      const check = () => {
+        if (n.output.includes('STRATA_PORTS')) {
+          child.stdout!.off('data', check);
+          res();
+        }
+      };
+      child.stdout!.on('data', check);
+      void n.exited.then((code) => rej(new Error(`node ${n.id} exited (${String(code)}) before it was ready:\n${n.output.slice(-4000)}`)));
+    });
+  }
+
+  url(i: number, path: string): string {
+    return `http://${this.host}:${this.nodes[i]!.ports.http}${path}`;
+  }
+
+  /** GET a coordinator route of node i as JSON. */
+  async coordinator<T = Record<string, unknown>>(i: number, route: string): Promise<T> {
+    const r = await fetch(this.url(i, `/api/v1/coordinator/${route}`));
+    if (!r.ok) throw new Error(`${this.nodes[i]!.id} ${route}: HTTP ${r.status} ${await r.text()}`);
+    return (await r.json()) as T;
+  }
+
+  /** Waits until every running node reports every shard with a leader and every running node up. */
+  async waitHealthy(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    for (;;) {
+      let ok = true;
+      for (const n of this.nodes) {
+        if (n.child === undefined) continue;
+        try {
+          const h = await this.coordinator<{ status: string; shardsWithoutLeader: number; nodes: Record<string, string> }>(n.index, 'health');
+          const running = this.nodes.filter((m) => m.child !== undefined).map((m) => m.id);
+          if (h.status === 'forming' || h.shardsWithoutLeader > 0 || running.some((id) => h.nodes[id] !== 'up')) {
+            ok = false;
+            last = `${n.id}: ${JSON.stringify(h)}`;
+          }
+        } catch (err) {
+          ok = false;
+          last = `${n.id}: ${err instanceof Error ? err.message : String(err)}`;
+        }
+      }
+      if (ok) return;
+      if (Date.now() > deadline) throw new Error(`cluster not healthy within ${timeoutMs} ms; last: ${last}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Sends a signal to node i's process and waits for it to exit (SIGKILL by default: kill -9). */
+  async kill(i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const n = this.nodes[i]!;
+    const child = n.child;
+    if (child === undefined) return;
+    child.kill(signal);
+    await n.exited;
+    n.child = undefined;
+  }
+
+  /** Restarts a stopped node on its data directory and ports. */
+  async restart(i: number): Promise<void> {
+    const n = this.nodes[i]!;
+    if (n.child !== undefined) throw new Error(`${n.id} is running`);
+    await this.launch(n);
+  }
+
+  /** SIGSTOP / SIGCONT: the process freezes (its sockets stay open, its timers stop). */
+  pause(i: number): void {
+    this.nodes[i]!.child?.kill('SIGSTOP');
+  }
+
+  resume(i: number): void {
+    this.nodes[i]!.child?.kill('SIGCONT');
+  }
+
+  /**
+   * Makes node i drop all peer traffic to and from `blocked` (needs the
+   * nodes started with env STRATA_FAULT_INJECTION=1). A partition is both
+   * sides blocking each other; `[]` heals.
+   */
+  async block(i: number, blocked: readonly string[]): Promise<void> {
+    const r = await fetch(this.url(i, '/api/v1/coordinator/debug/partition'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ nodes: blocked }) });
+    if (!r.ok) throw new Error(`${this.nodes[i]!.id} partition: HTTP ${r.status} ${await r.text()}`);
+  }
+
+  /** Splits the cluster into groups of node indexes (each node blocks every node outside its group). */
+  async partition(groups: number[][]): Promise<void> {
+    for (const g of groups) {
+      const outside = this.nodes.filter((n) => !g.includes(n.index)).map((n) => n.id);
+      for (const i of g) if (this.nodes[i]!.child !== undefined) await this.block(i, outside);
+    }
+  }
+
+  async heal(): Promise<void> {
+    for (const n of this.nodes) if (n.child !== undefined) await this.block(n.index, []);
+  }
+
+  /** Stops every node: SIGTERM (graceful), then SIGKILL after `graceMs`. */
+  async stop(graceMs = 5000): Promise<void> {
+    await Promise.all(
+      this.nodes.map(async (n) => {
+        const child = n.child;
+        if (child === undefined) return;
+        child.kill('SIGCONT');
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        await n.exited;
+        clearTimeout(t);
+        n.child = undefined;
+      }),
+    );
+  }
+}
