@@ -66,7 +66,12 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
 
 export class LocalCluster {
   readonly nodes: LocalNode[] = [];
-  private constructor(readonly opts: LocalClusterOptions) {}
+  private constructor(readonly opts: LocalClusterOptions) {
+    // The nodes run in their own process groups; if the launcher exits without stop(), they go with it.
+    process.once('exit', () => {
+      for (const n of this.nodes) n.child?.kill('SIGKILL');
+    });
+  }
 
   get host(): string {
     return this.opts.host ?? '127.0.0.1';
