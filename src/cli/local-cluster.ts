@@ -45,6 +45,8 @@ export interface LocalClusterOptions {
   args?: string[];
   env?: Record<string, string>;
   logLevel?: string;
+  /** Serve the coordinator's debug partition route (cluster.faultInjection) so `partition`/`heal` work. */
+  faultInjection?: boolean;
   /** Loopback address to bind (default 127.0.0.1). */
   host?: string;
   /** Called with each line a node logs (cluster up prints them). */
@@ -71,6 +73,17 @@ export class LocalCluster {
     process.once('exit', () => {
       for (const n of this.nodes) n.child?.kill('SIGKILL');
     });
+  }
+
+  /** `faultInjection`, or (for callers written against an environment switch) env STRATA_FAULT_INJECTION=1. */
+  private get faultInjection(): boolean {
+    return this.opts.faultInjection === true || this.opts.env?.STRATA_FAULT_INJECTION === '1';
+  }
+
+  /** The nodes' environment (without STRATA_FAULT_INJECTION, which is a flag, not a configuration variable). */
+  private get env(): Record<string, string> {
+    const { STRATA_FAULT_INJECTION: _omit, ...rest } = this.opts.env ?? {};
+    return rest;
   }
 
   get host(): string {
@@ -115,6 +128,7 @@ export class LocalCluster {
       '--replication-factor', String(o.replicationFactor ?? 3),
       '--log-level', o.logLevel ?? 'warn',
       ...(n === first ? [] : ['--join', `${this.host}:${first.ports.peer}`]),
+      ...(this.faultInjection ? ['--set', 'cluster.faultInjection=true'] : []),
       ...(o.args ?? []),
     ];
   }
@@ -122,7 +136,7 @@ export class LocalCluster {
   /** Starts node `n`'s process and waits until it prints its ports (it is listening). */
   private launch(n: LocalNode): Promise<void> {
     // Its own process group: a Ctrl-C at the terminal reaches the launcher, which stops the nodes itself.
-    const child = spawn(process.execPath, this.argsOf(n), { env: { ...process.env, ...this.opts.env, STRATA_PRINT_PORTS: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(process.execPath, this.argsOf(n), { env: { ...process.env, ...this.env, STRATA_PRINT_PORTS: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     n.child = child;
     n.output = '';
     n.exited = new Promise((r) => child.on('exit', (code, signal) => r(code ?? signal)));
@@ -217,7 +231,7 @@ export class LocalCluster {
 
   /**
    * Makes node i drop all peer traffic to and from `blocked` (needs the
-   * nodes started with env STRATA_FAULT_INJECTION=1). A partition is both
+   * cluster started with faultInjection). A partition is both
    * sides blocking each other; `[]` heals.
    */
   async block(i: number, blocked: readonly string[]): Promise<void> {

@@ -67,6 +67,8 @@ export interface ClusterNodeOptions {
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   /** Seeds election timeouts (tests pass one for repeatable runs). */
   seed?: number;
+  /** Tests and the Jepsen harness: the coordinator's debug partition route is served. */
+  faultInjection?: boolean;
 }
 
 interface Replica {
@@ -109,6 +111,27 @@ export function leaderHintOf(err: unknown): NodeId {
   return '';
 }
 
+/**
+ * Client sessions for the writes this node routes: each write carries a
+ * (client, seq) the shard's state machine remembers, so a retry after a
+ * lost answer or connection applies once. A session has one write in flight
+ * at a time (sessions are pooled); the client ids carry a per-process boot
+ * id, so a restarted node never reuses a sequence number.
+ */
+class SessionPool {
+  private readonly free: Array<{ client: string; seq: number }> = [];
+  private created = 0;
+  constructor(private readonly prefix: string) {}
+  acquire(): { client: string; seq: number } {
+    const s = this.free.pop() ?? { client: `${this.prefix}.${this.created++}`, seq: 0 };
+    s.seq++;
+    return s;
+  }
+  release(s: { client: string; seq: number }): void {
+    this.free.push(s);
+  }
+}
+
 export class ClusterNode {
   readonly id: NodeId;
   readonly opts: ClusterNodeOptions;
@@ -134,6 +157,7 @@ export class ClusterNode {
   private registered = false;
   private readonly random: SeededRandom;
   private coordinatorBusy = false;
+  private readonly sessions: SessionPool;
   private beating = false;
 
   private constructor(opts: ClusterNodeOptions) {
@@ -141,6 +165,7 @@ export class ClusterNode {
     this.id = opts.nodeId;
     this.fs = opts.fs ?? new NodeFs();
     this.random = new SeededRandom(opts.seed ?? (Date.now() ^ (process.pid << 8)));
+    this.sessions = new SessionPool(`${opts.nodeId}.${Date.now().toString(36)}${this.random.int(0, 0xffffff).toString(36)}`);
   }
 
   static async start(opts: ClusterNodeOptions): Promise<ClusterNode> {
@@ -496,12 +521,27 @@ export class ClusterNode {
     return { info, shards };
   }
 
-  /** Runs a write on shard `shard` of the default keyspace wherever its leader is, following NOT_LEADER. */
+  /**
+   * Runs a write on shard `shard` of the default keyspace wherever its
+   * leader is, following NOT_LEADER. Every write carries a client session
+   * (the caller's, or one of this node's), so it is retried on any failure
+   * to get an answer until the request timeout, and still applies once.
+   */
   async write(shard: number, write: KvWrite, consistency: WriteConsistency = 'quorum', session?: { client: string; seq: number }): Promise<KvWriteResult> {
+    if (session !== undefined) return this.writeWithSession(shard, write, consistency, session);
+    const own = this.sessions.acquire();
+    try {
+      return await this.writeWithSession(shard, write, consistency, own);
+    } finally {
+      this.sessions.release(own);
+    }
+  }
+
+  private async writeWithSession(shard: number, write: KvWrite, consistency: WriteConsistency, session: { client: string; seq: number }): Promise<KvWriteResult> {
     const { shards } = this.keyspace();
     const info = shards[shard]!;
     const group = shardGroupName(info.keyspace, info.id);
-    const body = encodeKvCommand({ nowMs: 0, client: session?.client ?? '', seq: session?.seq ?? 0, write });
+    const body = encodeKvCommand({ nowMs: 0, client: session.client, seq: session.seq, write });
     const c = consistency === 'all' ? 2 : 1;
     const deadline = Date.now() + this.opts.requestTimeoutMs;
     let target = this.hintFor(group) || info.replicas[0]!;
@@ -510,10 +550,8 @@ export class ClusterNode {
         const out = target === this.id ? await this.writeHere(group, body, c) : await this.transport.request(target, 'kv.write', packKv(group, c, body), this.opts.requestTimeoutMs);
         return unwrap(decodeWriteOutcome(out));
       } catch (err) {
-        // Only a NOT_LEADER answer proves the write was not applied, so only it is retried (unless the
-        // client's session makes a retry safe: a retried command applies once).
-        const retryable = isNotLeader(err) || (session !== undefined && isUnavailable(err));
-        if (!retryable || Date.now() >= deadline) throw err;
+        // The session makes a retry safe: a command applied already is answered from the session table.
+        if (!(isNotLeader(err) || isUnavailable(err)) || Date.now() >= deadline) throw err;
         target = await this.nextTarget(group, info, target, leaderHintOf(err), attempt);
       }
     }

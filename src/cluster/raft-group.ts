@@ -38,6 +38,8 @@ export interface RaftGroupOptions {
   heartbeatTicks: number;
   /** A proposal or read not answered within this many ms fails with UNAVAILABLE (outcome unknown for writes). */
   requestTimeoutMs: number;
+  /** An unanswered ReadIndex request is asked again this often (default 200 ms). */
+  retryReadMs?: number;
   onError(err: unknown): void;
   /** Called when this replica's view of the leader or its role changes. */
   onLeaderChange?(leader: NodeId, term: number): void;
@@ -55,6 +57,10 @@ interface ReadWaiter {
   resolve(): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout;
+  /** Re-asks while unanswered: a ReadIndex request lost on the way to the leader is never resent by the core. */
+  retry: NodeJS.Timeout | undefined;
+  /** The contexts asked under (one per attempt); the first answer serves the read. */
+  contexts: string[];
 }
 
 /** NOT_LEADER, carrying the leader this replica knows of ('' when none) for the caller to retry there. */
@@ -150,20 +156,48 @@ export class RaftGroup {
    */
   readBarrier(): Promise<void> {
     if (this.closed) return Promise.reject(new StrataError(ERROR_CODES.UNAVAILABLE, `${this.group}: replica closed`));
-    const id = this.nextReadId++;
-    const ctx = Buffer.alloc(8);
-    ctx.writeDoubleLE(id, 0);
-    const r = this.raft.readIndex(ctx);
-    if (!r.ok) return Promise.reject(new NotLeaderError(this.group, this.leader));
-    this.schedule();
+    const first = this.askReadIndex();
+    if (first === undefined) return Promise.reject(new NotLeaderError(this.group, this.leader));
     return new Promise<void>((resolve, reject) => {
-      const key = ctx.toString('latin1');
-      const timer = setTimeout(() => {
-        this.reads.delete(key);
-        reject(new StrataError(ERROR_CODES.UNAVAILABLE, `${this.group}: read index not confirmed within ${this.opts.requestTimeoutMs} ms`));
-      }, this.opts.requestTimeoutMs);
-      this.reads.set(key, { index: 0, resolve, reject, timer });
+      const w: ReadWaiter = {
+        index: 0,
+        resolve,
+        reject,
+        contexts: [first],
+        retry: undefined,
+        timer: setTimeout(() => {
+          this.dropRead(w);
+          const i = this.readyReads.indexOf(w);
+          if (i >= 0) this.readyReads.splice(i, 1);
+          reject(new StrataError(ERROR_CODES.UNAVAILABLE, `${this.group}: read index not confirmed within ${this.opts.requestTimeoutMs} ms`));
+        }, this.opts.requestTimeoutMs),
+      };
+      this.reads.set(first, w);
+      // Asking again later is still linearizable: any confirmation after the read began will do.
+      w.retry = setInterval(() => {
+        const ctx = this.askReadIndex();
+        if (ctx !== undefined) {
+          w.contexts.push(ctx);
+          this.reads.set(ctx, w);
+        }
+      }, Math.max(20, this.opts.retryReadMs ?? 200));
     });
+  }
+
+  /** Sends one ReadIndex request; its context key, or undefined when no leader is known. */
+  private askReadIndex(): string | undefined {
+    const ctx = Buffer.alloc(8);
+    ctx.writeDoubleLE(this.nextReadId++, 0);
+    if (!this.raft.readIndex(ctx).ok) return undefined;
+    this.schedule();
+    return ctx.toString('latin1');
+  }
+
+  /** Stops asking for `w` (and its timeout, unless it still waits for the apply). */
+  private dropRead(w: ReadWaiter, keepTimer = false): void {
+    if (!keepTimer) clearTimeout(w.timer);
+    if (w.retry !== undefined) clearInterval(w.retry);
+    for (const c of w.contexts) this.reads.delete(c);
   }
 
   /** Resolves once this replica applied `index`. */
@@ -193,13 +227,13 @@ export class RaftGroup {
       w.reject(err);
     }
     this.waiters.clear();
-    for (const r of this.reads.values()) {
-      clearTimeout(r.timer);
+    for (const r of new Set(this.reads.values())) {
+      this.dropRead(r);
       r.reject(err);
     }
     this.reads.clear();
     for (const r of this.readyReads) {
-      clearTimeout(r.timer);
+      this.dropRead(r);
       r.reject(err);
     }
     this.readyReads.length = 0;
@@ -274,7 +308,7 @@ export class RaftGroup {
     const key = Buffer.from(rs.context).toString('latin1');
     const w = this.reads.get(key);
     if (w === undefined) return;
-    this.reads.delete(key);
+    this.dropRead(w, true);
     w.index = rs.index;
     this.readyReads.push(w);
   }
@@ -286,7 +320,7 @@ export class RaftGroup {
     while (i < this.readyReads.length) {
       const w = this.readyReads[i]!;
       if (w.index <= applied) {
-        clearTimeout(w.timer);
+        this.dropRead(w);
         w.resolve();
         this.readyReads.splice(i, 1);
       } else i++;

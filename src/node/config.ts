@@ -117,6 +117,8 @@ export interface StrataConfig {
     clusterId: string;
     /** Mutual TLS between nodes (every node presents certFile/keyFile signed by caFile and checks its peer's). */
     tls: { enabled: boolean; certFile: string; keyFile: string; caFile: string };
+    /** Tests and the Jepsen harness only: POST /api/v1/coordinator/debug/partition drops peer traffic on command. */
+    faultInjection: boolean;
   };
   log: {
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -204,6 +206,7 @@ export function defaultConfig(): StrataConfig {
       requestTimeoutMs: 10_000,
       clusterId: 'strata',
       tls: { enabled: false, certFile: '', keyFile: '', caFile: '' },
+      faultInjection: false,
     },
     log: { level: 'info', destination: 'stdout' },
   };
@@ -298,6 +301,7 @@ const SCHEMA: { readonly [key: string]: SchemaNode } = {
       keyFile: { t: 'string' },
       caFile: { t: 'string' },
     },
+    faultInjection: { t: 'bool' },
   },
   log: {
     level: { t: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },

@@ -126,6 +126,7 @@ export async function openClusterNode(
     heartbeatMs: c.heartbeatMs,
     nodeTimeoutMs: c.nodeTimeoutMs,
     requestTimeoutMs: c.requestTimeoutMs,
+    faultInjection: c.faultInjection,
     engine: {
       writeBufferSize: Math.max(256 * 1024, Math.floor(engine.writeBufferSize / perNode)),
       blockCacheSize: Math.floor(engine.blockCacheSize / perNode),

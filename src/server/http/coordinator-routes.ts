@@ -19,8 +19,7 @@ import type { RouteMeta } from './route-meta.js';
  *   DELETE /api/v1/coordinator/nodes/{nodeId}         remove a node that holds no replicas
  *   POST   /api/v1/coordinator/shard/{shardId}/election   transfer the shard's leadership {target?}
  *
- * With the environment variable STRATA_FAULT_INJECTION=1 (tests and the
- * Jepsen harness only) `POST /api/v1/coordinator/debug/partition
+ * With cluster.faultInjection (tests and the Jepsen harness only) `POST /api/v1/coordinator/debug/partition
  * {"nodes": [...]}` makes this node drop all peer traffic to and from those
  * nodes (`[]` heals).
  */
@@ -101,7 +100,7 @@ export function registerCoordinatorRoutes(app: HttpApp, node: ClusterNode): void
     return node.transferLeadership(Number(raw), target);
   });
 
-  if (process.env.STRATA_FAULT_INJECTION === '1') {
+  if (node.opts.faultInjection === true) {
     app.post('/api/v1/coordinator/debug/partition', meta('debug_partition', true), async (request) => {
       const body = parseJsonBody(bodyBuffer(request)) as { nodes?: unknown };
       if (!Array.isArray(body.nodes) || body.nodes.some((n) => typeof n !== 'string')) throw invalidArgument("'nodes' must be a list of node ids");

@@ -191,7 +191,7 @@ export class HttpServer implements FrontEnd {
         tsdb: this.opts.tsdb !== undefined,
         decompressedBytesMax: this.decompressedBytesMax,
         cluster: this.opts.cluster !== undefined,
-        faultInjection: process.env.STRATA_FAULT_INJECTION === '1',
+        faultInjection: this.opts.cluster?.opts.faultInjection === true,
       }));
     this.app.get('/openapi.json', meta('openapi'), async (_request, reply) => reply.type('application/json; charset=utf-8').send(doc));
   }

@@ -51,7 +51,7 @@ export interface OpenApiOptions {
   decompressedBytesMax: number;
   /** The node is a cluster member: the /api/v1/coordinator routes exist. */
   cluster?: boolean;
-  /** STRATA_FAULT_INJECTION=1: the coordinator's debug partition route exists. */
+  /** cluster.faultInjection: the coordinator's debug partition route exists. */
   faultInjection?: boolean;
 }
 
@@ -101,7 +101,7 @@ function coordinatorPaths(faultInjection: boolean): { [path: string]: Json } {
   };
   if (faultInjection) {
     paths['/api/v1/coordinator/debug/partition'] = {
-      post: { operationId: 'coordinatorDebugPartition', summary: 'Tests only (STRATA_FAULT_INJECTION=1): drop peer traffic to and from these nodes', responses: { '200': ok('Blocked.'), ...errorResponses(...COMMON_ERRORS) } },
+      post: { operationId: 'coordinatorDebugPartition', summary: 'Tests only (cluster.faultInjection): drop peer traffic to and from these nodes', responses: { '200': ok('Blocked.'), ...errorResponses(...COMMON_ERRORS) } },
     };
   }
   return paths;
