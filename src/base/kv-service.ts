@@ -69,7 +69,17 @@ export interface KeyValueService {
    * acknowledged by a 'quorum' (default) or by 'all' replicas once applied).
    * A single node keeps one copy and does not implement it.
    */
-  withConsistency?(c: { read?: 'linearizable' | 'stale'; write?: 'quorum' | 'all' }): KeyValueService;
+  withConsistency?(c: KvRequestOptions): KeyValueService;
+}
+
+/** Per-request options a cluster honours (see KeyValueService.withConsistency). */
+export interface KvRequestOptions {
+  read?: 'linearizable' | 'stale';
+  write?: 'quorum' | 'all';
+  /** A client session (the SDK's): a write retried with the same client and seq applies once. */
+  session?: { client: string; seq: number };
+  /** Serve only here: answer NOT_LEADER (naming the leader) instead of forwarding (a topology-aware client routes itself). */
+  direct?: boolean;
 }
 
 export interface KvEntry {

@@ -16,6 +16,7 @@ import { ERROR_CODES, StrataError, invalidArgument } from '../base/index.js';
 import type {
   KeyValueService,
   KvBatchOp,
+  KvRequestOptions,
   KvEntry,
   KvKeyspaceInfo,
   KvMutation,
@@ -33,20 +34,23 @@ import { shardOfKey } from './meta.js';
 
 const SCAN_LIMIT_MAX = 100_000;
 
-export interface ClusterKvOptions {
-  read?: ReadConsistency;
-  write?: WriteConsistency;
+interface Levels {
+  read: ReadConsistency;
+  write: WriteConsistency;
+  session: { client: string; seq: number } | undefined;
+  direct: boolean;
 }
 
 export class ClusterKvService implements KeyValueService {
   constructor(
     readonly node: ClusterNode,
-    readonly consistency: Required<ClusterKvOptions> = { read: 'linearizable', write: 'quorum' },
+    readonly consistency: Levels = { read: 'linearizable', write: 'quorum', session: undefined, direct: false },
   ) {}
 
-  /** The same service with other consistency levels (a RESP READONLY connection, an HTTP `consistency=` parameter). */
-  withConsistency(c: ClusterKvOptions): ClusterKvService {
-    return new ClusterKvService(this.node, { read: c.read ?? this.consistency.read, write: c.write ?? this.consistency.write });
+  /** The same service with other levels (a RESP READONLY connection; HTTP `consistency=`, SDK session and routing headers). */
+  withConsistency(c: KvRequestOptions): ClusterKvService {
+    const l = this.consistency;
+    return new ClusterKvService(this.node, { read: c.read ?? l.read, write: c.write ?? l.write, session: c.session ?? l.session, direct: c.direct ?? l.direct });
   }
 
   nowMs(): number {
@@ -63,11 +67,12 @@ export class ClusterKvService implements KeyValueService {
   }
 
   private write<T extends KvWriteResult['op']>(shard: number, w: KvWrite & { op: T }): Promise<Extract<KvWriteResult, { op: T }>> {
-    return this.node.write(shard, w, this.consistency.write) as Promise<Extract<KvWriteResult, { op: T }>>;
+    const l = this.consistency;
+    return this.node.write(shard, w, l.write, l.session, l.direct) as Promise<Extract<KvWriteResult, { op: T }>>;
   }
 
   private read<T extends KvReadResult['op']>(shard: number, q: KvRead & { op: T }): Promise<Extract<KvReadResult, { op: T }>> {
-    return this.node.read(shard, q, this.consistency.read) as Promise<Extract<KvReadResult, { op: T }>>;
+    return this.node.read(shard, q, this.consistency.read, this.consistency.direct) as Promise<Extract<KvReadResult, { op: T }>>;
   }
 
   /** Groups indexes of `keys` by shard. */

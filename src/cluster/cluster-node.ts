@@ -527,7 +527,13 @@ export class ClusterNode {
    * (the caller's, or one of this node's), so it is retried on any failure
    * to get an answer until the request timeout, and still applies once.
    */
-  async write(shard: number, write: KvWrite, consistency: WriteConsistency = 'quorum', session?: { client: string; seq: number }): Promise<KvWriteResult> {
+  async write(shard: number, write: KvWrite, consistency: WriteConsistency = 'quorum', session?: { client: string; seq: number }, direct = false): Promise<KvWriteResult> {
+    if (direct) {
+      // A topology-aware client routed this here: serve it as the leader, or name the leader.
+      const group = this.groupOf(shard);
+      const body = encodeKvCommand({ nowMs: 0, client: session?.client ?? '', seq: session?.seq ?? 0, write });
+      return unwrap(decodeWriteOutcome(await this.writeHere(group, body, consistency === 'all' ? 2 : 1)));
+    }
     if (session !== undefined) return this.writeWithSession(shard, write, consistency, session);
     const own = this.sessions.acquire();
     try {
@@ -535,6 +541,12 @@ export class ClusterNode {
     } finally {
       this.sessions.release(own);
     }
+  }
+
+  private groupOf(shard: number): string {
+    const info = this.keyspace().shards[shard];
+    if (info === undefined) throw new StrataError(ERROR_CODES.INVALID_ARGUMENT, `no shard ${shard}`);
+    return shardGroupName(info.keyspace, info.id);
   }
 
   private async writeWithSession(shard: number, write: KvWrite, consistency: WriteConsistency, session: { client: string; seq: number }): Promise<KvWriteResult> {
@@ -558,7 +570,14 @@ export class ClusterNode {
   }
 
   /** Runs a read on shard `shard`: linearizable (ReadIndex) by default, or stale from the nearest replica. */
-  async read(shard: number, q: KvRead, consistency: ReadConsistency = 'linearizable'): Promise<KvReadResult> {
+  async read(shard: number, q: KvRead, consistency: ReadConsistency = 'linearizable', direct = false): Promise<KvReadResult> {
+    if (direct) {
+      const group = this.groupOf(shard);
+      const r = this.replicas.get(group);
+      if (r === undefined || (consistency === 'linearizable' && !r.group.isLeader)) throw new NotLeaderError(group, this.hintFor(group));
+      if (consistency === 'linearizable') await r.group.readBarrier();
+      return r.sm.read(q);
+    }
     const { shards } = this.keyspace();
     const info = shards[shard]!;
     const group = shardGroupName(info.keyspace, info.id);

@@ -222,7 +222,8 @@ export class HttpServer implements FrontEnd {
   /** Writes any error as JSON with its status; logs server-side failures (never values). */
   private sendError(request: FastifyRequest, reply: FastifyReply, err: unknown, countRejection = true): void {
     const r = errorReplyOf(err);
-    if (r.status >= 500 && r.body.error.code !== ERROR_CODES.LIMIT_EXCEEDED) {
+    // Overload and a shard between leaders are expected and answered; only real failures are logged.
+    if (r.status >= 500 && r.body.error.code !== ERROR_CODES.LIMIT_EXCEEDED && r.body.error.code !== ERROR_CODES.NOT_LEADER) {
       request.log.error({ err, route: request.routeOptions.config.strata?.name, method: request.method }, 'HTTP request failed');
     }
     if (countRejection && r.rejection !== undefined) this.opts.metrics.rejectedRequest('http', r.rejection);

@@ -23,14 +23,39 @@ const WRITE_CONSISTENCY = ['quorum', 'all'] as const;
  * (acknowledged once every replica applied it). A single node keeps one
  * copy, so every level means the same there.
  */
-function readService(service: KeyValueService, q: QueryParams): KeyValueService {
+function readService(service: KeyValueService, q: QueryParams, request: FastifyRequest): KeyValueService {
   const read = q.choice('consistency', READ_CONSISTENCY);
-  return read === undefined || service.withConsistency === undefined ? service : service.withConsistency({ read });
+  const direct = directOf(request);
+  if (service.withConsistency === undefined || (read === undefined && !direct)) return service;
+  return service.withConsistency({ ...(read !== undefined ? { read } : {}), direct });
 }
 
-function writeService(service: KeyValueService, q: QueryParams): KeyValueService {
+function writeService(service: KeyValueService, q: QueryParams, request: FastifyRequest): KeyValueService {
   const write = q.choice('consistency', WRITE_CONSISTENCY);
-  return write === undefined || service.withConsistency === undefined ? service : service.withConsistency({ write });
+  const direct = directOf(request);
+  const session = sessionOf(request);
+  if (service.withConsistency === undefined || (write === undefined && !direct && session === undefined)) return service;
+  return service.withConsistency({ ...(write !== undefined ? { write } : {}), ...(session !== undefined ? { session } : {}), direct });
+}
+
+/** The SDK's headers (stratadb/client): `x-strata-session: <client>/<seq>` makes a retried write apply once. */
+export const SESSION_HEADER = 'x-strata-session';
+/** `x-strata-forward: never`: answer NOT_LEADER (naming the leader) instead of forwarding to it. */
+export const FORWARD_HEADER = 'x-strata-forward';
+
+function sessionOf(request: FastifyRequest): { client: string; seq: number } | undefined {
+  const raw = request.headers[SESSION_HEADER];
+  if (raw === undefined) return undefined;
+  const m = typeof raw === 'string' ? /^([A-Za-z0-9._:-]{1,128})\/([1-9][0-9]{0,14})$/.exec(raw) : null;
+  if (m === null) throw invalidArgument(`${SESSION_HEADER} must be <client id>/<sequence number>`);
+  return { client: `sdk:${m[1]!}`, seq: Number(m[2]) };
+}
+
+function directOf(request: FastifyRequest): boolean {
+  const raw = request.headers[FORWARD_HEADER];
+  if (raw === undefined) return false;
+  if (raw !== 'never') throw invalidArgument(`${FORWARD_HEADER} must be 'never' when given`);
+  return true;
 }
 const IF_CONDITIONS = ['absent', 'present'] as const;
 
@@ -73,7 +98,7 @@ export function registerKvRoutes(app: HttpApp, ctx: KvRouteContext): void {
   app.get('/v1/kv/*', { config: { strata: { name: 'kv.get', write: false, public: false } } }, async (request: FastifyRequest, reply: FastifyReply) => {
     const q = queryOf(request, ['consistency']);
     const key = keyOf(request, limits);
-    const entry = await readService(service, q).getEntry(key);
+    const entry = await readService(service, q, request).getEntry(key);
     if (entry === undefined) throw new StrataError(ERROR_CODES.NOT_FOUND, 'key not found');
     if (entry.expireAtMs !== undefined) reply.header(EXPIRE_AT_HEADER, String(entry.expireAtMs));
     return reply.code(200).header('cache-control', 'no-store').type('application/octet-stream').send(entry.value);
@@ -92,7 +117,7 @@ export function registerKvRoutes(app: HttpApp, ctx: KvRouteContext): void {
     const expiry = ttlMs !== undefined ? service.nowMs() + ttlMs : expireAtMs;
     if (expiry !== undefined) options.expireAtMs = expiry;
     if (cond !== undefined) options.condition = cond === 'absent' ? 'nx' : 'xx';
-    const result = await writeService(service, q).set(key, value, options);
+    const result = await writeService(service, q, request).set(key, value, options);
     if (!result.written) {
       throw new HttpReplyError(412, CONDITION_FAILED, cond === 'absent' ? 'the key exists (if=absent)' : 'the key does not exist (if=present)');
     }
@@ -103,13 +128,13 @@ export function registerKvRoutes(app: HttpApp, ctx: KvRouteContext): void {
   app.delete('/v1/kv/*', { config: { strata: { name: 'kv.delete', write: true, public: false } } }, async (request: FastifyRequest) => {
     const q = queryOf(request, ['consistency']);
     const key = keyOf(request, limits);
-    return { deleted: await writeService(service, q).delete([key]) };
+    return { deleted: await writeService(service, q, request).delete([key]) };
   });
 
   app.get('/v1/kv', { config: { strata: { name: 'kv.scan', write: false, public: false } } }, async (request: FastifyRequest) => {
     const q = queryOf(request, [...SCAN_PARAMS, 'consistency']);
     const scan = parseScanRequest(q, limits);
-    const page = await readService(service, q).scan(scan.options);
+    const page = await readService(service, q, request).scan(scan.options);
     return scanPageJson(page, scan, limits.requestBytesMax);
   });
 
@@ -120,7 +145,7 @@ export function registerKvRoutes(app: HttpApp, ctx: KvRouteContext): void {
       throw new HttpReplyError(415, ERROR_CODES.PROTOCOL, 'a batch body must be JSON (Content-Type: application/json)');
     }
     const ops = parseBatch(parseJsonBody(bodyOf(request)), limits, service.nowMs());
-    await writeService(service, q).batch(ops);
+    await writeService(service, q, request).batch(ops);
     return { ok: true, ops: ops.length };
   });
 }
