@@ -74,10 +74,11 @@ export function shardGroupName(keyspace: string, shard: number): string {
 
 /**
  * Places `shards` shards of `rf` replicas on the nodes: each replica goes
- * to the node holding the fewest replicas so far, preferring a rack (then a
- * datacenter) the shard does not use yet; ties break by fewest preferred
- * leaderships, then by id rotated per shard, so replicas and preferred
- * leaders spread evenly. Deterministic.
+ * to the node holding the fewest replicas so far (the first, the preferred
+ * leader, to the node with the fewest preferred leaderships first),
+ * preferring a rack (then a datacenter) the shard does not use yet; ties
+ * break by id rotated per shard, so replicas and preferred leaders spread
+ * evenly. Deterministic.
  */
 export function placeShards(keyspace: string, shards: number, rf: number, nodes: readonly NodeInfo[]): ShardInfo[] {
   const live = [...nodes].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -97,8 +98,8 @@ export function placeShards(keyspace: string, shards: number, rf: number, nodes:
         const key = [
           chosen.some((c) => c.rack === cand.rack && c.datacenter === cand.datacenter) ? 1 : 0,
           chosen.some((c) => c.datacenter === cand.datacenter) ? 1 : 0,
-          load.get(cand.id)!,
           r === 0 ? leads.get(cand.id)! : 0,
+          load.get(cand.id)!,
           i,
         ];
         if (best === undefined || lexLess(key, bestKey)) {

@@ -57,8 +57,16 @@ export interface JepsenOptions {
   faults: FaultKind[];
   /** The clients' reads go over READONLY connections (stale reads allowed): the positive control. */
   staleReads?: boolean;
-  /** Parent of the nodes' data directories. */
+  /** Parent of the nodes' data directories (unused when `cluster` is given). */
   baseDir: string;
+  /**
+   * Run against this cluster (started by `startJepsenCluster`, healthy)
+   * instead of starting one; it is left running, healthy, at the end. Give
+   * each run on it its own `keyPrefix`.
+   */
+  cluster?: LocalCluster;
+  /** Prefix of every key of the run (default ''). */
+  keyPrefix?: string;
   log?: (line: string) => void;
   shards?: number;
   replicationFactor?: number;
@@ -68,7 +76,7 @@ export interface JepsenOptions {
   faultMs?: [number, number];
   /** Quiet time after each fault, [min, max] ms (default [1500, 3000]). */
   quietMs?: [number, number];
-  /** Stop issuing operations after this many (default 40_000): keeps the checker's work bounded. */
+  /** Stop issuing operations after this many (default 100_000): keeps the checker's work bounded. */
   maxOps?: number;
   /** Operation mix weights (default read 50, write 30, cas 20). */
   mix?: { read: number; write: number; cas: number };
@@ -148,6 +156,19 @@ export interface JepsenResult {
   stats: JepsenStats;
   /** describeViolation of the first few anomalous keys. */
   reports: string[];
+}
+
+/** Starts a cluster the nemesis can partition (STRATA_FAULT_INJECTION=1), on loopback. */
+export function startJepsenCluster(o: { nodes: number; baseDir: string; shards?: number; replicationFactor?: number; serverArgs?: string[] }): Promise<LocalCluster> {
+  return LocalCluster.start({
+    nodes: o.nodes,
+    baseDir: o.baseDir,
+    shards: o.shards ?? 4,
+    replicationFactor: o.replicationFactor ?? 3,
+    env: { STRATA_FAULT_INJECTION: '1' },
+    args: o.serverArgs ?? [],
+    logLevel: 'error',
+  });
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
@@ -273,25 +294,20 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
   const timeoutMs = o.commandTimeoutMs ?? 3000;
   const [faultMin, faultMax] = o.faultMs ?? [2000, 4000];
   const [quietMin, quietMax] = o.quietMs ?? [1500, 3000];
-  const maxOps = o.maxOps ?? 40_000;
+  const maxOps = o.maxOps ?? 100_000;
   const mix = o.mix ?? { read: 50, write: 30, cas: 20 };
   const totalStart = performance.now();
-  log(`jepsen: seed ${o.seed}, ${o.nodes} nodes, ${o.keys} keys, ${o.clients} clients, ${o.durationMs} ms, faults ${o.faults.join(',') || 'none'}${o.staleReads ? ', STALE READS (control)' : ''}`);
+  const own = o.cluster === undefined;
+  const cluster = o.cluster ?? (await startJepsenCluster(o));
+  const nodes = cluster.nodes.length;
+  const prefix = o.keyPrefix ?? '';
+  log(`jepsen: seed ${o.seed}, ${nodes} nodes, ${o.keys} keys, ${o.clients} clients, ${o.durationMs} ms, faults ${o.faults.join(',') || 'none'}${o.staleReads ? ', STALE READS (control)' : ''}`);
 
-  const cluster = await LocalCluster.start({
-    nodes: o.nodes,
-    baseDir: o.baseDir,
-    shards: o.shards ?? 4,
-    replicationFactor: o.replicationFactor ?? 3,
-    env: { STRATA_FAULT_INJECTION: '1' },
-    args: o.serverArgs ?? [],
-    logLevel: 'error',
-  });
   const rec = new Recorder(performance.now());
   const faults: FaultRecord[] = [];
   const probes: JepsenStats['probes'] = [];
   const conns: Redis[] = [];
-  const keys = Array.from({ length: o.keys }, (_, i) => `k${i}`);
+  const keys = Array.from({ length: o.keys }, (_, i) => `${prefix}k${i}`);
   const allKeys = new Set(keys);
   /** The last value known for each key (ok reads and writes), for cas's expected value. */
   const known = new Map<string, string>();
@@ -301,7 +317,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
 
   try {
     // ---- connections
-    const clientConns = Array.from({ length: o.clients }, (_, i) => connect(cluster.nodes[i % o.nodes]!.ports.resp, { timeoutMs, readOnly: o.staleReads === true }));
+    const clientConns = Array.from({ length: o.clients }, (_, i) => connect(cluster.nodes[i % nodes]!.ports.resp, { timeoutMs, readOnly: o.staleReads === true }));
     conns.push(...clientConns);
     // The probe: linearizable connections for writes (longer timeout: a write may wait for an election), and read connections in the run's mode.
     const probeWriters = cluster.nodes.map((n) => connect(n.ports.resp, { timeoutMs: 2 * timeoutMs, readOnly: false }));
@@ -311,7 +327,10 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
 
     const t0 = performance.now();
     const end = t0 + o.durationMs;
-    const running = () => performance.now() < end && opsIssued < maxOps;
+    // The clients run for the duration, and on until the nemesis has injected every kind of fault once.
+    let nemesisBusy = o.faults.length > 0;
+    let aborted = false;
+    const running = () => !aborted && (performance.now() < end || nemesisBusy) && opsIssued < maxOps;
 
     /** Runs one recorded operation on `conn`. */
     const op = async (conn: Redis, process: string, node: string, f: KvOpKind, key: string, value?: string, expected?: string): Promise<Outcome> => {
@@ -341,7 +360,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
     const client = async (i: number): Promise<void> => {
       const rnd = new SeededRandom((o.seed * 7919 + i * 104_729 + 1) >>> 0);
       const conn = clientConns[i]!;
-      const node = nodeName(i % o.nodes);
+      const node = nodeName(i % nodes);
       let incarnation = 0;
       let seq = 0;
       let mustRead = false;
@@ -370,7 +389,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
     // ---- nemesis
     let probeSeq = 0;
     const probe = async (isolated: number, rnd: SeededRandom): Promise<string> => {
-      const key = `probe${probeSeq++}`;
+      const key = `${prefix}probe${probeSeq++}`;
       allKeys.add(key);
       const others = cluster.nodes.map((n) => n.index).filter((j) => j !== isolated);
       let written: string | undefined;
@@ -401,9 +420,10 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
       for (let n = 0; ; n++) {
         const hold = rnd.int(faultMin, faultMax);
         const quiet = rnd.int(quietMin, quietMax);
-        if (performance.now() + hold + 1000 > end) return;
+        // Every kind gets its turn; after that, only faults that end before the clients stop.
+        if (n >= order.length && performance.now() + hold + 1000 > end) return;
         const kind = n < order.length ? order[n]! : o.faults[rnd.int(0, o.faults.length - 1)]!;
-        const victim = rnd.int(0, o.nodes - 1);
+        const victim = rnd.int(0, nodes - 1);
         const name = nodeName(victim);
         const start = rec.now();
         let note: string | undefined;
@@ -411,7 +431,9 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
         if (kind === 'kill') {
           await cluster.kill(victim);
           await sleep(hold);
+          const began = performance.now();
           await cluster.restart(victim);
+          note = `restarted in ${Math.round(performance.now() - began)} ms`;
         } else if (kind === 'pause') {
           cluster.pause(victim);
           await sleep(hold);
@@ -428,12 +450,17 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
           await cluster.heal();
         }
         faults.push({ kind, node: name, start, end: rec.now(), ...(note !== undefined ? { note } : {}) });
-        log(`  ${(rec.now() / 1000).toFixed(1)}s nemesis: ${kind} ${name} over`);
+        log(`  ${(rec.now() / 1000).toFixed(1)}s nemesis: ${kind} ${name} over${kind === 'kill' ? ` (${note})` : ''}`);
         await sleep(quiet);
       }
     };
 
-    const nemesisDone = nemesis();
+    const nemesisDone = nemesis()
+      .catch((err: unknown) => {
+        aborted = true;
+        throw err;
+      })
+      .finally(() => (nemesisBusy = false));
     await Promise.all([...clientConns.map((_, i) => client(i)), nemesisDone]);
     runMs = performance.now() - t0;
 
@@ -452,7 +479,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
         while (next < queue.length) {
           const key = queue[next++]!;
           for (let a = 0; a < 10; a++) {
-            const j = (w + a) % o.nodes;
+            const j = (w + a) % nodes;
             const out = await op(finalConns[j]!, 'final', nodeName(j), 'read', key);
             if (out.type === 'ok') break;
             await sleep(200);
@@ -462,7 +489,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
     );
   } finally {
     for (const c of conns) c.disconnect();
-    await cluster.stop();
+    if (own) await cluster.stop();
   }
 
   // ---- checking

@@ -118,7 +118,7 @@ async function main(): Promise<number> {
   console.log('\n' + fmt(head));
   for (const t of table) console.log(fmt(t));
   const failed = rows.filter((r) => !r.passed);
-  console.log(failed.length === 0 ? '\njepsen: all runs linearizable; control caught' : `\njepsen: ${failed.length} run(s) failed: ${failed.map((r) => r.name).join(', ')}`);
+  console.log(failed.length === 0 ? `\njepsen: all runs linearizable${control ? '; control caught' : ''}` : `\njepsen: ${failed.length} run(s) failed: ${failed.map((r) => r.name).join(', ')}`);
   return failed.length === 0 ? 0 : 1;
 }
 

@@ -1,0 +1,84 @@
+// Placement, key hashing and the meta state machine: pure functions every
+// node computes the same way.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { EntryType, encodeConfChange, ConfChangeType } from '../../src/replication/index.js';
+import { MetaStateMachine, encodeMetaCommand, placeShards, shardOfKey } from '../../src/cluster/index.js';
+import type { MetaCommand, NodeInfo } from '../../src/cluster/index.js';
+
+function node(id: string, rack = 'r1', datacenter = 'dc1'): NodeInfo {
+  return { id, peer: `127.0.0.1:${7000 + id.length}`, resp: '', http: '', grpc: '', datacenter, rack, status: 'up', registeredAtMs: 0, statusSinceMs: 0 };
+}
+
+test('placement: distinct replicas, balanced within one, preferred leaders spread, deterministic', () => {
+  for (const n of [1, 2, 3, 4, 5, 7]) {
+    for (const shards of [1, 4, 16, 33]) {
+      const nodes = Array.from({ length: n }, (_, i) => node(`n${i + 1}`));
+      const placed = placeShards('default', shards, 3, nodes);
+      assert.deepEqual(placed, placeShards('default', shards, 3, [...nodes].reverse()), 'independent of input order');
+      const load = new Map<string, number>();
+      const leads = new Map<string, number>();
+      for (const s of placed) {
+        assert.equal(s.replicas.length, Math.min(3, n));
+        assert.equal(new Set(s.replicas).size, s.replicas.length);
+        for (const r of s.replicas) load.set(r, (load.get(r) ?? 0) + 1);
+        leads.set(s.replicas[0]!, (leads.get(s.replicas[0]!) ?? 0) + 1);
+      }
+      const loads = nodes.map((x) => load.get(x.id) ?? 0);
+      assert.ok(Math.max(...loads) - Math.min(...loads) <= 1, `replicas balanced for ${n} nodes, ${shards} shards: ${loads}`);
+      const ls = nodes.map((x) => leads.get(x.id) ?? 0);
+      assert.ok(Math.max(...ls) - Math.min(...ls) <= 1, `preferred leaders balanced: ${ls}`);
+    }
+  }
+});
+
+test('placement puts a shard\'s replicas on different racks when it can', () => {
+  const nodes = [node('a', 'r1'), node('b', 'r1'), node('c', 'r2'), node('d', 'r2'), node('e', 'r3'), node('f', 'r3')];
+  for (const s of placeShards('default', 12, 3, nodes)) {
+    const racks = s.replicas.map((id) => nodes.find((x) => x.id === id)!.rack);
+    assert.equal(new Set(racks).size, 3, `shard ${s.id} spans three racks: ${s.replicas}`);
+  }
+});
+
+test('keys spread over shards; the mapping is stable', () => {
+  const counts = new Array<number>(16).fill(0);
+  for (let i = 0; i < 16_000; i++) counts[shardOfKey(Buffer.from(`key:${i}`), 16)]!++;
+  for (const c of counts) assert.ok(c > 800 && c < 1200, `even spread: ${counts}`);
+  assert.equal(shardOfKey(Buffer.from('hello'), 16), shardOfKey(Buffer.from('hello'), 16));
+});
+
+test('the meta state machine applies registrations, status, keyspaces and removals; conf changes track voters', async () => {
+  const sm = new MetaStateMachine();
+  const changes: number[] = [];
+  sm.onChange = (s) => changes.push(s.version);
+  let index = 0;
+  const entry = (c: MetaCommand) => ({ term: 1, index: ++index, type: EntryType.Normal, data: encodeMetaCommand(c) });
+  const { status, registeredAtMs, statusSinceMs, ...n1 } = node('n1');
+  void status;
+  void registeredAtMs;
+  void statusSinceMs;
+  const out = await sm.apply([
+    { term: 1, index: ++index, type: EntryType.ConfChange, data: encodeConfChange({ type: ConfChangeType.AddVoter, node: 'n1' }) },
+    entry({ type: 'register', node: n1, nowMs: 10 }),
+    entry({ type: 'register', node: { ...n1, id: 'n2' }, nowMs: 20 }),
+    entry({ type: 'status', id: 'n2', status: 'down', nowMs: 30 }),
+    entry({ type: 'createKeyspace', keyspace: { name: 'default', strategy: 'raft', shards: 2, replicationFactor: 2, createdAtMs: 40 }, shards: placeShards('default', 2, 2, [node('n1'), node('n2')]) }),
+    entry({ type: 'remove', id: 'n2' }),
+    entry({ type: 'status', id: 'nX', status: 'up', nowMs: 50 }),
+  ]);
+  assert.deepEqual(sm.conf.voters, ['n1']);
+  assert.equal(sm.applied, 7);
+  assert.equal(sm.state.nodes.n2!.status, 'down');
+  assert.equal(sm.state.nodes.n2!.statusSinceMs, 30);
+  assert.equal(sm.state.nodes.n1!.registeredAtMs, 10);
+  assert.equal(sm.state.shards.default!.length, 2);
+  const answers = [...out.values()].map((b) => JSON.parse(Buffer.from(b).toString()) as { ok?: true; error?: string });
+  assert.match(answers[4]!.error!, /still holds shard replicas/);
+  assert.match(answers[5]!.error!, /unknown node nX/);
+  assert.deepEqual(changes, [1]);
+  // The snapshot restores the same state.
+  const copy = new MetaStateMachine();
+  await copy.restore({ meta: { index: 7, term: 1, conf: sm.conf }, data: sm.snapshotData() });
+  assert.deepEqual(copy.state, sm.state);
+  assert.equal(copy.applied, 7);
+});
