@@ -33,7 +33,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { SeededRandom } from '../src/base/index.js';
 import { LocalCluster } from '../src/cli/local-cluster.js';
 import { defaultConfig } from '../src/node/config.js';
@@ -96,12 +96,29 @@ interface Running {
   stop(): Promise<void>;
 }
 
+/** Cluster starts that failed and were retried (on a shared machine a freshly picked free port can be taken before the process binds it). */
+const startRetries: string[] = [];
+
+/** Starts a cluster, retrying twice on a fresh directory when a process dies before it is ready or the cluster never gets healthy. */
+async function startWithRetry<T>(label: string, dir: string, start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      startRetries.push(`${label}: start attempt ${attempt} failed (${errBrief(err)}); retried`);
+      status(`${label}: start attempt ${attempt} failed: ${errFull(err)}; retrying`);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
 /** Every cluster alive, so Ctrl-C can kill them by PID. */
 const live = new Set<{ kill: () => void }>();
 
 async function startSystem(sys: System, cfg: ClusterBenchConfig, dir: string, cpuProfDir: string | undefined): Promise<Running> {
   if (sys === 'etcd') {
-    const c = await EtcdCluster.start(cfg.etcdBin, dir);
+    const c = await startWithRetry('etcd', dir, () => EtcdCluster.start(cfg.etcdBin, dir));
     const handle = { kill: () => c.members.forEach((m) => m.child?.kill('SIGKILL')) };
     live.add(handle);
     return {
@@ -115,10 +132,12 @@ async function startSystem(sys: System, cfg: ClusterBenchConfig, dir: string, cp
   }
   const env: Record<string, string> = {};
   if (cpuProfDir !== undefined) {
+    // Node refuses --cpu-prof in NODE_OPTIONS: a preload starts the profiler instead (bench/lib/cluster-cpuprof.ts).
     mkdirSync(cpuProfDir, { recursive: true });
-    env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${cpuProfDir}`.trim();
+    env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import=${pathToFileURL(join(dirname(SCRIPT), 'lib', 'cluster-cpuprof.js')).href}`.trim();
+    env.BENCH_CLUSTER_CPU_PROF = cpuProfDir;
   }
-  const c = await LocalCluster.start({ nodes: 3, baseDir: dir, shards: cfg.shards, replicationFactor: 3, args: cfg.strataArgs, env });
+  const c = await startWithRetry('StrataDB', dir, () => LocalCluster.start({ nodes: 3, baseDir: dir, shards: cfg.shards, replicationFactor: 3, args: cfg.strataArgs, env }));
   const handle = { kill: () => c.nodes.forEach((n) => n.child?.kill('SIGKILL')) };
   live.add(handle);
   return {
@@ -173,7 +192,7 @@ async function failoverTrials(sys: System, cfg: ClusterBenchConfig, work: string
   };
   status(`${SYSTEM_LABELS[sys]} failover: ${cfg.failoverTrials} trials of kill -9 of a leader`);
   if (sys === 'etcd') {
-    const c = await EtcdCluster.start(cfg.etcdBin, dir);
+    const c = await startWithRetry('etcd failover', dir, () => EtcdCluster.start(cfg.etcdBin, dir));
     const handle = { kill: () => c.members.forEach((m) => m.child?.kill('SIGKILL')) };
     live.add(handle);
     try {
@@ -184,7 +203,7 @@ async function failoverTrials(sys: System, cfg: ClusterBenchConfig, work: string
       rmSync(dir, { recursive: true, force: true });
     }
   } else {
-    const c = await LocalCluster.start({ nodes: 3, baseDir: dir, shards: cfg.shards, replicationFactor: 3, args: cfg.strataArgs });
+    const c = await startWithRetry('StrataDB failover', dir, () => LocalCluster.start({ nodes: 3, baseDir: dir, shards: cfg.shards, replicationFactor: 3, args: cfg.strataArgs }));
     const handle = { kill: () => c.nodes.forEach((n) => n.child?.kill('SIGKILL')) };
     live.add(handle);
     try {
@@ -281,6 +300,7 @@ async function main(): Promise<number> {
     rmSync(work, { recursive: true, force: true });
   }
 
+  notes.push(...startRetries);
   const timing = strataTiming();
   const settings = [
     `etcd ${etcdV || '(not run)'}: 3 members, \`--heartbeat-interval ${ETCD_HEARTBEAT_MS} --election-timeout ${ETCD_ELECTION_MS}\` (etcd's defaults), otherwise default flags ` +

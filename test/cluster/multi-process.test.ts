@@ -86,6 +86,19 @@ describe('a 3-node cluster of processes', { timeout: 240_000 }, () => {
     acked.set('w:0', 'cas1');
   });
 
+  test('consistency=all: once acknowledged, a stale read on every replica sees the write', async () => {
+    for (let n = 0; n < 20; n++) {
+      const r = await fetch(cluster.url(n % 3, `/v1/kv/all:${n}?consistency=all`), { method: 'PUT', body: `a${n}` });
+      assert.equal(r.status, 200, await r.clone().text());
+      acked.set(`all:${n}`, `a${n}`);
+      for (let i = 0; i < 3; i++) {
+        const g = await fetch(cluster.url(i, `/v1/kv/all:${n}?consistency=stale`));
+        assert.equal(await g.text(), `a${n}`, `node ${i} applied it before the acknowledgement`);
+      }
+    }
+    assert.equal((await fetch(cluster.url(0, '/v1/kv/x?consistency=sometimes'))).status, 400);
+  });
+
   test('the coordinator API answers on every node', async () => {
     for (let i = 0; i < 3; i++) {
       const h = await cluster.coordinator<{ status: string; shardsWithoutLeader: number }>(i, 'health');

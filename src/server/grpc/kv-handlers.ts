@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Metadata, ServerUnaryCall, ServerWritableStream, UntypedServiceImplementation, handleUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { invalidArgument } from '../../base/index.js';
 import type { KeyValueService } from '../../base/index.js';
 import type { ServerLimits } from '../limits.js';
 import type { ServerMetrics } from '../metrics.js';
@@ -38,6 +39,20 @@ export interface KvHandlerDeps {
   admit(call: CallInfo, write: boolean): void;
 }
 
+/** The service at a request's ReadConsistency (cluster nodes; a single node has one level). */
+function readService(service: KeyValueService, level: string | number | undefined): KeyValueService {
+  const read = level === 'STALE' || level === 2 ? 'stale' : level === 'LINEARIZABLE' || level === 1 ? 'linearizable' : undefined;
+  if (read === undefined && level !== undefined && level !== 'READ_DEFAULT' && level !== 0) throw invalidArgument(`unknown read consistency ${String(level)}`);
+  return read === undefined || service.withConsistency === undefined ? service : service.withConsistency({ read });
+}
+
+/** The service at a request's WriteConsistency. */
+function writeService(service: KeyValueService, level: string | number | undefined): KeyValueService {
+  const write = level === 'ALL' || level === 2 ? 'all' : level === 'QUORUM' || level === 1 ? 'quorum' : undefined;
+  if (write === undefined && level !== undefined && level !== 'WRITE_DEFAULT' && level !== 0) throw invalidArgument(`unknown write consistency ${String(level)}`);
+  return write === undefined || service.withConsistency === undefined ? service : service.withConsistency({ write });
+}
+
 /**
  * The strata.v1.KV methods over a KeyValueService. Each call is admitted
  * (connection limit, credentials, role), its request checked in full before
@@ -47,7 +62,7 @@ export interface KvHandlerDeps {
 export function kvImplementation(deps: KvHandlerDeps): UntypedServiceImplementation {
   const { service, limits } = deps;
   const Get = unary<GetRequest, GetResponse>(deps, 'Get', false, async (req) => {
-    const entry = await service.getEntry(checkKey(req.key, limits));
+    const entry = await readService(service, req.consistency).getEntry(checkKey(req.key, limits));
     return entry === undefined
       ? { found: false, value: EMPTY, expireAtMs: 0 }
       : { found: true, value: entry.value, expireAtMs: entry.expireAtMs ?? 0 };
@@ -55,14 +70,14 @@ export function kvImplementation(deps: KvHandlerDeps): UntypedServiceImplementat
   const Put = unary<PutRequest, PutResponse>(deps, 'Put', true, async (req) => {
     const key = checkKey(req.key, limits);
     const value = checkValue(req.value, limits);
-    const { written } = await service.set(key, value, putOptionsOf(req, service.nowMs()));
+    const { written } = await writeService(service, req.consistency).set(key, value, putOptionsOf(req, service.nowMs()));
     return { written };
   });
   const Delete = unary<DeleteRequest, DeleteResponse>(deps, 'Delete', true, async (req) => {
-    return { deleted: await service.delete(deleteKeysOf(req.keys, limits)) };
+    return { deleted: await writeService(service, req.consistency).delete(deleteKeysOf(req.keys, limits)) };
   });
   const Batch = unary<BatchRequest, BatchResponse>(deps, 'Batch', true, async (req) => {
-    await service.batch(batchOpsOf(req.ops, limits, service.nowMs()));
+    await writeService(service, req.consistency).batch(batchOpsOf(req.ops, limits, service.nowMs()));
     return {};
   });
   const scanMetric = deps.metrics.command('grpc', 'Scan');
@@ -70,7 +85,7 @@ export function kvImplementation(deps: KvHandlerDeps): UntypedServiceImplementat
     const started = performance.now();
     const run = async (): Promise<void> => {
       deps.admit(call, false);
-      await streamScan(call, service, scanPlanOf(call.request, limits));
+      await streamScan(call, readService(service, call.request.consistency), scanPlanOf(call.request, limits));
     };
     run().then(
       () => {

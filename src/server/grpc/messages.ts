@@ -11,6 +11,7 @@
 
 export interface GetRequest {
   key: Buffer;
+  consistency?: string | number;
 }
 
 export interface GetResponse {
@@ -32,6 +33,7 @@ export interface PutRequest extends ExpiryFields {
   key: Buffer;
   value: Buffer;
   condition: PutCondition | string | number;
+  consistency?: string | number;
 }
 
 export interface PutResponse {
@@ -40,6 +42,7 @@ export interface PutResponse {
 
 export interface DeleteRequest {
   keys: Buffer[];
+  consistency?: string | number;
 }
 
 export interface DeleteResponse {
@@ -63,6 +66,7 @@ export interface BatchOp {
 
 export interface BatchRequest {
   ops: BatchOp[];
+  consistency?: string | number;
 }
 
 export type BatchResponse = Record<string, never>;
@@ -75,6 +79,7 @@ export interface ScanRequest {
   limit: number;
   reverse: boolean;
   keysOnly: boolean;
+  consistency?: string | number;
 }
 
 export interface ScanEntry {
