@@ -69,6 +69,8 @@ export interface ClusterNodeOptions {
   seed?: number;
   /** Tests and the Jepsen harness: the coordinator's debug partition route is served. */
   faultInjection?: boolean;
+  /** A replica snapshots and truncates its log past this many applied entries (default 50 000). */
+  snapshotEntries?: number;
 }
 
 interface Replica {
@@ -249,7 +251,10 @@ export class ClusterNode {
   private tickAll(): void {
     this.meta.tick();
     for (const r of this.replicas.values()) r.group.tick();
-    this.maybeSnapshotMeta();
+    // At most one snapshot per tick: building one reads the whole replica.
+    if (this.meta.maybeCompact(META_SNAPSHOT_EVERY)) return;
+    const every = this.opts.snapshotEntries ?? 50_000;
+    for (const r of this.replicas.values()) if (r.group.maybeCompact(every)) return;
   }
 
   private onRaft(group: string, msg: Message): void {
@@ -298,6 +303,9 @@ export class ClusterNode {
     const sm = await ShardStateMachine.open({ dir: joinPath(dir, 'engine'), fs: this.fs, ...(this.opts.engine !== undefined ? { engine: this.opts.engine } : {}) });
     const log = DiskRaftLog.open(this.fs, joinPath(dir, 'raft'));
     bootstrapLog(log, info.replicas);
+    // The engine's own WAL is not synced: after a crash it may be behind the log's snapshot; start from the snapshot then.
+    const snap = log.snapshot();
+    if (snap.meta.index > sm.applied) await sm.restore(snap);
     if (this.closed) {
       log.close();
       await sm.close();
@@ -306,12 +314,6 @@ export class ClusterNode {
     const group = this.newGroup(name, log, sm);
     this.replicas.set(name, { info, sm, group });
     this.log('info', `opened replica ${name}`, { replicas: info.replicas });
-  }
-
-  private maybeSnapshotMeta(): void {
-    const applied = this.metaSm.applied;
-    if (applied - this.metaLog.firstIndex() < META_SNAPSHOT_EVERY) return;
-    this.metaLog.createSnapshot(applied, this.metaSm.conf, this.metaSm.snapshotData());
   }
 
   // ---- talking to the meta leader ----
@@ -668,13 +670,24 @@ export class ClusterNode {
   }
 
   /** Health: this node's view of nodes, meta group and shards (GET /api/v1/coordinator/health). */
-  health(): { node: NodeId; status: 'ok' | 'degraded' | 'forming'; nodes: Record<string, string>; metaLeader: NodeId; shardsWithoutLeader: number; replicasHere: number; leadersHere: number } {
+  health(): {
+    node: NodeId;
+    status: 'ok' | 'degraded' | 'forming';
+    nodes: Record<string, string>;
+    metaLeader: NodeId;
+    shardsWithoutLeader: number;
+    replicasHere: number;
+    leadersHere: number;
+    snapshots: { taken: number; installed: number };
+  } {
     const map = this.shardMap();
     const nodes = Object.fromEntries(map.nodes.map((n) => [n.id, n.status]));
     const noLeader = map.shards.filter((s) => s.leader === '').length;
     const leadersHere = [...this.replicas.values()].filter((r) => r.group.isLeader).length;
     const status = map.keyspaces.length === 0 ? 'forming' : noLeader > 0 || map.nodes.some((n) => n.status !== 'up') || map.metaLeader === '' ? 'degraded' : 'ok';
-    return { node: this.id, status, nodes, metaLeader: map.metaLeader, shardsWithoutLeader: noLeader, replicasHere: this.replicas.size, leadersHere };
+    const groups = [this.meta, ...[...this.replicas.values()].map((r) => r.group)];
+    const snapshots = { taken: groups.reduce((n, g) => n + g.snapshotsTaken, 0), installed: groups.reduce((n, g) => n + g.snapshotsInstalled, 0) };
+    return { node: this.id, status, nodes, metaLeader: map.metaLeader, shardsWithoutLeader: noLeader, replicasHere: this.replicas.size, leadersHere, snapshots };
   }
 
   /** Engine numbers of every local replica, summed (INFO, /metrics). */

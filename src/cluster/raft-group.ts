@@ -24,6 +24,8 @@ export interface StateMachine {
   apply(entries: readonly Entry[]): Promise<Map<number, Uint8Array>>;
   /** Replaces the whole state with a snapshot's (a follower that fell behind the leader's log). */
   restore(snapshot: Snapshot): Promise<void>;
+  /** The whole state as of `applied`, for a snapshot that lets the log drop the entries before it. */
+  snapshotData(): Uint8Array;
 }
 
 export interface RaftGroupOptions {
@@ -76,6 +78,10 @@ export class NotLeaderError extends StrataError {
 export class RaftGroup {
   readonly raft: Raft;
   readonly group: string;
+  /** Snapshots received from a leader and installed (this replica had fallen behind its log). */
+  snapshotsInstalled = 0;
+  /** Snapshots taken here to truncate the log. */
+  snapshotsTaken = 0;
   private readonly opts: RaftGroupOptions;
   private driving = false;
   private again = false;
@@ -206,6 +212,22 @@ export class RaftGroup {
     return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
   }
 
+  /**
+   * Log compaction: once more than `entries` applied entries sit in the
+   * log, snapshot the state machine at its applied index and drop them (a
+   * follower that needs them gets the snapshot instead). Called between
+   * Readies (the node's tick), never while the drive loop applies.
+   */
+  maybeCompact(entries: number): boolean {
+    if (this.driving || this.closed) return false;
+    const applied = this.opts.sm.applied;
+    const log = this.opts.log;
+    if (applied - log.firstIndex() < entries) return false;
+    log.createSnapshot(applied, this.raft.confState(), this.opts.sm.snapshotData());
+    this.snapshotsTaken++;
+    return true;
+  }
+
   transferLeader(target: NodeId): boolean {
     const ok = this.raft.transferLeader(target);
     this.schedule();
@@ -269,7 +291,10 @@ export class RaftGroup {
         if (rd.hardState !== undefined) log.setHardState(rd.hardState);
         if (rd.mustSync || rd.snapshot !== undefined) await log.sync();
         for (const m of rd.messages) this.opts.send(m.to, this.group, m);
-        if (rd.snapshot !== undefined) await this.opts.sm.restore(rd.snapshot);
+        if (rd.snapshot !== undefined) {
+          await this.opts.sm.restore(rd.snapshot);
+          this.snapshotsInstalled++;
+        }
         for (const rs of rd.readStates) this.onReadState(rs);
         if (rd.committedEntries.length > 0) {
           const outcomes = await this.opts.sm.apply(rd.committedEntries);

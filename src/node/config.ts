@@ -117,6 +117,8 @@ export interface StrataConfig {
     clusterId: string;
     /** Mutual TLS between nodes (every node presents certFile/keyFile signed by caFile and checks its peer's). */
     tls: { enabled: boolean; certFile: string; keyFile: string; caFile: string };
+    /** A replica snapshots its state and drops its Raft log once this many applied entries are in it. */
+    snapshotEntries: number;
     /** Tests and the Jepsen harness only: POST /api/v1/coordinator/debug/partition drops peer traffic on command. */
     faultInjection: boolean;
   };
@@ -206,6 +208,7 @@ export function defaultConfig(): StrataConfig {
       requestTimeoutMs: 10_000,
       clusterId: 'strata',
       tls: { enabled: false, certFile: '', keyFile: '', caFile: '' },
+      snapshotEntries: 50_000,
       faultInjection: false,
     },
     log: { level: 'info', destination: 'stdout' },
@@ -301,6 +304,7 @@ const SCHEMA: { readonly [key: string]: SchemaNode } = {
       keyFile: { t: 'string' },
       caFile: { t: 'string' },
     },
+    snapshotEntries: { t: 'int', min: 10, max: 100_000_000 },
     faultInjection: { t: 'bool' },
   },
   log: {

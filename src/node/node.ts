@@ -127,6 +127,7 @@ export async function openClusterNode(
     nodeTimeoutMs: c.nodeTimeoutMs,
     requestTimeoutMs: c.requestTimeoutMs,
     faultInjection: c.faultInjection,
+    snapshotEntries: c.snapshotEntries,
     engine: {
       writeBufferSize: Math.max(256 * 1024, Math.floor(engine.writeBufferSize / perNode)),
       blockCacheSize: Math.floor(engine.blockCacheSize / perNode),

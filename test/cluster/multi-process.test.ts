@@ -32,7 +32,7 @@ describe('a 3-node cluster of processes', { timeout: 240_000 }, () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'strata-cluster-'));
-    cluster = await LocalCluster.start({ nodes: 3, baseDir: dir, shards: 4, replicationFactor: 3, faultInjection: true, args: ['--set', 'cluster.requestTimeoutMs=3000'] });
+    cluster = await LocalCluster.start({ nodes: 3, baseDir: dir, shards: 4, replicationFactor: 3, faultInjection: true, args: ['--set', 'cluster.requestTimeoutMs=3000', '--set', 'cluster.snapshotEntries=100'] });
     for (let i = 0; i < 3; i++) clients.push(client(cluster, i));
   });
 
@@ -169,6 +169,9 @@ describe('a 3-node cluster of processes', { timeout: 240_000 }, () => {
     clients[2]!.disconnect();
     clients[2] = client(cluster, 2);
     await cluster.waitHealthy();
+    // The others truncated their logs past what node 3 had (snapshotEntries=100): it caught up from snapshots.
+    const h3 = await cluster.coordinator<{ snapshots: { installed: number } }>(2, 'health');
+    assert.ok(h3.snapshots.installed > 0, `node 3 installed snapshots (${JSON.stringify(h3)})`);
     // Stale reads on node 3 (READONLY) reach its own replicas once they caught up.
     await checkAcked(2);
     const stale = client(cluster, 2);

@@ -158,14 +158,14 @@ export interface JepsenResult {
   reports: string[];
 }
 
-/** Starts a cluster the nemesis can partition (STRATA_FAULT_INJECTION=1), on loopback. */
+/** Starts a cluster the nemesis can partition (cluster.faultInjection), on loopback. */
 export function startJepsenCluster(o: { nodes: number; baseDir: string; shards?: number; replicationFactor?: number; serverArgs?: string[] }): Promise<LocalCluster> {
   return LocalCluster.start({
     nodes: o.nodes,
     baseDir: o.baseDir,
     shards: o.shards ?? 4,
     replicationFactor: o.replicationFactor ?? 3,
-    env: { STRATA_FAULT_INJECTION: '1' },
+    faultInjection: true,
     args: o.serverArgs ?? [],
     logLevel: 'error',
   });

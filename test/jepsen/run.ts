@@ -14,6 +14,8 @@
  *   JEPSEN_SEED / --seed n                 first run's seed (run i uses seed + i; default: from the clock)
  *   JEPSEN_KEYS / --keys n                 keys (default 200)
  *   JEPSEN_CLIENTS / --clients n           clients (default 10)
+ *   JEPSEN_SERVER_ARGS                     more `strata serve` arguments, space separated
+ *                                          (e.g. "--set cluster.snapshotEntries=100" to exercise snapshots)
  *   --no-control                           skip the positive control
  */
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -42,6 +44,7 @@ const baseSeed = setting('--seed', 'JEPSEN_SEED', Date.now() % 1_000_000_007);
 const keys = setting('--keys', 'JEPSEN_KEYS', 200);
 const clients = setting('--clients', 'JEPSEN_CLIENTS', 10);
 const control = !process.argv.includes('--no-control');
+const serverArgs = (process.env.JEPSEN_SERVER_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
 const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
 
 interface Row {
@@ -70,6 +73,7 @@ async function one(name: string, seed: number, isControl: boolean): Promise<Row>
     log,
     shards: 4,
     historyFile: file,
+    serverArgs,
   });
   const s = r.stats;
   const clean = s.anomalies.length === 0 && s.undecided.length === 0 && s.lostWrites.length === 0 && s.finalUnread.length === 0;
@@ -90,6 +94,7 @@ async function one(name: string, seed: number, isControl: boolean): Promise<Row>
 
 async function main(): Promise<number> {
   mkdirSync(RESULTS, { recursive: true });
+  if (serverArgs.length > 0) console.log(`strata serve arguments: ${serverArgs.join(' ')}`);
   const rows: Row[] = [];
   for (let i = 0; i < runs; i++) rows.push(await one(`run ${i + 1}/${runs}`, baseSeed + i, false));
   if (control) rows.push(await one('positive control (READONLY stale reads)', baseSeed + runs, true));
