@@ -388,6 +388,8 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
 
     // ---- nemesis
     let probeSeq = 0;
+    /** The probe's process: a new one after an op with an unknown outcome (a process never has two ops open). */
+    let probeProcess = 0;
     const probe = async (isolated: number, rnd: SeededRandom): Promise<string> => {
       const key = `${prefix}probe${probeSeq++}`;
       allKeys.add(key);
@@ -396,12 +398,15 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
       for (let a = 0; a < 8 && written === undefined && performance.now() < end + 5000; a++) {
         const w = others[rnd.int(0, others.length - 1)]!;
         const value = `${key}-w${a}`;
-        const out = await op(probeWriters[w]!, 'probe', nodeName(w), 'write', key, value);
+        const out = await op(probeWriters[w]!, `probe${probeProcess}`, nodeName(w), 'write', key, value);
         if (out.type === 'ok') written = value;
-        else await sleep(300);
+        else {
+          if (out.type === 'info') probeProcess++;
+          await sleep(300);
+        }
       }
       if (written === undefined) return `${key}: no write acknowledged through the majority`;
-      const r = await op(probeReaders[isolated]!, 'probe', nodeName(isolated), 'read', key);
+      const r = await op(probeReaders[isolated]!, `probe${probeProcess}`, nodeName(isolated), 'read', key);
       const read = r.type === 'ok' ? (r.value === null ? null : String(r.value)) : 'failed';
       probes.push({ key, written, read });
       return `${key}: wrote ${written} via majority, read on ${nodeName(isolated)} -> ${read === 'failed' ? `failed (${(r as { error: string }).error})` : JSON.stringify(read)}`;
@@ -480,7 +485,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
           const key = queue[next++]!;
           for (let a = 0; a < 10; a++) {
             const j = (w + a) % nodes;
-            const out = await op(finalConns[j]!, 'final', nodeName(j), 'read', key);
+            const out = await op(finalConns[j]!, `final${w}`, nodeName(j), 'read', key);
             if (out.type === 'ok') break;
             await sleep(200);
           }
@@ -504,11 +509,16 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
   stats.runMs = runMs;
   stats.checkMs = checkMs;
   stats.totalMs = performance.now() - totalStart;
+  const finalValue = new Map<string, string | null>();
+  const acked = new Set<string>();
+  for (const e of events) {
+    if (e.type !== 'ok') continue;
+    if (e.process.startsWith('final')) finalValue.set(e.key, e.result as string | null);
+    else if (e.f === 'write' || (e.f === 'cas' && e.result === true)) acked.add(e.key);
+  }
   for (const key of allKeys) {
-    const finals = events.filter((e) => e.key === key && e.process === 'final' && e.type === 'ok');
-    if (finals.length === 0) stats.finalUnread.push(key);
-    const acked = events.some((e) => e.key === key && e.type === 'ok' && (e.f === 'write' || (e.f === 'cas' && e.result === true)));
-    if (acked && finals.length > 0 && finals.every((e) => e.result === null)) stats.lostWrites.push(key);
+    if (!finalValue.has(key)) stats.finalUnread.push(key);
+    else if (acked.has(key) && finalValue.get(key) === null) stats.lostWrites.push(key);
   }
   const reports = result.violations.slice(0, 3).map((v) => describeViolation(history, v.key, checkOptions));
   if (o.historyFile !== undefined) writeHistoryJsonl(o.historyFile, events);
