@@ -186,9 +186,9 @@ export class LocalCluster {
       for (const n of this.nodes) {
         if (n.child === undefined) continue;
         try {
-          const h = await this.coordinator<{ status: string; shardsWithoutLeader: number; nodes: Record<string, string> }>(n.index, 'health');
+          const h = await this.coordinator<{ status: string; shardsWithoutLeader: number; nodes: Record<string, string>; replicasHere: number; replicasAssigned: number }>(n.index, 'health');
           const running = this.nodes.filter((m) => m.child !== undefined).map((m) => m.id);
-          if (h.status === 'forming' || h.shardsWithoutLeader > 0 || running.some((id) => h.nodes[id] !== 'up')) {
+          if (h.status === 'forming' || h.shardsWithoutLeader > 0 || h.replicasHere < h.replicasAssigned || running.some((id) => h.nodes[id] !== 'up')) {
             ok = false;
             last = `${n.id}: ${JSON.stringify(h)}`;
           }

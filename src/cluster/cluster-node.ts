@@ -677,6 +677,8 @@ export class ClusterNode {
     metaLeader: NodeId;
     shardsWithoutLeader: number;
     replicasHere: number;
+    /** Replicas the shard map places here (more than replicasHere while they open). */
+    replicasAssigned: number;
     leadersHere: number;
     snapshots: { taken: number; installed: number };
   } {
@@ -684,10 +686,12 @@ export class ClusterNode {
     const nodes = Object.fromEntries(map.nodes.map((n) => [n.id, n.status]));
     const noLeader = map.shards.filter((s) => s.leader === '').length;
     const leadersHere = [...this.replicas.values()].filter((r) => r.group.isLeader).length;
-    const status = map.keyspaces.length === 0 ? 'forming' : noLeader > 0 || map.nodes.some((n) => n.status !== 'up') || map.metaLeader === '' ? 'degraded' : 'ok';
+    const assigned = map.shards.filter((s) => s.replicas.includes(this.id)).length;
+    const status =
+      map.keyspaces.length === 0 ? 'forming' : noLeader > 0 || map.nodes.some((n) => n.status !== 'up') || map.metaLeader === '' || this.replicas.size < assigned ? 'degraded' : 'ok';
     const groups = [this.meta, ...[...this.replicas.values()].map((r) => r.group)];
     const snapshots = { taken: groups.reduce((n, g) => n + g.snapshotsTaken, 0), installed: groups.reduce((n, g) => n + g.snapshotsInstalled, 0) };
-    return { node: this.id, status, nodes, metaLeader: map.metaLeader, shardsWithoutLeader: noLeader, replicasHere: this.replicas.size, leadersHere, snapshots };
+    return { node: this.id, status, nodes, metaLeader: map.metaLeader, shardsWithoutLeader: noLeader, replicasHere: this.replicas.size, replicasAssigned: assigned, leadersHere, snapshots };
   }
 
   /** Engine numbers of every local replica, summed (INFO, /metrics). */

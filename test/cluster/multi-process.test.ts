@@ -172,8 +172,7 @@ describe('a 3-node cluster of processes', { timeout: 240_000 }, () => {
     clients[2] = client(cluster, 2);
     await cluster.waitHealthy();
     // The others truncated their logs past what node 3 had (snapshotEntries=100): it caught up from snapshots.
-    const h3 = await cluster.coordinator<{ snapshots: { installed: number } }>(2, 'health');
-    assert.ok(h3.snapshots.installed > 0, `node 3 installed snapshots (${JSON.stringify(h3)})`);
+    await waitFor(async () => (await cluster.coordinator<{ snapshots: { installed: number } }>(2, 'health')).snapshots.installed > 0, 'node 3 installs snapshots');
     // Stale reads on node 3 (READONLY) reach its own replicas once they caught up.
     await checkAcked(2);
     const stale = client(cluster, 2);

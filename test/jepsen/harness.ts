@@ -52,7 +52,11 @@ export interface JepsenOptions {
   /** Workload keys (`k0` .. `k<keys-1>`); the partition probe adds its own `probe<n>` keys. */
   keys: number;
   clients: number;
-  /** How long the clients run (the nemesis stops injecting new faults before the end). */
+  /**
+   * How long the clients run at least: they go on until the nemesis has
+   * injected every kind in `faults` once; past the first round it starts only
+   * faults that end before this time.
+   */
   durationMs: number;
   faults: FaultKind[];
   /** The clients' reads go over READONLY connections (stale reads allowed): the positive control. */

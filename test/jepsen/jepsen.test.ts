@@ -11,8 +11,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LocalCluster } from '../../src/cli/local-cluster.js';
-import { runJepsen, startJepsenCluster } from './harness.js';
-import type { JepsenResult } from './harness.js';
+import { checkLinearizable } from '../../src/sim/index.js';
+import { historyOf, runJepsen, startJepsenCluster } from './harness.js';
+import type { JepsenEvent, JepsenResult } from './harness.js';
 
 const SEED = Number(process.env.JEPSEN_SEED ?? Date.now() % 1_000_000);
 const dir = mkdtempSync(join(tmpdir(), 'strata-jepsen-test-'));
@@ -35,6 +36,41 @@ after(async () => {
   await cluster?.stop();
   if (keep) console.log(`jepsen: history and data directories kept in ${dir}`);
   else rmSync(dir, { recursive: true, force: true });
+});
+
+test('jepsen harness: events become the checker history (ok complete, info pending, fail dropped)', () => {
+  let index = 0;
+  const ev = (op: number, type: JepsenEvent['type'], f: JepsenEvent['f'], time: number, extra: Partial<JepsenEvent> = {}): JepsenEvent => ({ index: index++, type, process: `c${op}`, f, key: 'k', time, node: 'n1', op, ...extra });
+  const events: JepsenEvent[] = [
+    ev(0, 'invoke', 'write', 0, { value: 'a' }),
+    ev(0, 'ok', 'write', 1, { value: 'a' }),
+    ev(1, 'invoke', 'write', 2, { value: 'b' }),
+    ev(1, 'info', 'write', 3, { value: 'b', error: 'Command timed out' }),
+    ev(2, 'invoke', 'read', 4),
+    ev(2, 'fail', 'read', 5, { error: 'Command timed out' }),
+    ev(3, 'invoke', 'cas', 6, { value: 'c', expected: 'x' }),
+    ev(3, 'ok', 'cas', 7, { value: 'c', expected: 'x', result: false }),
+    ev(4, 'invoke', 'read', 8),
+    ev(4, 'ok', 'read', 9, { result: 'b' }),
+  ];
+  const h = historyOf(events);
+  assert.deepEqual(
+    h.map((o) => [o.id, o.kind, o.ret, o.output]),
+    [
+      [0, 'write', 1, undefined],
+      [1, 'write', undefined, undefined],
+      [3, 'cas', 7, false],
+      [4, 'read', 9, 'b'],
+    ],
+  );
+  // The timed-out write may have happened: reading it is linearizable.
+  assert.ok(checkLinearizable(h).ok);
+  // A read of the first value after the second was seen is not (a stale read).
+  const stale = historyOf([...events, ev(5, 'invoke', 'read', 10), ev(5, 'ok', 'read', 11, { result: 'a' })]);
+  assert.equal(checkLinearizable(stale).violations.length, 1);
+  // An absent read after an acknowledged write is not either (a lost write).
+  const lost = historyOf([events[0]!, events[1]!, ev(6, 'invoke', 'read', 12), ev(6, 'ok', 'read', 13, { result: null })]);
+  assert.equal(checkLinearizable(lost).violations.length, 1);
 });
 
 test('jepsen: linearizable under kill -9 + restart, pause and partition; no acknowledged write lost', { timeout: 150_000 }, async () => {

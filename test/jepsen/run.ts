@@ -74,6 +74,9 @@ async function one(name: string, seed: number, isControl: boolean): Promise<Row>
     shards: 4,
     historyFile: file,
     serverArgs,
+  }).catch((err: unknown) => {
+    console.log(`run aborted; data directories kept in ${baseDir}`);
+    throw err;
   });
   const s = r.stats;
   const clean = s.anomalies.length === 0 && s.undecided.length === 0 && s.lostWrites.length === 0 && s.finalUnread.length === 0;
