@@ -92,6 +92,8 @@ interface HeartbeatResponse {
   metaLeader: NodeId;
   /** Shard group → [leader, term]. */
   leaders: Record<string, [NodeId, number]>;
+  /** When the meta leader last heard from each node (its clock, ms). */
+  lastSeen: Record<NodeId, number>;
 }
 
 const enc = new TextEncoder();
@@ -159,6 +161,8 @@ export class ClusterNode {
   private registered = false;
   private readonly random: SeededRandom;
   private coordinatorBusy = false;
+  /** When the meta leader last heard from each node, as its last answer said. */
+  private lastHeartbeats: Record<NodeId, number> = {};
   private readonly sessions: SessionPool;
   private beating = false;
 
@@ -362,6 +366,7 @@ export class ClusterNode {
       const res = parse<HeartbeatResponse>(await this.metaCall('meta.heartbeat', json(req)));
       if (res.state !== undefined) this.onMetaState(res.state, false);
       this.metaVoters = res.metaVoters;
+      this.lastHeartbeats = res.lastSeen;
       if (res.metaLeader !== '') this.metaLeaderHint = res.metaLeader;
       for (const [g, [leader, term]] of Object.entries(res.leaders)) {
         const mine = this.replicas.get(g);
@@ -397,6 +402,7 @@ export class ClusterNode {
           metaVoters: [...this.metaSm.conf.voters],
           metaLeader: this.id,
           leaders: Object.fromEntries(this.reportedLeaders),
+          lastSeen: Object.fromEntries(this.lastSeen),
         };
         if (req.version !== s.version) res.state = s;
         return json(res);
@@ -616,7 +622,14 @@ export class ClusterNode {
   // ---- the coordinator's view (REST API) ----
 
   /** The meta state as this node knows it, with leader hints. */
-  shardMap(): { version: number; keyspaces: KeyspaceInfo[]; shards: Array<ShardInfo & { leader: NodeId; term: number }>; nodes: NodeInfo[]; metaLeader: NodeId; metaVoters: NodeId[] } {
+  shardMap(): {
+    version: number;
+    keyspaces: KeyspaceInfo[];
+    shards: Array<ShardInfo & { leader: NodeId; term: number }>;
+    nodes: Array<NodeInfo & { lastHeartbeatMs: number | null }>;
+    metaLeader: NodeId;
+    metaVoters: NodeId[];
+  } {
     const s = this.state;
     const shards = Object.values(s.shards)
       .flat()
@@ -630,7 +643,7 @@ export class ClusterNode {
       version: s.version,
       keyspaces: Object.values(s.keyspaces),
       shards,
-      nodes: Object.values(s.nodes),
+      nodes: Object.values(s.nodes).map((n) => ({ ...n, lastHeartbeatMs: (this.meta.isLeader ? this.lastSeen.get(n.id) : this.lastHeartbeats[n.id]) ?? null })),
       metaLeader: this.meta.leader !== '' ? this.meta.leader : this.metaLeaderHint,
       metaVoters: this.isMetaVoter() ? [...this.metaSm.conf.voters] : this.metaVoters,
     };
