@@ -3,19 +3,13 @@
  * to 2^53) and zigzag varints: the helpers every binary codec here shares
  * (time-series chunks and log records, cluster commands and frames).
  */
+import { varintLength } from './bytes.js';
 import { corruption } from './errors.js';
 
 const TWO_53 = 9007199254740992;
 
-/** Bytes the varint of `n` (0..2^53) occupies. */
-export function varintSize(n: number): number {
-  let len = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    len++;
-  }
-  return len;
-}
+/** Bytes the varint of `n` (0..2^53) occupies (the codecs' name for varintLength). */
+export const varintSize = varintLength;
 
 /** A growable byte buffer with varint helpers. */
 export class ByteWriter {

@@ -26,7 +26,7 @@
  */
 import { compressSync, uncompressSync } from 'snappy';
 import { ERROR_CODES, StrataError, invalidArgument } from '../../base/index.js';
-import { ByteWriter } from '../codec/index.js';
+import { ByteWriter, varintSize } from '../codec/index.js';
 import type { TsField, TsPoint } from '../types.js';
 import { checkName, checkTagValue } from './validate.js';
 
@@ -315,15 +315,6 @@ class PbWriter extends ByteWriter {
     this.varint(b.length);
     this.bytes(b);
   }
-}
-
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
 }
 
 function int64Size(n: number): number {
