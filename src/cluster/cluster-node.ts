@@ -17,6 +17,7 @@
  *   reads use ReadIndex on any replica (the node's own when it has one);
  *   stale reads use the nearest replica as it is.
  */
+import { randomBytes } from 'node:crypto';
 import { ERROR_CODES, NodeFs, SeededRandom, StrataError, joinPath } from '../base/index.js';
 import type { Fs } from '../base/index.js';
 import type { OpenOptions } from '../engine/index.js';
@@ -24,7 +25,7 @@ import { ConfChangeType, DiskRaftLog, bootstrapLog } from '../replication/index.
 import type { Message, NodeId } from '../replication/index.js';
 import { decodeKvCommand, decodeKvRead, decodeReadOutcome, decodeWriteOutcome, encodeKvCommand, encodeKvRead, unwrap } from './kv-command.js';
 import type { KvRead, KvReadResult, KvWrite, KvWriteResult } from './kv-command.js';
-import { MetaStateMachine, emptyMetaState, encodeMetaCommand, placeShards, shardGroupName } from './meta.js';
+import { MetaStateMachine, emptyMetaState, encodeMetaCommand, isMetaState, placeShards, shardGroupName, validateMetaCommand } from './meta.js';
 import type { KeyspaceInfo, MetaCommand, MetaState, NodeInfo, ShardInfo } from './meta.js';
 import { PeerTransport } from './peer-transport.js';
 import { NotLeaderError, RaftGroup } from './raft-group.js';
@@ -33,6 +34,8 @@ import { ShardStateMachine } from './shard-replica.js';
 export const DEFAULT_KEYSPACE = 'default';
 const META_GROUP = 'meta';
 const META_VOTERS = 3;
+/** Method prefix of a meta request one node passed on to the meta leader. */
+const FORWARDED = 'fwd:';
 /** Meta log entries kept past a snapshot of the meta state. */
 const META_SNAPSHOT_EVERY = 1000;
 
@@ -99,7 +102,13 @@ interface HeartbeatResponse {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const json = (v: unknown): Uint8Array => enc.encode(JSON.stringify(v));
-const parse = <T>(b: Uint8Array): T => JSON.parse(dec.decode(b)) as T;
+const parse = <T>(b: Uint8Array): T => {
+  try {
+    return JSON.parse(dec.decode(b)) as T;
+  } catch {
+    throw new StrataError(ERROR_CODES.PROTOCOL, 'malformed JSON in a peer request');
+  }
+};
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -164,6 +173,10 @@ export class ClusterNode {
   /** When the meta leader last heard from each node, as its last answer said. */
   private lastHeartbeats: Record<NodeId, number> = {};
   private readonly sessions: SessionPool;
+  /** Random per process start: read contexts and session ids are never reused by a restarted node. */
+  private readonly bootId: Uint8Array;
+  /** On the meta leader: nodes that actually reported here (only they may become meta voters). */
+  private readonly heard = new Set<NodeId>();
   private beating = false;
 
   private constructor(opts: ClusterNodeOptions) {
@@ -171,7 +184,8 @@ export class ClusterNode {
     this.id = opts.nodeId;
     this.fs = opts.fs ?? new NodeFs();
     this.random = new SeededRandom(opts.seed ?? (Date.now() ^ (process.pid << 8)));
-    this.sessions = new SessionPool(`${opts.nodeId}.${Date.now().toString(36)}${this.random.int(0, 0xffffff).toString(36)}`);
+    this.bootId = randomBytes(8);
+    this.sessions = new SessionPool(`${opts.nodeId}.${Buffer.from(this.bootId).toString('hex')}`);
   }
 
   static async start(opts: ClusterNodeOptions): Promise<ClusterNode> {
@@ -235,6 +249,8 @@ export class ClusterNode {
     const o = this.opts;
     return new RaftGroup({
       group: name,
+      bootId: this.bootId,
+      snapshotEntries: name === META_GROUP ? META_SNAPSHOT_EVERY : (o.snapshotEntries ?? 50_000),
       nodeId: this.id,
       log,
       sm,
@@ -253,12 +269,14 @@ export class ClusterNode {
   }
 
   private tickAll(): void {
-    this.meta.tick();
-    for (const r of this.replicas.values()) r.group.tick();
-    // At most one snapshot per tick: building one reads the whole replica.
-    if (this.meta.maybeCompact(META_SNAPSHOT_EVERY)) return;
-    const every = this.opts.snapshotEntries ?? 50_000;
-    for (const r of this.replicas.values()) if (r.group.maybeCompact(every)) return;
+    for (const g of [this.meta, ...[...this.replicas.values()].map((r) => r.group)]) {
+      try {
+        g.tick();
+      } catch (err) {
+        // One group's failure (a log that can no longer write) must not stop the others' clocks.
+        this.log('error', `raft group ${g.group}: tick failed`, { err: err instanceof Error ? err.message : String(err) });
+      }
+    }
   }
 
   private onRaft(group: string, msg: Message): void {
@@ -275,10 +293,10 @@ export class ClusterNode {
 
   /** A new meta state (from the local replica or a heartbeat answer): adopt it and open the replicas it assigns here. */
   private onMetaState(s: MetaState, local: boolean): void {
-    if (!local && s.version <= this.state.version && this.isMetaVoter()) return;
+    if (!local && (s.version <= this.state.version || this.isMetaVoter() || !isMetaState(s))) return;
     this.state = s;
     if (local) this.metaVoters = [...this.metaSm.conf.voters];
-    void this.reconcile();
+    this.reconcile().catch((err: unknown) => this.log('error', 'cannot apply the shard map', { err: err instanceof Error ? err.message : String(err) }));
   }
 
   private isMetaVoter(): boolean {
@@ -305,11 +323,17 @@ export class ClusterNode {
     const name = shardGroupName(info.keyspace, info.id);
     const dir = joinPath(joinPath(joinPath(this.opts.dataDir, 'cluster'), 'shards'), `${info.keyspace}-${info.id}`);
     const sm = await ShardStateMachine.open({ dir: joinPath(dir, 'engine'), fs: this.fs, ...(this.opts.engine !== undefined ? { engine: this.opts.engine } : {}) });
-    const log = DiskRaftLog.open(this.fs, joinPath(dir, 'raft'));
-    bootstrapLog(log, info.replicas);
-    // The engine's own WAL is not synced: after a crash it may be behind the log's snapshot; start from the snapshot then.
-    const snap = log.snapshot();
-    if (snap.meta.index > sm.applied) await sm.restore(snap);
+    let log: DiskRaftLog;
+    try {
+      log = DiskRaftLog.open(this.fs, joinPath(dir, 'raft'));
+      bootstrapLog(log, info.replicas);
+      // The engine's own WAL is not synced: after a crash it may be behind the log's snapshot; start from the snapshot then.
+      const snap = log.snapshot();
+      if (snap.meta.index > sm.applied) await sm.restore(snap);
+    } catch (err) {
+      await sm.close().catch(() => undefined);
+      throw err;
+    }
     if (this.closed) {
       log.close();
       await sm.close();
@@ -386,12 +410,17 @@ export class ClusterNode {
     if (!this.meta.isLeader) throw new NotLeaderError(META_GROUP, this.meta.leader);
     switch (method) {
       case 'meta.propose': {
+        validateMetaCommand(parse<unknown>(payload));
         const { outcome } = await this.meta.propose(payload);
         return outcome;
       }
       case 'meta.heartbeat': {
         const req = parse<HeartbeatRequest>(payload);
+        if (typeof req.node !== 'string' || typeof req.version !== 'number' || typeof req.leads !== 'object' || req.leads === null) {
+          throw new StrataError(ERROR_CODES.PROTOCOL, 'malformed heartbeat');
+        }
         this.lastSeen.set(req.node, Date.now());
+        this.heard.add(req.node);
         for (const [g, term] of Object.entries(req.leads)) {
           const cur = this.reportedLeaders.get(g);
           if (cur === undefined || term >= cur[1]) this.reportedLeaders.set(g, [req.node, term]);
@@ -428,10 +457,12 @@ export class ClusterNode {
       const nodes = Object.values(s.nodes);
       const voters = this.metaSm.conf.voters;
       if (voters.length < META_VOTERS) {
+        // Only a node that reported here itself becomes a voter: one merely registered (and perhaps never
+        // started) must not join the quorum.
         const next = nodes
-          .filter((n) => n.status === 'up' && !voters.includes(n.id))
+          .filter((n) => n.status === 'up' && this.heard.has(n.id) && !voters.includes(n.id))
           .sort((a, b) => a.registeredAtMs - b.registeredAtMs || (a.id < b.id ? -1 : 1))[0];
-        if (next !== undefined) this.meta.raft.proposeConfChange({ type: ConfChangeType.AddVoter, node: next.id });
+        if (next !== undefined) this.meta.proposeConfChange({ type: ConfChangeType.AddVoter, node: next.id });
       }
       for (const n of nodes) {
         if (n.id === this.id) continue;
@@ -485,9 +516,15 @@ export class ClusterNode {
         return json(this.transferLocal(group, target));
       }
       default:
+        if (method.startsWith(FORWARDED)) {
+          // Forwarded once already: answer here or say who leads; never a second hop (no loops between stale hints).
+          return this.onMetaRequest(method.slice(FORWARDED.length), payload);
+        }
         if (method.startsWith('meta.')) {
-          // Forwarded to the meta leader when this node is not it.
-          return this.meta.isLeader ? this.onMetaRequest(method, payload) : this.metaCall(method, payload);
+          if (this.meta.isLeader) return this.onMetaRequest(method, payload);
+          const leader = this.meta.leader !== '' ? this.meta.leader : this.metaLeaderHint;
+          if (leader === '' || leader === this.id) throw new NotLeaderError(META_GROUP, '');
+          return this.transport.request(leader, FORWARDED + method, payload, this.opts.requestTimeoutMs);
         }
         throw new StrataError(ERROR_CODES.INVALID_ARGUMENT, `unknown peer method ${method}`);
     }

@@ -48,7 +48,7 @@ export interface MetaState {
   nodes: Record<NodeId, NodeInfo>;
   keyspaces: Record<string, KeyspaceInfo>;
   shards: Record<string, ShardInfo[]>;
-  /** Bumped by every applied command: nodes cache the state and compare versions. */
+  /** The meta log index of the last command applied: nodes cache the state and compare versions. */
   version: number;
 }
 
@@ -123,6 +123,72 @@ function lexLess(a: number[], b: number[]): boolean {
   return false;
 }
 
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isStr = (v: unknown, max = 256): v is string => typeof v === 'string' && v.length <= max;
+const isInt = (v: unknown, min: number, max: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+const ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
+function badCommand(why: string): never {
+  throw new StrataError(ERROR_CODES.INVALID_ARGUMENT, `meta command: ${why}`);
+}
+
+function checkShards(ks: KeyspaceInfo, shards: unknown): void {
+  if (!Array.isArray(shards) || shards.length !== ks.shards) badCommand(`keyspace ${ks.name} needs ${ks.shards} shards`);
+  shards.forEach((s: unknown, i) => {
+    if (!isObj(s) || s.keyspace !== ks.name || s.id !== i || !Array.isArray(s.replicas) || s.replicas.length === 0 || s.replicas.some((r) => !isStr(r) || !ID.test(r))) {
+      badCommand(`shard ${i} of ${ks.name} is malformed`);
+    }
+  });
+}
+
+/**
+ * Checks a meta command's shape before the meta leader proposes it (it may
+ * come from a peer): a malformed command in the meta log would break every
+ * replica that applies it.
+ */
+export function validateMetaCommand(c: unknown): asserts c is MetaCommand {
+  if (!isObj(c)) badCommand('not an object');
+  switch (c.type) {
+    case 'register': {
+      const n = c.node;
+      if (!isObj(n) || !isStr(n.id) || !ID.test(n.id) || !isStr(n.peer) || !/^[^\s:]+:\d{1,5}$/.test(n.peer)) badCommand('register needs a node id and peer host:port');
+      for (const k of ['resp', 'http', 'grpc', 'datacenter', 'rack']) if (!isStr(n[k])) badCommand(`register: ${k} must be a string`);
+      if (!isInt(c.nowMs, 0, 2 ** 53)) badCommand('register: nowMs');
+      return;
+    }
+    case 'status':
+      if (!isStr(c.id) || (c.status !== 'up' && c.status !== 'down') || !isInt(c.nowMs, 0, 2 ** 53)) badCommand('status needs id, up|down, nowMs');
+      return;
+    case 'remove':
+      if (!isStr(c.id)) badCommand('remove needs an id');
+      return;
+    case 'createKeyspace': {
+      const k = c.keyspace;
+      if (!isObj(k) || !isStr(k.name) || !ID.test(k.name) || k.strategy !== 'raft' || !isInt(k.shards, 1, 4096) || !isInt(k.replicationFactor, 1, 7) || !isInt(k.createdAtMs, 0, 2 ** 53)) {
+        badCommand('createKeyspace needs name, strategy raft, shards, replicationFactor, createdAtMs');
+      }
+      checkShards(k as unknown as KeyspaceInfo, c.shards);
+      return;
+    }
+    default:
+      badCommand(`unknown type ${String(c.type).slice(0, 40)}`);
+  }
+}
+
+/** A meta state as another node sent it (a heartbeat answer), checked before a node routes by it. */
+export function isMetaState(s: unknown): s is MetaState {
+  if (!isObj(s) || !isInt(s.version, 0, 2 ** 53) || !isObj(s.nodes) || !isObj(s.keyspaces) || !isObj(s.shards)) return false;
+  try {
+    for (const [name, ks] of Object.entries(s.keyspaces)) {
+      if (!isObj(ks) || ks.name !== name || !isInt(ks.shards, 1, 4096)) return false;
+      checkShards(ks as unknown as KeyspaceInfo, s.shards[name]);
+    }
+  } catch {
+    return false;
+  }
+  return true;
+}
+
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
 
@@ -153,17 +219,25 @@ export class MetaStateMachine implements StateMachine {
         continue;
       }
       if (e.data.length === 0) continue;
-      let cmd: MetaCommand;
+      let cmd: unknown;
       try {
-        cmd = JSON.parse(dec.decode(e.data)) as MetaCommand;
+        cmd = JSON.parse(dec.decode(e.data));
       } catch {
         throw corruption('meta log', e.index, 'command is not JSON');
+      }
+      try {
+        validateMetaCommand(cmd);
+      } catch (err) {
+        // Checked before proposing; one that slipped in anyway changes nothing on any replica.
+        out.set(e.index, enc.encode(JSON.stringify({ error: err instanceof Error ? err.message : String(err) })));
+        continue;
       }
       out.set(e.index, enc.encode(JSON.stringify(this.execute(cmd))));
       changed = true;
     }
     if (changed) {
-      this.state.version++;
+      // The applied index: the same on every replica for the same state (batches differ between replicas).
+      this.state.version = this.appliedIndex;
       this.onChange?.(this.state);
     }
     return Promise.resolve(out);

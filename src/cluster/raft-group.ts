@@ -10,7 +10,7 @@
 import { ERROR_CODES, StrataError } from '../base/index.js';
 import type { Random } from '../base/index.js';
 import { Raft } from '../replication/index.js';
-import type { DiskRaftLog, Entry, Message, NodeId, ReadState, Snapshot } from '../replication/index.js';
+import type { ConfChange, DiskRaftLog, Entry, Message, NodeId, ReadState, Snapshot } from '../replication/index.js';
 
 /** What a group replicates. Entries arrive in index order, each exactly once per process lifetime past `applied`. */
 export interface StateMachine {
@@ -42,6 +42,10 @@ export interface RaftGroupOptions {
   requestTimeoutMs: number;
   /** An unanswered ReadIndex request is asked again this often (default 200 ms). */
   retryReadMs?: number;
+  /** Snapshot and truncate the log past this many applied entries (undefined: never). */
+  snapshotEntries?: number;
+  /** Makes read contexts unique across this process's restarts (a leader drops a context it already holds). */
+  bootId: Uint8Array;
   onError(err: unknown): void;
   /** Called when this replica's view of the leader or its role changes. */
   onLeaderChange?(leader: NodeId, term: number): void;
@@ -91,7 +95,7 @@ export class RaftGroup {
   private readonly reads = new Map<string, ReadWaiter>();
   /** ReadStates received whose index is not applied yet. */
   private readonly readyReads: ReadWaiter[] = [];
-  private appliedWaiters: Array<{ index: number; resolve(): void }> = [];
+  private appliedWaiters: Array<{ index: number; resolve(): void; reject(err: Error): void }> = [];
   private nextReadId = 1;
   private lastLeader = '';
   private lastTerm = 0;
@@ -144,10 +148,16 @@ export class RaftGroup {
     }
     if (!('index' in r)) return Promise.reject(new NotLeaderError(this.group, this.leader));
     const { index, term } = r;
+    // A waiter still at this index proposed an entry that a leader change truncated: it was never committed.
+    const stale = this.waiters.get(index);
+    if (stale !== undefined) {
+      clearTimeout(stale.timer);
+      stale.reject(new NotLeaderError(this.group, this.leader));
+    }
     this.schedule();
     return new Promise<{ index: number; outcome: Uint8Array }>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.waiters.delete(index);
+        if (this.waiters.get(index)?.timer === timer) this.waiters.delete(index);
         reject(new StrataError(ERROR_CODES.UNAVAILABLE, `${this.group}: write not committed within ${this.opts.requestTimeoutMs} ms (outcome unknown)`));
       }, this.opts.requestTimeoutMs);
       this.waiters.set(index, { term, resolve, reject, timer });
@@ -162,41 +172,44 @@ export class RaftGroup {
    */
   readBarrier(): Promise<void> {
     if (this.closed) return Promise.reject(new StrataError(ERROR_CODES.UNAVAILABLE, `${this.group}: replica closed`));
-    const first = this.askReadIndex();
-    if (first === undefined) return Promise.reject(new NotLeaderError(this.group, this.leader));
-    return new Promise<void>((resolve, reject) => {
-      const w: ReadWaiter = {
-        index: 0,
-        resolve,
-        reject,
-        contexts: [first],
-        retry: undefined,
-        timer: setTimeout(() => {
-          this.dropRead(w);
-          const i = this.readyReads.indexOf(w);
-          if (i >= 0) this.readyReads.splice(i, 1);
-          reject(new StrataError(ERROR_CODES.UNAVAILABLE, `${this.group}: read index not confirmed within ${this.opts.requestTimeoutMs} ms`));
-        }, this.opts.requestTimeoutMs),
-      };
-      this.reads.set(first, w);
-      // Asking again later is still linearizable: any confirmation after the read began will do.
-      w.retry = setInterval(() => {
-        const ctx = this.askReadIndex();
-        if (ctx !== undefined) {
-          w.contexts.push(ctx);
-          this.reads.set(ctx, w);
-        }
-      }, Math.max(20, this.opts.retryReadMs ?? 200));
+    let resolveFn!: () => void;
+    let rejectFn!: (err: Error) => void;
+    const promise = new Promise<void>((resolve, reject) => {
+      resolveFn = resolve;
+      rejectFn = reject;
     });
+    const w: ReadWaiter = { index: 0, resolve: resolveFn, reject: rejectFn, contexts: [], retry: undefined, timer: undefined as unknown as NodeJS.Timeout };
+    w.timer = setTimeout(() => {
+      this.dropRead(w);
+      const i = this.readyReads.indexOf(w);
+      if (i >= 0) this.readyReads.splice(i, 1);
+      rejectFn(new StrataError(ERROR_CODES.UNAVAILABLE, `${this.group}: read index not confirmed within ${this.opts.requestTimeoutMs} ms`));
+    }, this.opts.requestTimeoutMs);
+    // Asking again later is still linearizable: any confirmation after the read began will do.
+    w.retry = setInterval(() => this.askReadIndex(w), Math.max(20, this.opts.retryReadMs ?? 200));
+    // Timers and the waiter are in place before the request goes out: a one-member leader answers at once.
+    if (!this.askReadIndex(w)) {
+      this.dropRead(w);
+      return Promise.reject(new NotLeaderError(this.group, this.leader));
+    }
+    return promise;
   }
 
-  /** Sends one ReadIndex request; its context key, or undefined when no leader is known. */
-  private askReadIndex(): string | undefined {
-    const ctx = Buffer.alloc(8);
-    ctx.writeDoubleLE(this.nextReadId++, 0);
-    if (!this.raft.readIndex(ctx).ok) return undefined;
+  /** Sends one ReadIndex request for `w` under a fresh context (boot id + counter); false when no leader is known. */
+  private askReadIndex(w: ReadWaiter): boolean {
+    const ctx = Buffer.alloc(this.opts.bootId.length + 8);
+    ctx.set(this.opts.bootId, 0);
+    ctx.writeDoubleLE(this.nextReadId++, this.opts.bootId.length);
+    const key = ctx.toString('latin1');
+    this.reads.set(key, w);
+    w.contexts.push(key);
+    if (!this.raft.readIndex(ctx).ok) {
+      this.reads.delete(key);
+      w.contexts.pop();
+      return false;
+    }
     this.schedule();
-    return ctx.toString('latin1');
+    return true;
   }
 
   /** Stops asking for `w` (and its timeout, unless it still waits for the apply). */
@@ -208,24 +221,34 @@ export class RaftGroup {
 
   /** Resolves once this replica applied `index`. */
   waitApplied(index: number): Promise<void> {
+    if (!Number.isSafeInteger(index) || index < 0) return Promise.reject(new StrataError(ERROR_CODES.INVALID_ARGUMENT, `${this.group}: bad log index ${index}`));
+    if (this.closed) return Promise.reject(new StrataError(ERROR_CODES.UNAVAILABLE, `${this.group}: replica closed`));
     if (this.opts.sm.applied >= index) return Promise.resolve();
-    return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
+    return new Promise((resolve, reject) => this.appliedWaiters.push({ index, resolve, reject }));
   }
 
   /**
-   * Log compaction: once more than `entries` applied entries sit in the
-   * log, snapshot the state machine at its applied index and drop them (a
-   * follower that needs them gets the snapshot instead). Called between
-   * Readies (the node's tick), never while the drive loop applies.
+   * Log compaction (run by the drive loop once a batch of Readies is done,
+   * so never while one is being carried out): once more than
+   * `snapshotEntries` applied entries sit in the log, snapshot the state
+   * machine at its applied index and drop them (a follower that needs them
+   * gets the snapshot instead).
    */
-  maybeCompact(entries: number): boolean {
-    if (this.driving || this.closed) return false;
+  private compactIfDue(): void {
+    const every = this.opts.snapshotEntries;
+    if (every === undefined || this.closed) return;
     const applied = this.opts.sm.applied;
     const log = this.opts.log;
-    if (applied - log.firstIndex() < entries) return false;
+    if (applied - log.firstIndex() < every) return;
     log.createSnapshot(applied, this.raft.confState(), this.opts.sm.snapshotData());
     this.snapshotsTaken++;
-    return true;
+  }
+
+  /** Proposes a membership change on this replica (the leader); false when the core refuses it now. */
+  proposeConfChange(cc: ConfChange): boolean {
+    const ok = this.raft.proposeConfChange(cc).ok;
+    this.schedule();
+    return ok;
   }
 
   transferLeader(target: NodeId): boolean {
@@ -259,6 +282,8 @@ export class RaftGroup {
       r.reject(err);
     }
     this.readyReads.length = 0;
+    for (const w of this.appliedWaiters) w.reject(err);
+    this.appliedWaiters = [];
     this.opts.log.close();
   }
 
@@ -269,19 +294,19 @@ export class RaftGroup {
     }
     if (!this.raft.hasReady()) return;
     this.driving = true;
-    this.idle = this.drive().then(
-      () => {
-        this.driving = false;
-      },
-      (err: unknown) => {
-        this.driving = false;
-        this.opts.onError(err);
-      },
-    );
+    this.idle = this.drive().catch((err: unknown) => {
+      this.driving = false;
+      this.opts.onError(err);
+    });
   }
 
+  /**
+   * Carries out Readies until none is left. `driving` is cleared in the
+   * same synchronous step as the last look at `again`, so a proposal made
+   * in between (from a microtask) is never left waiting for the next tick.
+   */
   private async drive(): Promise<void> {
-    do {
+    for (;;) {
       this.again = false;
       while (!this.closed && this.raft.hasReady()) {
         const rd = this.raft.ready();
@@ -294,6 +319,7 @@ export class RaftGroup {
         if (rd.snapshot !== undefined) {
           await this.opts.sm.restore(rd.snapshot);
           this.snapshotsInstalled++;
+          this.wakeAppliedWaiters();
         }
         for (const rs of rd.readStates) this.onReadState(rs);
         if (rd.committedEntries.length > 0) {
@@ -304,7 +330,12 @@ export class RaftGroup {
         this.serveReads();
         this.noteLeader();
       }
-    } while (this.again && !this.closed);
+      this.compactIfDue();
+      if (this.closed || (!this.again && !this.raft.hasReady())) {
+        this.driving = false;
+        return;
+      }
+    }
   }
 
   private settle(entries: readonly Entry[], outcomes: Map<number, Uint8Array>): void {
@@ -318,15 +349,18 @@ export class RaftGroup {
       if (e.term !== w.term || out === undefined) w.reject(new NotLeaderError(this.group, this.leader));
       else w.resolve({ index: e.index, outcome: out });
     }
+    this.wakeAppliedWaiters();
+  }
+
+  private wakeAppliedWaiters(): void {
+    if (this.appliedWaiters.length === 0) return;
     const applied = this.opts.sm.applied;
-    if (this.appliedWaiters.length > 0) {
-      const still: typeof this.appliedWaiters = [];
-      for (const w of this.appliedWaiters) {
-        if (w.index <= applied) w.resolve();
-        else still.push(w);
-      }
-      this.appliedWaiters = still;
+    const still: typeof this.appliedWaiters = [];
+    for (const w of this.appliedWaiters) {
+      if (w.index <= applied) w.resolve();
+      else still.push(w);
     }
+    this.appliedWaiters = still;
   }
 
   private onReadState(rs: ReadState): void {

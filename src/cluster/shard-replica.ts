@@ -50,22 +50,35 @@ export class ShardStateMachine implements StateMachine {
   private constructor(
     readonly kv: LocalKvService,
     private readonly clock: PinnedClock,
+    /** The log's time as of the applied index (see `open`). */
+    private readonly logClock: { ms: number },
   ) {
     const raw = kv.db.getSync(APPLIED_KEY);
-    this.appliedIndex = raw === undefined ? 0 : readF64(raw, 'applied index');
+    const applied = raw === undefined ? { index: 0, timeMs: 0 } : readApplied(raw);
+    this.appliedIndex = applied.index;
+    logClock.ms = applied.timeMs;
   }
 
+  /**
+   * Opens the replica's engine. Two clocks: client reads judge expiry by the
+   * wall clock, while applying entries and compaction use the log's time
+   * (the latest leader time applied so far, never going back), so whether a
+   * key has expired when an entry runs is the same on every replica, however
+   * late one replays the entry, and compaction never drops a value an entry
+   * still to be applied could see as live.
+   */
   static async open(options: ShardReplicaOptions): Promise<ShardStateMachine> {
     const clock = new PinnedClock(options.clock ?? systemClock);
+    const logClock = { ms: 0 };
     const kv = await LocalKvService.open({
       dir: options.dir,
       clock,
       systemPrefix: SYSTEM_PREFIX,
       syncWrites: false,
       ...(options.fs !== undefined ? { fs: options.fs } : {}),
-      ...(options.engine !== undefined ? { engine: options.engine } : {}),
+      engine: { ...options.engine, clock: { nowMs: () => logClock.ms } },
     });
-    return new ShardStateMachine(kv, clock);
+    return new ShardStateMachine(kv, clock, logClock);
   }
 
   get applied(): number {
@@ -109,20 +122,26 @@ export class ShardStateMachine implements StateMachine {
           }
         }
         let outcome: KvOutcome<KvWriteResult>;
+        // The entry's time: the leader's clock, but never before an entry applied earlier (leaders' clocks differ).
+        const at = Math.max(cmd.nowMs, this.logClock.ms);
         if (cmd.write.op === 'clear') {
           // clear walks the engine: everything staged so far goes in first, then it runs directly.
-          extra.put(APPLIED_KEY, encodeF64(e.index - 1));
+          extra.put(APPLIED_KEY, encodeApplied(e.index - 1, this.logClock.ms));
           await this.kv.commitStage(extra);
           extra.clear();
+          this.clock.pinned = at;
           try {
             outcome = { ok: true, value: { op: 'clear', deleted: await this.kv.clear() } };
           } catch (err) {
             outcome = failure(err);
+          } finally {
+            this.clock.pinned = undefined;
           }
           this.kv.beginStage();
         } else {
-          outcome = await this.execute(cmd.write, cmd.nowMs);
+          outcome = await this.execute(cmd.write, at);
         }
+        this.logClock.ms = at;
         const encoded = encodeWriteOutcome(outcome);
         out.set(e.index, encoded);
         if (cmd.client !== '') {
@@ -131,11 +150,11 @@ export class ShardStateMachine implements StateMachine {
         }
       }
     } catch (err) {
-      // Staged writes must not linger: commit what is staged without moving the applied index, then fail.
-      await this.kv.commitStage(new WriteBatch()).catch(() => undefined);
+      // Nothing of a failed batch reaches the engine: replaying it later applies every entry once.
+      this.kv.abortStage();
       throw err;
     }
-    if (last > this.appliedIndex) extra.put(APPLIED_KEY, encodeF64(last));
+    if (last > this.appliedIndex) extra.put(APPLIED_KEY, encodeApplied(last, this.logClock.ms));
     await this.kv.commitStage(extra);
     this.appliedIndex = last;
     return out;
@@ -203,7 +222,7 @@ export class ShardStateMachine implements StateMachine {
   /**
    * The whole replica as of `applied`, for a Raft snapshot: every stored
    * entry (client data with its expiry header, sessions), as
-   * `count u32 | (key length u32 | key | value length u32 | value)*`. Read
+   * `log time f64 | count u32 | (key length u32 | key | value length u32 | value)*`. Read
    * synchronously, so no apply interleaves. The whole shard is in memory
    * while it is built (streaming engine files comes with rebalancing).
    */
@@ -228,8 +247,9 @@ export class ShardStateMachine implements StateMachine {
     } finally {
       it.close();
     }
-    const head = Buffer.alloc(4);
-    head.writeUInt32LE(count, 0);
+    const head = Buffer.alloc(12);
+    head.writeDoubleLE(this.logClock.ms, 0);
+    head.writeUInt32LE(count, 8);
     return Buffer.concat([head, ...parts]);
   }
 
@@ -247,13 +267,15 @@ export class ShardStateMachine implements StateMachine {
     } finally {
       it.close();
     }
+    let snapTime = 0;
     if (data.length > 0) {
       const fail = (at: number, what: string): never => {
         throw corruption('shard snapshot', at, what);
       };
-      if (data.length < 4) fail(0, 'truncated');
-      const count = data.readUInt32LE(0);
-      let off = 4;
+      if (data.length < 12) fail(0, 'truncated');
+      snapTime = data.readDoubleLE(0);
+      const count = data.readUInt32LE(8);
+      let off = 12;
       for (let i = 0; i < count; i++) {
         if (off + 4 > data.length) fail(off, 'truncated key length');
         const kl = data.readUInt32LE(off);
@@ -267,9 +289,11 @@ export class ShardStateMachine implements StateMachine {
       }
       if (off !== data.length) fail(off, 'trailing bytes');
     }
-    batch.put(APPLIED_KEY, encodeF64(snapshot.meta.index));
+    const timeMs = Number.isFinite(snapTime) ? snapTime : 0;
+    batch.put(APPLIED_KEY, encodeApplied(snapshot.meta.index, timeMs));
     await this.kv.db.write(batch, { sync: true });
     this.appliedIndex = snapshot.meta.index;
+    this.logClock.ms = timeMs;
   }
 
   close(): Promise<void> {
@@ -296,14 +320,16 @@ function encodeSession(seq: number, response: Uint8Array): Buffer {
   return b;
 }
 
-function encodeF64(n: number): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeDoubleLE(n, 0);
+/** The applied record: f64 index | f64 log time (ms). */
+function encodeApplied(index: number, timeMs: number): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeDoubleLE(index, 0);
+  b.writeDoubleLE(timeMs, 8);
   return encodeExpiringValue(b, undefined);
 }
 
-function readF64(raw: Buffer, what: string): number {
+function readApplied(raw: Buffer): { index: number; timeMs: number } {
   const v = payloadOf(raw);
-  if (v === null || v.length !== 8) throw new StrataError(ERROR_CODES.CORRUPTION, `${what} record is malformed`);
-  return v.readDoubleLE(0);
+  if (v === null || v.length !== 16) throw new StrataError(ERROR_CODES.CORRUPTION, 'applied index record is malformed');
+  return { index: v.readDoubleLE(0), timeMs: v.readDoubleLE(8) };
 }

@@ -97,7 +97,8 @@ export class LocalKvService implements KeyValueService {
 
   static async open(options: LocalKvServiceOptions): Promise<LocalKvService> {
     const clock = options.clock ?? systemClock;
-    const engine: OpenOptions = { ...options.engine, expiringValues: true, clock };
+    // The engine drops expired values in compaction by its own clock: the service's unless the caller gives one.
+    const engine: OpenOptions = { ...options.engine, expiringValues: true, clock: options.engine?.clock ?? clock };
     if (options.fs !== undefined) engine.fs = options.fs;
     const db = await open(options.dir, engine);
     return new LocalKvService(db, clock, options.dir, options.syncWrites === true, options.systemPrefix);
@@ -402,6 +403,14 @@ export class LocalKvService implements KeyValueService {
   beginStage(): void {
     if (this.staged !== undefined) throw new Error('already staging');
     this.staged = { batch: new WriteBatch(), ids: [] };
+  }
+
+  /** Drops everything staged, writing nothing (an apply that failed half-way). */
+  abortStage(): void {
+    const staged = this.staged;
+    if (staged === undefined) return;
+    this.staged = undefined;
+    for (const id of staged.ids) this.untrack(id);
   }
 
   /** Writes the staged writes and `extra` as one engine batch (see beginStage). */

@@ -78,10 +78,17 @@ test('expiry uses the clock carried in the entry, the same on every replica', as
   assert.equal(await sm.service.get(b('k')), undefined);
   clock.advance(-8000);
   assert.equal((await sm.service.get(b('k')))?.toString(), 'v');
+  // Compaction judges expiry by the log's time (1000), not the wall clock (10 000 at open): the key survives it,
+  // so an entry replayed late (here at 1500) sees it live on every replica, compacted or not.
+  clock.advance(8000);
+  await sm.kv.compact();
+  const late = await sm.apply([entry({ nowMs: 1500, write: { op: 'update', key: b('k'), mutation: { kind: 'append', data: b('+') } } })]);
+  assert.deepEqual(decodeWriteOutcome(late.get(2)!), { ok: true, value: { op: 'update', result: { length: 2 } } });
+  clock.advance(-8000);
   // clear runs on its own and keeps the applied index moving.
   const cleared = await sm.apply([entry({ write: { op: 'set', key: b('x'), value: b('1'), options: {} } }), entry({ write: { op: 'clear' } }), entry({ write: { op: 'set', key: b('y'), value: b('1'), options: {} } })]);
-  assert.deepEqual(decodeWriteOutcome(cleared.get(3)!), { ok: true, value: { op: 'clear', deleted: 2 } });
-  assert.equal(sm.applied, 4);
+  assert.deepEqual(decodeWriteOutcome(cleared.get(4)!), { ok: true, value: { op: 'clear', deleted: 2 } });
+  assert.equal(sm.applied, 5);
   assert.deepEqual((await sm.service.scan({ limit: 10 })).entries.map((e) => e.key.toString()), ['y']);
   await sm.close();
 });
