@@ -34,6 +34,8 @@ import { ShardStateMachine } from './shard-replica.js';
 export const DEFAULT_KEYSPACE = 'default';
 const META_GROUP = 'meta';
 const META_VOTERS = 3;
+/** How long leader balancing leaves alone a shard whose leadership an operator moved. */
+const MANUAL_TRANSFER_HOLD_MS = 10 * 60_000;
 /** Method prefix of a meta request one node passed on to the meta leader. */
 const FORWARDED = 'fwd:';
 /** Meta log entries kept past a snapshot of the meta state. */
@@ -178,6 +180,8 @@ export class ClusterNode {
   /** On the meta leader: nodes that actually reported here (only they may become meta voters). */
   private readonly heard = new Set<NodeId>();
   private beating = false;
+  /** When this node last handed each shard's leadership to its preferred leader. */
+  private readonly lastTransfer = new Map<string, number>();
 
   private constructor(opts: ClusterNodeOptions) {
     this.opts = opts;
@@ -384,6 +388,7 @@ export class ClusterNode {
         this.registered = true;
         this.log('info', 'registered with the cluster', { node: this.id });
       }
+      this.balanceLeaders();
       const leads: Record<string, number> = {};
       for (const [name, r] of this.replicas) if (r.group.isLeader) leads[name] = r.group.term;
       const req: HeartbeatRequest = { node: this.id, version: this.state.version, leads };
@@ -402,6 +407,27 @@ export class ClusterNode {
       if (!this.closed) this.log('warn', 'heartbeat to the meta leader failed', { err: err instanceof Error ? err.message : String(err) });
     } finally {
       this.beating = false;
+    }
+  }
+
+  /**
+   * Hands each shard this node leads to its preferred leader (the first
+   * replica in the shard map, spread evenly by placement) once that node is
+   * up and fully caught up, so leaders, and the work they do, spread over
+   * the nodes instead of staying wherever the first election happened to
+   * land. At most one attempt per shard per nodeTimeout.
+   */
+  private balanceLeaders(): void {
+    const now = Date.now();
+    for (const [name, r] of this.replicas) {
+      if (!r.group.isLeader) continue;
+      const preferred = r.info.replicas[0]!;
+      if (preferred === this.id || this.state.nodes[preferred]?.status !== 'up') continue;
+      if ((this.lastTransfer.get(name) ?? 0) > now - this.opts.nodeTimeoutMs) continue;
+      const pr = r.group.raft.progress().get(preferred);
+      if (pr === undefined || pr.match < r.group.raft.hardState().commit) continue;
+      this.lastTransfer.set(name, now);
+      r.group.transferLeader(preferred);
     }
   }
 
@@ -716,6 +742,8 @@ export class ClusterNode {
     if (r === undefined || !r.group.isLeader) throw new NotLeaderError(group, this.hintFor(group));
     if (to === this.id) return { group, from: this.id, to };
     if (!r.group.transferLeader(to)) throw new StrataError(ERROR_CODES.UNAVAILABLE, `${group}: cannot transfer leadership to ${to} now`);
+    // An operator's choice holds for a while before leader balancing may move the shard back to its preferred leader.
+    this.lastTransfer.set(group, Date.now() + MANUAL_TRANSFER_HOLD_MS);
     return { group, from: this.id, to };
   }
 

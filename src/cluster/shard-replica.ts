@@ -44,8 +44,13 @@ export interface ShardReplicaOptions {
   engine?: Partial<OpenOptions>;
 }
 
+/** Client sessions kept in memory per replica (the engine holds them all; these skip a lookup per write). */
+const SESSION_CACHE = 4096;
+
 export class ShardStateMachine implements StateMachine {
   private appliedIndex: number;
+  /** Recently used sessions, as committed to the engine (insertion order is recency). */
+  private readonly sessionCache = new Map<string, SessionRecord>();
 
   private constructor(
     readonly kv: LocalKvService,
@@ -157,6 +162,7 @@ export class ShardStateMachine implements StateMachine {
     if (last > this.appliedIndex) extra.put(APPLIED_KEY, encodeApplied(last, this.logClock.ms));
     await this.kv.commitStage(extra);
     this.appliedIndex = last;
+    for (const [client, rec] of sessions) this.cacheSession(client, rec);
     return out;
   }
 
@@ -294,6 +300,7 @@ export class ShardStateMachine implements StateMachine {
     await this.kv.db.write(batch, { sync: true });
     this.appliedIndex = snapshot.meta.index;
     this.logClock.ms = timeMs;
+    this.sessionCache.clear();
   }
 
   close(): Promise<void> {
@@ -301,11 +308,21 @@ export class ShardStateMachine implements StateMachine {
   }
 
   private session(client: string): SessionRecord | undefined {
+    const cached = this.sessionCache.get(client);
+    if (cached !== undefined) return cached;
     const raw = this.kv.db.getSync(sessionKey(client));
     if (raw === undefined) return undefined;
     const v = payloadOf(raw);
     if (v === null || v.length < 8) throw new StrataError(ERROR_CODES.CORRUPTION, `session record of ${client} is malformed`);
-    return { seq: v.readDoubleLE(0), response: v.subarray(8) };
+    const rec = { seq: v.readDoubleLE(0), response: v.subarray(8) };
+    this.cacheSession(client, rec);
+    return rec;
+  }
+
+  private cacheSession(client: string, rec: SessionRecord): void {
+    this.sessionCache.delete(client);
+    this.sessionCache.set(client, rec);
+    if (this.sessionCache.size > SESSION_CACHE) this.sessionCache.delete(this.sessionCache.keys().next().value as string);
   }
 }
 
