@@ -139,7 +139,8 @@ export class LocalCluster {
     const child = spawn(process.execPath, this.argsOf(n), { env: { ...process.env, ...this.env, STRATA_PRINT_PORTS: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     n.child = child;
     n.output = '';
-    n.exited = new Promise((r) => child.on('exit', (code, signal) => r(code ?? signal)));
+    // 'close' (not 'exit'): by then stdout and stderr are read, so a node that dies at start says why.
+    n.exited = new Promise((r) => child.on('close', (code, signal) => r(code ?? signal)));
     let pending = '';
     const onData = (d: Buffer) => {
       const text = d.toString();

@@ -87,7 +87,8 @@ class SkipList {
   readonly prevs: Int32Array;
 
   constructor(initialBytes: number) {
-    this.arena = new ArrayBuffer(Math.max(INITIAL_ARENA_BYTES, initialBytes));
+    // A whole number of 8-byte words: the arena is also viewed as a Float64Array (any writeBufferSize is accepted).
+    this.arena = new ArrayBuffer(Math.ceil(Math.max(INITIAL_ARENA_BYTES, initialBytes) / 8) * 8);
     this.f64 = new Float64Array(this.arena);
     this.i32 = new Int32Array(this.arena);
     this.u8 = new Uint8Array(this.arena);

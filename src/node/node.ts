@@ -129,8 +129,9 @@ export async function openClusterNode(
     faultInjection: c.faultInjection,
     snapshotEntries: c.snapshotEntries,
     engine: {
-      writeBufferSize: Math.max(256 * 1024, Math.floor(engine.writeBufferSize / perNode)),
-      blockCacheSize: Math.floor(engine.blockCacheSize / perNode),
+      // Whole KiB: budgets split across replicas stay round numbers.
+      writeBufferSize: Math.max(256 * 1024, Math.floor(engine.writeBufferSize / perNode / 1024) * 1024),
+      blockCacheSize: Math.floor(engine.blockCacheSize / perNode / 1024) * 1024,
       compression: engine.compression,
       maxValueSize: config.limits.valueBytesMax + 16,
       maxKeySize: config.limits.keyBytesMax,

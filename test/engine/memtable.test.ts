@@ -333,3 +333,11 @@ test('property: memtable matches a sorted model', () => {
     { numRuns: 200, seed: 1234 },
   );
 });
+
+test('any arena size works: a size that is not a multiple of 8 is rounded up (writeBufferSize 22369621)', () => {
+  for (const size of [22_369_621, 65_537]) {
+    const m = new Memtable(size);
+    m.add(1, 1, Buffer.from('k'), Buffer.from('v'));
+    assert.equal(m.entries, 1);
+  }
+});
