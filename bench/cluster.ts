@@ -44,9 +44,10 @@ import { ETCD_ELECTION_MS, ETCD_HEARTBEAT_MS, EtcdCluster, etcdInstalled, etcdVe
 import { etcdFailover, strataFailover } from './lib/cluster-failover.js';
 import type { FailoverOptions } from './lib/cluster-failover.js';
 import { EtcdDriver, RespDriver, fmtCount, preload, runPhase, status } from './lib/cluster-load.js';
+import { balanceLeaders, fmtLeaders, leaderCounts } from './lib/cluster-strata.js';
 import type { KvDriver, PhaseResult } from './lib/cluster-load.js';
 import { SYSTEM_LABELS, barCheck, fmtInt, fmtMs, fmtRatio, markdown, summarize, svgChart } from './lib/cluster-report.js';
-import type { System, SystemResult } from './lib/cluster-report.js';
+import type { System, SystemResult, SystemRun } from './lib/cluster-report.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
 /** The repository root: this file runs as dist/bench/cluster.js. */
@@ -92,6 +93,10 @@ function valuePool(size: number, rnd: SeededRandom, count = 64): Buffer[] {
 /** One started cluster of either kind, as the throughput runs need it. */
 interface Running {
   pids(): number[];
+  /** StrataDB: shards led per node once started (after --balance-leaders if given). */
+  leaders?: Record<string, number>;
+  /** Processes that died, with the tail of their output (for error messages). */
+  dead(): string;
   driver(): Promise<KvDriver>;
   stop(): Promise<void>;
 }
@@ -123,6 +128,11 @@ async function startSystem(sys: System, cfg: ClusterBenchConfig, dir: string, cp
     live.add(handle);
     return {
       pids: () => c.members.map((m) => m.child?.pid).filter((p): p is number => p !== undefined),
+      dead: () =>
+        c.members
+          .filter((m) => m.child !== undefined && m.child.exitCode !== null)
+          .map((m) => `${m.name} exited (${String(m.child!.exitCode)}): ${m.output.trim().split('\n').slice(-3).join(' | ')}`)
+          .join('; '),
       driver: async () => new EtcdDriver(c.endpoints),
       stop: async () => {
         await c.stop();
@@ -140,8 +150,15 @@ async function startSystem(sys: System, cfg: ClusterBenchConfig, dir: string, cp
   const c = await startWithRetry('StrataDB', dir, () => LocalCluster.start({ nodes: 3, baseDir: dir, shards: cfg.shards, replicationFactor: 3, args: cfg.strataArgs, env }));
   const handle = { kill: () => c.nodes.forEach((n) => n.child?.kill('SIGKILL')) };
   live.add(handle);
+  const leaders = cfg.balanceLeaders ? await balanceLeaders(c) : await leaderCounts(c);
   return {
+    leaders,
     pids: () => c.nodes.map((n) => n.child?.pid).filter((p): p is number => p !== undefined),
+    dead: () =>
+      c.nodes
+        .filter((n) => n.child !== undefined && (n.child.exitCode !== null || n.child.signalCode !== null))
+        .map((n) => `${n.id} exited (${String(n.child!.exitCode ?? n.child!.signalCode)}): ${n.output.trim().split('\n').slice(-3).join(' | ')}`)
+        .join('; '),
     driver: () => RespDriver.open(c.nodes.map((n) => n.ports.resp), cfg.connections),
     stop: async () => {
       await c.stop(cpuProfDir !== undefined ? 30_000 : 5000);
@@ -150,11 +167,12 @@ async function startSystem(sys: System, cfg: ClusterBenchConfig, dir: string, cp
   };
 }
 
-async function throughputRun(sys: System, run: number, cfg: ClusterBenchConfig, work: string, keys: string[], values: Buffer[], out: SystemResult): Promise<void> {
-  const label = `${SYSTEM_LABELS[sys]} run ${run}/${cfg.runs}`;
-  const dir = join(work, `${sys}-run${run}`);
+async function throughputRun(sys: System, run: number, cfg: ClusterBenchConfig, work: string, keys: string[], values: Buffer[], out: SystemResult, tag = ''): Promise<void> {
+  const label = `${SYSTEM_LABELS[sys]}${tag} run ${run}/${cfg.runs}`;
+  const dir = join(work, `${sys}-s${cfg.shards}-run${run}`);
   const t0 = performance.now();
-  status(`${label}: starting 3 ${sys === 'etcd' ? 'members' : 'nodes'}`);
+  const loadAvg1 = loadavg()[0]!;
+  status(`${label}: starting 3 ${sys === 'etcd' ? 'members' : 'nodes'} (load average ${loadAvg1.toFixed(1)})`);
   const cpuProf = sys === 'strata' && cfg.cpuProfDir !== undefined ? resolve(cfg.cpuProfDir, `run${run}`) : undefined;
   const running = await startSystem(sys, cfg, dir, cpuProf);
   const startMs = performance.now() - t0;
@@ -170,9 +188,12 @@ async function throughputRun(sys: System, run: number, cfg: ClusterBenchConfig, 
     };
     const put = await phase('put');
     const get = await phase('get');
-    out.runs.push({ run, startMs, preloadMs: pre.ms, put, get });
+    out.runs.push({ run, startMs, preloadMs: pre.ms, loadAvg1, ...(running.leaders ? { leaders: running.leaders } : {}), put, get });
     const line = (p: PhaseResult) => `${fmtInt(p.opsPerSec)}/s (p50 ${fmtMs(p.p50Ms)} / p99 ${fmtMs(p.p99Ms)} ms${p.errors > 0 ? `, ${p.errors} errors: ${p.errorExamples[0]}` : ''})`;
-    status(`${label}: puts ${line(put)}, linearizable gets ${line(get)}; started in ${(startMs / 1000).toFixed(1)} s, ${fmtCount(keys.length)} keys preloaded in ${(pre.ms / 1000).toFixed(1)} s`);
+    status(`${label}: puts ${line(put)}, linearizable gets ${line(get)}; started in ${(startMs / 1000).toFixed(1)} s${running.leaders ? ` (shards led: ${fmtLeaders(running.leaders)})` : ''}, ${fmtCount(keys.length)} keys preloaded in ${(pre.ms / 1000).toFixed(1)} s`);
+  } catch (err) {
+    const dead = running.dead();
+    throw dead === '' ? err : new Error(`${errText(err)} (${dead})`);
   } finally {
     await driver?.close();
     await running.stop();
@@ -207,6 +228,7 @@ async function failoverTrials(sys: System, cfg: ClusterBenchConfig, work: string
     const handle = { kill: () => c.nodes.forEach((n) => n.child?.kill('SIGKILL')) };
     live.add(handle);
     try {
+      if (cfg.balanceLeaders) await balanceLeaders(c);
       out.failover = await strataFailover(c, cfg.shards, o);
     } finally {
       await c.stop();
@@ -257,10 +279,14 @@ async function main(): Promise<number> {
   const configLine =
     `Workload: ${fmtInt(cfg.keys)} keys of ${cfg.keyBytes} bytes, values of ${cfg.valueBytes} bytes; every key written once (untimed), then per run a put phase and a linearizable-get phase of ${phaseLen} each ` +
     `(after ${(cfg.warmupMs / 1000).toFixed(1)} s untimed warm-up), uniformly random keys, ${cfg.concurrency} ops in flight (closed loop); ${cfg.runs} run(s) per system on fresh clusters, ` +
-    `alternating which system goes first; failover: ${cfg.failoverTrials} trial(s) per system.`;
+    `alternating which system goes first; failover: ${cfg.failoverTrials} trial(s) per system` +
+    (cfg.diagShards.length > 0 ? `; diagnostic StrataDB runs with ${cfg.diagShards.join(', ')} shard(s).` : '.');
   status(envLine);
   status(configLine);
 
+  // LocalCluster adds one process 'exit' listener per cluster (its nodes die with the launcher) and keeps it:
+  // a full run starts a dozen or more clusters, past Node's default warning threshold of 10.
+  process.setMaxListeners(Math.max(process.getMaxListeners(), 100));
   const work = mkdtempSync(join(cfg.dir, 'strata-bench-cluster-'));
   const onSignal = () => {
     for (const h of live) h.kill();
@@ -281,6 +307,23 @@ async function main(): Promise<number> {
         } catch (err) {
           results[sys]!.errors.push(`run ${run}: ${errBrief(err)}`);
           status(`${SYSTEM_LABELS[sys]} run ${run}: FAILED: ${errFull(err)}`);
+        }
+      }
+    }
+    if (cfg.strata && cfg.diagShards.length > 0) {
+      const strata = results.strata!;
+      strata.shardRuns = [];
+      for (const shards of cfg.diagShards.filter((x) => x !== cfg.shards)) {
+        const d = { shards, runs: [] as SystemRun[] };
+        strata.shardRuns.push(d);
+        for (let run = 1; run <= cfg.runs; run++) {
+          const sink: SystemResult = { system: 'strata', version: '', runs: d.runs, failover: [], errors: [] };
+          try {
+            await throughputRun('strata', run, { ...cfg, shards }, work, keys, values, sink, ` (${shards} shards)`);
+          } catch (err) {
+            strata.errors.push(`${shards} shards, run ${run}: ${errBrief(err)}`);
+            status(`StrataDB (${shards} shards) run ${run}: FAILED: ${errFull(err)}`);
+          }
         }
       }
     }
@@ -308,16 +351,21 @@ async function main(): Promise<number> {
       '(a random endpoint per call; a follower forwards puts to the leader and serves linearizable gets by ReadIndex), default retry policy; gets are linearizable (etcd3 sends serializable=false by default).',
     `StrataDB: \`LocalCluster\` (3 \`strata serve\` processes), ${cfg.shards} shards, replication factor 3 (every node holds every shard), ` +
       `Raft tick ${timing.tickMs} ms, heartbeat ${timing.heartbeatTicks} ticks = ${timing.heartbeatTicks * timing.tickMs} ms, election ${timing.electionTicks} ticks = ${timing.electionTicks * timing.tickMs} ms randomized to [${timing.electionTicks * timing.tickMs}, ${2 * timing.electionTicks * timing.tickMs}) ms, request timeout ${timing.requestTimeoutMs} ms (defaults)` +
-      `${cfg.strataArgs.length > 0 ? `, extra serve args \`${cfg.strataArgs.join(' ')}\`` : ''}; client: \`ioredis\` over RESP, ${cfg.connections} connections spread round-robin over the 3 nodes ` +
+      `${cfg.strataArgs.length > 0 ? `, extra serve args \`${cfg.strataArgs.join(' ')}\`` : ''}; ` +
+      (cfg.balanceLeaders
+        ? 'shard leadership spread round-robin over the nodes after each start (--balance-leaders, a diagnostic: not the default); '
+        : 'shard leadership left where the elections put it (no rebalancing; shards led per node are in the runs table); ') +
+      `client: \`ioredis\` over RESP, ${cfg.connections} connections spread round-robin over the 3 nodes ` +
       `(${cfg.connections === cfg.concurrency ? 'one op in flight per connection' : `${(cfg.concurrency / cfg.connections).toFixed(1)} ops in flight per connection on average`}); any node routes a key to its shard's leader; GET is linearizable (ReadIndex) by default.`,
     'Durability is comparable: etcd fsyncs its WAL before acknowledging; every StrataDB shard\'s Raft log is fsynced per Ready batch before its messages go out and before anything is applied or acknowledged, ' +
-      'whatever `storage.syncMode` says (that setting, default periodic, governs only the shard engines\' own WALs, which the Raft log makes redundant). Both write to the same disk under the same temp directory.',
+      'whatever `storage.syncMode` says (that setting, default periodic, governs the shard engines\' own WALs; the Raft log is what makes an acknowledged write durable). Both write to the same disk under the same temp directory.',
     `Failover writer: one put of a ${cfg.valueBytes}-byte value every ${cfg.failoverIntervalMs} ms (open loop) through the two surviving members/nodes, each put on its own gRPC call / idle RESP connection, ` +
       `given up after ${cfg.failoverWriteTimeoutMs} ms, no client retries; StrataDB: a key of a randomly drawn shard, and the node killed is that shard's leader (which usually leads other shards too); ` +
       'etcd: the cluster\'s leader. Another leader: polled every 20 ms (etcd maintenance Status on the survivors; StrataDB GET /api/v1/coordinator/shard-map on the survivors).',
   ];
   const report = {
     date: localDate(started),
+    strataShards: cfg.shards,
     envLine,
     configLine,
     results,

@@ -40,6 +40,10 @@ export interface ClusterBenchConfig {
   cpuProfDir: string | undefined;
   /** More `strata serve` arguments for every node. */
   strataArgs: string[];
+  /** Diagnostic: extra StrataDB throughput runs (same workload, `runs` each) with these shard counts, reported apart from the bar. */
+  diagShards: number[];
+  /** Diagnostic: spread StrataDB shard leadership round-robin over the nodes after each start (the default leaves it where the elections put it). */
+  balanceLeaders: boolean;
 }
 
 export const USAGE = `Usage: npm run bench:cluster -- [flags]
@@ -61,6 +65,10 @@ export const USAGE = `Usage: npm run bench:cluster -- [flags]
   --no-strata             etcd alone
   --etcd-bin PATH         the etcd binary (default /usr/bin/etcd; Debian: apt-get install etcd-server)
   --strata-args "A B"     more \`strata serve\` arguments for every node (space separated)
+  --diag-shards a,b,...   diagnostic: also run StrataDB's throughput runs with these shard counts (e.g. 1,4),
+                          reported in their own table, not in the bar
+  --balance-leaders       diagnostic: spread StrataDB shard leaders round-robin over the nodes after each start
+                          (coordinator election API); by default leadership stays where the elections put it
   --cpu-prof DIR          diagnostic: V8 CPU profiles of the StrataDB nodes of the throughput runs
   --dir DIR               where temp data goes (default os.tmpdir())
   --out DIR               where cluster-<date>.{md,json,svg} go (default bench/results)
@@ -97,8 +105,10 @@ export function parseClusterArgs(argv: readonly string[]): ClusterBenchConfig | 
     seed: 2379,
     cpuProfDir: undefined,
     strataArgs: [],
+    balanceLeaders: false,
+    diagShards: [],
   };
-  const help = walkFlags(argv, USAGE, ['no-etcd', 'no-strata'], (name, value) => {
+  const help = walkFlags(argv, USAGE, ['no-etcd', 'no-strata', 'balance-leaders'], (name, value) => {
     switch (name) {
       case 'runs':
         cfg.runs = intFlag(value, name, 1);
@@ -147,6 +157,12 @@ export function parseClusterArgs(argv: readonly string[]): ClusterBenchConfig | 
         break;
       case 'no-strata':
         cfg.strata = false;
+        break;
+      case 'diag-shards':
+        cfg.diagShards = [...new Set(value.split(',').map((x) => x.trim()).filter((x) => x.length > 0).map((x) => intFlag(x, name, 1)))];
+        break;
+      case 'balance-leaders':
+        cfg.balanceLeaders = true;
         break;
       case 'etcd-bin':
         cfg.etcdBin = value;

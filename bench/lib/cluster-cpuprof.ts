@@ -17,7 +17,6 @@ if (dir !== undefined && dir !== '') {
   const session = new Session();
   session.connect();
   session.post('Profiler.enable');
-  session.post('Profiler.setSamplingInterval', { interval: 500 });
   session.post('Profiler.start');
   const idArg = process.argv.indexOf('--node-id');
   const name = `${process.pid}${idArg >= 0 ? `-${process.argv[idArg + 1]}` : ''}.cpuprofile`;

@@ -58,14 +58,16 @@ export class EtcdCluster {
   readonly members: EtcdMember[] = [];
   private readonly token = `strata-bench-${process.pid}-${Date.now()}`;
   private readonly probes = new Map<number, Etcd3>();
+  /** The members die with the launcher if it exits without stop(). */
+  private readonly onExit = (): void => {
+    for (const m of this.members) if (m.child?.pid !== undefined && m.child.exitCode === null) m.child.kill('SIGKILL');
+  };
 
   private constructor(
     readonly bin: string,
     readonly baseDir: string,
   ) {
-    process.once('exit', () => {
-      for (const m of this.members) if (m.child?.pid !== undefined && m.child.exitCode === null) m.child.kill('SIGKILL');
-    });
+    process.once('exit', this.onExit);
   }
 
   static async start(bin: string, baseDir: string, size = 3, healthyTimeoutMs = 60_000): Promise<EtcdCluster> {
@@ -206,6 +208,7 @@ export class EtcdCluster {
 
   /** SIGTERM by PID to every member, SIGKILL after `graceMs`. */
   async stop(graceMs = 5000): Promise<void> {
+    process.removeListener('exit', this.onExit);
     for (const c of this.probes.values()) c.close();
     this.probes.clear();
     await Promise.all(

@@ -90,6 +90,8 @@ interface Target {
   kill: () => Promise<void>;
   /** The new leader's term once a surviving member names another leader, else undefined. */
   newLeaderTerm: () => Promise<number | undefined>;
+  /** The term once a write went through again, when newLeaderTerm's may lag (etcd's Status reports the term of the last applied entry). */
+  termAfter?: () => Promise<number | undefined>;
   restore: () => Promise<void>;
 }
 
@@ -173,6 +175,7 @@ async function runTrial(trial: number, t: Target, o: FailoverOptions): Promise<F
     await Promise.all([...pending]);
     base.writeMs = ack === undefined ? NaN : ack - killAt;
     base.leaderMs = leaderAt === undefined ? NaN : leaderAt - killAt;
+    if (ack !== undefined && t.termAfter !== undefined) newTerm = (await t.termAfter().catch(() => undefined)) ?? newTerm;
     base.terms = newTerm === undefined ? -1 : newTerm - t.oldTerm;
     base.ackedAcrossKill = recs.filter((r) => r.sent < killAt && r.acked !== undefined && r.acked >= killAt).length;
     const windowEnd = ack ?? Infinity;
@@ -240,6 +243,11 @@ export async function etcdFailover(cluster: EtcdCluster, o: FailoverOptions): Pr
           const st = await Promise.all(survivors.map((i) => cluster.status(i, 200)));
           const s = st.find((x) => x !== undefined && x.leader !== '0' && x.leader !== oldId);
           return s?.raftTerm;
+        },
+        termAfter: async () => {
+          const st = await Promise.all(survivors.map((i) => cluster.status(i, 500)));
+          const terms = st.filter((x) => x !== undefined).map((x) => x!.raftTerm);
+          return terms.length > 0 ? Math.max(...terms) : undefined;
         },
         restore: async () => {
           await cluster.restart(leader);

@@ -62,11 +62,20 @@ export class RespDriver implements KvDriver {
   }
 
   static async open(ports: number[], connections: number, host = '127.0.0.1'): Promise<RespDriver> {
-    const conns: Redis[] = [];
-    for (let i = 0; i < connections; i++) {
-      conns.push(new Redis({ host, port: ports[i % ports.length]!, lazyConnect: true, enableAutoPipelining: false, maxRetriesPerRequest: 1 }));
-    }
-    await Promise.all(conns.map((c) => c.connect()));
+    const connect = async (port: number): Promise<Redis> => {
+      for (let attempt = 1; ; attempt++) {
+        const c = new Redis({ host, port, lazyConnect: true, enableAutoPipelining: false, maxRetriesPerRequest: 1 });
+        try {
+          await c.connect();
+          return c;
+        } catch (err) {
+          c.disconnect();
+          if (attempt >= 3) throw new Error(`RESP connection to ${host}:${port} failed 3 times: ${err instanceof Error ? err.message : String(err)}`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    };
+    const conns = await Promise.all(Array.from({ length: connections }, (_, i) => connect(ports[i % ports.length]!)));
     return new RespDriver(conns);
   }
 

@@ -17,6 +17,10 @@ export interface SystemRun {
   /** ms from spawning the processes to a healthy cluster. */
   startMs: number;
   preloadMs: number;
+  /** 1-minute load average when the run started (the machine is shared). */
+  loadAvg1: number;
+  /** StrataDB: shards led per node during the run. */
+  leaders?: Record<string, number>;
   put: PhaseResult;
   get: PhaseResult;
 }
@@ -25,6 +29,8 @@ export interface SystemResult {
   system: System;
   version: string;
   runs: SystemRun[];
+  /** StrataDB only, --diag-shards: throughput runs with other shard counts (not in the bar). */
+  shardRuns?: Array<{ shards: number; runs: SystemRun[] }>;
   failover: FailoverTrial[];
   errors: string[];
 }
@@ -137,6 +143,8 @@ export function barCheck(etcd: SystemSummary | undefined, strata: SystemSummary 
 
 export interface ReportInput {
   date: string;
+  /** The shard count of the main StrataDB runs. */
+  strataShards: number;
   envLine: string;
   configLine: string;
   results: Partial<Record<System, SystemResult>>;
@@ -204,6 +212,8 @@ export function markdown(r: ReportInput): string {
           p.clientCpuUsPerOp.toFixed(0),
           p.serverCpuUsPerOp.toFixed(0),
           `${p.clientCores.toFixed(2)} + ${p.serverCores.toFixed(2)}`,
+          run.loadAvg1.toFixed(1),
+          run.leaders ? Object.values(run.leaders).join(' / ') : '',
         ]);
       }
     }
@@ -212,11 +222,44 @@ export function markdown(r: ReportInput): string {
     parts.push('### Every run');
     parts.push(
       'CPU: the bench process (the Node load generator and the client library) and all three server processes, from /proc, per successful op; ' +
-        'cores = CPU seconds per wall second (client + servers) — the machine has the cores named above, shared by both.',
+        'cores = CPU seconds per wall second (client + servers) — the machine has the cores named above, shared by both; ' +
+        'the 1-minute load average at the start of each run shows how busy the (shared) machine was.',
     );
-    parts.push(table(['run', 'ops/s', 'ops', 'p50 / p99 / max ms', 'errors', 'client CPU µs/op', 'server CPU µs/op', 'cores busy (client + servers)'], runRows));
+    parts.push(table(['run', 'ops/s', 'ops', 'p50 / p99 / max ms', 'errors', 'client CPU µs/op', 'server CPU µs/op', 'cores busy (client + servers)', 'load avg at run start', 'shards led per node'], runRows));
     const errs = [e, s].flatMap((x) => (x ? x.runs.flatMap((run) => [run.put, run.get].filter((p) => p.errors > 0).map((p) => `${SYSTEM_LABELS[x.system]} run ${run.run} ${p.kind}: ${p.errorExamples.join('; ')}`)) : []));
     if (errs.length > 0) parts.push(`Errors: ${errs.join(' · ')}`);
+  }
+
+  // Other shard counts (diagnostic).
+  if (s?.shardRuns && s.shardRuns.length > 0) {
+    const etcdPut = es?.put?.opsPerSec;
+    const etcdGet = es?.get?.opsPerSec;
+    const rowsD: string[][] = [];
+    const all = [{ shards: r.strataShards, runs: s.runs }, ...s.shardRuns].sort((a, b) => a.shards - b.shards);
+    for (const d of all) {
+      const put = phaseSummary(d.runs.map((x) => x.put));
+      const get = phaseSummary(d.runs.map((x) => x.get));
+      if (!put || !get) {
+        rowsD.push([String(d.shards), 'FAILED', '', '', '', '', '', '']);
+        continue;
+      }
+      rowsD.push([
+        `${d.shards}${d.shards === r.strataShards ? ' (the runs above)' : ''}`,
+        fmtInt(put.opsPerSec),
+        `${fmtMs(put.p50Ms)} / ${fmtMs(put.p99Ms)}`,
+        put.serverCpuUsPerOp.toFixed(0),
+        etcdPut === undefined ? '—' : fmtRatio(put.opsPerSec / etcdPut),
+        fmtInt(get.opsPerSec),
+        get.serverCpuUsPerOp.toFixed(0),
+        etcdGet === undefined ? '—' : fmtRatio(get.opsPerSec / etcdGet),
+      ]);
+    }
+    parts.push('### Diagnostic: StrataDB with other shard counts');
+    parts.push(
+      'The same workload and client on fresh 3-node clusters with other `--shards` (medians of the runs; not part of the bar). Every shard is its own Raft group with its own log, ' +
+        'fsynced per Ready: with the 50 ops in flight spread over more groups, each fsync and each replication round carries fewer entries.',
+    );
+    parts.push(table(['shards', 'puts/s', 'put p50 / p99 ms', 'server CPU µs/put', 'puts vs etcd', 'gets/s', 'server CPU µs/get', 'gets vs etcd'], rowsD));
   }
 
   // Failover trials.
@@ -271,7 +314,7 @@ const COLORS: Record<System, string> = { etcd: '#7f8c8d', strata: '#2e86c1' };
 export function svgChart(results: Partial<Record<System, SystemResult>>, title: string, subtitle: string): string {
   const systems = (['etcd', 'strata'] as const).filter((x) => results[x] !== undefined);
   const width = 860;
-  const height = 360;
+  const height = 370;
   const top = 80;
   const plotH = 220;
   const out: string[] = [];
@@ -308,13 +351,19 @@ export function svgChart(results: Partial<Record<System, SystemResult>>, title: 
         const m = median(vals);
         const bx = gx + si * bw;
         out.push(`<rect x="${bx.toFixed(1)}" y="${y(m).toFixed(1)}" width="${(bw - 4).toFixed(1)}" height="${(top + plotH - y(m)).toFixed(1)}" fill="${COLORS[sys]}"><title>${esc(SYSTEM_LABELS[sys])} ${esc(g.name)}: median ${fmtInt(m)} ${esc(unit)}</title></rect>`);
-        out.push(`<text x="${(bx + (bw - 4) / 2).toFixed(1)}" y="${(y(m) - 4).toFixed(1)}" text-anchor="middle">${fmtInt(m)}</text>`);
+        // The median above its bar, left of centre; the runs/trials as dots in a column at the bar's right edge.
+        out.push(`<text x="${(bx + (bw - 4) * 0.4).toFixed(1)}" y="${(y(m) - 5).toFixed(1)}" text-anchor="middle" font-weight="bold">${fmtInt(m)}</text>`);
         vals.forEach((v, i) => {
-          const cx = bx + (bw - 4) / 2 + (i - (vals.length - 1) / 2) * Math.min(6, (bw - 10) / Math.max(1, vals.length));
-          out.push(`<circle cx="${cx.toFixed(1)}" cy="${y(v).toFixed(1)}" r="2.5" fill="#000" fill-opacity="0.6"/>`);
+          const cx = bx + bw - 10 + (i % 2) * 3;
+          out.push(`<circle cx="${cx.toFixed(1)}" cy="${y(v).toFixed(1)}" r="2.5" fill="#000" fill-opacity="0.55"/>`);
         });
       });
       out.push(`<text x="${(x0 + gi * gw + gw / 2).toFixed(1)}" y="${top + plotH + 16}" text-anchor="middle">${esc(g.name)}</text>`);
+      const e = (g.values.etcd ?? []).filter(Number.isFinite);
+      const st = (g.values.strata ?? []).filter(Number.isFinite);
+      if (e.length > 0 && st.length > 0) {
+        out.push(`<text x="${(x0 + gi * gw + gw / 2).toFixed(1)}" y="${top + plotH + 32}" text-anchor="middle" fill="#555">StrataDB / etcd ${fmtRatio(median(st) / median(e))}</text>`);
+      }
     });
   };
   const ops = (kind: 'put' | 'get') => Object.fromEntries(systems.map((sys) => [sys, results[sys]!.runs.map((r) => r[kind].opsPerSec)])) as Partial<Record<System, number[]>>;

@@ -9,7 +9,7 @@
  */
 import { ERROR_CODES, StrataError } from '../base/index.js';
 import type { Random } from '../base/index.js';
-import { Raft } from '../replication/index.js';
+import { MessageType, Raft } from '../replication/index.js';
 import type { ConfChange, DiskRaftLog, Entry, Message, NodeId, ReadState, Snapshot } from '../replication/index.js';
 
 /** What a group replicates. Entries arrive in index order, each exactly once per process lifetime past `applied`. */
@@ -68,6 +68,9 @@ interface ReadWaiter {
   /** The contexts asked under (one per attempt); the first answer serves the read. */
   contexts: string[];
 }
+
+/** Message types a leader may send before its Ready is durable. */
+const LEADER_EARLY: ReadonlySet<string> = new Set([MessageType.App, MessageType.Heartbeat]);
 
 /** NOT_LEADER, carrying the leader this replica knows of ('' when none) for the caller to retry there. */
 export class NotLeaderError extends StrataError {
@@ -311,11 +314,16 @@ export class RaftGroup {
       while (!this.closed && this.raft.hasReady()) {
         const rd = this.raft.ready();
         const log = this.opts.log;
+        // A leader's appends and heartbeats may leave before its own fsync (thesis §10.2.1): the core counts
+        // the leader's own entries toward commit only once advance() says they are durable, so the fsyncs of
+        // leader and followers overlap. Anything else (votes, answers to a leader) waits for the disk.
+        const early = this.raft.softState().role === 'leader' && rd.snapshot === undefined && rd.messages.every((m) => LEADER_EARLY.has(m.type));
+        if (early) for (const m of rd.messages) this.opts.send(m.to, this.group, m);
         if (rd.snapshot !== undefined) log.applySnapshot(rd.snapshot);
         if (rd.entries.length > 0) log.append(rd.entries);
         if (rd.hardState !== undefined) log.setHardState(rd.hardState);
         if (rd.mustSync || rd.snapshot !== undefined) await log.sync();
-        for (const m of rd.messages) this.opts.send(m.to, this.group, m);
+        if (!early) for (const m of rd.messages) this.opts.send(m.to, this.group, m);
         if (rd.snapshot !== undefined) {
           await this.opts.sm.restore(rd.snapshot);
           this.snapshotsInstalled++;
