@@ -29,7 +29,6 @@
  * Results: markdown on stdout and bench/results/cluster-<date>.md, JSON with
  * every run and trial (.json), and an SVG chart (.svg).
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -48,25 +47,11 @@ import { balanceLeaders, fmtLeaders, leaderCounts } from './lib/cluster-strata.j
 import type { KvDriver, PhaseResult } from './lib/cluster-load.js';
 import { SYSTEM_LABELS, barCheck, fmtInt, fmtMs, fmtRatio, markdown, summarize, svgChart } from './lib/cluster-report.js';
 import type { System, SystemResult, SystemRun } from './lib/cluster-report.js';
+import { gitDescribe, localDate } from './lib/run-info.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
 /** The repository root: this file runs as dist/bench/cluster.js. */
 const ROOT = resolve(dirname(SCRIPT), '..', '..');
-
-function localDate(d = new Date()): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
-}
-
-function gitDescribe(): string | undefined {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    return dirty.length > 0 ? `${head}+dirty` : head;
-  } catch {
-    return undefined;
-  }
-}
 
 const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 /** The first line and, when the message carries a node's output after it, its last line. */
@@ -270,7 +255,7 @@ async function main(): Promise<number> {
   for (const sys of systems) results[sys] = { system: sys, version: sys === 'etcd' ? etcdV : '', runs: [], failover: [], errors: [] };
 
   const cpu = cpus();
-  const git = gitDescribe();
+  const git = gitDescribe(ROOT);
   const envLine =
     `Machine: ${cpu[0]?.model.trim() ?? '?'} × ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${platform()} ${release()}; ` +
     `Node ${process.version}; ${cfg.etcd ? `etcd ${etcdV}; ` : ''}git ${git ?? '?'}; load average at start ${loadavg().map((x) => x.toFixed(2)).join(' ')}. ` +

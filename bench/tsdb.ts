@@ -26,7 +26,7 @@
  * Both servers run on this machine with the bench client; on a small box
  * they share the cores with it and with each other's idle background work.
  */
-import { execFileSync, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, platform, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -48,6 +48,7 @@ import { ingestInProcess, loadTsdb, sumValues, yearDailyAverage } from './lib/ts
 import { runSeriesIndexBench } from './lib/series-index-bench.js';
 import type { SeriesIndexResult } from './lib/series-index-bench.js';
 import type { InProcessIngest, TsdbModule, YearResult } from './lib/tsdb-strata.js';
+import { gitDescribe, localDate } from './lib/run-info.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
 /** The repository root: this file runs as dist/bench/tsdb.js. */
@@ -72,21 +73,6 @@ function progressLine(label: string, total: number): (done: number) => void {
     if (tty) process.stderr.write(`\r\x1b[2K${line}${done >= total ? '\n' : ''}`);
     else process.stderr.write(`${line}\n`);
   };
-}
-
-function localDate(d = new Date()): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
-}
-
-function gitDescribe(): string | undefined {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    return dirty.length > 0 ? `${head}+dirty` : head;
-  } catch {
-    return undefined;
-  }
 }
 
 const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
@@ -311,7 +297,7 @@ async function main(): Promise<number> {
 
   const cpu = cpus();
   const vmv = cfg.vm ? vmVersion() : undefined;
-  const git = gitDescribe();
+  const git = gitDescribe(ROOT);
   const envLine =
     `${cpu[0]?.model.trim() ?? 'unknown CPU'} × ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${platform()} ${release()}, node ${process.version}; ` +
     `StrataDB ${(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}${git ? ` (${git})` : ''}` +
