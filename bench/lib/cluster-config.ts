@@ -3,7 +3,7 @@
  * against a 3-member etcd, both on loopback).
  */
 import { tmpdir } from 'node:os';
-import { walkFlags } from './config.js';
+import { intFlag, walkFlags } from './config.js';
 
 export interface ClusterBenchConfig {
   /** Throughput runs per system (fresh clusters each), medians reported. */
@@ -74,12 +74,6 @@ export const USAGE = `Usage: npm run bench:cluster -- [flags]
   --out DIR               where cluster-<date>.{md,json,svg} go (default bench/results)
   --seed S                PRNG seed (default 2379)
 `;
-
-function intFlag(raw: string, name: string, min: number): number {
-  const v = Number(raw.replace(/_/g, ''));
-  if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be an integer >= ${min}, got ${raw}`);
-  return v;
-}
 
 export function parseClusterArgs(argv: readonly string[]): ClusterBenchConfig | 'help' {
   const cfg: ClusterBenchConfig = {

@@ -98,7 +98,8 @@ export const USAGE = `Usage: npm run bench:engine -- [flags]
                        have passed, checked every 1,024 ops (default 0: loops never yield on purpose)
 `;
 
-function intFlag(raw: string, name: string, min: number): number {
+/** An integer flag value (underscores allowed as digit separators), at least `min`. */
+export function intFlag(raw: string, name: string, min: number): number {
   const v = Number(raw.replace(/_/g, ''));
   if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be an integer >= ${min}, got ${raw}`);
   return v;

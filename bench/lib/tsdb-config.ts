@@ -2,7 +2,7 @@
  * Command-line flags of `npm run bench:tsdb`.
  */
 import { tmpdir } from 'node:os';
-import { walkFlags } from './config.js';
+import { intFlag, walkFlags } from './config.js';
 import { VARIANTS } from './tsdb-data.js';
 import type { Variant } from './tsdb-data.js';
 
@@ -58,12 +58,6 @@ export const USAGE = `Usage: npm run bench:tsdb -- [flags]
   --out DIR          where tsdb-<date>.{md,json,svg} go (default bench/results)
   --seed S           PRNG seed (default 2016)
 `;
-
-function intFlag(raw: string, name: string, min: number): number {
-  const v = Number(raw.replace(/_/g, ''));
-  if (!Number.isInteger(v) || v < min) throw new Error(`--${name} must be an integer >= ${min}, got ${raw}`);
-  return v;
-}
 
 export function parseTsdbArgs(argv: readonly string[]): TsdbBenchConfig | 'help' {
   const cfg: TsdbBenchConfig = {

@@ -23,7 +23,7 @@ import type { Fs } from '../base/index.js';
 import type { OpenOptions } from '../engine/index.js';
 import { ConfChangeType, DiskRaftLog, bootstrapLog } from '../replication/index.js';
 import type { Message, NodeId } from '../replication/index.js';
-import { decodeKvCommand, decodeKvRead, decodeReadOutcome, decodeWriteOutcome, encodeKvCommand, encodeKvRead, unwrap } from './kv-command.js';
+import { decodeKvRead, withCommandTime, decodeReadOutcome, decodeWriteOutcome, encodeKvCommand, encodeKvRead, unwrap } from './kv-command.js';
 import type { KvRead, KvReadResult, KvWrite, KvWriteResult } from './kv-command.js';
 import { MetaStateMachine, emptyMetaState, encodeMetaCommand, isMetaState, placeShards, shardGroupName, validateMetaCommand } from './meta.js';
 import type { KeyspaceInfo, MetaCommand, MetaState, NodeInfo, ShardInfo } from './meta.js';
@@ -415,7 +415,8 @@ export class ClusterNode {
    * replica in the shard map, spread evenly by placement) once that node is
    * up and fully caught up, so leaders, and the work they do, spread over
    * the nodes instead of staying wherever the first election happened to
-   * land. At most one attempt per shard per nodeTimeout.
+   * land. At most one attempt per shard per nodeTimeout; a shard whose
+   * leadership was transferred here is left alone for MANUAL_TRANSFER_HOLD_MS.
    */
   private balanceLeaders(): void {
     const now = Date.now();
@@ -423,6 +424,8 @@ export class ClusterNode {
       if (!r.group.isLeader) continue;
       const preferred = r.info.replicas[0]!;
       if (preferred === this.id || this.state.nodes[preferred]?.status !== 'up') continue;
+      // Leadership handed here on purpose (an operator's transfer) holds a while before balancing undoes it.
+      if (r.group.leadershipHandedAt > now - MANUAL_TRANSFER_HOLD_MS) continue;
       if ((this.lastTransfer.get(name) ?? 0) > now - this.opts.nodeTimeoutMs) continue;
       const pr = r.group.raft.progress().get(preferred);
       if (pr === undefined || pr.match < r.group.raft.hardState().commit) continue;
@@ -561,9 +564,8 @@ export class ClusterNode {
     const r = this.replicas.get(group);
     if (r === undefined || !r.group.isLeader) throw new NotLeaderError(group, r?.group.leader ?? this.hintFor(group));
     // The leader's clock goes into the entry: expiry decisions are the same on every replica.
-    const cmd = decodeKvCommand(commandBytes);
-    cmd.nowMs = Date.now();
-    const { index, outcome } = await r.group.propose(encodeKvCommand(cmd));
+    // (A malformed body from a peer is answered CORRUPTION when applied and changes nothing.)
+    const { index, outcome } = await r.group.propose(withCommandTime(commandBytes, Date.now()));
     if (consistency === 2) {
       const others = r.info.replicas.filter((n) => n !== this.id);
       const idx = Buffer.alloc(8);
@@ -742,8 +744,6 @@ export class ClusterNode {
     if (r === undefined || !r.group.isLeader) throw new NotLeaderError(group, this.hintFor(group));
     if (to === this.id) return { group, from: this.id, to };
     if (!r.group.transferLeader(to)) throw new StrataError(ERROR_CODES.UNAVAILABLE, `${group}: cannot transfer leadership to ${to} now`);
-    // An operator's choice holds for a while before leader balancing may move the shard back to its preferred leader.
-    this.lastTransfer.set(group, Date.now() + MANUAL_TRANSFER_HOLD_MS);
     return { group, from: this.id, to };
   }
 

@@ -299,6 +299,22 @@ export function encodeKvCommand(c: KvCommand): Buffer {
   return w.finish();
 }
 
+/**
+ * A copy of an encoded command carrying `nowMs` as its time (the leader
+ * stamps its clock into a command it is about to propose; the time is the
+ * fixed field right after the version byte, so nothing else is re-encoded).
+ */
+export function withCommandTime(data: Uint8Array, nowMs: number): Buffer {
+  if (data.length < 10 || data[0] !== KV_COMMAND_VERSION) throw corruptCommand('not a kv command of a known version');
+  const out = Buffer.from(data);
+  out.writeDoubleLE(nowMs, 1);
+  return out;
+}
+
+function corruptCommand(what: string): Error {
+  return new ByteReader(new Uint8Array(0), 0, 0, FILE).fail(what);
+}
+
 export function decodeKvCommand(data: Uint8Array): KvCommand {
   const r = new ByteReader(data, 0, data.length, FILE);
   header(r);

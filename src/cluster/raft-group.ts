@@ -89,6 +89,8 @@ export class RaftGroup {
   snapshotsInstalled = 0;
   /** Snapshots taken here to truncate the log. */
   snapshotsTaken = 0;
+  /** When a leader last handed this replica its leadership (a transfer), ms; 0 if never. */
+  leadershipHandedAt = 0;
   private readonly opts: RaftGroupOptions;
   private driving = false;
   private again = false;
@@ -136,6 +138,7 @@ export class RaftGroup {
 
   step(msg: Message): void {
     if (this.closed) return;
+    if (msg.type === MessageType.TimeoutNow) this.leadershipHandedAt = Date.now();
     this.raft.step(msg);
     this.schedule();
   }

@@ -14,6 +14,7 @@ import {
   encodeKvRead,
   encodeReadOutcome,
   encodeWriteOutcome,
+  withCommandTime,
 } from '../../src/cluster/index.js';
 import type { KvCommand, KvRead, KvWrite } from '../../src/cluster/index.js';
 
@@ -68,6 +69,9 @@ test('commands round-trip; every truncation is CORRUPTION', () => {
       assert.deepEqual(decodeKvCommand(enc), c);
       for (let n = 0; n < enc.length; n++) assert.throws(() => decodeKvCommand(enc.subarray(0, n)), (e) => isStrataError(e, ERROR_CODES.CORRUPTION));
       assert.throws(() => decodeKvCommand(Buffer.concat([enc, Buffer.from([0])])), (e) => isStrataError(e, ERROR_CODES.CORRUPTION));
+      // The leader's time stamp changes the time and nothing else.
+      assert.deepEqual(decodeKvCommand(withCommandTime(enc, 123_456)), { ...c, nowMs: 123_456 });
+      assert.throws(() => withCommandTime(enc.subarray(0, 5), 1), (e) => isStrataError(e, ERROR_CODES.CORRUPTION));
     }),
     { seed: 42, numRuns: 300 },
   );
