@@ -21,7 +21,8 @@ import { randomBytes } from 'node:crypto';
 import { ERROR_CODES, NodeFs, SeededRandom, StrataError, joinPath } from '../base/index.js';
 import type { Fs } from '../base/index.js';
 import type { OpenOptions } from '../engine/index.js';
-import { ConfChangeType, DiskRaftLog, bootstrapLog } from '../replication/index.js';
+import { ConfChangeType, MultiRaftLog, bootstrapLog } from '../replication/index.js';
+import type { RaftLogStore } from '../replication/index.js';
 import type { Message, NodeId } from '../replication/index.js';
 import { decodeKvRead, withCommandTime, decodeReadOutcome, decodeWriteOutcome, encodeKvCommand, encodeKvRead, unwrap } from './kv-command.js';
 import type { KvRead, KvReadResult, KvWrite, KvWriteResult } from './kv-command.js';
@@ -154,7 +155,8 @@ export class ClusterNode {
   private readonly fs: Fs;
   private meta!: RaftGroup;
   private readonly metaSm = new MetaStateMachine();
-  private metaLog!: DiskRaftLog;
+  /** Every group's Raft log: one set of files, one fsync per round for all groups. */
+  private raftLog!: MultiRaftLog;
   /** The meta state this node knows: its own replica's when it is a meta voter, else the last one a heartbeat brought. */
   private state: MetaState = emptyMetaState();
   private metaLeaderHint: NodeId = '';
@@ -224,14 +226,21 @@ export class ClusterNode {
       ...(o.tls !== undefined ? { tls: o.tls } : {}),
       onError: (err) => this.log('warn', 'peer transport', { err: err.message }),
     });
-    const metaDir = joinPath(joinPath(o.dataDir, 'cluster'), 'meta');
-    this.metaLog = DiskRaftLog.open(this.fs, metaDir);
-    const fresh = this.metaLog.lastIndex() === 0;
-    if (fresh && o.join.length === 0) bootstrapLog(this.metaLog, [this.id]);
-    const snap = this.metaLog.snapshot();
+    const clusterDir = joinPath(o.dataDir, 'cluster');
+    if (this.fs.exists(joinPath(clusterDir, 'meta'))) {
+      throw new StrataError(
+        ERROR_CODES.INVALID_ARGUMENT,
+        `${clusterDir} holds per-group Raft logs (cluster/meta, cluster/shards/*/raft) written by an older build; this build keeps one shared log in cluster/raft. Start this node with an empty data directory and let it catch up from its peers.`,
+      );
+    }
+    this.raftLog = MultiRaftLog.open(this.fs, joinPath(clusterDir, 'raft'));
+    const metaLog = this.raftLog.group(META_GROUP);
+    const fresh = metaLog.lastIndex() === 0;
+    if (fresh && o.join.length === 0) bootstrapLog(metaLog, [this.id]);
+    const snap = metaLog.snapshot();
     if (snap.meta.index > 0) await this.metaSm.restore(snap);
     this.metaSm.onChange = (s) => this.onMetaState(s, true);
-    this.meta = this.newGroup(META_GROUP, this.metaLog, this.metaSm);
+    this.meta = this.newGroup(META_GROUP, metaLog, this.metaSm);
     this.tickTimer = setInterval(() => this.tickAll(), o.tickMs);
     this.tickTimer.unref?.();
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), o.heartbeatMs);
@@ -249,7 +258,7 @@ export class ClusterNode {
     void this.heartbeat();
   }
 
-  private newGroup(name: string, log: DiskRaftLog, sm: ConstructorParameters<typeof RaftGroup>[0]['sm']): RaftGroup {
+  private newGroup(name: string, log: RaftLogStore, sm: ConstructorParameters<typeof RaftGroup>[0]['sm']): RaftGroup {
     const o = this.opts;
     return new RaftGroup({
       group: name,
@@ -327,14 +336,15 @@ export class ClusterNode {
     const name = shardGroupName(info.keyspace, info.id);
     const dir = joinPath(joinPath(joinPath(this.opts.dataDir, 'cluster'), 'shards'), `${info.keyspace}-${info.id}`);
     const sm = await ShardStateMachine.open({ dir: joinPath(dir, 'engine'), fs: this.fs, ...(this.opts.engine !== undefined ? { engine: this.opts.engine } : {}) });
-    let log: DiskRaftLog;
+    let log: RaftLogStore | undefined;
     try {
-      log = DiskRaftLog.open(this.fs, joinPath(dir, 'raft'));
+      log = this.raftLog.group(name);
       bootstrapLog(log, info.replicas);
       // The engine's own WAL is not synced: after a crash it may be behind the log's snapshot; start from the snapshot then.
       const snap = log.snapshot();
       if (snap.meta.index > sm.applied) await sm.restore(snap);
     } catch (err) {
+      log?.close();
       await sm.close().catch(() => undefined);
       throw err;
     }
@@ -804,6 +814,7 @@ export class ClusterNode {
     }
     this.replicas.clear();
     await this.meta.close();
+    this.raftLog.close();
   }
 }
 

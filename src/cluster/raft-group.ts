@@ -10,7 +10,7 @@
 import { ERROR_CODES, StrataError } from '../base/index.js';
 import type { Random } from '../base/index.js';
 import { MessageType, Raft } from '../replication/index.js';
-import type { ConfChange, DiskRaftLog, Entry, Message, NodeId, ReadState, Snapshot } from '../replication/index.js';
+import type { ConfChange, Entry, Message, NodeId, RaftLogStore, ReadState, Snapshot } from '../replication/index.js';
 
 /** What a group replicates. Entries arrive in index order, each exactly once per process lifetime past `applied`. */
 export interface StateMachine {
@@ -32,7 +32,8 @@ export interface RaftGroupOptions {
   /** The group's name on the wire ("meta", "default/3"). */
   group: string;
   nodeId: NodeId;
-  log: DiskRaftLog;
+  /** The group's durable log (on a node: its view of the node's shared MultiRaftLog). */
+  log: RaftLogStore;
   sm: StateMachine;
   random: Random;
   send(to: NodeId, group: string, msg: Message): void;

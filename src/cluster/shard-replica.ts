@@ -79,7 +79,8 @@ export class ShardStateMachine implements StateMachine {
       dir: options.dir,
       clock,
       systemPrefix: SYSTEM_PREFIX,
-      syncWrites: false,
+      // The Raft log is the shard's write-ahead log: after a crash the log replays what the memtable lost.
+      disableWal: true,
       ...(options.fs !== undefined ? { fs: options.fs } : {}),
       engine: { ...options.engine, clock: { nowMs: () => logClock.ms } },
     });

@@ -48,6 +48,14 @@ export interface ReadOptions {
 export interface WriteOptions {
   /** fsync the WAL before the write is acknowledged (LevelDB `sync`). Default false. */
   sync?: boolean;
+  /**
+   * Skip the WAL (RocksDB `WriteOptions.disableWAL`): the write goes to the
+   * memtable only, so a crash loses it unless a flush wrote it to a table
+   * first; `close` flushes memtables that hold such writes. For callers that
+   * keep their own log and replay it (StrataDB's cluster shards: the Raft
+   * log). Not allowed with `sync`. Default false.
+   */
+  disableWal?: boolean;
 }
 
 /** One operation of `db.write([...])`, in abstract-level's shape. */
@@ -87,6 +95,8 @@ export interface EngineStats {
 interface Writer {
   batch: WriteBatch;
   sync: boolean;
+  /** Memtable only (WriteOptions.disableWal). */
+  noWal: boolean;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -95,6 +105,8 @@ interface Writer {
 interface MemtableWithLog {
   mem: Memtable;
   logNumber: number;
+  /** Holds writes its WAL does not (disableWal): close flushes it. */
+  unlogged?: boolean;
 }
 
 const MAX_GROUP_BYTES = 1024 * 1024;
@@ -421,7 +433,7 @@ export class DB {
       const v = this.value(value);
       const b = new WriteBatch(k.length + v.length + 32);
       b.put(k, v);
-      return this.enqueue(b, options?.sync === true);
+      return this.enqueue(b, options?.sync === true, noWal(options));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -433,7 +445,7 @@ export class DB {
       const k = this.key(key);
       const b = new WriteBatch(k.length + 24);
       b.delete(k);
-      return this.enqueue(b, options?.sync === true);
+      return this.enqueue(b, options?.sync === true, noWal(options));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -468,7 +480,7 @@ export class DB {
         throw invalidArgument('write: batch must be a WriteBatch or an array of operations');
       }
       if (own.count === 0) return Promise.resolve();
-      return this.enqueue(own, options?.sync === true);
+      return this.enqueue(own, options?.sync === true, noWal(options));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -479,12 +491,13 @@ export class DB {
     return new WriteBatch();
   }
 
-  private enqueue(batch: WriteBatch, sync: boolean): Promise<void> {
+  private enqueue(batch: WriteBatch, sync: boolean, noWal = false): Promise<void> {
     this.writesEnqueued++;
     return new Promise<void>((resolve, reject) => {
       this.queue.push({
         batch,
         sync,
+        noWal,
         resolve: () => {
           this.writesFinished++;
           resolve();
@@ -563,7 +576,8 @@ export class DB {
     let bytes = first.batch.byteLength;
     let sync = first.sync;
     const maxBytes = bytes <= 128 * 1024 ? bytes + 128 * 1024 : MAX_GROUP_BYTES;
-    while (n < q.length && bytes + q[n]!.batch.byteLength <= maxBytes) {
+    // A group is all logged or all unlogged.
+    while (n < q.length && q[n]!.noWal === first.noWal && bytes + q[n]!.batch.byteLength <= maxBytes) {
       bytes += q[n]!.batch.byteLength;
       sync ||= q[n]!.sync;
       n++;
@@ -575,6 +589,14 @@ export class DB {
       for (const w of writers) batch.append(w.batch);
     }
     const seq = this.versions.lastSequence + 1;
+    if (first.noWal) {
+      batch.encode(seq);
+      this.active.unlogged = true;
+      this.groupBatch = batch;
+      this.groupSeq = seq;
+      this.applyGroup(writers);
+      return;
+    }
     try {
       const rep = batch.encode(seq);
       this.counters.walBytesWritten += this.log.addRecord(rep);
@@ -756,6 +778,10 @@ export class DB {
    */
   async flush(): Promise<void> {
     this.checkWritable();
+    await this.flushMemtables();
+  }
+
+  private async flushMemtables(): Promise<void> {
     await this.drainQueue();
     if (this.active.mem.entries > 0) {
       try {
@@ -1246,6 +1272,15 @@ export class DB {
   private async doClose(): Promise<void> {
     // `closing` is set: no new write is accepted, so the queue and the commit loop go idle.
     while (this.committing || this.queue.length > 0) await new Promise<void>((r) => setImmediate(r));
+    // Writes no WAL holds (disableWal) survive only in tables.
+    let flushError: unknown;
+    if (!this.bgError && (this.active.unlogged === true || this.frozen.some((m) => m.unlogged === true))) {
+      try {
+        await this.flushMemtables();
+      } catch (err) {
+        flushError = err;
+      }
+    }
     if (this.periodicSync) await this.periodicSync;
     if (this.syncTimer) clearInterval(this.syncTimer);
     while (this.flushTask || this.compactTask) {
@@ -1270,7 +1305,15 @@ export class DB {
     this.tableCache.close();
     this.lock?.release();
     this.lock = undefined;
+    if (flushError !== undefined) throw flushError;
   }
+}
+
+function noWal(options: WriteOptions | undefined): boolean {
+  if (options?.disableWal === undefined) return false;
+  if (typeof options.disableWal !== 'boolean') throw invalidArgument('disableWal must be a boolean');
+  if (options.disableWal && options.sync === true) throw invalidArgument('a write cannot both sync and skip the WAL (disableWal)');
+  return options.disableWal;
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -16,7 +16,7 @@ import type {
   KvUpdateResult,
 } from '../base/index.js';
 import { DB, open } from './db.js';
-import type { EngineStats } from './db.js';
+import type { EngineStats, WriteOptions } from './db.js';
 import type { IteratorOptions } from './db-iterator.js';
 import { EXPIRE_AT_MAX_MS, encodeExpiringValue, expiryOf, payloadOf } from './expiring-value.js';
 import type { OpenOptions } from './options.js';
@@ -32,6 +32,12 @@ export interface LocalKvServiceOptions {
   engine?: Partial<OpenOptions>;
   /** fsync the WAL before acknowledging each write (storage.syncMode always). Default false. */
   syncWrites?: boolean;
+  /**
+   * Writes skip the engine's WAL (WriteOptions.disableWal): for a caller that
+   * keeps its own log and replays it after a crash (a cluster shard's Raft
+   * log). Not with syncWrites.
+   */
+  disableWal?: boolean;
   /**
    * Keys starting with these bytes belong to the host, not to clients: a
    * client key may not start with them, and scans, counts and clear never
@@ -78,7 +84,7 @@ interface Current {
 export class LocalKvService implements KeyValueService {
   private readonly pending = new Map<string, Pending>();
   private closed = false;
-  private readonly writeOptions: { sync: boolean };
+  private readonly writeOptions: WriteOptions;
 
   private readonly systemPrefix: Buffer | undefined;
   /** While staging (see `beginStage`): the writes made so far and the pending ids they hold. */
@@ -88,10 +94,10 @@ export class LocalKvService implements KeyValueService {
     readonly db: DB,
     private readonly clock: Clock,
     readonly dir: string,
-    syncWrites: boolean,
+    writeOptions: WriteOptions,
     systemPrefix: Uint8Array | undefined,
   ) {
-    this.writeOptions = { sync: syncWrites };
+    this.writeOptions = writeOptions;
     this.systemPrefix = systemPrefix === undefined || systemPrefix.length === 0 ? undefined : Buffer.from(systemPrefix);
   }
 
@@ -101,7 +107,8 @@ export class LocalKvService implements KeyValueService {
     const engine: OpenOptions = { ...options.engine, expiringValues: true, clock: options.engine?.clock ?? clock };
     if (options.fs !== undefined) engine.fs = options.fs;
     const db = await open(options.dir, engine);
-    return new LocalKvService(db, clock, options.dir, options.syncWrites === true, options.systemPrefix);
+    const writeOptions: WriteOptions = options.disableWal === true ? { disableWal: true } : { sync: options.syncWrites === true };
+    return new LocalKvService(db, clock, options.dir, writeOptions, options.systemPrefix);
   }
 
   nowMs(): number {

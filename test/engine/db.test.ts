@@ -1301,3 +1301,30 @@ test('the package entry exports the engine API', () => {
   assert.equal(typeof pkg.isStrataError, 'function');
   assert.equal(pkg.DEFAULT_OPTIONS.writeBufferSize, 4 * 1024 * 1024);
 });
+
+test('disableWal: writes reach the memtable only (a crash loses them), close flushes them, sync with it is refused', async () => {
+  const fs = new MemFs();
+  const db = await open('/db', { ...SMALL, fs });
+  await db.put('logged', 'w', { sync: true });
+  const walBefore = db.stats().wal;
+  await db.put('a', '1', { disableWal: true });
+  await db.write([{ type: 'put', key: 'b', value: '2' }, { type: 'del', key: 'logged' }], { disableWal: true });
+  assert.equal(await db.get('a', { encoding: 'utf8' }), '1');
+  assert.equal(await db.get('logged'), undefined);
+  assert.deepEqual(db.stats().wal, walBefore, 'nothing went to the WAL');
+  // A crash now: the unlogged writes are gone, the logged one is back.
+  const crashed = await open('/db', { ...SMALL, fs: fs.crashImage() });
+  assert.equal(await crashed.get('a'), undefined);
+  assert.equal(await crashed.get('b'), undefined);
+  assert.equal(await crashed.get('logged', { encoding: 'utf8' }), 'w');
+  await crashed.close();
+  await assert.rejects(db.put('c', '3', { disableWal: true, sync: true }), (err: unknown) => isStrataError(err, ERROR_CODES.INVALID_ARGUMENT));
+  const flushesBefore = db.stats().flush.count;
+  await db.close();
+  assert.ok(db.stats().flush.count > flushesBefore, 'close flushed the memtable holding unlogged writes');
+  const again = await open('/db', { ...SMALL, fs: fs.crashImage() });
+  assert.equal(await again.get('a', { encoding: 'utf8' }), '1');
+  assert.equal(await again.get('b', { encoding: 'utf8' }), '2');
+  assert.equal(await again.get('logged'), undefined);
+  await again.close();
+});

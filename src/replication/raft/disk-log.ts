@@ -108,19 +108,19 @@ export interface DiskRaftLogRecovery {
 
 // ------------------------------------------------------------------ encoding
 
-function putU53(buf: Buffer, off: number, n: number): void {
+export function putU53(buf: Buffer, off: number, n: number): void {
   buf.writeUInt32LE(n % TWO_32, off);
   buf.writeUInt32LE(Math.floor(n / TWO_32), off + 4);
 }
 
 /** A uint64 LE that must be below 2^53; -1 if it is not. */
-function getU53(buf: Buffer, off: number): number {
+export function getU53(buf: Buffer, off: number): number {
   const hi = buf.readUInt32LE(off + 4);
   if (hi > 0x1fffff) return -1;
   return hi * TWO_32 + buf.readUInt32LE(off);
 }
 
-function allZero(data: Buffer, from: number, to: number): boolean {
+export function allZero(data: Buffer, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (data[i] !== 0) return false;
   return true;
 }
@@ -196,7 +196,7 @@ function segmentHeader(seq: number): Buffer {
   return buf;
 }
 
-function encodeSnapshotFile(snap: Snapshot, seq: number): Buffer {
+export function encodeSnapshotFile(snap: Snapshot, seq: number): Buffer {
   const ids = [...snap.meta.conf.voters, ...snap.meta.conf.learners].map((id) => Buffer.from(id, 'utf8'));
   let size = SNAPSHOT_FIXED + snap.data.length;
   for (const id of ids) size += 2 + id.length;
@@ -220,7 +220,7 @@ function encodeSnapshotFile(snap: Snapshot, seq: number): Buffer {
   return buf;
 }
 
-function decodeSnapshotFile(path: string, data: Buffer, seq: number): Snapshot {
+export function decodeSnapshotFile(path: string, data: Buffer, seq: number): Snapshot {
   if (data.length < SNAPSHOT_MAGIC.length || !data.subarray(0, 8).equals(SNAPSHOT_MAGIC)) {
     throw corruption(path, 0, 'bad snapshot file magic');
   }
@@ -444,11 +444,11 @@ interface Base {
 
 const EMPTY_SNAPSHOT_DATA = new Uint8Array(0);
 
-function validIndex(n: number): boolean {
+export function validIndex(n: number): boolean {
   return Number.isSafeInteger(n) && n >= 0;
 }
 
-function checkConf(conf: ConfState): void {
+export function checkConf(conf: ConfState): void {
   for (const id of [...conf.voters, ...conf.learners]) {
     if (Buffer.byteLength(id, 'utf8') > 0xffff) throw invalidArgument(`node id longer than 65535 bytes`);
   }

@@ -6,3 +6,4 @@ export * from './raft.js';
 export * from './sessions.js';
 export { Progress, Inflights, type ProgressState } from './progress.js';
 export * from './disk-log.js';
+export * from './multi-log.js';
