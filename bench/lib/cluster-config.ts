@@ -50,7 +50,7 @@ export const USAGE = `Usage: npm run bench:cluster -- [flags]
   --runs R                throughput runs per system, fresh clusters each, medians reported (default 3)
   --duration-ms T         timed length of each put and get phase (default 10000)
   --ops N                 instead: each timed phase stops after N completed ops
-  --warmup-ms T           untimed ops before each timed phase (default 2000)
+  --warmup-ms T           untimed ops before each timed phase (default 10000: V8 optimizes StrataDB's hot paths over the first ~15k operations; etcd gets the same)
   --concurrency C         ops in flight, closed loop (default 50)
   --connections N         StrataDB RESP connections over the 3 nodes (default = concurrency)
   --keys K                key space, every key written once before the timed phases (default 10000)
@@ -80,7 +80,7 @@ export function parseClusterArgs(argv: readonly string[]): ClusterBenchConfig | 
     runs: 3,
     durationMs: 10_000,
     ops: 0,
-    warmupMs: 2_000,
+    warmupMs: 10_000,
     concurrency: 50,
     connections: 0,
     keys: 10_000,

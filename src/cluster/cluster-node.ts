@@ -233,7 +233,8 @@ export class ClusterNode {
         `${clusterDir} holds per-group Raft logs (cluster/meta, cluster/shards/*/raft) written by an older build; this build keeps one shared log in cluster/raft. Start this node with an empty data directory and let it catch up from its peers.`,
       );
     }
-    this.raftLog = MultiRaftLog.open(this.fs, joinPath(clusterDir, 'raft'));
+    // Every group's sync asked during one turn of the event loop shares one write and fdatasync.
+    this.raftLog = MultiRaftLog.open(this.fs, joinPath(clusterDir, 'raft'), { defer: (run) => setImmediate(run) });
     const metaLog = this.raftLog.group(META_GROUP);
     const fresh = metaLog.lastIndex() === 0;
     if (fresh && o.join.length === 0) bootstrapLog(metaLog, [this.id]);

@@ -117,6 +117,9 @@ export class RaftGroup {
       random: opts.random,
       electionTicks: opts.electionTicks,
       heartbeatTicks: opts.heartbeatTicks,
+      // Many groups share a node: followers learn a new commit index from the next append (or tick), not from
+      // an empty append per commit per group.
+      commitBroadcast: 'lazy',
       applied: opts.sm.applied,
     });
   }

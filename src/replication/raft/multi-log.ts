@@ -98,6 +98,14 @@ export function multiLogSnapshotName(group: string, index: number, seq: number):
 export interface MultiRaftLogOptions {
   /** A new segment is started by the first flush after the current one reaches this many bytes (default 64 MiB). */
   segmentBytes?: number;
+  /**
+   * Runs a requested flush later, so that every sync asked for until then
+   * shares it. Default: a microtask (the syncs asked in the same
+   * synchronous run share a flush); a node passes `setImmediate`, so
+   * everything the current turn of the event loop does (every message of
+   * every group that arrived in it) shares one.
+   */
+  defer?: (run: () => void) => void;
 }
 
 /** What `open` found. */
@@ -393,6 +401,7 @@ export class MultiRaftLog {
   private readonly dir: string;
   private readonly lock: FileLock;
   private readonly segmentBytes: number;
+  private readonly defer: (run: () => void) => void;
   private readonly states = new Map<string, GroupState>();
   /** Dropped groups whose DROP is not durable yet: they still pin their segments. */
   private readonly dropping = new Set<GroupState>();
@@ -421,7 +430,7 @@ export class MultiRaftLog {
     fs.mkdir(dir);
     const lock = fs.lock(joinPath(dir, 'LOCK'));
     try {
-      return new MultiRaftLog(fs, dir, lock, segmentBytes);
+      return new MultiRaftLog(fs, dir, lock, segmentBytes, options?.defer ?? ((run) => void Promise.resolve().then(run)));
     } catch (err) {
       try {
         lock.release();
@@ -432,11 +441,12 @@ export class MultiRaftLog {
     }
   }
 
-  private constructor(fs: Fs, dir: string, lock: FileLock, segmentBytes: number) {
+  private constructor(fs: Fs, dir: string, lock: FileLock, segmentBytes: number, defer: (run: () => void) => void) {
     this.fs = fs;
     this.dir = dir;
     this.lock = lock;
     this.segmentBytes = segmentBytes;
+    this.defer = defer;
     this.recovery = this.recover();
     // Every run starts a segment whose first batch checkpoints every group:
     // older segments (a torn tail, bytes a crash left unsynced) are never
@@ -610,8 +620,8 @@ export class MultiRaftLog {
   private scheduleFlush(): void {
     if (this.flushing !== undefined || this.flushScheduled) return;
     this.flushScheduled = true;
-    // After the current turn: every group that asks in it shares this flush.
-    setImmediate(() => {
+    // Later (see MultiRaftLogOptions.defer): every group that asks until then shares this flush.
+    this.defer(() => {
       this.flushScheduled = false;
       if (this.closed || this.flushing !== undefined) return;
       this.flushing = this.flush().finally(() => {

@@ -48,6 +48,15 @@ export interface RaftConfig {
   maxUncommittedBytes?: number;
   /** Committed entry bytes handed out per Ready. Default 4 MiB. */
   maxApplyBytesPerReady?: number;
+  /**
+   * How followers learn that the commit index moved. 'eager' (default, as
+   * etcd): an append goes to every follower at once, empty if need be.
+   * 'lazy': the next append carrying entries tells them, or else the next
+   * tick; under load that saves a message each way and a Ready per follower
+   * per commit, at the price of followers applying up to a tick later
+   * (a leader applies at once either way).
+   */
+  commitBroadcast?: 'eager' | 'lazy';
   /** Bytes per InstallSnapshot chunk. Default 1 MiB. */
   snapshotChunkBytes?: number;
   /** The state machine's applied index on restart (entries up to it are not handed out again). */
@@ -147,6 +156,9 @@ export class Raft {
   private uncommittedBytes = 0;
   /** Appends are batched: proposals mark followers dirty and `ready()` sends. */
   private pendingBroadcast = false;
+  /** commitBroadcast 'lazy': followers have not been told the latest commit index yet. */
+  private commitDue = false;
+  private readonly lazyCommit: boolean;
 
   private msgs: Message[] = [];
   private readStates: ReadState[] = [];
@@ -180,6 +192,7 @@ export class Raft {
     this.maxInflightBytes = config.maxInflightBytes ?? 32 << 20;
     this.maxUncommittedBytes = config.maxUncommittedBytes ?? 64 << 20;
     this.maxApplyBytes = config.maxApplyBytesPerReady ?? 4 << 20;
+    this.lazyCommit = config.commitBroadcast === 'lazy';
     this.chunkBytes = config.snapshotChunkBytes ?? 1 << 20;
     this.unsafeEarlyRead = config.unsafe?.readIndexBeforeTermCommit ?? false;
 
@@ -379,7 +392,10 @@ export class Raft {
     if (this.role === 'leader') {
       // The leader's own entries count toward commit only once durable here.
       const self = this.prs.get(this.id);
-      if (self && self.maybeUpdate(this.log.stableLastIndex()) && this.maybeCommit()) this.pendingBroadcast = true;
+      if (self && self.maybeUpdate(this.log.stableLastIndex()) && this.maybeCommit()) {
+        if (this.lazyCommit) this.commitDue = true;
+        else this.pendingBroadcast = true;
+      }
     }
   }
 
@@ -403,6 +419,7 @@ export class Raft {
     this.pendingConfIndex = 0;
     this.uncommittedBytes = 0;
     this.pendingBroadcast = false;
+    this.commitDue = false;
     this.leaderTicks = 0;
     this.hbRound = 0;
     this.roundTicks.clear();
@@ -471,6 +488,7 @@ export class Raft {
     }
     this.heartbeatElapsed++;
     this.electionElapsed++;
+    if (this.commitDue) this.pendingBroadcast = true;
     if (this.electionElapsed >= this.electionTimeout) {
       this.electionElapsed = 0;
       if (this.checkQuorum && !this.quorumActive()) {
@@ -617,6 +635,8 @@ export class Raft {
       return;
     }
     this.pendingBroadcast = false;
+    // Every follower hears the current commit index now.
+    this.commitDue = false;
     for (const pr of this.prs.values()) if (pr.id !== this.id) this.sendAppends(pr, true);
   }
 
@@ -755,11 +775,14 @@ export class Raft {
           if (pr.state === 'probe') pr.becomeReplicate();
           else if (pr.state === 'snapshot' && pr.match >= (pr.snapshot?.meta.index ?? 0)) pr.becomeProbe();
           else if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
-          if (this.maybeCommit()) {
+          const committed = this.maybeCommit();
+          if (committed && !this.lazyCommit) {
             // Tell everyone the new commit index.
             this.pendingBroadcast = true;
             this.flushBroadcast();
           } else {
+            // Lazy: the next append with entries (or the next tick) tells everyone the new commit index.
+            if (committed) this.commitDue = true;
             // A follower that was waiting hears from us even with nothing new (it learns the commit index).
             this.sendAppends(pr, wasPaused);
           }
