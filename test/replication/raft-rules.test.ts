@@ -396,3 +396,36 @@ test('client sessions: a retried command applies once and gets the first respons
   const round = SessionTable.decode(t.encode(), 2);
   assert.deepEqual(round.check('c3', 1), { kind: 'duplicate', response: bytes('y') });
 });
+
+test('commitBroadcast lazy: no empty append per commit; followers learn the commit with the next append or tick', () => {
+  const appsAfter = (c: TestCluster, from: number): Message[] => c.delivered.slice(from).filter((m) => m.type === MessageType.App && m.from === 'a');
+  for (const mode of ['eager', 'lazy'] as const) {
+    const c = new TestCluster(['a', 'b', 'c'], { commitBroadcast: mode });
+    c.elect('a');
+    c.tickAll(2);
+    const at = c.delivered.length;
+    assert.ok(c.node('a').raft.propose(bytes('x')).ok);
+    c.settle();
+    const leaderCommit = c.node('a').raft.log.committed;
+    assert.equal(c.appliedData('a').at(-1), 'x', `${mode}: the leader applies at once`);
+    const apps = appsAfter(c, at);
+    if (mode === 'eager') {
+      // One append with the entry, then an empty one with the new commit index, to each follower.
+      assert.equal(apps.length, 4);
+      assert.equal(c.appliedData('b').at(-1), 'x');
+      continue;
+    }
+    assert.equal(apps.length, 2, 'lazy: only the appends carrying the entry');
+    assert.ok(c.node('b').raft.log.committed < leaderCommit, 'lazy: followers have not heard the commit yet');
+    // The next proposal's append carries it.
+    assert.ok(c.node('a').raft.propose(bytes('y')).ok);
+    c.settle();
+    assert.equal(c.appliedData('b').at(-1), 'x');
+    assert.equal(c.appliedData('c').at(-1), 'x');
+    // With nothing more proposed, the next tick of the leader tells them about y.
+    assert.equal(c.node('b').raft.log.committed < c.node('a').raft.log.committed, true);
+    c.tick('a');
+    assert.equal(c.appliedData('b').at(-1), 'y');
+    assert.equal(c.appliedData('c').at(-1), 'y');
+  }
+});
