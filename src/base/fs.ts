@@ -47,6 +47,8 @@ export interface Fs {
   list(dir: string): string[];
   fileSize(path: string): number;
   remove(path: string): void;
+  /** Removes `dir`, which must hold nothing (a missing one is fine). */
+  removeDir(dir: string): void;
   /** Atomically replaces `to` with `from`. Durable once the directory is synced. */
   rename(from: string, to: string): void;
   /** Creates `dir` and its parents if missing. */
@@ -175,6 +177,14 @@ export class NodeFs implements Fs {
       nodeFs.rmSync(p, { force: true });
     } catch (err) {
       throw ioError('remove', p, err);
+    }
+  }
+  removeDir(dir: string): void {
+    try {
+      nodeFs.rmdirSync(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw ioError('remove', dir, err);
     }
   }
   rename(from: string, to: string): void {

@@ -107,6 +107,14 @@ export class MemFs implements Fs {
   remove(p: string): void {
     this.files.delete(this.norm(p));
   }
+  removeDir(dir: string): void {
+    const d = this.norm(dir);
+    if (!this.dirs.has(d)) return;
+    for (const k of [...this.files.keys(), ...this.dirs]) {
+      if (k !== d && path.dirname(k) === d) throw new StrataError(ERROR_CODES.IO, `cannot remove ${dir}: not empty`);
+    }
+    this.dirs.delete(d);
+  }
   rename(from: string, to: string): void {
     const f = this.file('rename', from);
     this.files.delete(this.norm(from));

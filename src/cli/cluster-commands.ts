@@ -73,13 +73,28 @@ interface ShardMapView {
   shards: Array<{ keyspace: string; id: number; replicas: string[]; leader: string; term: number }>;
 }
 
-/** `strata cluster status`: nodes, shards per node, leaders. */
-async function status(f: ClientFlags & { json?: boolean }): Promise<void> {
-  const map = (await getJson(f, '/api/v1/coordinator/shard-map')) as ShardMapView;
-  if (f.json === true) {
-    console.log(JSON.stringify(map, null, 2));
-    return;
+interface RebalanceView {
+  moves: Array<{ keyspace: string; shard: number; add: string; remove: string | null; reason: string; phase: string; ageMs: number }>;
+  balanced: boolean;
+}
+
+/** `strata cluster status`: nodes, shards per node, leaders, moves in flight; `--watch` redraws every second until no move is left. */
+async function status(f: ClientFlags & { json?: boolean; watch?: boolean }): Promise<void> {
+  for (;;) {
+    const map = (await getJson(f, '/api/v1/coordinator/shard-map')) as ShardMapView;
+    const rebalance = (await getJson(f, '/api/v1/coordinator/rebalance')) as RebalanceView;
+    if (f.json === true) {
+      console.log(JSON.stringify({ ...map, rebalance }, null, 2));
+      return;
+    }
+    if (f.watch === true && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
+    printStatus(map, rebalance);
+    if (f.watch !== true || (rebalance.moves.length === 0 && rebalance.balanced)) return;
+    await new Promise((r) => setTimeout(r, 1000));
   }
+}
+
+function printStatus(map: ShardMapView, rebalance: RebalanceView): void {
   console.log(`shard map version ${map.version}; meta leader ${map.metaLeader || '(none)'}; meta voters ${map.metaVoters.join(', ')}`);
   console.log('node  status  replicas  leads  rack  peer                 resp                 http');
   for (const n of map.nodes) {
@@ -89,6 +104,14 @@ async function status(f: ClientFlags & { json?: boolean }): Promise<void> {
   }
   const leaderless = map.shards.filter((s) => s.leader === '');
   console.log(`${map.shards.length} shards; ${leaderless.length === 0 ? 'every shard has a leader' : `without a leader: ${leaderless.map((s) => `${s.keyspace}/${s.id}`).join(', ')}`}`);
+  if (rebalance.moves.length === 0) {
+    console.log(rebalance.balanced ? 'no moves in flight; replicas per node are within one' : 'no moves in flight');
+    return;
+  }
+  console.log(`${rebalance.moves.length} move(s) in flight:`);
+  for (const m of rebalance.moves) {
+    console.log(`  ${m.keyspace}/${m.shard}  ${(m.remove ?? '(new)').padEnd(6)} → ${m.add.padEnd(6)} ${m.reason.padEnd(8)} ${m.phase.padEnd(8)} ${(m.ageMs / 1000).toFixed(1)} s`);
+  }
 }
 
 export function registerClusterCommands(program: Command): void {
@@ -104,11 +127,12 @@ export function registerClusterCommands(program: Command): void {
     .action(up);
   cluster
     .command('status')
-    .description('nodes, shards per node and shard leaders, as a node sees them')
+    .description('nodes, shards per node and shard leaders, replica moves in flight, as a node sees them')
     .option('--url <url>', 'a node HTTP address', process.env.STRATA_URL ?? 'http://127.0.0.1:8080')
     .option('--token <token>', 'API token (or STRATA_TOKEN)')
     .option('--user <name>', 'user for basic auth (password from --password or STRATA_PASSWORD)')
     .option('--password <password>', 'password for --user')
-    .option('--json', 'print the shard map as JSON')
+    .option('--json', 'print the shard map and the moves in flight as JSON')
+    .option('--watch', 'redraw every second until no replica move is left (progress of a rebalance)')
     .action(status);
 }

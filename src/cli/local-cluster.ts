@@ -109,6 +109,18 @@ export class LocalCluster {
     return c;
   }
 
+  /** Starts one more node, which joins the cluster (rebalancing then moves replicas to it). */
+  async addNode(): Promise<LocalNode> {
+    const i = this.nodes.length;
+    const ports = { resp: await freePort(this.host), http: await freePort(this.host), grpc: await freePort(this.host), peer: await freePort(this.host) };
+    const dataDir = join(this.opts.baseDir, `n${i + 1}`);
+    mkdirSync(dataDir, { recursive: true });
+    const n: LocalNode = { index: i, id: `n${i + 1}`, dataDir, ports, child: undefined, exited: Promise.resolve(null), output: '' };
+    this.nodes.push(n);
+    await this.launch(n);
+    return n;
+  }
+
   /** The `strata serve` arguments of node `n`. */
   private argsOf(n: LocalNode): string[] {
     const o = this.opts;

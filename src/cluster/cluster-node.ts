@@ -27,7 +27,9 @@ import type { Message, NodeId } from '../replication/index.js';
 import { decodeKvRead, withCommandTime, decodeReadOutcome, decodeWriteOutcome, encodeKvCommand, encodeKvRead, unwrap } from './kv-command.js';
 import type { KvRead, KvReadResult, KvWrite, KvWriteResult } from './kv-command.js';
 import { MetaStateMachine, emptyMetaState, encodeMetaCommand, isMetaState, placeShards, shardGroupName, validateMetaCommand } from './meta.js';
-import type { KeyspaceInfo, MetaCommand, MetaState, NodeInfo, ShardInfo } from './meta.js';
+import type { KeyspaceInfo, MetaCommand, MetaState, MoveRecord, NodeInfo, ShardInfo } from './meta.js';
+import { isDead, planMoves } from './rebalance.js';
+import type { PlacementNode, PlacementShard } from './rebalance.js';
 import { PeerTransport } from './peer-transport.js';
 import { NotLeaderError, RaftGroup } from './raft-group.js';
 import { ShardStateMachine } from './shard-replica.js';
@@ -39,6 +41,8 @@ const META_VOTERS = 3;
 const MANUAL_TRANSFER_HOLD_MS = 10 * 60_000;
 /** Method prefix of a meta request one node passed on to the meta leader. */
 const FORWARDED = 'fwd:';
+/** A learner this close to the commit index is promoted to voter. */
+const PROMOTE_LAG_ENTRIES = 64;
 /** Meta log entries kept past a snapshot of the meta state. */
 const META_SNAPSHOT_EVERY = 1000;
 
@@ -77,6 +81,11 @@ export interface ClusterNodeOptions {
   faultInjection?: boolean;
   /** A replica snapshots and truncates its log past this many applied entries (default 50 000). */
   snapshotEntries?: number;
+  /** Rebalancing: replica moves in flight at once (default 2), and per node (default 1). */
+  maxMoves?: number;
+  maxMovesPerNode?: number;
+  /** A node down this long is dead: its replicas are re-created on other nodes (default 5 minutes). */
+  deadNodeMs?: number;
 }
 
 interface Replica {
@@ -184,6 +193,11 @@ export class ClusterNode {
   private beating = false;
   /** When this node last handed each shard's leadership to its preferred leader. */
   private readonly lastTransfer = new Map<string, number>();
+  /** Moves: when this node (a shard leader) last proposed a step, and which move it reported done. */
+  private readonly moveStepAt = new Map<string, number>();
+  private readonly moveReported = new Map<string, number>();
+  /** Replicas being removed. */
+  private readonly closing = new Set<string>();
 
   private constructor(opts: ClusterNodeOptions) {
     this.opts = opts;
@@ -317,12 +331,23 @@ export class ClusterNode {
     return this.meta !== undefined && this.meta.raft.isVoter();
   }
 
-  /** Opens every replica the shard map places on this node. */
+  /**
+   * Opens every replica the shard map places on this node (and those a move
+   * is adding here), and removes the ones a finished move took away.
+   */
   private async reconcile(): Promise<void> {
+    const moves = this.state.moves ?? {};
     for (const [ks, list] of Object.entries(this.state.shards)) {
       for (const info of list) {
-        if (!info.replicas.includes(this.id)) continue;
         const name = shardGroupName(ks, info.id);
+        const move = moves[name];
+        const here = info.replicas.includes(this.id) || move?.add === this.id;
+        const open = this.replicas.get(name);
+        if (open !== undefined) open.info = info;
+        if (!here) {
+          if (open !== undefined && !this.closing.has(name)) void this.destroyReplica(name);
+          continue;
+        }
         if (this.replicas.has(name) || this.opening.has(name)) continue;
         const p = this.openReplica(info).catch((err: unknown) => {
           this.log('error', `cannot open replica ${name}`, { err: err instanceof Error ? err.message : String(err) });
@@ -333,14 +358,39 @@ export class ClusterNode {
     }
   }
 
+  /** Closes a replica a move took off this node and deletes its log and engine. */
+  private async destroyReplica(name: string): Promise<void> {
+    const r = this.replicas.get(name);
+    if (r === undefined) return;
+    this.closing.add(name);
+    try {
+      this.replicas.delete(name);
+      await r.group.close();
+      await r.sm.close();
+      this.raftLog.dropGroup(name);
+      removeTree(this.fs, this.replicaDir(r.info));
+      this.log('info', `removed replica ${name} (moved to another node)`);
+    } catch (err) {
+      this.log('error', `cannot remove replica ${name}`, { err: err instanceof Error ? err.message : String(err) });
+    } finally {
+      this.closing.delete(name);
+    }
+  }
+
+  private replicaDir(info: ShardInfo): string {
+    return joinPath(joinPath(joinPath(this.opts.dataDir, 'cluster'), 'shards'), `${info.keyspace}-${info.id}`);
+  }
+
   private async openReplica(info: ShardInfo): Promise<void> {
     const name = shardGroupName(info.keyspace, info.id);
-    const dir = joinPath(joinPath(joinPath(this.opts.dataDir, 'cluster'), 'shards'), `${info.keyspace}-${info.id}`);
+    const dir = this.replicaDir(info);
     const sm = await ShardStateMachine.open({ dir: joinPath(dir, 'engine'), fs: this.fs, ...(this.opts.engine !== undefined ? { engine: this.opts.engine } : {}) });
     let log: RaftLogStore | undefined;
     try {
       log = this.raftLog.group(name);
-      bootstrapLog(log, info.replicas);
+      // Only the shard's first replicas start from the bootstrap entries; one a move adds starts empty and
+      // receives the log (or a snapshot) from the leader.
+      if ((info.moves ?? 0) === 0 && info.replicas.includes(this.id)) bootstrapLog(log, info.replicas);
       // The engine's own WAL is not synced: after a crash it may be behind the log's snapshot; start from the snapshot then.
       const snap = log.snapshot();
       if (snap.meta.index > sm.applied) await sm.restore(snap);
@@ -400,6 +450,7 @@ export class ClusterNode {
         this.log('info', 'registered with the cluster', { node: this.id });
       }
       this.balanceLeaders();
+      this.driveMoves();
       const leads: Record<string, number> = {};
       for (const [name, r] of this.replicas) if (r.group.isLeader) leads[name] = r.group.term;
       const req: HeartbeatRequest = { node: this.id, version: this.state.version, leads };
@@ -432,7 +483,7 @@ export class ClusterNode {
   private balanceLeaders(): void {
     const now = Date.now();
     for (const [name, r] of this.replicas) {
-      if (!r.group.isLeader) continue;
+      if (!r.group.isLeader || this.state.moves?.[name] !== undefined) continue;
       const preferred = r.info.replicas[0]!;
       if (preferred === this.id || this.state.nodes[preferred]?.status !== 'up') continue;
       // Leadership handed here on purpose (an operator's transfer) holds a while before balancing undoes it.
@@ -442,6 +493,89 @@ export class ClusterNode {
       if (pr === undefined || pr.match < r.group.raft.hardState().commit) continue;
       this.lastTransfer.set(name, now);
       r.group.transferLeader(preferred);
+    }
+  }
+
+  /**
+   * Carries out the moves of the shards this node leads, one Raft
+   * membership change at a time: the new replica joins as a learner; once
+   * it has caught up it is promoted to voter; then the replica the move
+   * takes away is removed (a leader that is itself being removed hands its
+   * leadership to the new replica first); then the meta group hears that
+   * the move is done. Learners no move asks for are removed.
+   */
+  private driveMoves(): void {
+    const moves = this.state.moves ?? {};
+    const now = Date.now();
+    for (const [name, r] of this.replicas) {
+      if (!r.group.isLeader) continue;
+      const conf = r.group.raft.confState();
+      const m = moves[name];
+      for (const l of conf.learners) {
+        if (l !== m?.add) r.group.proposeConfChange({ type: ConfChangeType.RemoveNode, node: l });
+      }
+      if (m === undefined) continue;
+      // One step per shard per heartbeat: a step is a log entry, which must commit before the next.
+      if ((this.moveStepAt.get(name) ?? 0) > now - this.opts.heartbeatMs) continue;
+      if (!conf.voters.includes(m.add) && !conf.learners.includes(m.add)) {
+        if (r.group.proposeConfChange({ type: ConfChangeType.AddLearner, node: m.add })) this.moveStepAt.set(name, now);
+        continue;
+      }
+      if (conf.learners.includes(m.add)) {
+        const pr = r.group.raft.progress().get(m.add);
+        // Caught up: replicating, within a few entries of the commit index (under load it never equals it).
+        if (pr !== undefined && pr.state === 'replicate' && pr.match + PROMOTE_LAG_ENTRIES >= r.group.raft.hardState().commit) {
+          if (r.group.proposeConfChange({ type: ConfChangeType.AddVoter, node: m.add })) this.moveStepAt.set(name, now);
+        }
+        continue;
+      }
+      if (m.remove !== null && conf.voters.includes(m.remove)) {
+        if (m.remove === this.id) {
+          // Leaving: the new replica (a caught-up voter) leads from here on and finishes the move.
+          r.group.transferLeader(m.add);
+        } else if (r.group.proposeConfChange({ type: ConfChangeType.RemoveNode, node: m.remove })) {
+          this.moveStepAt.set(name, now);
+        }
+        continue;
+      }
+      if (this.moveReported.get(name) === m.startedAtMs) continue;
+      this.moveReported.set(name, m.startedAtMs);
+      this.metaPropose({ type: 'moveDone', keyspace: m.keyspace, shard: m.shard })
+        .then(() => this.log('info', `move done: ${name} ${m.remove ?? '(new replica)'} → ${m.add}`))
+        .catch((err: unknown) => {
+          this.moveReported.delete(name);
+          this.log('warn', `cannot report the move of ${name}`, { err: err instanceof Error ? err.message : String(err) });
+        });
+    }
+  }
+
+  /**
+   * The meta leader's rebalancing step: aborts moves that can no longer
+   * finish (their target is down or gone) and starts the moves the planner
+   * asks for (src/cluster/rebalance.ts).
+   */
+  private async planRebalance(s: MetaState, now: number): Promise<void> {
+    const deadAfterMs = this.opts.deadNodeMs ?? 5 * 60_000;
+    for (const m of Object.values(s.moves ?? {})) {
+      if (s.nodes[m.add]?.status !== 'up') {
+        await this.meta.propose(encodeMetaCommand({ type: 'moveAbort', keyspace: m.keyspace, shard: m.shard, why: `node ${m.add} is not up` }));
+      }
+    }
+    const nodes: PlacementNode[] = Object.values(s.nodes).map((n) => ({ id: n.id, rack: n.rack, datacenter: n.datacenter, status: n.status, statusSinceMs: n.statusSinceMs }));
+    const shards: PlacementShard[] = [];
+    for (const [ks, list] of Object.entries(s.shards)) {
+      const rf = s.keyspaces[ks]?.replicationFactor ?? 3;
+      for (const sh of list) shards.push({ keyspace: ks, id: sh.id, replicas: sh.replicas, replicationFactor: rf });
+    }
+    const inFlight = Object.values(s.moves ?? {});
+    const opts = { nowMs: now, deadAfterMs, maxMoves: this.opts.maxMoves ?? 2, maxMovesPerNode: this.opts.maxMovesPerNode ?? 1 };
+    for (const p of planMoves(nodes, shards, inFlight, opts)) {
+      // A dead replica's shard must still have a live majority to change its membership; the planner only asks.
+      const move: MoveRecord = { ...p, startedAtMs: now };
+      await this.meta.propose(encodeMetaCommand({ type: 'moveStart', move }));
+      this.log('info', `move started: ${shardGroupName(p.keyspace, p.shard)} ${p.remove ?? '(new replica)'} → ${p.add} (${p.reason})`, {
+        dead: p.remove !== null && isDead(nodes.find((n) => n.id === p.remove), opts),
+      });
     }
   }
 
@@ -520,6 +654,8 @@ export class ClusterNode {
         const shards = placeShards(DEFAULT_KEYSPACE, keyspace.shards, keyspace.replicationFactor, up);
         await this.meta.propose(encodeMetaCommand({ type: 'createKeyspace', keyspace, shards }));
         this.log('info', 'placed the default keyspace', { shards: keyspace.shards, rf: keyspace.replicationFactor, nodes: up.map((n) => n.id) });
+      } else if (s.keyspaces[DEFAULT_KEYSPACE] !== undefined) {
+        await this.planRebalance(s, now);
       }
     } catch (err) {
       this.log('warn', 'coordinator step failed', { err: err instanceof Error ? err.message : String(err) });
@@ -725,6 +861,39 @@ export class ClusterNode {
     };
   }
 
+  /**
+   * Rebalancing as this node knows it (GET /api/v1/coordinator/rebalance):
+   * the moves in flight with their phase as the shard's leader here sees it
+   * ('learner', 'voter', 'removing'; 'remote' when another node leads the
+   * shard), replicas and leaders per node, and whether the up nodes hold
+   * replicas within one of each other.
+   */
+  rebalanceStatus(): {
+    moves: Array<MoveRecord & { phase: 'pending' | 'learner' | 'voter' | 'remote'; ageMs: number }>;
+    nodes: Array<{ id: NodeId; status: string; replicas: number; leaders: number }>;
+    balanced: boolean;
+  } {
+    const map = this.shardMap();
+    const now = Date.now();
+    const moves = Object.entries(this.state.moves ?? {}).map(([name, m]) => {
+      const r = this.replicas.get(name);
+      let phase: 'pending' | 'learner' | 'voter' | 'remote' = 'remote';
+      if (r !== undefined && r.group.isLeader) {
+        const conf = r.group.raft.confState();
+        phase = conf.learners.includes(m.add) ? 'learner' : conf.voters.includes(m.add) ? 'voter' : 'pending';
+      }
+      return { ...m, phase, ageMs: Math.max(0, now - m.startedAtMs) };
+    });
+    const nodes = map.nodes.map((n) => ({
+      id: n.id,
+      status: n.status,
+      replicas: map.shards.filter((s) => s.replicas.includes(n.id)).length,
+      leaders: map.shards.filter((s) => s.leader === n.id).length,
+    }));
+    const up = nodes.filter((n) => n.status === 'up').map((n) => n.replicas);
+    return { moves, nodes, balanced: up.length === 0 || Math.max(...up) - Math.min(...up) <= 1 };
+  }
+
   /** Registers (or re-registers) a node through the meta leader (POST /api/v1/coordinator/nodes). */
   async registerNode(node: Omit<NodeInfo, 'status' | 'registeredAtMs' | 'statusSinceMs'>): Promise<void> {
     await this.metaPropose({ type: 'register', node, nowMs: Date.now() });
@@ -817,6 +986,17 @@ export class ClusterNode {
     await this.meta.close();
     this.raftLog.close();
   }
+}
+
+/** Removes a replica's directory: `engine/` (files only) and the directory itself. */
+function removeTree(fs: Fs, dir: string): void {
+  if (!fs.exists(dir)) return;
+  const engine = joinPath(dir, 'engine');
+  if (fs.exists(engine)) {
+    for (const name of fs.list(engine)) fs.remove(joinPath(engine, name));
+    fs.removeDir(engine);
+  }
+  fs.removeDir(dir);
 }
 
 function isNotLeader(err: unknown): boolean {

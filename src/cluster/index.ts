@@ -6,3 +6,4 @@ export * from './raft-group.js';
 export * from './shard-replica.js';
 export * from './cluster-node.js';
 export * from './cluster-kv-service.js';
+export * from './rebalance.js';

@@ -42,12 +42,26 @@ export interface ShardInfo {
   id: number;
   /** Replica node ids; the first is the preferred leader. */
   replicas: NodeId[];
+  /** Moves completed on this shard (absent: none). A replica bootstraps its log only while this is 0. */
+  moves?: number;
+}
+
+/** A replica move in flight (see rebalance.ts): `add` joins as a learner, is promoted, then `remove` leaves. */
+export interface MoveRecord {
+  keyspace: string;
+  shard: number;
+  add: NodeId;
+  remove: NodeId | null;
+  reason: 'repair' | 'drain' | 'racks' | 'balance';
+  startedAtMs: number;
 }
 
 export interface MetaState {
   nodes: Record<NodeId, NodeInfo>;
   keyspaces: Record<string, KeyspaceInfo>;
   shards: Record<string, ShardInfo[]>;
+  /** Moves in flight by shard group name (absent in states written before rebalancing existed). */
+  moves?: Record<string, MoveRecord>;
   /** The meta log index of the last command applied: nodes cache the state and compare versions. */
   version: number;
 }
@@ -56,7 +70,10 @@ export type MetaCommand =
   | { type: 'register'; node: Omit<NodeInfo, 'status' | 'registeredAtMs' | 'statusSinceMs'>; nowMs: number }
   | { type: 'status'; id: NodeId; status: NodeStatus; nowMs: number }
   | { type: 'remove'; id: NodeId }
-  | { type: 'createKeyspace'; keyspace: KeyspaceInfo; shards: ShardInfo[] };
+  | { type: 'createKeyspace'; keyspace: KeyspaceInfo; shards: ShardInfo[] }
+  | { type: 'moveStart'; move: MoveRecord }
+  | { type: 'moveDone'; keyspace: string; shard: number }
+  | { type: 'moveAbort'; keyspace: string; shard: number; why: string };
 
 export function emptyMetaState(): MetaState {
   return { nodes: {}, keyspaces: {}, shards: {}, version: 0 };
@@ -116,7 +133,8 @@ export function placeShards(keyspace: string, shards: number, rf: number, nodes:
   return out;
 }
 
-function lexLess(a: number[], b: number[]): boolean {
+/** Whether `a` sorts before `b`, element by element. */
+export function lexLess(a: readonly number[], b: readonly number[]): boolean {
   for (let i = 0; i < a.length; i++) {
     if (a[i]! !== b[i]!) return a[i]! < b[i]!;
   }
@@ -170,6 +188,21 @@ export function validateMetaCommand(c: unknown): asserts c is MetaCommand {
       checkShards(k as unknown as KeyspaceInfo, c.shards);
       return;
     }
+    case 'moveStart': {
+      const m = c.move;
+      if (
+        !isObj(m) || !isStr(m.keyspace) || !isInt(m.shard, 0, 4095) || !isStr(m.add) || !ID.test(m.add) ||
+        !(m.remove === null || (isStr(m.remove) && ID.test(m.remove))) || m.add === m.remove ||
+        !['repair', 'drain', 'racks', 'balance'].includes(m.reason as string) || !isInt(m.startedAtMs, 0, 2 ** 53)
+      ) {
+        badCommand('moveStart needs keyspace, shard, add, remove (or null), reason, startedAtMs');
+      }
+      return;
+    }
+    case 'moveDone':
+    case 'moveAbort':
+      if (!isStr(c.keyspace) || !isInt(c.shard, 0, 4095) || (c.type === 'moveAbort' && !isStr(c.why, 1000))) badCommand(`${c.type} needs keyspace and shard`);
+      return;
     default:
       badCommand(`unknown type ${String(c.type).slice(0, 40)}`);
   }
@@ -278,6 +311,37 @@ export class MetaStateMachine implements StateMachine {
         if (s.keyspaces[c.keyspace.name] !== undefined) return { error: `keyspace ${c.keyspace.name} exists` };
         s.keyspaces[c.keyspace.name] = c.keyspace;
         s.shards[c.keyspace.name] = c.shards;
+        return { ok: true };
+      }
+      case 'moveStart': {
+        const m = c.move;
+        const sh = s.shards[m.keyspace]?.[m.shard];
+        const name = shardGroupName(m.keyspace, m.shard);
+        if (sh === undefined) return { error: `no shard ${name}` };
+        if (s.moves?.[name] !== undefined) return { error: `shard ${name} already has a move in flight` };
+        if (s.nodes[m.add]?.status !== 'up') return { error: `node ${m.add} is not up` };
+        if (sh.replicas.includes(m.add)) return { error: `node ${m.add} already holds ${name}` };
+        if (m.remove !== null && !sh.replicas.includes(m.remove)) return { error: `node ${m.remove} does not hold ${name}` };
+        (s.moves ??= {})[name] = { ...m };
+        return { ok: true };
+      }
+      case 'moveDone': {
+        const name = shardGroupName(c.keyspace, c.shard);
+        const m = s.moves?.[name];
+        const sh = s.shards[c.keyspace]?.[c.shard];
+        if (m === undefined || sh === undefined) return { error: `no move in flight on ${name}` };
+        // The new replica takes the removed one's place (and its turn as preferred leader).
+        const at = m.remove === null ? -1 : sh.replicas.indexOf(m.remove);
+        if (at >= 0) sh.replicas[at] = m.add;
+        else sh.replicas.push(m.add);
+        sh.moves = (sh.moves ?? 0) + 1;
+        delete s.moves![name];
+        return { ok: true };
+      }
+      case 'moveAbort': {
+        const name = shardGroupName(c.keyspace, c.shard);
+        if (s.moves?.[name] === undefined) return { error: `no move in flight on ${name}` };
+        delete s.moves[name];
         return { ok: true };
       }
     }

@@ -30,6 +30,7 @@
  * at most `maxMovesPerNode` touching one node.
  */
 import type { NodeId } from '../replication/index.js';
+import { lexLess, shardGroupName as shardKey } from './meta.js';
 
 export type PlacementStatus = 'up' | 'down' | 'draining';
 
@@ -51,7 +52,7 @@ export interface PlacementShard {
   replicationFactor: number;
 }
 
-export type MoveReason = 'repair' | 'drain' | 'balance';
+export type MoveReason = 'repair' | 'drain' | 'racks' | 'balance';
 
 export interface PlannedMove {
   keyspace: string;
@@ -71,10 +72,6 @@ export interface PlanOptions {
   maxMoves: number;
   /** Moves in flight at once that add to or remove from one node. */
   maxMovesPerNode: number;
-}
-
-export function shardKey(keyspace: string, shard: number): string {
-  return `${keyspace}/${shard}`;
 }
 
 function byId(a: string, b: string): number {
@@ -124,19 +121,23 @@ export function planMoves(nodes: readonly PlacementNode[], shards: readonly Plac
   const sorted = [...shards].sort((a, b) => byId(a.keyspace, b.keyspace) || a.id - b.id);
   const upCount = nodes.filter((n) => n.status === 'up').length;
 
-  const start = (s: PlacementShard, remove: NodeId | null, reason: MoveReason): boolean => {
-    if (!free(remove)) return false;
-    const load = replicaLoad(nodes, shards, all);
-    const keep = s.replicas.filter((r) => r !== remove);
-    const target = pickTarget(s, keep, nodeById, load, (id) => free(id));
-    if (target === undefined) return false;
-    const m: PlannedMove = { keyspace: s.keyspace, shard: s.id, add: target, remove, reason };
+  const rackOf = (id: NodeId): string => {
+    const n = nodeById.get(id);
+    return n === undefined ? `?${id}` : `${n.datacenter}/${n.rack}`;
+  };
+  const distinctRacks = (ids: readonly NodeId[]): number => new Set(ids.map(rackOf)).size;
+  const record = (m: PlannedMove): void => {
     planned.push(m);
     all.push(m);
-    moving.add(shardKey(s.keyspace, s.id));
+    moving.add(shardKey(m.keyspace, m.shard));
     touch(m.add, 1);
     touch(m.remove, 1);
-    return true;
+  };
+  const start = (s: PlacementShard, remove: NodeId | null, reason: MoveReason): void => {
+    if (!free(remove)) return;
+    const keep = s.replicas.filter((r) => r !== remove);
+    const target = pickTarget(s, keep, nodeById, replicaLoad(nodes, shards, all), (id) => free(id));
+    if (target !== undefined) record({ keyspace: s.keyspace, shard: s.id, add: target, remove, reason });
   };
 
   // 1. Repair: dead replicas first, then shards short of replicas.
@@ -163,14 +164,9 @@ export function planMoves(nodes: readonly PlacementNode[], shards: readonly Plac
   for (const s of sorted) {
     if (!budget()) return planned;
     if (moving.has(shardKey(s.keyspace, s.id))) continue;
-    const have = distinctRacks(s.replicas, nodeById);
-    if (have >= Math.min(racksUp.size, s.replicas.length)) continue;
+    if (distinctRacks(s.replicas) >= Math.min(racksUp.size, s.replicas.length)) continue;
     // The replica to move: one sharing its rack with another, on the most loaded node.
     const load = replicaLoad(nodes, shards, all);
-    const rackOf = (id: NodeId): string => {
-      const n = nodeById.get(id);
-      return n === undefined ? `?${id}` : `${n.datacenter}/${n.rack}`;
-    };
     const crowded = s.replicas
       .filter((r) => s.replicas.some((o) => o !== r && rackOf(o) === rackOf(r)))
       .sort((a, b) => (load.get(b) ?? 0) - (load.get(a) ?? 0) || byId(a, b));
@@ -179,12 +175,7 @@ export function planMoves(nodes: readonly PlacementNode[], shards: readonly Plac
       const keep = s.replicas.filter((r) => r !== from);
       const target = pickTarget(s, keep, nodeById, load, (id) => free(id) && !keep.some((k) => rackOf(k) === rackOf(id)));
       if (target === undefined) continue;
-      const m: PlannedMove = { keyspace: s.keyspace, shard: s.id, add: target, remove: from, reason: 'balance' };
-      planned.push(m);
-      all.push(m);
-      moving.add(shardKey(s.keyspace, s.id));
-      touch(m.add, 1);
-      touch(m.remove, 1);
+      record({ keyspace: s.keyspace, shard: s.id, add: target, remove: from, reason: 'racks' });
       break;
     }
   }
@@ -207,13 +198,8 @@ export function planMoves(nodes: readonly PlacementNode[], shards: readonly Plac
         const target = pickTarget(s, keep, nodeById, load, (id) => free(id) && load.get(id)! <= load.get(src.id)! - 2);
         if (target === undefined) continue;
         // Never trade rack diversity for balance.
-        if (distinctRacks([...keep, target], nodeById) < distinctRacks(s.replicas, nodeById)) continue;
-        const m: PlannedMove = { keyspace: s.keyspace, shard: s.id, add: target, remove: src.id, reason: 'balance' };
-        planned.push(m);
-        all.push(m);
-        moving.add(shardKey(s.keyspace, s.id));
-        touch(m.add, 1);
-        touch(m.remove, 1);
+        if (distinctRacks([...keep, target]) < distinctRacks(s.replicas)) continue;
+        record({ keyspace: s.keyspace, shard: s.id, add: target, remove: src.id, reason: 'balance' });
         moved = true;
         break;
       }
@@ -221,13 +207,6 @@ export function planMoves(nodes: readonly PlacementNode[], shards: readonly Plac
     }
     if (!moved) return planned;
   }
-}
-
-function distinctRacks(ids: readonly NodeId[], nodes: Map<NodeId, PlacementNode>): number {
-  return new Set(ids.map((id) => {
-    const n = nodes.get(id);
-    return n === undefined ? `?${id}` : `${n.datacenter}/${n.rack}`;
-  })).size;
 }
 
 /** The best up node for a new replica of `s` next to `keep`: a new rack, then a new datacenter, then fewest replicas, then id. */
@@ -254,11 +233,6 @@ function pickTarget(
     }
   }
   return best?.id;
-}
-
-function lexLess(a: readonly number[], b: readonly number[]): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i]! !== b[i]!) return a[i]! < b[i]!;
-  return false;
 }
 
 /** Whether the up nodes hold replicas within one of each other. */

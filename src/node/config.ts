@@ -119,6 +119,11 @@ export interface StrataConfig {
     tls: { enabled: boolean; certFile: string; keyFile: string; caFile: string };
     /** A replica snapshots its state and drops its Raft log once this many applied entries are in it. */
     snapshotEntries: number;
+    /** Rebalancing: replica moves in flight at once in the cluster, and per node. */
+    maxMoves: number;
+    maxMovesPerNode: number;
+    /** A node down this long is dead: its replicas are re-created on other nodes. */
+    deadNodeMs: number;
     /** Tests and the Jepsen harness only: POST /api/v1/coordinator/debug/partition drops peer traffic on command. */
     faultInjection: boolean;
   };
@@ -209,6 +214,9 @@ export function defaultConfig(): StrataConfig {
       clusterId: 'strata',
       tls: { enabled: false, certFile: '', keyFile: '', caFile: '' },
       snapshotEntries: 50_000,
+      maxMoves: 2,
+      maxMovesPerNode: 1,
+      deadNodeMs: 300_000,
       faultInjection: false,
     },
     log: { level: 'info', destination: 'stdout' },
@@ -305,6 +313,9 @@ const SCHEMA: { readonly [key: string]: SchemaNode } = {
       caFile: { t: 'string' },
     },
     snapshotEntries: { t: 'int', min: 10, max: 100_000_000 },
+    maxMoves: { t: 'int', min: 1, max: 256 },
+    maxMovesPerNode: { t: 'int', min: 1, max: 64 },
+    deadNodeMs: { t: 'int', min: 1000, max: 7 * 24 * 3_600_000 },
     faultInjection: { t: 'bool' },
   },
   log: {

@@ -128,6 +128,9 @@ export async function openClusterNode(
     requestTimeoutMs: c.requestTimeoutMs,
     faultInjection: c.faultInjection,
     snapshotEntries: c.snapshotEntries,
+    maxMoves: c.maxMoves,
+    maxMovesPerNode: c.maxMovesPerNode,
+    deadNodeMs: c.deadNodeMs,
     engine: {
       // Whole KiB: budgets split across replicas stay round numbers.
       writeBufferSize: Math.max(256 * 1024, Math.floor(engine.writeBufferSize / perNode / 1024) * 1024),

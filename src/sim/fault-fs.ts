@@ -173,6 +173,10 @@ export class FaultFs implements Fs {
     this.op(`remove ${path}`);
     this.mem.remove(path);
   }
+  removeDir(dir: string): void {
+    this.op(`removeDir ${dir}`);
+    this.mem.removeDir(dir);
+  }
   rename(from: string, to: string): void {
     this.op(`rename ${from}`);
     this.mem.rename(from, to);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EntryType, encodeConfChange, ConfChangeType } from '../../src/replication/index.js';
-import { MetaStateMachine, encodeMetaCommand, placeShards, shardOfKey } from '../../src/cluster/index.js';
+import { MetaStateMachine, encodeMetaCommand, placeShards, shardOfKey, validateMetaCommand } from '../../src/cluster/index.js';
 import type { MetaCommand, NodeInfo } from '../../src/cluster/index.js';
 
 function node(id: string, rack = 'r1', datacenter = 'dc1'): NodeInfo {
@@ -81,4 +81,60 @@ test('the meta state machine applies registrations, status, keyspaces and remova
   await copy.restore({ meta: { index: 7, term: 1, conf: sm.conf }, data: sm.snapshotData() });
   assert.deepEqual(copy.state, sm.state);
   assert.equal(copy.applied, 7);
+});
+
+test('moves in the meta state: start checks the shard and nodes, done puts the new replica in the old one`s place, abort forgets', async () => {
+  const sm = new MetaStateMachine();
+  let index = 0;
+  const entry = (c: MetaCommand) => ({ term: 1, index: ++index, type: EntryType.Normal, data: encodeMetaCommand(c) });
+  const reg = (id: string) => {
+    const { status, registeredAtMs, statusSinceMs, ...n } = node(id);
+    void status;
+    void registeredAtMs;
+    void statusSinceMs;
+    return entry({ type: 'register', node: n, nowMs: 1 });
+  };
+  const move = (shard: number, add: string, remove: string | null) => ({ keyspace: 'default', shard, add, remove, reason: 'balance' as const, startedAtMs: 5 });
+  const out = await sm.apply([
+    reg('n1'),
+    reg('n2'),
+    reg('n3'),
+    reg('n4'),
+    entry({ type: 'createKeyspace', keyspace: { name: 'default', strategy: 'raft', shards: 2, replicationFactor: 3, createdAtMs: 2 }, shards: [
+      { keyspace: 'default', id: 0, replicas: ['n1', 'n2', 'n3'] },
+      { keyspace: 'default', id: 1, replicas: ['n2', 'n3', 'n1'] },
+    ] }),
+    entry({ type: 'moveStart', move: move(0, 'n4', 'n1') }), // 6: ok
+    entry({ type: 'moveStart', move: move(0, 'n4', 'n2') }), // 7: a move is in flight on shard 0
+    entry({ type: 'moveStart', move: move(1, 'n2', 'n1') }), // 8: n2 already holds shard 1
+    entry({ type: 'moveStart', move: move(1, 'n4', 'n9') }), // 9: n9 does not hold shard 1
+    entry({ type: 'moveStart', move: move(7, 'n4', 'n1') }), // 10: no shard 7
+    entry({ type: 'status', id: 'n4', status: 'down', nowMs: 6 }),
+    entry({ type: 'moveStart', move: move(1, 'n4', 'n1') }), // 12: n4 is not up
+    entry({ type: 'moveDone', keyspace: 'default', shard: 0 }), // 13: ok
+    entry({ type: 'moveDone', keyspace: 'default', shard: 0 }), // 14: nothing in flight
+    entry({ type: 'status', id: 'n4', status: 'up', nowMs: 7 }),
+    entry({ type: 'moveStart', move: move(1, 'n4', null) }), // 16: ok (a replica added, none removed)
+    entry({ type: 'moveAbort', keyspace: 'default', shard: 1, why: 'test' }), // 17: ok
+  ]);
+  const answer = (i: number) => JSON.parse(Buffer.from(out.get(i)!).toString()) as { ok?: true; error?: string };
+  assert.deepEqual(answer(6), { ok: true });
+  assert.match(answer(7).error!, /already has a move/);
+  assert.match(answer(8).error!, /already holds/);
+  assert.match(answer(9).error!, /does not hold/);
+  assert.match(answer(10).error!, /no shard/);
+  assert.match(answer(12).error!, /not up/);
+  assert.deepEqual(answer(13), { ok: true });
+  assert.match(answer(14).error!, /no move in flight/);
+  assert.deepEqual(answer(16), { ok: true });
+  assert.deepEqual(answer(17), { ok: true });
+  // n4 took n1's place (and its turn as preferred leader); the shard counts one move.
+  assert.deepEqual(sm.state.shards.default![0]!.replicas, ['n4', 'n2', 'n3']);
+  assert.equal(sm.state.shards.default![0]!.moves, 1);
+  assert.deepEqual(sm.state.shards.default![1]!.replicas, ['n2', 'n3', 'n1']);
+  assert.deepEqual(sm.state.moves, {});
+  // Malformed move commands never reach the log.
+  assert.throws(() => validateMetaCommand({ type: 'moveStart', move: { ...move(0, 'n4', 'n4') } }), /moveStart/);
+  assert.throws(() => validateMetaCommand({ type: 'moveStart', move: { ...move(0, 'n4', 'n1'), reason: 'whim' } }), /moveStart/);
+  assert.throws(() => validateMetaCommand({ type: 'moveDone', keyspace: 'default' }), /moveDone/);
 });

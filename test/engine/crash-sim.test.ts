@@ -480,6 +480,10 @@ class TracingFs implements Fs {
     this.t('remove', p);
     this.fs.remove(p);
   }
+  removeDir(p: string): void {
+    this.t('removeDir', p);
+    this.fs.removeDir(p);
+  }
   rename(from: string, to: string): void {
     this.t('rename', `${from}->${to.replace(/^.*\//, '')}`);
     this.fs.rename(from, to);

@@ -437,6 +437,7 @@ function slowSyncFs(inner: MemFs): Fs {
     list: (dir) => inner.list(dir),
     fileSize: (path) => inner.fileSize(path),
     remove: (path) => inner.remove(path),
+    removeDir: (dir) => inner.removeDir(dir),
     rename: (from, to) => inner.rename(from, to),
     mkdir: (dir) => inner.mkdir(dir),
     syncDir: async (dir) => {

@@ -15,6 +15,7 @@ import type { RouteMeta } from './route-meta.js';
  *   GET    /api/v1/coordinator/health                 this node's view: nodes, meta leader, shards without a leader
  *   GET    /api/v1/coordinator/shard-map              keyspaces, shards with replicas and leaders, nodes
  *   GET    /api/v1/coordinator/leader?key=|metric=    the shard of a key (or a series' metric) and its leader
+ *   GET    /api/v1/coordinator/rebalance              moves in flight, replicas per node, whether balanced
  *   POST   /api/v1/coordinator/nodes                  register a node {id, peer, resp?, http?, grpc?, datacenter?, rack?}
  *   DELETE /api/v1/coordinator/nodes/{nodeId}         remove a node that holds no replicas
  *   POST   /api/v1/coordinator/shard/{shardId}/election   transfer the shard's leadership {target?}
@@ -35,6 +36,11 @@ export function registerCoordinatorRoutes(app: HttpApp, node: ClusterNode): void
   app.get('/api/v1/coordinator/shard-map', meta('shard_map', false), async (request) => {
     queryOf(request, []);
     return node.shardMap();
+  });
+
+  app.get('/api/v1/coordinator/rebalance', meta('rebalance', false), async (request) => {
+    queryOf(request, []);
+    return node.rebalanceStatus();
   });
 
   app.get('/api/v1/coordinator/leader', meta('leader', false), async (request) => {

@@ -67,6 +67,13 @@ function coordinatorPaths(faultInjection: boolean): { [path: string]: Json } {
     '/api/v1/coordinator/shard-map': {
       get: { operationId: 'coordinatorShardMap', summary: 'Keyspaces, shards with replicas, leader and term, nodes, meta group', responses: { '200': ok('The shard map as this node knows it.'), ...errorResponses(...COMMON_ERRORS) } },
     },
+    '/api/v1/coordinator/rebalance': {
+      get: {
+        operationId: 'coordinatorRebalance',
+        summary: 'Rebalancing: replica moves in flight (shard, from, to, reason, phase, age), replicas per node, whether nodes are within one',
+        responses: { '200': ok('moves, nodes (id, status, replicas, leaders), balanced.'), ...errorResponses(...COMMON_ERRORS) },
+      },
+    },
     '/api/v1/coordinator/leader': {
       get: {
         operationId: 'coordinatorLeader',
