@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { LocalCluster } from '../../src/cli/local-cluster.js';
+import { checkAcked as checkAckedOn, respClient } from './process-helpers.js';
 
 interface ShardMap {
   shards: Array<{ id: number; leader: string; term: number; replicas: string[] }>;
@@ -17,11 +18,6 @@ interface ShardMap {
   metaVoters: string[];
 }
 
-function client(c: LocalCluster, i: number): Redis {
-  const r = new Redis({ host: '127.0.0.1', port: c.nodes[i]!.ports.resp, lazyConnect: false, maxRetriesPerRequest: 0, enableOfflineQueue: true, retryStrategy: () => 50 });
-  r.on('error', () => undefined); // a killed node refuses connections until it restarts; commands report it
-  return r;
-}
 
 describe('a 3-node cluster of processes', { timeout: 240_000 }, () => {
   let dir: string;
@@ -33,7 +29,7 @@ describe('a 3-node cluster of processes', { timeout: 240_000 }, () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'strata-cluster-'));
     cluster = await LocalCluster.start({ nodes: 3, baseDir: dir, shards: 4, replicationFactor: 3, faultInjection: true, args: ['--set', 'cluster.requestTimeoutMs=3000', '--set', 'cluster.snapshotEntries=100'] });
-    for (let i = 0; i < 3; i++) clients.push(client(cluster, i));
+    for (let i = 0; i < 3; i++) clients.push(respClient(cluster, i));
   });
 
   after(async () => {
@@ -44,13 +40,9 @@ describe('a 3-node cluster of processes', { timeout: 240_000 }, () => {
 
   /** Reads every acknowledged key through node i (linearizable) and compares. */
   async function checkAcked(i: number): Promise<void> {
-    const keys = [...acked.keys()];
-    for (let j = 0; j < keys.length; j += 200) {
-      const part = keys.slice(j, j + 200);
-      const values = await clients[i]!.mget(...part);
-      part.forEach((k, n) => assert.equal(values[n], acked.get(k), `node ${i}: acknowledged ${k} reads back`));
-    }
+    await checkAckedOn(clients[i]!, acked, `node ${i}`);
   }
+
 
   test('the cluster forms: one meta group of three, every shard has three replicas and a leader', async () => {
     const map = await cluster.coordinator<ShardMap>(0, 'shard-map');
@@ -148,7 +140,7 @@ describe('a 3-node cluster of processes', { timeout: 240_000 }, () => {
     // Restart: the node catches up from the logs and serves every acknowledged key.
     await cluster.restart(victim);
     clients[victim]!.disconnect();
-    clients[victim] = client(cluster, victim);
+    clients[victim] = respClient(cluster, victim);
     await cluster.waitHealthy();
     await checkAcked(victim);
   });
@@ -169,13 +161,13 @@ describe('a 3-node cluster of processes', { timeout: 240_000 }, () => {
     assert.ok(down);
     await cluster.restart(2);
     clients[2]!.disconnect();
-    clients[2] = client(cluster, 2);
+    clients[2] = respClient(cluster, 2);
     await cluster.waitHealthy();
     // The others truncated their logs past what node 3 had (snapshotEntries=100): it caught up from snapshots.
     await waitFor(async () => (await cluster.coordinator<{ snapshots: { installed: number } }>(2, 'health')).snapshots.installed > 0, 'node 3 installs snapshots');
     // Stale reads on node 3 (READONLY) reach its own replicas once they caught up.
     await checkAcked(2);
-    const stale = client(cluster, 2);
+    const stale = respClient(cluster, 2);
     try {
       assert.equal(await stale.call('readonly'), 'OK');
       await waitFor(async () => (await stale.get('down:799')) === 'd799', 'the restarted replica applied the writes it missed');

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { LocalCluster } from '../../src/cli/local-cluster.js';
+import { checkAcked as checkAckedOn, respClient } from './process-helpers.js';
 
 interface ShardMap {
   shards: Array<{ id: number; leader: string; replicas: string[] }>;
@@ -21,11 +22,6 @@ interface Rebalance {
   moves: Array<{ shard: number; add: string; remove: string | null; reason: string }>;
 }
 
-function client(c: LocalCluster, i: number): Redis {
-  const r = new Redis({ host: '127.0.0.1', port: c.nodes[i]!.ports.resp, lazyConnect: false, maxRetriesPerRequest: 0, enableOfflineQueue: true, retryStrategy: () => 50 });
-  r.on('error', () => undefined);
-  return r;
-}
 
 const SHARDS = 6;
 
@@ -44,7 +40,7 @@ describe('rebalancing across processes', { timeout: 300_000 }, () => {
       replicationFactor: 3,
       args: ['--set', 'cluster.requestTimeoutMs=5000', '--set', 'cluster.snapshotEntries=200', '--set', 'cluster.nodeTimeoutMs=3000', '--set', 'cluster.deadNodeMs=4000', '--set', 'cluster.maxMoves=3'],
     });
-    for (let i = 0; i < 3; i++) clients.push(client(cluster, i));
+    for (let i = 0; i < 3; i++) clients.push(respClient(cluster, i));
   });
 
   after(async () => {
@@ -54,13 +50,9 @@ describe('rebalancing across processes', { timeout: 300_000 }, () => {
   });
 
   async function checkAcked(i: number): Promise<void> {
-    const keys = [...acked.keys()];
-    for (let j = 0; j < keys.length; j += 200) {
-      const part = keys.slice(j, j + 200);
-      const values = await clients[i]!.mget(...part);
-      part.forEach((k, n) => assert.equal(values[n], acked.get(k), `node ${i}: acknowledged ${k} reads back`));
-    }
+    await checkAckedOn(clients[i]!, acked, `node ${i}`);
   }
+
 
   /** Polls the shard map until `ok` holds (no sleeps as synchronisation: a bounded poll of observable state). */
   async function waitFor(what: string, ok: (map: ShardMap, moves: Rebalance) => boolean, timeoutMs = 90_000): Promise<ShardMap> {
@@ -119,7 +111,7 @@ describe('rebalancing across processes', { timeout: 300_000 }, () => {
     assert.ok(acked.size > 600, 'writes were acknowledged during the moves');
     for (let i = 0; i < 3; i++) await checkAcked(i);
     // The new node serves reads of moved data too.
-    const c4 = client(cluster, 3);
+    const c4 = respClient(cluster, 3);
     clients.push(c4);
     await checkAcked(3);
     void errors;

@@ -1,7 +1,5 @@
 import {
-  ERROR_CODES,
   StrataError,
-  assert,
   closedError,
   corruption,
   crc32c,
@@ -12,6 +10,23 @@ import {
   type Fs,
   type WritableFile,
 } from '../../base/index.js';
+import {
+  ENTRY_FIXED,
+  HARD_STATE_FIXED,
+  SEGMENT_HEADER_SIZE,
+  allZero,
+  checkAppend,
+  checkConf,
+  checkSegmentHeader,
+  decodeSnapshotFile,
+  encodeSnapshotFile,
+  getU53,
+  listSegments,
+  putU53,
+  readOnlyError,
+  segmentHeader,
+  validIndex,
+} from './log-files.js';
 import { MemoryRaftLog } from './memory-log.js';
 import type { RaftLogStore } from './storage.js';
 import type { ConfState, Entry, HardState, Snapshot } from './types.js';
@@ -40,16 +55,9 @@ import type { ConfState, Entry, HardState, Snapshot } from './types.js';
  */
 
 const SEGMENT_MAGIC = Buffer.from('STRATARL', 'latin1');
-const SNAPSHOT_MAGIC = Buffer.from('STRATARS', 'latin1');
-const FORMAT_VERSION = 1;
-const SEGMENT_HEADER_SIZE = 24;
 /** length (4) + checksum (4) + type (1). */
 const RECORD_HEADER_SIZE = 9;
-const ENTRY_FIXED = 17;
-const HARD_STATE_FIXED = 16;
 const MARK_SIZE = 25;
-/** magic, version, crc, sequence, index, term, voter count, learner count, data length. */
-const SNAPSHOT_FIXED = 56;
 
 /** Record kinds (the low 7 bits of a record's type byte). */
 const RaftRecordKind = {
@@ -75,7 +83,6 @@ const SNAPSHOT_RE = /^snap-([0-9a-f]{16})-(\d{20})\.snap$/;
 const TMP_RE = /^snap-[0-9a-f]{16}-(\d{20})\.snap\.tmp$/;
 
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
-const TWO_32 = 0x100000000;
 
 export function raftSegmentName(seq: number): string {
   return `${String(seq).padStart(20, '0')}.rlog`;
@@ -107,23 +114,6 @@ export interface DiskRaftLogRecovery {
 }
 
 // ------------------------------------------------------------------ encoding
-
-export function putU53(buf: Buffer, off: number, n: number): void {
-  buf.writeUInt32LE(n % TWO_32, off);
-  buf.writeUInt32LE(Math.floor(n / TWO_32), off + 4);
-}
-
-/** A uint64 LE that must be below 2^53; -1 if it is not. */
-export function getU53(buf: Buffer, off: number): number {
-  const hi = buf.readUInt32LE(off + 4);
-  if (hi > 0x1fffff) return -1;
-  return hi * TWO_32 + buf.readUInt32LE(off);
-}
-
-export function allZero(data: Buffer, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (data[i] !== 0) return false;
-  return true;
-}
 
 interface RecordSpec {
   kind: number;
@@ -185,75 +175,6 @@ function encodeGroup(recs: readonly RecordSpec[]): Buffer {
     off += RECORD_HEADER_SIZE + r.size;
   }
   return buf;
-}
-
-function segmentHeader(seq: number): Buffer {
-  const buf = Buffer.alloc(SEGMENT_HEADER_SIZE);
-  SEGMENT_MAGIC.copy(buf, 0);
-  buf.writeUInt32LE(FORMAT_VERSION, 8);
-  putU53(buf, 12, seq);
-  buf.writeUInt32LE(maskCrc(crc32c(buf.subarray(0, 20))), 20);
-  return buf;
-}
-
-export function encodeSnapshotFile(snap: Snapshot, seq: number): Buffer {
-  const ids = [...snap.meta.conf.voters, ...snap.meta.conf.learners].map((id) => Buffer.from(id, 'utf8'));
-  let size = SNAPSHOT_FIXED + snap.data.length;
-  for (const id of ids) size += 2 + id.length;
-  const buf = Buffer.allocUnsafe(size);
-  SNAPSHOT_MAGIC.copy(buf, 0);
-  buf.writeUInt32LE(FORMAT_VERSION, 8);
-  putU53(buf, 16, seq);
-  putU53(buf, 24, snap.meta.index);
-  putU53(buf, 32, snap.meta.term);
-  buf.writeUInt32LE(snap.meta.conf.voters.length, 40);
-  buf.writeUInt32LE(snap.meta.conf.learners.length, 44);
-  let off = 48;
-  for (const id of ids) {
-    buf.writeUInt16LE(id.length, off);
-    id.copy(buf, off + 2);
-    off += 2 + id.length;
-  }
-  putU53(buf, off, snap.data.length);
-  buf.set(snap.data, off + 8);
-  buf.writeUInt32LE(maskCrc(crc32c(buf.subarray(16))), 12);
-  return buf;
-}
-
-export function decodeSnapshotFile(path: string, data: Buffer, seq: number): Snapshot {
-  if (data.length < SNAPSHOT_MAGIC.length || !data.subarray(0, 8).equals(SNAPSHOT_MAGIC)) {
-    throw corruption(path, 0, 'bad snapshot file magic');
-  }
-  if (data.length < SNAPSHOT_FIXED) throw corruption(path, 0, `snapshot file of ${data.length} bytes is cut off`);
-  const version = data.readUInt32LE(8);
-  if (version !== FORMAT_VERSION) throw corruption(path, 8, `unsupported snapshot format version ${version}`);
-  if (maskCrc(crc32c(data.subarray(16))) !== data.readUInt32LE(12)) throw corruption(path, 12, 'snapshot checksum mismatch');
-  if (getU53(data, 16) !== seq) throw corruption(path, 16, `snapshot sequence does not match the file name (${seq})`);
-  const index = getU53(data, 24);
-  const term = getU53(data, 32);
-  if (index < 0 || term < 0) throw corruption(path, 24, 'snapshot index or term out of range');
-  const nVoters = data.readUInt32LE(40);
-  const nLearners = data.readUInt32LE(44);
-  const dataEnd = data.length - 8;
-  let off = 48;
-  // Each id takes at least its 2-byte length: bound the counts before allocating.
-  if ((nVoters + nLearners) * 2 > dataEnd - off) throw corruption(path, 40, `member counts ${nVoters}+${nLearners} exceed the file`);
-  const readIds = (n: number): string[] => {
-    const out: string[] = [];
-    for (let i = 0; i < n; i++) {
-      if (off + 2 > dataEnd) throw corruption(path, off, 'member id cut off');
-      const len = data.readUInt16LE(off);
-      if (off + 2 + len > dataEnd) throw corruption(path, off, `member id of ${len} bytes runs past the data length`);
-      out.push(data.toString('utf8', off + 2, off + 2 + len));
-      off += 2 + len;
-    }
-    return out;
-  };
-  const voters = readIds(nVoters);
-  const learners = readIds(nLearners);
-  const dataLen = getU53(data, off);
-  if (dataLen !== data.length - off - 8) throw corruption(path, off, `data length ${dataLen} does not match the file size`);
-  return { meta: { index, term, conf: { voters, learners } }, data: data.subarray(off + 8) };
 }
 
 // ------------------------------------------------------------------ parsing
@@ -345,24 +266,11 @@ function parseSegment(fs: Fs, dir: string, seq: number, name: string): ParsedSeg
   const data = fs.readFile(path);
   const len = data.length;
   const res: ParsedSegment = { seq, name, path, groups: [], torn: false, tornOffset: 0, droppedBytes: 0 };
-  if (len < SEGMENT_HEADER_SIZE || allZero(data, 0, len)) {
-    // A header cut short by a crash (a prefix of the expected bytes) or a zero-filled file.
-    if (allZero(data, 0, len) || segmentHeader(seq).subarray(0, len).equals(data)) {
-      res.torn = true;
-      res.droppedBytes = len;
-      return res;
-    }
-    if (!SEGMENT_MAGIC.subarray(0, Math.min(len, 8)).equals(data.subarray(0, Math.min(len, 8)))) {
-      throw corruption(path, 0, 'bad segment magic');
-    }
-    throw corruption(path, 0, `segment header cut off (${len} bytes) and not a prefix of the expected header`);
+  if (checkSegmentHeader(path, data, SEGMENT_MAGIC, seq) === 'torn') {
+    res.torn = true;
+    res.droppedBytes = len;
+    return res;
   }
-  if (!data.subarray(0, 8).equals(SEGMENT_MAGIC)) throw corruption(path, 0, 'bad segment magic');
-  const version = data.readUInt32LE(8);
-  if (version !== FORMAT_VERSION) throw corruption(path, 8, `unsupported segment format version ${version}`);
-  if (maskCrc(crc32c(data.subarray(0, 20))) !== data.readUInt32LE(20)) throw corruption(path, 20, 'segment header checksum mismatch');
-  if (getU53(data, 12) !== seq) throw corruption(path, 12, `segment sequence does not match the file name (${seq})`);
-
   let pos = SEGMENT_HEADER_SIZE;
   let group: ParsedGroup | undefined;
   let damageAt = -1;
@@ -443,16 +351,6 @@ interface Base {
 }
 
 const EMPTY_SNAPSHOT_DATA = new Uint8Array(0);
-
-export function validIndex(n: number): boolean {
-  return Number.isSafeInteger(n) && n >= 0;
-}
-
-export function checkConf(conf: ConfState): void {
-  for (const id of [...conf.voters, ...conf.learners]) {
-    if (Buffer.byteLength(id, 'utf8') > 0xffff) throw invalidArgument(`node id longer than 65535 bytes`);
-  }
-}
 
 /**
  * A `RaftLogStore` in segment files (format: docs/formats.md, "Raft log
@@ -580,16 +478,7 @@ export class DiskRaftLog implements RaftLogStore {
   append(entries: readonly Entry[]): void {
     this.checkWritable();
     if (entries.length === 0) return;
-    const first = entries[0]!.index;
-    const last = this.mem.lastIndex();
-    assert(first <= last + 1, `append at ${first} leaves a gap after ${last}`);
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i]!;
-      assert(e.index === first + i, `append: entry ${i} has index ${e.index}, expected ${first + i}`);
-      if (!validIndex(e.index) || !validIndex(e.term)) throw invalidArgument(`entry index/term out of range: ${e.index}/${e.term}`);
-      if (e.type !== 0 && e.type !== 1) throw invalidArgument(`unknown entry type ${String(e.type)}`);
-      if (e.data.length > 0xffffffff - ENTRY_FIXED) throw invalidArgument(`entry ${e.index} of ${e.data.length} bytes is too large`);
-    }
+    checkAppend(entries, this.mem.lastIndex(), 0xffffffff - ENTRY_FIXED);
     const off = this.mem.firstIndex() - 1;
     let skip = 0;
     // Entries at or before the snapshot are already covered by it.
@@ -686,10 +575,7 @@ export class DiskRaftLog implements RaftLogStore {
   }
 
   private readOnlyError(): StrataError {
-    const detail = this.failure instanceof Error ? this.failure.message : String(this.failure);
-    return new StrataError(ERROR_CODES.READ_ONLY, `raft log refuses writes after a failed write or sync (${detail}); reopen it`, {
-      cause: this.failure,
-    });
+    return readOnlyError(this.failure);
   }
 
   private fail(err: unknown): void {
@@ -743,7 +629,7 @@ export class DiskRaftLog implements RaftLogStore {
     const file = this.fs.createWritable(path);
     this.dirChanges++;
     const seg: OpenSegment = { seq, path, file, synced: 0, dirChange: this.dirChanges };
-    file.append(segmentHeader(seq));
+    file.append(segmentHeader(SEGMENT_MAGIC, seq));
     const old = this.seg as OpenSegment | undefined;
     this.seg = seg;
     old?.file.close();
@@ -838,26 +724,8 @@ export class DiskRaftLog implements RaftLogStore {
    * checkpoint (all of them if none does) into `mem`.
    */
   private recover(): { recovery: DiskRaftLogRecovery; snapSeq: number } {
-    const names = this.fs.list(this.dir);
-    const segs: Array<{ seq: number; name: string }> = [];
-    let maxSeq = 0;
-    const seqOf = (name: string, digits: string): number => {
-      const n = Number(digits);
-      if (!Number.isSafeInteger(n)) throw corruption(joinPath(this.dir, name), 0, 'file sequence number out of range');
-      if (n > maxSeq) maxSeq = n;
-      return n;
-    };
-    for (const name of names) {
-      const s = SEGMENT_RE.exec(name);
-      if (s) {
-        segs.push({ seq: seqOf(name, s[1]!), name });
-        continue;
-      }
-      const sn = SNAPSHOT_RE.exec(name) ?? TMP_RE.exec(name);
-      if (sn) seqOf(name, sn[sn.length - 1]!);
-    }
-    segs.sort((a, b) => a.seq - b.seq);
-    this.nextSeq = maxSeq + 1;
+    const { names, segments: segs, nextSeq } = listSegments(this.fs, this.dir, SEGMENT_RE, [SNAPSHOT_RE, TMP_RE]);
+    this.nextSeq = nextSeq;
 
     const parsed: ParsedSegment[] = [];
     let start = 0;

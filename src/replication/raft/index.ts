@@ -7,3 +7,4 @@ export * from './sessions.js';
 export { Progress, Inflights, type ProgressState } from './progress.js';
 export * from './disk-log.js';
 export * from './multi-log.js';
+export * from './log-files.js';

@@ -12,7 +12,23 @@ import {
   type Fs,
   type WritableFile,
 } from '../../base/index.js';
-import { allZero, checkConf, decodeSnapshotFile, encodeSnapshotFile, getU53, putU53, validIndex } from './disk-log.js';
+import {
+  ENTRY_FIXED,
+  HARD_STATE_FIXED,
+  SEGMENT_HEADER_SIZE,
+  allZero,
+  checkAppend,
+  checkConf,
+  checkSegmentHeader,
+  decodeSnapshotFile,
+  encodeSnapshotFile,
+  getU53,
+  listSegments,
+  putU53,
+  readOnlyError,
+  segmentHeader,
+  validIndex,
+} from './log-files.js';
 import { MemoryRaftLog } from './memory-log.js';
 import type { RaftLogStore } from './storage.js';
 import type { ConfState, Entry, HardState, Snapshot } from './types.js';
@@ -47,13 +63,9 @@ import type { ConfState, Entry, HardState, Snapshot } from './types.js';
  */
 
 const SEGMENT_MAGIC = Buffer.from('STRATAMR', 'latin1');
-const FORMAT_VERSION = 1;
-const SEGMENT_HEADER_SIZE = 24;
 const BATCH_HEADER_SIZE = 8;
 /** kind (1) + group id length (2) + body length (4). */
 const RECORD_HEADER_SIZE = 7;
-const ENTRY_FIXED = 17;
-const HARD_STATE_FIXED = 16;
 const MARK_SIZE = 25;
 const FULL_SIZE = 4;
 const MAX_GROUP_ID_BYTES = 0xffff;
@@ -211,15 +223,6 @@ function encodeSimple(kind: number, gid: Buffer, body: number, fill?: (buf: Buff
   return w.done();
 }
 
-function segmentHeader(seq: number): Buffer {
-  const buf = Buffer.alloc(SEGMENT_HEADER_SIZE);
-  SEGMENT_MAGIC.copy(buf, 0);
-  buf.writeUInt32LE(FORMAT_VERSION, 8);
-  putU53(buf, 12, seq);
-  buf.writeUInt32LE(maskCrc(crc32c(buf.subarray(0, 20))), 20);
-  return buf;
-}
-
 // ------------------------------------------------------------------ parsing
 
 interface ParsedRecord {
@@ -284,19 +287,11 @@ function parseSegment(fs: Fs, dir: string, seq: number, name: string): ParsedSeg
   const data = fs.readFile(path);
   const len = data.length;
   const res: ParsedSegment = { seq, name, path, batches: [], torn: false, tornOffset: 0, droppedBytes: 0 };
-  if (len < SEGMENT_HEADER_SIZE || allZero(data, 0, len)) {
-    if (allZero(data, 0, len) || segmentHeader(seq).subarray(0, len).equals(data)) {
-      res.torn = true;
-      res.droppedBytes = len;
-      return res;
-    }
-    throw corruption(path, 0, `segment header cut off (${len} bytes) and not a prefix of the expected header`);
+  if (checkSegmentHeader(path, data, SEGMENT_MAGIC, seq) === 'torn') {
+    res.torn = true;
+    res.droppedBytes = len;
+    return res;
   }
-  if (!data.subarray(0, 8).equals(SEGMENT_MAGIC)) throw corruption(path, 0, 'bad segment magic');
-  const version = data.readUInt32LE(8);
-  if (version !== FORMAT_VERSION) throw corruption(path, 8, `unsupported segment format version ${version}`);
-  if (maskCrc(crc32c(data.subarray(0, 20))) !== data.readUInt32LE(20)) throw corruption(path, 20, 'segment header checksum mismatch');
-  if (getU53(data, 12) !== seq) throw corruption(path, 12, `segment sequence does not match the file name (${seq})`);
   let pos = SEGMENT_HEADER_SIZE;
   while (pos < len) {
     let what: string | undefined;
@@ -715,7 +710,7 @@ export class MultiRaftLog {
     const path = joinPath(this.dir, multiLogSegmentName(seq));
     const file = this.fs.createWritable(path);
     this.dirChanges++;
-    file.append(segmentHeader(seq));
+    file.append(segmentHeader(SEGMENT_MAGIC, seq));
     const old = this.seg as OpenSegment | undefined;
     this.seg = { seq, path, file, synced: 0 };
     old?.file.close();
@@ -769,10 +764,7 @@ export class MultiRaftLog {
   }
 
   private readOnlyError(): StrataError {
-    const detail = this.failure instanceof Error ? this.failure.message : String(this.failure);
-    return new StrataError(ERROR_CODES.READ_ONLY, `raft log refuses writes after a failed write or sync (${detail}); reopen it`, {
-      cause: this.failure,
-    });
+    return readOnlyError(this.failure);
   }
 
   private fail(err: unknown): void {
@@ -785,26 +777,8 @@ export class MultiRaftLog {
   // ---------------------------------------------------------------- recovery
 
   private recover(): MultiRaftLogRecovery {
-    const names = this.fs.list(this.dir);
-    const segs: Array<{ seq: number; name: string }> = [];
-    let maxSeq = 0;
-    const seqOf = (name: string, digits: string): number => {
-      const n = Number(digits);
-      if (!Number.isSafeInteger(n)) throw corruption(joinPath(this.dir, name), 0, 'file sequence number out of range');
-      if (n > maxSeq) maxSeq = n;
-      return n;
-    };
-    for (const name of names) {
-      const s = SEGMENT_RE.exec(name);
-      if (s) {
-        segs.push({ seq: seqOf(name, s[1]!), name });
-        continue;
-      }
-      const sn = SNAPSHOT_RE.exec(name) ?? TMP_RE.exec(name);
-      if (sn) seqOf(name, sn[sn.length - 1]!);
-    }
-    segs.sort((a, b) => a.seq - b.seq);
-    this.nextSeq = maxSeq + 1;
+    const { names, segments: segs, nextSeq } = listSegments(this.fs, this.dir, SEGMENT_RE, [SNAPSHOT_RE, TMP_RE]);
+    this.nextSeq = nextSeq;
 
     const parsed: ParsedSegment[] = [];
     let start = 0;
@@ -1030,16 +1004,7 @@ export class MultiRaftLogGroup implements RaftLogStore {
     this.checkWritable();
     if (entries.length === 0) return;
     const mem = this.s.mem;
-    const first = entries[0]!.index;
-    const last = mem.lastIndex();
-    assert(first <= last + 1, `append at ${first} leaves a gap after ${last}`);
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i]!;
-      assert(e.index === first + i, `append: entry ${i} has index ${e.index}, expected ${first + i}`);
-      if (!validIndex(e.index) || !validIndex(e.term)) throw invalidArgument(`entry index/term out of range: ${e.index}/${e.term}`);
-      if (e.type !== 0 && e.type !== 1) throw invalidArgument(`unknown entry type ${String(e.type)}`);
-      if (e.data.length > 0xffffffff - ENTRY_FIXED - MAX_GROUP_ID_BYTES) throw invalidArgument(`entry ${e.index} of ${e.data.length} bytes is too large`);
-    }
+    checkAppend(entries, mem.lastIndex(), 0xffffffff - ENTRY_FIXED - MAX_GROUP_ID_BYTES);
     const off = mem.firstIndex() - 1;
     let skip = 0;
     // Entries at or before the snapshot are already covered by it.
