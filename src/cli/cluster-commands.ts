@@ -114,6 +114,30 @@ function printStatus(map: ShardMapView, rebalance: RebalanceView): void {
   }
 }
 
+/** `strata cluster remove <id>`: drains the node (its replicas move off) and removes it; `--watch` shows progress until it is gone. */
+async function remove(id: string, f: ClientFlags & { watch?: boolean }): Promise<void> {
+  const res = await fetch(new URL(`/api/v1/coordinator/nodes/${encodeURIComponent(id)}`, f.url), { method: 'DELETE', headers: authHeaders(f) });
+  if (!res.ok) throw await httpError(res);
+  const r = (await res.json()) as { removed: boolean; replicas: number };
+  if (r.removed) {
+    console.log(`node ${id} removed`);
+    return;
+  }
+  console.log(`node ${id} is draining: ${r.replicas} replica(s) to move off`);
+  if (f.watch !== true) return;
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const map = (await getJson(f, '/api/v1/coordinator/shard-map')) as ShardMapView;
+    const rebalance = (await getJson(f, '/api/v1/coordinator/rebalance')) as RebalanceView;
+    if (!map.nodes.some((n) => n.id === id)) {
+      console.log(`node ${id} drained and removed; stop its process`);
+      return;
+    }
+    const left = map.shards.filter((s) => s.replicas.includes(id)).length;
+    console.log(`${left} replica(s) left on ${id}; ${rebalance.moves.length} move(s) in flight`);
+  }
+}
+
 export function registerClusterCommands(program: Command): void {
   const cluster = program.command('cluster').description('run or inspect a cluster');
   cluster
@@ -135,4 +159,13 @@ export function registerClusterCommands(program: Command): void {
     .option('--json', 'print the shard map and the moves in flight as JSON')
     .option('--watch', 'redraw every second until no replica move is left (progress of a rebalance)')
     .action(status);
+  cluster
+    .command('remove <nodeId>')
+    .description('drain a node (its replicas move to the other nodes) and remove it from the cluster')
+    .option('--url <url>', 'a node HTTP address', process.env.STRATA_URL ?? 'http://127.0.0.1:8080')
+    .option('--token <token>', 'API token (or STRATA_TOKEN)')
+    .option('--user <name>', 'user for basic auth (password from --password or STRATA_PASSWORD)')
+    .option('--password <password>', 'password for --user')
+    .option('--watch', 'print progress every second until the node is gone')
+    .action(remove);
 }

@@ -561,7 +561,13 @@ export class ClusterNode {
         await this.meta.propose(encodeMetaCommand({ type: 'moveAbort', keyspace: m.keyspace, shard: m.shard, why: `node ${m.add} is not up` }));
       }
     }
-    const nodes: PlacementNode[] = Object.values(s.nodes).map((n) => ({ id: n.id, rack: n.rack, datacenter: n.datacenter, status: n.status, statusSinceMs: n.statusSinceMs }));
+    const nodes: PlacementNode[] = Object.values(s.nodes).map((n) => ({
+      id: n.id,
+      rack: n.rack,
+      datacenter: n.datacenter,
+      status: n.status === 'up' && n.leaving === true ? 'draining' : n.status,
+      statusSinceMs: n.statusSinceMs,
+    }));
     const shards: PlacementShard[] = [];
     for (const [ks, list] of Object.entries(s.shards)) {
       const rf = s.keyspaces[ks]?.replicationFactor ?? 3;
@@ -576,6 +582,12 @@ export class ClusterNode {
       this.log('info', `move started: ${shardGroupName(p.keyspace, p.shard)} ${p.remove ?? '(new replica)'} → ${p.add} (${p.reason})`, {
         dead: p.remove !== null && isDead(nodes.find((n) => n.id === p.remove), opts),
       });
+    }
+    // A drained node holds nothing any more: it leaves the registry.
+    for (const n of Object.values(s.nodes)) {
+      if (n.leaving !== true || holdsReplicas(s, n.id)) continue;
+      await this.meta.propose(encodeMetaCommand({ type: 'remove', id: n.id }));
+      this.log('info', `node ${n.id} drained and removed`);
     }
   }
 
@@ -899,10 +911,28 @@ export class ClusterNode {
     await this.metaPropose({ type: 'register', node, nowMs: Date.now() });
   }
 
-  /** Removes a node that holds no replicas (DELETE /api/v1/coordinator/nodes/{id}). */
-  async removeNode(id: NodeId): Promise<void> {
-    if (this.state.nodes[id] === undefined) throw new StrataError(ERROR_CODES.NOT_FOUND, `no node ${id}`);
-    await this.metaPropose({ type: 'remove', id });
+  /**
+   * DELETE /api/v1/coordinator/nodes/{id}: removes a node that holds no
+   * replicas at once; one that holds some is drained first (its replicas
+   * move to the other nodes, then the meta leader removes it). Refused
+   * (CONDITION_FAILED) when too few other nodes are up to keep every
+   * keyspace's replication factor.
+   */
+  async removeNode(id: NodeId): Promise<{ removed: boolean; draining: boolean; replicas: number }> {
+    const s = this.state;
+    if (s.nodes[id] === undefined) throw new StrataError(ERROR_CODES.NOT_FOUND, `no node ${id}`);
+    const replicas = Object.values(s.shards).flat().filter((sh) => sh.replicas.includes(id)).length;
+    if (!holdsReplicas(s, id)) {
+      await this.metaPropose({ type: 'remove', id });
+      return { removed: true, draining: false, replicas: 0 };
+    }
+    const others = Object.values(s.nodes).filter((n) => n.id !== id && n.status === 'up' && n.leaving !== true).length;
+    const rf = Math.max(0, ...Object.values(s.keyspaces).map((k) => k.replicationFactor));
+    if (others < rf) {
+      throw new StrataError(ERROR_CODES.CONDITION_FAILED, `node ${id} holds ${replicas} replicas and only ${others} other nodes are up for replication factor ${rf}: add a node first`);
+    }
+    await this.metaPropose({ type: 'drain', id });
+    return { removed: false, draining: true, replicas };
   }
 
   /** Transfers a shard's leadership to `target` (a replica), or to the next replica when target is ''. */
@@ -986,6 +1016,11 @@ export class ClusterNode {
     await this.meta.close();
     this.raftLog.close();
   }
+}
+
+/** Whether the shard map places a replica on `id`, or a move is adding one there. */
+function holdsReplicas(s: MetaState, id: NodeId): boolean {
+  return Object.values(s.shards).some((list) => list.some((sh) => sh.replicas.includes(id))) || Object.values(s.moves ?? {}).some((m) => m.add === id);
 }
 
 /** Removes a replica's directory: `engine/` (files only) and the directory itself. */

@@ -27,6 +27,8 @@ export interface NodeInfo {
   registeredAtMs: number;
   /** When the meta leader last changed its status. */
   statusSinceMs: number;
+  /** Being drained before its removal (DELETE /api/v1/coordinator/nodes/{id}): its replicas move off, none move on. */
+  leaving?: boolean;
 }
 
 export interface KeyspaceInfo {
@@ -70,6 +72,7 @@ export type MetaCommand =
   | { type: 'register'; node: Omit<NodeInfo, 'status' | 'registeredAtMs' | 'statusSinceMs'>; nowMs: number }
   | { type: 'status'; id: NodeId; status: NodeStatus; nowMs: number }
   | { type: 'remove'; id: NodeId }
+  | { type: 'drain'; id: NodeId }
   | { type: 'createKeyspace'; keyspace: KeyspaceInfo; shards: ShardInfo[] }
   | { type: 'moveStart'; move: MoveRecord }
   | { type: 'moveDone'; keyspace: string; shard: number }
@@ -178,7 +181,8 @@ export function validateMetaCommand(c: unknown): asserts c is MetaCommand {
       if (!isStr(c.id) || (c.status !== 'up' && c.status !== 'down') || !isInt(c.nowMs, 0, 2 ** 53)) badCommand('status needs id, up|down, nowMs');
       return;
     case 'remove':
-      if (!isStr(c.id)) badCommand('remove needs an id');
+    case 'drain':
+      if (!isStr(c.id)) badCommand(`${c.type} needs an id`);
       return;
     case 'createKeyspace': {
       const k = c.keyspace;
@@ -304,7 +308,14 @@ export class MetaStateMachine implements StateMachine {
         for (const list of Object.values(s.shards)) {
           if (list.some((sh) => sh.replicas.includes(c.id))) return { error: `node ${c.id} still holds shard replicas; drain it first` };
         }
+        if (Object.values(s.moves ?? {}).some((m) => m.add === c.id)) return { error: `a move is adding a replica to node ${c.id}` };
         delete s.nodes[c.id];
+        return { ok: true };
+      }
+      case 'drain': {
+        const n = s.nodes[c.id];
+        if (n === undefined) return { error: `unknown node ${c.id}` };
+        n.leaving = true;
         return { ok: true };
       }
       case 'createKeyspace': {
@@ -320,6 +331,7 @@ export class MetaStateMachine implements StateMachine {
         if (sh === undefined) return { error: `no shard ${name}` };
         if (s.moves?.[name] !== undefined) return { error: `shard ${name} already has a move in flight` };
         if (s.nodes[m.add]?.status !== 'up') return { error: `node ${m.add} is not up` };
+        if (s.nodes[m.add]!.leaving === true) return { error: `node ${m.add} is leaving the cluster` };
         if (sh.replicas.includes(m.add)) return { error: `node ${m.add} already holds ${name}` };
         if (m.remove !== null && !sh.replicas.includes(m.remove)) return { error: `node ${m.remove} does not hold ${name}` };
         (s.moves ??= {})[name] = { ...m };

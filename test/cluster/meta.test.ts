@@ -138,3 +138,31 @@ test('moves in the meta state: start checks the shard and nodes, done puts the n
   assert.throws(() => validateMetaCommand({ type: 'moveStart', move: { ...move(0, 'n4', 'n1'), reason: 'whim' } }), /moveStart/);
   assert.throws(() => validateMetaCommand({ type: 'moveDone', keyspace: 'default' }), /moveDone/);
 });
+
+test('drain marks a node leaving: no move may add to it, and it can be removed once it holds nothing', async () => {
+  const sm = new MetaStateMachine();
+  let index = 0;
+  const entry = (c: MetaCommand) => ({ term: 1, index: ++index, type: EntryType.Normal, data: encodeMetaCommand(c) });
+  const reg = (id: string) => {
+    const { status, registeredAtMs, statusSinceMs, ...n } = node(id);
+    void status;
+    void registeredAtMs;
+    void statusSinceMs;
+    return entry({ type: 'register', node: n, nowMs: 1 });
+  };
+  const out = await sm.apply([
+    reg('n1'),
+    reg('n2'),
+    entry({ type: 'createKeyspace', keyspace: { name: 'default', strategy: 'raft', shards: 1, replicationFactor: 1, createdAtMs: 2 }, shards: [{ keyspace: 'default', id: 0, replicas: ['n1'] }] }),
+    entry({ type: 'drain', id: 'n2' }), // 4
+    entry({ type: 'moveStart', move: { keyspace: 'default', shard: 0, add: 'n2', remove: 'n1', reason: 'balance', startedAtMs: 3 } }), // 5: refused
+    entry({ type: 'drain', id: 'n9' }), // 6: unknown
+    entry({ type: 'remove', id: 'n2' }), // 7: ok, holds nothing
+  ]);
+  const answer = (i: number) => JSON.parse(Buffer.from(out.get(i)!).toString()) as { ok?: true; error?: string };
+  assert.deepEqual(answer(4), { ok: true });
+  assert.match(answer(5).error!, /leaving/);
+  assert.match(answer(6).error!, /unknown node/);
+  assert.deepEqual(answer(7), { ok: true });
+  assert.equal(sm.state.nodes.n2, undefined);
+});

@@ -1,17 +1,19 @@
 // Rebalancing with real `strata serve` processes on loopback: a fourth node
 // joins a 3-node cluster while writes go on, and the coordinator moves
 // replicas onto it (learner, catch-up, promotion, removal of the old
-// replica) until nodes hold replicas within one; then that node is killed
-// and, once it is dead, its replicas are re-created on the others. After
+// replica) until nodes hold replicas within one; then `strata cluster
+// remove` drains it and removes it; then a fifth node joins and is killed,
+// and once it is dead its replicas are re-created on the others. After
 // each step every shard has its replication factor, no move is left in
 // flight, and every acknowledged write reads back.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { LocalCluster } from '../../src/cli/local-cluster.js';
+import { CLI_PATH, LocalCluster } from '../../src/cli/local-cluster.js';
 import { checkAcked as checkAckedOn, respClient } from './process-helpers.js';
 
 interface ShardMap {
@@ -117,9 +119,40 @@ describe('rebalancing across processes', { timeout: 300_000 }, () => {
     void errors;
   });
 
+  test('strata cluster remove drains the fourth node (its replicas move back) and removes it, under writes', async () => {
+    let stop = false;
+    const writer = (async () => {
+      for (let n = 0; !stop; n++) {
+        const k = `c:${n}`;
+        try {
+          if ((await clients[n % 3]!.set(k, `x${n}`)) === 'OK') acked.set(k, `x${n}`);
+        } catch {
+          // not acknowledged: not checked
+        }
+      }
+    })();
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, [CLI_PATH, 'cluster', 'remove', 'n4', '--url', cluster.url(1, '/'), '--watch'], { timeout: 120_000 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}\n${stdout}\n${stderr}`)) : resolve(stdout),
+      );
+    });
+    stop = true;
+    await writer;
+    assert.match(out, /node n4 is draining: \d+ replica/);
+    assert.match(out, /node n4 drained and removed/);
+    const map = await waitFor('n4 gone', (m, r) => r.moves.length === 0 && !m.nodes.some((n) => n.id === 'n4'));
+    for (const s of map.shards) assert.deepEqual([...s.replicas].sort(), ['n1', 'n2', 'n3']);
+    for (let i = 0; i < 3; i++) await checkAcked(i);
+    // With three nodes left and replication factor 3, another node cannot be drained: there is nowhere to go.
+    const refused = await fetch(cluster.url(0, '/api/v1/coordinator/nodes/n3'), { method: 'DELETE' });
+    assert.equal(refused.status, 412);
+  });
+
   test('a dead node`s replicas are re-created on the others', async () => {
-    await cluster.kill(3, 'SIGKILL');
-    const map = await waitFor('the dead node`s replicas to be replaced', (m, r) => r.moves.length === 0 && m.shards.every((s) => !s.replicas.includes('n4') && s.replicas.length === 3));
+    const n5 = await cluster.addNode();
+    await waitFor('n5 gets replicas', (m, r) => r.moves.length === 0 && m.shards.some((s) => s.replicas.includes(n5.id)));
+    await cluster.kill(n5.index, 'SIGKILL');
+    const map = await waitFor('the dead node`s replicas to be replaced', (m, r) => r.moves.length === 0 && m.shards.every((s) => !s.replicas.includes(n5.id) && s.replicas.length === 3));
     for (const s of map.shards) assert.deepEqual([...s.replicas].sort(), ['n1', 'n2', 'n3']);
     for (let i = 0; i < 3; i++) await checkAcked(i);
   });

@@ -17,7 +17,7 @@ import type { RouteMeta } from './route-meta.js';
  *   GET    /api/v1/coordinator/leader?key=|metric=    the shard of a key (or a series' metric) and its leader
  *   GET    /api/v1/coordinator/rebalance              moves in flight, replicas per node, whether balanced
  *   POST   /api/v1/coordinator/nodes                  register a node {id, peer, resp?, http?, grpc?, datacenter?, rack?}
- *   DELETE /api/v1/coordinator/nodes/{nodeId}         remove a node that holds no replicas
+ *   DELETE /api/v1/coordinator/nodes/{nodeId}         remove a node (200), or drain it first when it holds replicas (202)
  *   POST   /api/v1/coordinator/shard/{shardId}/election   transfer the shard's leadership {target?}
  *
  * With cluster.faultInjection (tests and the Jepsen harness only) `POST /api/v1/coordinator/debug/partition
@@ -83,11 +83,12 @@ export function registerCoordinatorRoutes(app: HttpApp, node: ClusterNode): void
     return reply.code(201).send({ ok: true, id });
   });
 
-  app.delete('/api/v1/coordinator/nodes/:nodeId', meta('remove_node', true), async (request) => {
+  app.delete('/api/v1/coordinator/nodes/:nodeId', meta('remove_node', true), async (request, reply) => {
     queryOf(request, []);
     const id = (request.params as { nodeId: string }).nodeId;
-    await node.removeNode(id);
-    return { ok: true, id };
+    const r = await node.removeNode(id);
+    // 202: its replicas are moving off; the meta leader removes it once it holds none.
+    return reply.code(r.removed ? 200 : 202).send({ ok: true, id, ...r });
   });
 
   app.post('/api/v1/coordinator/shard/:shardId/election', meta('election', true), async (request) => {

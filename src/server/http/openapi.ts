@@ -95,7 +95,11 @@ function coordinatorPaths(faultInjection: boolean): { [path: string]: Json } {
     },
     '/api/v1/coordinator/nodes/{nodeId}': {
       parameters: [{ name: 'nodeId', in: 'path', required: true, schema: { type: 'string' } }],
-      delete: { operationId: 'coordinatorRemoveNode', summary: 'Remove a node that holds no shard replicas', responses: { '200': ok('Removed.'), ...errorResponses(...COMMON_ERRORS, 'PermissionDenied', 'NotFound') } },
+      delete: {
+        operationId: 'coordinatorRemoveNode',
+        summary: 'Remove a node: at once when it holds no shard replicas (200); otherwise drain it first (202: its replicas move to other nodes, then the meta leader removes it). 412 when too few other nodes are up for the replication factor.',
+        responses: { '200': ok('Removed.'), '202': ok('Draining: {draining: true, replicas}.'), ...errorResponses(...COMMON_ERRORS, 'PermissionDenied', 'NotFound') },
+      },
     },
     '/api/v1/coordinator/shard/{shardId}/election': {
       parameters: [{ name: 'shardId', in: 'path', required: true, schema: { type: 'integer' } }],
