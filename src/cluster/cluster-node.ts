@@ -514,7 +514,14 @@ export class ClusterNode {
       for (const l of conf.learners) {
         if (l !== m?.add) r.group.proposeConfChange({ type: ConfChangeType.RemoveNode, node: l });
       }
-      if (m === undefined) continue;
+      if (m === undefined) {
+        // A move aborted (its target went down) after its replica was promoted left a voter the shard map does
+        // not list: remove it. Only a node that is not up: a fresh voter on an up node may just be a move this
+        // node's meta state has not caught up with yet.
+        const stray = conf.voters.find((v) => !r.info.replicas.includes(v) && this.state.nodes[v]?.status !== 'up');
+        if (stray !== undefined && conf.voters.length > 1) r.group.proposeConfChange({ type: ConfChangeType.RemoveNode, node: stray });
+        continue;
+      }
       // One step per shard per heartbeat: a step is a log entry, which must commit before the next.
       if ((this.moveStepAt.get(name) ?? 0) > now - this.opts.heartbeatMs) continue;
       if (!conf.voters.includes(m.add) && !conf.learners.includes(m.add)) {
@@ -876,8 +883,8 @@ export class ClusterNode {
   /**
    * Rebalancing as this node knows it (GET /api/v1/coordinator/rebalance):
    * the moves in flight with their phase as the shard's leader here sees it
-   * ('learner', 'voter', 'removing'; 'remote' when another node leads the
-   * shard), replicas and leaders per node, and whether the up nodes hold
+   * ('pending': not yet a member, 'learner', 'voter'; 'remote' when another
+   * node leads the shard), replicas and leaders per node, and whether the up nodes hold
    * replicas within one of each other.
    */
   rebalanceStatus(): {
