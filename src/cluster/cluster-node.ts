@@ -109,6 +109,8 @@ interface HeartbeatResponse {
   leaders: Record<string, [NodeId, number]>;
   /** When the meta leader last heard from each node (its clock, ms). */
   lastSeen: Record<NodeId, number>;
+  /** The version of the meta leader's state when it answered. */
+  version?: number;
 }
 
 const enc = new TextEncoder();
@@ -198,6 +200,10 @@ export class ClusterNode {
   private readonly moveReported = new Map<string, number>();
   /** Replicas being removed. */
   private readonly closing = new Set<string>();
+  /** The meta state version stale replicas were last looked for at. */
+  private staleChecked = -1;
+  /** The newest meta state version a meta leader reported (a state this node has caught up with is not a replay of old history). */
+  private leaderVersion = 0;
 
   private constructor(opts: ClusterNodeOptions) {
     this.opts = opts;
@@ -356,6 +362,36 @@ export class ClusterNode {
         void p.finally(() => this.opening.delete(name));
       }
     }
+    this.removeStaleReplicas();
+  }
+
+  /**
+   * A node that was down while the cluster re-created its replicas elsewhere
+   * (or that crashed while removing one) still holds their logs and files:
+   * once it knows the shard map, it deletes every replica the map no longer
+   * places here.
+   */
+  private removeStaleReplicas(): void {
+    const s = this.state;
+    if (Object.keys(s.keyspaces).length === 0 || this.staleChecked === s.version) return;
+    // Only on a state as new as the meta leader's: a meta voter replaying its own log after a restart passes
+    // through old states that do not yet list replicas it was given later.
+    const fresh = this.meta.isLeader ? this.metaSm.applied >= this.meta.raft.hardState().commit : this.leaderVersion > 0 && s.version >= this.leaderVersion;
+    if (!fresh) return;
+    this.staleChecked = s.version;
+    const mine = (name: string): boolean => {
+      if (this.replicas.has(name) || this.opening.has(name) || this.closing.has(name)) return true;
+      const slash = name.lastIndexOf('/');
+      const info = s.shards[name.slice(0, slash)]?.[Number(name.slice(slash + 1))];
+      return info === undefined || info.replicas.includes(this.id) || s.moves?.[name]?.add === this.id;
+    };
+    for (const name of this.raftLog.groupIds()) {
+      if (name === META_GROUP || mine(name)) continue;
+      this.log('warn', `removing stale replica ${name}: the shard map no longer places it on this node`);
+      this.raftLog.dropGroup(name);
+      const slash = name.lastIndexOf('/');
+      removeTree(this.fs, this.replicaDir({ keyspace: name.slice(0, slash), id: Number(name.slice(slash + 1)), replicas: [] }));
+    }
   }
 
   /** Closes a replica a move took off this node and deletes its log and engine. */
@@ -455,7 +491,9 @@ export class ClusterNode {
       for (const [name, r] of this.replicas) if (r.group.isLeader) leads[name] = r.group.term;
       const req: HeartbeatRequest = { node: this.id, version: this.state.version, leads };
       const res = parse<HeartbeatResponse>(await this.metaCall('meta.heartbeat', json(req)));
+      if (typeof res.version === 'number' && res.version > this.leaderVersion) this.leaderVersion = res.version;
       if (res.state !== undefined) this.onMetaState(res.state, false);
+      this.removeStaleReplicas();
       this.metaVoters = res.metaVoters;
       this.lastHeartbeats = res.lastSeen;
       if (res.metaLeader !== '') this.metaLeaderHint = res.metaLeader;
@@ -625,6 +663,7 @@ export class ClusterNode {
           metaLeader: this.id,
           leaders: Object.fromEntries(this.reportedLeaders),
           lastSeen: Object.fromEntries(this.lastSeen),
+          version: this.metaSm.state.version,
         };
         if (req.version !== s.version) res.state = s;
         return json(res);

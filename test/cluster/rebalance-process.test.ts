@@ -155,5 +155,12 @@ describe('rebalancing across processes', { timeout: 300_000 }, () => {
     const map = await waitFor('the dead node`s replicas to be replaced', (m, r) => r.moves.length === 0 && m.shards.every((s) => !s.replicas.includes(n5.id) && s.replicas.length === 3));
     for (const s of map.shards) assert.deepEqual([...s.replicas].sort(), ['n1', 'n2', 'n3']);
     for (let i = 0; i < 3; i++) await checkAcked(i);
+    // It comes back: it learns that its replicas live elsewhere now and deletes them.
+    await cluster.restart(n5.index);
+    const deadline = Date.now() + 60_000;
+    while (!/removing stale replica default\/\d+/.test(n5.output)) {
+      assert.ok(Date.now() < deadline, `n5 never removed its stale replicas:\n${n5.output.slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
   });
 });
