@@ -3,7 +3,9 @@
 // replicas onto it (learner, catch-up, promotion, removal of the old
 // replica) until nodes hold replicas within one; then `strata cluster
 // remove` drains it and removes it; then a fifth node joins and is killed,
-// and once it is dead its replicas are re-created on the others. After
+// and once it is dead its replicas are re-created on the others; it comes
+// back and deletes them, and while replicas move onto it the meta leader is
+// killed. After
 // each step every shard has its replication factor, no move is left in
 // flight, and every acknowledged write reads back.
 import assert from 'node:assert/strict';
@@ -162,5 +164,29 @@ describe('rebalancing across processes', { timeout: 300_000 }, () => {
       assert.ok(Date.now() < deadline, `n5 never removed its stale replicas:\n${n5.output.slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 250));
     }
+  });
+
+  test('the meta leader is killed while moves run: the moves finish under the next one, nothing is lost', async () => {
+    // n5 is back and empty, so the planner is moving replicas onto it now (or soon).
+    await waitFor('a move in flight', (_m, r) => r.moves.length > 0, 60_000);
+    const before = await cluster.coordinator<ShardMap & { metaLeader: string }>(0, 'shard-map');
+    const leaderIndex = cluster.nodes.findIndex((n) => n.id === before.metaLeader);
+    assert.ok(leaderIndex >= 0 && leaderIndex < 3, `meta leader ${before.metaLeader}`);
+    await cluster.kill(leaderIndex, 'SIGKILL');
+    await cluster.restart(leaderIndex);
+    const via = leaderIndex === 0 ? 1 : 0;
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      try {
+        const m = await cluster.coordinator<ShardMap>(via, 'shard-map');
+        const r = await cluster.coordinator<Rebalance & { balanced: boolean }>(via, 'rebalance');
+        if (r.moves.length === 0 && r.balanced && m.shards.every((x) => new Set(x.replicas).size === 3) && m.shards.some((x) => x.replicas.includes('n5'))) break;
+      } catch {
+        // elections
+      }
+      assert.ok(Date.now() < deadline, 'moves did not finish after the meta leader was killed');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    for (let i = 0; i < 3; i++) await checkAcked(i);
   });
 });
