@@ -621,7 +621,6 @@ export class ClusterNode {
     const inFlight = Object.values(s.moves ?? {});
     const opts = { nowMs: now, deadAfterMs, maxMoves: this.opts.maxMoves ?? 2, maxMovesPerNode: this.opts.maxMovesPerNode ?? 1 };
     for (const p of planMoves(nodes, shards, inFlight, opts)) {
-      // A dead replica's shard must still have a live majority to change its membership; the planner only asks.
       const move: MoveRecord = { ...p, startedAtMs: now };
       await this.meta.propose(encodeMetaCommand({ type: 'moveStart', move }));
       this.log('info', `move started: ${shardGroupName(p.keyspace, p.shard)} ${p.remove ?? '(new replica)'} → ${p.add} (${p.reason})`, {

@@ -10,6 +10,15 @@ function node(id: string, rack = 'r1', datacenter = 'dc1'): NodeInfo {
   return { id, peer: `127.0.0.1:${7000 + id.length}`, resp: '', http: '', grpc: '', datacenter, rack, status: 'up', registeredAtMs: 0, statusSinceMs: 0 };
 }
 
+/** What a node sends to register (the meta group fills in status and times). */
+function registration(id: string): Omit<NodeInfo, 'status' | 'registeredAtMs' | 'statusSinceMs'> {
+  const { status, registeredAtMs, statusSinceMs, ...n } = node(id);
+  void status;
+  void registeredAtMs;
+  void statusSinceMs;
+  return n;
+}
+
 test('placement: distinct replicas, balanced within one, preferred leaders spread, deterministic', () => {
   for (const n of [1, 2, 3, 4, 5, 7]) {
     for (const shards of [1, 4, 16, 33]) {
@@ -87,13 +96,7 @@ test('moves in the meta state: start checks the shard and nodes, done puts the n
   const sm = new MetaStateMachine();
   let index = 0;
   const entry = (c: MetaCommand) => ({ term: 1, index: ++index, type: EntryType.Normal, data: encodeMetaCommand(c) });
-  const reg = (id: string) => {
-    const { status, registeredAtMs, statusSinceMs, ...n } = node(id);
-    void status;
-    void registeredAtMs;
-    void statusSinceMs;
-    return entry({ type: 'register', node: n, nowMs: 1 });
-  };
+  const reg = (id: string) => entry({ type: 'register', node: registration(id), nowMs: 1 });
   const move = (shard: number, add: string, remove: string | null) => ({ keyspace: 'default', shard, add, remove, reason: 'balance' as const, startedAtMs: 5 });
   const out = await sm.apply([
     reg('n1'),
@@ -143,13 +146,7 @@ test('drain marks a node leaving: no move may add to it, and it can be removed o
   const sm = new MetaStateMachine();
   let index = 0;
   const entry = (c: MetaCommand) => ({ term: 1, index: ++index, type: EntryType.Normal, data: encodeMetaCommand(c) });
-  const reg = (id: string) => {
-    const { status, registeredAtMs, statusSinceMs, ...n } = node(id);
-    void status;
-    void registeredAtMs;
-    void statusSinceMs;
-    return entry({ type: 'register', node: n, nowMs: 1 });
-  };
+  const reg = (id: string) => entry({ type: 'register', node: registration(id), nowMs: 1 });
   const out = await sm.apply([
     reg('n1'),
     reg('n2'),
