@@ -216,6 +216,29 @@ export class LocalCluster {
     }
   }
 
+  /**
+   * Waits until every shard is led by its preferred replica (the first in
+   * the shard map), where leader balancing puts it: after that no leader
+   * moves unless something fails, so a test that counts redirects starts
+   * from a settled cluster.
+   */
+  async waitLeadersSettled(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    for (;;) {
+      try {
+        const map = await this.coordinator<{ shards: Array<{ id: number; leader: string; replicas: string[] }> }>(this.nodes.findIndex((n) => n.child !== undefined), 'shard-map');
+        const off = map.shards.filter((s) => s.leader !== s.replicas[0]);
+        if (off.length === 0) return;
+        last = off.map((s) => `shard ${s.id}: leader ${s.leader || '-'}, preferred ${s.replicas[0]}`).join('; ');
+      } catch (err) {
+        last = err instanceof Error ? err.message : String(err);
+      }
+      if (Date.now() > deadline) throw new Error(`leaders not settled within ${timeoutMs} ms; ${last}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   /** Sends a signal to node i's process and waits for it to exit (SIGKILL by default: kill -9). */
   async kill(i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const n = this.nodes[i]!;

@@ -17,6 +17,7 @@ describe('stratadb/client against a 3-node cluster', { timeout: 180_000 }, () =>
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'strata-sdk-'));
     cluster = await LocalCluster.start({ nodes: 3, baseDir: dir, shards: 4, args: ['--set', 'cluster.requestTimeoutMs=3000'] });
+    await cluster.waitLeadersSettled();
     client = await StrataClient.connect({ nodes: [cluster.url(0, '')], timeoutMs: 20_000 });
   });
 
