@@ -51,6 +51,12 @@ export interface Fs {
   removeDir(dir: string): void;
   /** Atomically replaces `to` with `from`. Durable once the directory is synced. */
   rename(from: string, to: string): void;
+  /**
+   * Makes `to` a second name of the (immutable) file `from`: a hard link,
+   * or a synced copy where links are impossible. `to` must not exist.
+   * Durable once `to`'s directory is synced.
+   */
+  link(from: string, to: string): void;
   /** Creates `dir` and its parents if missing. */
   mkdir(dir: string): void;
   /** Makes creations, renames and removals in `dir` durable. */
@@ -192,6 +198,25 @@ export class NodeFs implements Fs {
       nodeFs.renameSync(from, to);
     } catch (err) {
       throw ioError('rename', from, err);
+    }
+  }
+  link(from: string, to: string): void {
+    try {
+      nodeFs.linkSync(from, to);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EMLINK') throw ioError('link', from, err);
+      try {
+        nodeFs.copyFileSync(from, to, nodeFs.constants.COPYFILE_EXCL);
+        const fd = nodeFs.openSync(to, 'r+');
+        try {
+          nodeFs.fdatasyncSync(fd);
+        } finally {
+          nodeFs.closeSync(fd);
+        }
+      } catch (copyErr) {
+        throw ioError('copy', from, copyErr);
+      }
     }
   }
   mkdir(dir: string): void {

@@ -94,11 +94,13 @@ export class MemFs implements Fs {
     const key = this.norm(p);
     return this.files.has(key) || this.dirs.has(key);
   }
+  /** Files and subdirectories of `dir`, as a real directory listing has them. */
   list(dir: string): string[] {
     const d = this.norm(dir);
     if (!this.dirs.has(d)) throw notFound('list', dir);
     const out: string[] = [];
     for (const k of this.files.keys()) if (path.dirname(k) === d) out.push(path.basename(k));
+    for (const k of this.dirs) if (k !== d && path.dirname(k) === d) out.push(path.basename(k));
     return out.sort();
   }
   fileSize(p: string): number {
@@ -119,6 +121,14 @@ export class MemFs implements Fs {
     const f = this.file('rename', from);
     this.files.delete(this.norm(from));
     this.files.set(this.norm(to), f);
+  }
+  link(from: string, to: string): void {
+    const f = this.file('link', from);
+    const key = this.norm(to);
+    if (this.files.has(key)) throw ioError('link', to, Object.assign(new Error(`EEXIST: file already exists, link '${to}'`), { code: 'EEXIST' }));
+    if (!this.dirs.has(path.dirname(key))) throw notFound('link', to);
+    // Both names share the file: its bytes and what a crash keeps of them.
+    this.files.set(key, f);
   }
   mkdir(dir: string): void {
     let d = this.norm(dir);

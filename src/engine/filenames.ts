@@ -20,7 +20,8 @@ export const valueFormatFile = (dir: string) => joinPath(dir, 'VALUE-FORMAT');
 export const EXPIRING_VALUES_MARK = 'expiring-v1\n';
 export const manifestName = (n: number) => `MANIFEST-${pad(n)}`;
 export const logFile = (dir: string, n: number) => joinPath(dir, `${pad(n)}.log`);
-export const tableFile = (dir: string, n: number) => joinPath(dir, `${pad(n)}.sst`);
+export const tableName = (n: number) => `${pad(n)}.sst`;
+export const tableFile = (dir: string, n: number) => joinPath(dir, tableName(n));
 export const tempFile = (dir: string, n: number) => joinPath(dir, `${pad(n)}.dbtmp`);
 
 export function parseFileName(name: string): { kind: FileKind; number: number } | undefined {

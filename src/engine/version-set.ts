@@ -107,34 +107,52 @@ export class VersionSet {
    */
   async writeNewManifest(): Promise<void> {
     const num = this.newFileNumber();
-    const path = joinPath(this.dir, manifestName(num));
+    const writer = await this.writeManifestSnapshot(this.dir, num, this.current, this.logNumber);
+    this.manifest?.close();
+    this.manifest = writer;
+    this.manifestNumber = num;
+  }
+
+  /**
+   * A checkpoint's MANIFEST: `version` (whose tables the caller linked into
+   * `dir`) as a fresh database in `dir` with no WAL to replay. Returns the
+   * MANIFEST's name.
+   */
+  async writeCheckpointManifest(dir: string, version: Version): Promise<string> {
+    const num = this.newFileNumber();
+    // A log number past every file number in use: the checkpoint replays no WAL.
+    (await this.writeManifestSnapshot(dir, num, version, this.nextFileNumber)).close();
+    return manifestName(num);
+  }
+
+  /** Writes MANIFEST-`num` in `dir` holding `version` whole and points CURRENT at it (temp file, fsync, rename, fsync directory). */
+  private async writeManifestSnapshot(dir: string, num: number, version: Version, logNumber: number): Promise<LogWriter> {
+    const path = joinPath(dir, manifestName(num));
     const snap = new VersionEdit();
     snap.formatName = FORMAT_NAME;
-    snap.logNumber = this.logNumber;
+    snap.logNumber = logNumber;
     snap.nextFileNumber = this.nextFileNumber;
     snap.lastSequence = this.lastSequence;
     this.compactPointers.forEach((key, level) => {
       if (key) snap.compactPointers.push({ level, key });
     });
-    this.current.levels.forEach((files, level) => files.forEach((f) => snap.addFile(level, f)));
+    version.levels.forEach((files, level) => files.forEach((f) => snap.addFile(level, f)));
     const writer = new LogWriter(this.fs.createWritable(path));
     try {
       writer.addRecord(snap.encode());
       await writer.sync();
-      const tmp = tempFile(this.dir, num);
+      const tmp = tempFile(dir, num);
       const t = this.fs.createWritable(tmp);
       t.append(Buffer.from(`${manifestName(num)}\n`, 'utf8'));
       await t.sync();
       t.close();
-      this.fs.rename(tmp, currentFile(this.dir));
-      await this.fs.syncDir(this.dir);
+      this.fs.rename(tmp, currentFile(dir));
+      await this.fs.syncDir(dir);
     } catch (err) {
       writer.close();
       throw err;
     }
-    this.manifest?.close();
-    this.manifest = writer;
-    this.manifestNumber = num;
+    return writer;
   }
 
   /**

@@ -181,6 +181,10 @@ export class FaultFs implements Fs {
     this.op(`rename ${from}`);
     this.mem.rename(from, to);
   }
+  link(from: string, to: string): void {
+    this.op(`link ${from}`);
+    this.mem.link(from, to);
+  }
   mkdir(dir: string): void {
     this.op(`mkdir ${dir}`);
     this.mem.mkdir(dir);

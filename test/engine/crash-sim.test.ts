@@ -488,6 +488,10 @@ class TracingFs implements Fs {
     this.t('rename', `${from}->${to.replace(/^.*\//, '')}`);
     this.fs.rename(from, to);
   }
+  link(from: string, to: string): void {
+    this.t('link', `${from}->${to.replace(/^.*\//, '')}`);
+    this.fs.link(from, to);
+  }
   mkdir(d: string): void {
     this.t('mkdir', d);
     this.fs.mkdir(d);

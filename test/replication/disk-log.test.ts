@@ -13,7 +13,7 @@ import { DiskRaftLog, raftSegmentName } from '../../src/replication/raft/disk-lo
 import { MemoryRaftLog } from '../../src/replication/raft/memory-log.js';
 import type { RaftLogStore } from '../../src/replication/raft/storage.js';
 
-import { applyOp, bytes, concretize, describe, ent, hex, type AbsOp, type Op } from './raft-log-helpers.js';
+import { applyOp, bytes, concretize, describe, ent, hex, slowSyncFs, type AbsOp, type Op } from './raft-log-helpers.js';
 const DIR = '/raft';
 /** STRATA_LONG_TESTS=1: more scenarios for the crash-at-every-operation tests. */
 const LONG = !!process.env.STRATA_LONG_TESTS && process.env.STRATA_LONG_TESTS !== '0';
@@ -311,46 +311,6 @@ test('calls made while a sync is in flight: each sync covers the calls made befo
   log.close();
 });
 
-/**
- * A MemFs whose sync and syncDir take effect when called but resolve only
- * after a macrotask, so that calls can be made at every await inside sync().
- */
-function slowSyncFs(inner: MemFs): Fs {
-  const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
-  return {
-    createWritable(path) {
-      const f = inner.createWritable(path);
-      return {
-        path: f.path,
-        get size() {
-          return f.size;
-        },
-        append: (data) => f.append(data),
-        sync: async () => {
-          const done = f.sync();
-          await tick();
-          await done;
-        },
-        close: () => f.close(),
-      };
-    },
-    openRandomAccess: (path) => inner.openRandomAccess(path),
-    readFile: (path) => inner.readFile(path),
-    exists: (path) => inner.exists(path),
-    list: (dir) => inner.list(dir),
-    fileSize: (path) => inner.fileSize(path),
-    remove: (path) => inner.remove(path),
-    removeDir: (dir) => inner.removeDir(dir),
-    rename: (from, to) => inner.rename(from, to),
-    mkdir: (dir) => inner.mkdir(dir),
-    syncDir: async (dir) => {
-      const done = inner.syncDir(dir);
-      await tick();
-      await done;
-    },
-    lock: (path) => inner.lock(path),
-  };
-}
 
 test('calls made at every point inside a running sync: each sync covers the calls made before it', async () => {
   for (const seed of [1, 2, 3, 4, 5, 6]) {

@@ -17,7 +17,7 @@ import { MemoryRaftLog } from '../../src/replication/raft/memory-log.js';
 import type { RaftLogStore } from '../../src/replication/raft/storage.js';
 import type { Entry, Snapshot } from '../../src/replication/raft/types.js';
 
-import { applyOp, bytes, concretize, confOf, describe, ent, hex, type AbsOp, type Op } from './raft-log-helpers.js';
+import { applyOp, bytes, concretize, confOf, describe, ent, hex, slowSyncFs, type AbsOp, type Op } from './raft-log-helpers.js';
 const DIR = '/mraft';
 /** STRATA_LONG_TESTS=1: more runs and scenarios. */
 const LONG = !!process.env.STRATA_LONG_TESTS && process.env.STRATA_LONG_TESTS !== '0';
@@ -93,45 +93,6 @@ function assertCorruption(fn: () => unknown, file: string, offset?: number): Str
 
 const tick = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
-/**
- * A MemFs whose sync and syncDir take effect when called but resolve only
- * after a macrotask, so that calls can be made at every await inside a flush.
- */
-function slowSyncFs(inner: MemFs): Fs {
-  return {
-    createWritable(path) {
-      const f = inner.createWritable(path);
-      return {
-        path: f.path,
-        get size() {
-          return f.size;
-        },
-        append: (data) => f.append(data),
-        sync: async () => {
-          const done = f.sync();
-          await tick();
-          await done;
-        },
-        close: () => f.close(),
-      };
-    },
-    openRandomAccess: (path) => inner.openRandomAccess(path),
-    readFile: (path) => inner.readFile(path),
-    exists: (path) => inner.exists(path),
-    list: (dir) => inner.list(dir),
-    fileSize: (path) => inner.fileSize(path),
-    remove: (path) => inner.remove(path),
-    removeDir: (dir) => inner.removeDir(dir),
-    rename: (from, to) => inner.rename(from, to),
-    mkdir: (dir) => inner.mkdir(dir),
-    syncDir: async (dir) => {
-      const done = inner.syncDir(dir);
-      await tick();
-      await done;
-    },
-    lock: (path) => inner.lock(path),
-  };
-}
 
 /** A MemFs whose file fsyncs wait (having taken effect) until `release()`, while `held`. */
 class GateFs {

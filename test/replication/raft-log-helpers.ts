@@ -1,5 +1,6 @@
 /** Helpers shared by the file-based Raft log tests (DiskRaftLog, MultiRaftLog): data, a model of the calls, and a comparable description of a log. */
 import { SeededRandom } from '../../src/base/index.js';
+import type { Fs, MemFs } from '../../src/base/index.js';
 import type { RaftLogStore, RaftStorage } from '../../src/replication/raft/storage.js';
 import type { ConfState, Entry, HardState, Snapshot } from '../../src/replication/raft/types.js';
 
@@ -100,4 +101,46 @@ export function concretize(model: RaftStorage, a: AbsOp): Op | undefined {
         snap: { meta: { index: Math.max(0, last + a.delta), term: a.term, conf: confOf(a.conf) }, data: bytes(a.seed, a.seed % 90) },
       };
   }
+}
+
+/**
+ * A MemFs whose sync and syncDir take effect when called but resolve only
+ * after a macrotask, so that calls can be made at every await inside a sync.
+ */
+export function slowSyncFs(inner: MemFs): Fs {
+  const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+  return {
+    createWritable(path) {
+      const f = inner.createWritable(path);
+      return {
+        path: f.path,
+        get size() {
+          return f.size;
+        },
+        append: (data) => f.append(data),
+        sync: async () => {
+          const done = f.sync();
+          await tick();
+          await done;
+        },
+        close: () => f.close(),
+      };
+    },
+    openRandomAccess: (path) => inner.openRandomAccess(path),
+    readFile: (path) => inner.readFile(path),
+    exists: (path) => inner.exists(path),
+    list: (dir) => inner.list(dir),
+    fileSize: (path) => inner.fileSize(path),
+    remove: (path) => inner.remove(path),
+    removeDir: (dir) => inner.removeDir(dir),
+    rename: (from, to) => inner.rename(from, to),
+    link: (from, to) => inner.link(from, to),
+    mkdir: (dir) => inner.mkdir(dir),
+    syncDir: async (dir) => {
+      const done = inner.syncDir(dir);
+      await tick();
+      await done;
+    },
+    lock: (path) => inner.lock(path),
+  };
 }
