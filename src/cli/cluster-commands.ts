@@ -3,6 +3,7 @@ import { ERROR_CODES, StrataError } from '../base/index.js';
 import { authHeaders, httpError } from './http-client.js';
 import type { ClientFlags } from './http-client.js';
 import { LocalCluster } from './local-cluster.js';
+import { formatBytes } from './progress.js';
 
 interface UpFlags {
   nodes: string;
@@ -74,7 +75,16 @@ interface ShardMapView {
 }
 
 interface RebalanceView {
-  moves: Array<{ keyspace: string; shard: number; add: string; remove: string | null; reason: string; phase: string; ageMs: number }>;
+  moves: Array<{
+    keyspace: string;
+    shard: number;
+    add: string;
+    remove: string | null;
+    reason: string;
+    phase: string;
+    ageMs: number;
+    transfer?: { bytesTotal: number; bytesDone: number; rate: number; etaMs?: number; state: string };
+  }>;
   balanced: boolean;
 }
 
@@ -110,7 +120,13 @@ function printStatus(map: ShardMapView, rebalance: RebalanceView): void {
   }
   console.log(`${rebalance.moves.length} move(s) in flight:`);
   for (const m of rebalance.moves) {
-    console.log(`  ${m.keyspace}/${m.shard}  ${(m.remove ?? '(new)').padEnd(6)} → ${m.add.padEnd(6)} ${m.reason.padEnd(8)} ${m.phase.padEnd(8)} ${(m.ageMs / 1000).toFixed(1)} s`);
+    const t = m.transfer;
+    const snap =
+      t === undefined
+        ? ''
+        : `  snapshot ${formatBytes(t.bytesDone)} / ${formatBytes(t.bytesTotal)} (${t.bytesTotal === 0 ? 100 : Math.floor((t.bytesDone * 100) / t.bytesTotal)}%)` +
+          (t.state === 'streaming' ? `, ${formatBytes(t.rate)}/s, ETA ${t.etaMs === undefined ? '?' : `${(t.etaMs / 1000).toFixed(0)} s`}` : ` ${t.state}`);
+    console.log(`  ${m.keyspace}/${m.shard}  ${(m.remove ?? '(new)').padEnd(6)} → ${m.add.padEnd(6)} ${m.reason.padEnd(8)} ${m.phase.padEnd(8)} ${(m.ageMs / 1000).toFixed(1)} s${snap}`);
   }
 }
 

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { DB, isStrataError, open } from '../index.js';
-import { ProgressLine } from './progress.js';
+import { ProgressLine, formatBytes } from './progress.js';
 import { registerClusterCommands } from './cluster-commands.js';
 import { registerServerCommands } from './server-commands.js';
 import { registerTsCommands } from './ts-commands.js';
@@ -23,16 +23,6 @@ async function withDb<T>(dir: string, fn: (db: DB) => Promise<T>): Promise<T> {
   } finally {
     await db.close();
   }
-}
-
-function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
 function printStats(db: DB): void {

@@ -17,3 +17,14 @@ export class ProgressLine {
     console.log(`${this.label}: ${text}`);
   }
 }
+
+/** Bytes in binary units: 512 B, 1.5 KiB, 3.2 GiB. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}

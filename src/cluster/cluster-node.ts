@@ -21,7 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { ERROR_CODES, NodeFs, SeededRandom, StrataError, joinPath } from '../base/index.js';
 import type { Fs } from '../base/index.js';
 import type { OpenOptions } from '../engine/index.js';
-import { ConfChangeType, MultiRaftLog, bootstrapLog } from '../replication/index.js';
+import { ConfChangeType, MessageType, MultiRaftLog, bootstrapLog } from '../replication/index.js';
 import type { RaftLogStore } from '../replication/index.js';
 import type { Message, NodeId } from '../replication/index.js';
 import { decodeKvRead, withCommandTime, decodeReadOutcome, decodeWriteOutcome, encodeKvCommand, encodeKvRead, unwrap } from './kv-command.js';
@@ -33,6 +33,8 @@ import type { PlacementNode, PlacementShard } from './rebalance.js';
 import { PeerTransport } from './peer-transport.js';
 import { NotLeaderError, RaftGroup } from './raft-group.js';
 import { ShardStateMachine } from './shard-replica.js';
+import { SnapshotSender, Throttle, serveSnapshotRequest } from './snapshot-transfer.js';
+import type { TransferProgress } from './snapshot-transfer.js';
 
 export const DEFAULT_KEYSPACE = 'default';
 const META_GROUP = 'meta';
@@ -86,6 +88,10 @@ export interface ClusterNodeOptions {
   maxMovesPerNode?: number;
   /** A node down this long is dead: its replicas are re-created on other nodes (default 5 minutes). */
   deadNodeMs?: number;
+  /** Snapshot files streamed to other nodes (moves, replicas that fell behind), bytes/s over all transfers; 0 = unlimited (default 64 MiB/s). */
+  snapshotBytesPerSec?: number;
+  /** Bytes per snapshot chunk (default 1 MiB). */
+  snapshotChunkBytes?: number;
 }
 
 interface Replica {
@@ -99,6 +105,8 @@ interface HeartbeatRequest {
   version: number;
   /** Shards this node leads: group name → term. */
   leads: Record<string, number>;
+  /** Snapshot transfers this node (a shard leader) is sending, for the rebalance status. */
+  transfers?: TransferProgress[];
 }
 
 interface HeartbeatResponse {
@@ -179,6 +187,9 @@ export class ClusterNode {
   /** On the meta leader: when each node last reported, and the shards leaders reported. */
   private readonly lastSeen = new Map<NodeId, number>();
   private readonly reportedLeaders = new Map<string, [NodeId, number]>();
+  /** On the meta leader: the snapshot transfers each node last reported. */
+  private readonly reportedTransfers = new Map<NodeId, TransferProgress[]>();
+  private snapSender!: SnapshotSender;
   private tickTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -246,6 +257,20 @@ export class ClusterNode {
       ...(o.tls !== undefined ? { tls: o.tls } : {}),
       onError: (err) => this.log('warn', 'peer transport', { err: err.message }),
     });
+    this.snapSender = new SnapshotSender({
+      fs: this.fs,
+      throttle: new Throttle(o.snapshotBytesPerSec ?? 64 * 1024 * 1024),
+      ...(o.snapshotChunkBytes !== undefined ? { chunkBytes: o.snapshotChunkBytes } : {}),
+      request: (to, method, payload) => this.transport.request(to, method, payload, Math.max(o.requestTimeoutMs, 10_000)),
+      forward: (to, group, msg) => this.transport.sendRaft(to, group, msg),
+      snapshotsOf: (group) => this.replicas.get(group)?.sm.snapshots,
+      onMissing: (group, to) => {
+        const r = this.replicas.get(group);
+        r?.group.requestSnapshot();
+        r?.group.abortSnapshot(to);
+      },
+      log: (level, msg, fields) => this.log(level, msg, fields),
+    });
     const clusterDir = joinPath(o.dataDir, 'cluster');
     if (this.fs.exists(joinPath(clusterDir, 'meta'))) {
       throw new StrataError(
@@ -289,7 +314,8 @@ export class ClusterNode {
       log,
       sm,
       random: new SeededRandom(this.random.int(0, 0x7fffffff)),
-      send: (to, group, msg) => this.transport.sendRaft(to, group, msg),
+      // A shard's snapshot names checkpoint files: they are streamed to the follower before the message goes.
+      send: (to, group, msg) => (msg.type === MessageType.Snap && group !== META_GROUP ? this.snapSender.send(to, group, msg) : this.transport.sendRaft(to, group, msg)),
       electionTicks: o.electionTicks,
       heartbeatTicks: o.heartbeatTicks,
       requestTimeoutMs: o.requestTimeoutMs,
@@ -489,7 +515,9 @@ export class ClusterNode {
       this.driveMoves();
       const leads: Record<string, number> = {};
       for (const [name, r] of this.replicas) if (r.group.isLeader) leads[name] = r.group.term;
-      const req: HeartbeatRequest = { node: this.id, version: this.state.version, leads };
+      this.snapSender.forget((g) => this.replicas.get(g)?.group.isLeader === true);
+      const transfers = this.snapSender.progress();
+      const req: HeartbeatRequest = { node: this.id, version: this.state.version, leads, ...(transfers.length > 0 ? { transfers } : {}) };
       const res = parse<HeartbeatResponse>(await this.metaCall('meta.heartbeat', json(req)));
       if (typeof res.version === 'number' && res.version > this.leaderVersion) this.leaderVersion = res.version;
       if (res.state !== undefined) this.onMetaState(res.state, false);
@@ -651,6 +679,7 @@ export class ClusterNode {
         }
         this.lastSeen.set(req.node, Date.now());
         this.heard.add(req.node);
+        this.reportedTransfers.set(req.node, Array.isArray(req.transfers) ? req.transfers.slice(0, 1000) : []);
         for (const [g, term] of Object.entries(req.leads)) {
           const cur = this.reportedLeaders.get(g);
           if (cur === undefined || term >= cur[1]) this.reportedLeaders.set(g, [req.node, term]);
@@ -744,6 +773,11 @@ export class ClusterNode {
         await withTimeout(r.group.waitApplied(index), this.opts.requestTimeoutMs, `${group}: index ${index} not applied on ${this.id}`);
         return new Uint8Array(0);
       }
+      case 'snap.begin':
+      case 'snap.chunk':
+      case 'snap.file':
+      case 'snap.finish':
+        return serveSnapshotRequest(method, payload, (group) => (this.closing.has(group) ? undefined : this.replicas.get(group)?.sm.snapshots));
       case 'shard.transfer': {
         const { group, target } = parse<{ group: string; target: NodeId }>(payload);
         return json(this.transferLocal(group, target));
@@ -926,7 +960,7 @@ export class ClusterNode {
    * replicas within one of each other.
    */
   rebalanceStatus(): {
-    moves: Array<MoveRecord & { phase: 'pending' | 'learner' | 'voter' | 'remote'; ageMs: number }>;
+    moves: Array<MoveRecord & { phase: 'pending' | 'learner' | 'voter' | 'remote'; ageMs: number; transfer?: TransferProgress }>;
     nodes: Array<{ id: NodeId; status: string; replicas: number; leaders: number }>;
     balanced: boolean;
   } {
@@ -939,7 +973,13 @@ export class ClusterNode {
         const conf = r.group.raft.confState();
         phase = conf.learners.includes(m.add) ? 'learner' : conf.voters.includes(m.add) ? 'voter' : 'pending';
       }
-      return { ...m, phase, ageMs: Math.max(0, now - m.startedAtMs) };
+      // The snapshot streaming to the new replica, as its shard leader last reported it (or reports it here).
+      let transfer: TransferProgress | undefined;
+      const reports = [this.snapSender.progress(), ...this.reportedTransfers.values()];
+      for (const list of reports) {
+        for (const t of list) if (t.group === name && t.to === m.add && (transfer === undefined || t.startedAtMs > transfer.startedAtMs)) transfer = t;
+      }
+      return { ...m, phase, ageMs: Math.max(0, now - m.startedAtMs), ...(transfer !== undefined ? { transfer } : {}) };
     });
     const nodes = map.nodes.map((n) => ({
       id: n.id,
@@ -1052,6 +1092,7 @@ export class ClusterNode {
     if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
     if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
     await Promise.allSettled([...this.opening.values()]);
+    this.snapSender.close();
     await this.transport.close();
     for (const r of this.replicas.values()) {
       await r.group.close();
@@ -1068,13 +1109,22 @@ function holdsReplicas(s: MetaState, id: NodeId): boolean {
   return Object.values(s.shards).some((list) => list.some((sh) => sh.replicas.includes(id))) || Object.values(s.moves ?? {}).some((m) => m.add === id);
 }
 
-/** Removes a replica's directory: `engine/` (files only) and the directory itself. */
+/** Removes a replica's directory: `engine/` (files only), `snap/` (checkpoint directories of files, markers) and the directory itself. */
 function removeTree(fs: Fs, dir: string): void {
   if (!fs.exists(dir)) return;
+  const removeFiles = (d: string) => {
+    for (const name of fs.list(d)) fs.remove(joinPath(d, name));
+    fs.removeDir(d);
+  };
   const engine = joinPath(dir, 'engine');
-  if (fs.exists(engine)) {
-    for (const name of fs.list(engine)) fs.remove(joinPath(engine, name));
-    fs.removeDir(engine);
+  if (fs.exists(engine)) removeFiles(engine);
+  const snap = joinPath(dir, 'snap');
+  if (fs.exists(snap)) {
+    for (const name of fs.list(snap)) {
+      if (/^\d+$/.test(name)) removeFiles(joinPath(snap, name));
+      else fs.remove(joinPath(snap, name));
+    }
+    fs.removeDir(snap);
   }
   fs.removeDir(dir);
 }

@@ -24,8 +24,12 @@ export interface StateMachine {
   apply(entries: readonly Entry[]): Promise<Map<number, Uint8Array>>;
   /** Replaces the whole state with a snapshot's (a follower that fell behind the leader's log). */
   restore(snapshot: Snapshot): Promise<void>;
-  /** The whole state as of `applied`, for a snapshot that lets the log drop the entries before it. */
-  snapshotData(): Uint8Array;
+  /**
+   * The whole state as of `applied`, for a snapshot that lets the log drop
+   * the entries before it (the bytes themselves, or a description of files
+   * that hold it: a checkpoint). No apply runs until it resolves.
+   */
+  snapshotData(): Uint8Array | Promise<Uint8Array>;
 }
 
 export interface RaftGroupOptions {
@@ -103,6 +107,7 @@ export class RaftGroup {
   private readonly readyReads: ReadWaiter[] = [];
   private appliedWaiters: Array<{ index: number; resolve(): void; reject(err: Error): void }> = [];
   private nextReadId = 1;
+  private compactNow = false;
   private lastLeader = '';
   private lastTerm = 0;
   /** Resolved when the drive loop is idle (close waits for it). */
@@ -244,14 +249,25 @@ export class RaftGroup {
    * machine at its applied index and drop them (a follower that needs them
    * gets the snapshot instead).
    */
-  private compactIfDue(): void {
+  private async compactIfDue(): Promise<void> {
     const every = this.opts.snapshotEntries;
     if (every === undefined || this.closed) return;
     const applied = this.opts.sm.applied;
     const log = this.opts.log;
-    if (applied - log.firstIndex() < every) return;
-    log.createSnapshot(applied, this.raft.confState(), this.opts.sm.snapshotData());
+    if (applied - log.firstIndex() < every && !this.compactNow) return;
+    this.compactNow = false;
+    const conf = this.raft.confState();
+    const data = await this.opts.sm.snapshotData();
+    if (this.closed) return;
+    log.createSnapshot(applied, conf, data);
     this.snapshotsTaken++;
+  }
+
+  /** Makes the next turn of the drive loop take a snapshot whatever the log's length (a snapshot's files went missing). */
+  requestSnapshot(): void {
+    this.compactNow = true;
+    if (this.driving) this.again = true;
+    else this.startDrive();
   }
 
   /** Proposes a membership change on this replica (the leader); false when the core refuses it now. */
@@ -259,6 +275,12 @@ export class RaftGroup {
     const ok = this.raft.proposeConfChange(cc).ok;
     this.schedule();
     return ok;
+  }
+
+  /** The snapshot for `to` could not be shipped: the core probes it again (and picks the log's snapshot then). */
+  abortSnapshot(to: NodeId): void {
+    this.raft.abortSnapshot(to);
+    this.schedule();
   }
 
   transferLeader(target: NodeId): boolean {
@@ -303,6 +325,10 @@ export class RaftGroup {
       return;
     }
     if (!this.raft.hasReady()) return;
+    this.startDrive();
+  }
+
+  private startDrive(): void {
     this.driving = true;
     this.idle = this.drive().catch((err: unknown) => {
       this.driving = false;
@@ -345,7 +371,7 @@ export class RaftGroup {
         this.serveReads();
         this.noteLeader();
       }
-      this.compactIfDue();
+      await this.compactIfDue();
       if (this.closed || (!this.again && !this.raft.hasReady())) {
         this.driving = false;
         return;

@@ -7,13 +7,19 @@
  * sessions they touch go to the engine in one batch, so after a crash the
  * engine holds all of them or none, and replay resumes after the applied
  * index it holds.
+ *
+ * Snapshots are checkpoints of the engine (shard-snapshot.ts): log
+ * compaction flushes the engine and links its tables into a checkpoint, and
+ * installing a snapshot swaps the engine for a checkpoint received from the
+ * leader. No snapshot is ever built in memory.
  */
-import { ERROR_CODES, StrataError, corruption, systemClock } from '../base/index.js';
+import { ERROR_CODES, StrataError, corruption, joinPath, NodeFs, systemClock } from '../base/index.js';
 import type { Clock, Fs, KeyValueService } from '../base/index.js';
 import { LocalKvService, WriteBatch, encodeExpiringValue, payloadOf } from '../engine/index.js';
 import type { OpenOptions } from '../engine/index.js';
 import { EntryType } from '../replication/index.js';
 import type { Entry, Snapshot } from '../replication/index.js';
+import { ReplicaSnapshots, decodeCheckpointDescriptor } from './shard-snapshot.js';
 import { decodeKvCommand, encodeReadOutcome, encodeWriteOutcome, failure } from './kv-command.js';
 import type { KvOutcome, KvRead, KvReadResult, KvWrite, KvWriteResult } from './kv-command.js';
 import type { StateMachine } from './raft-group.js';
@@ -38,7 +44,10 @@ interface SessionRecord {
 }
 
 export interface ShardReplicaOptions {
+  /** The engine's directory. */
   dir: string;
+  /** Where checkpoints live (default: `snap` beside the engine's directory). */
+  snapDir?: string;
   fs?: Fs;
   clock?: Clock;
   engine?: Partial<OpenOptions>;
@@ -53,15 +62,28 @@ export class ShardStateMachine implements StateMachine {
   private readonly sessionCache = new Map<string, SessionRecord>();
 
   private constructor(
-    readonly kv: LocalKvService,
+    private kvService: LocalKvService,
     private readonly clock: PinnedClock,
     /** The log's time as of the applied index (see `open`). */
     private readonly logClock: { ms: number },
+    /** Opens the engine again (after a snapshot replaced its files). */
+    private readonly reopen: () => Promise<LocalKvService>,
+    readonly snapshots: ReplicaSnapshots,
+    private readonly dir: string,
   ) {
-    const raw = kv.db.getSync(APPLIED_KEY);
+    this.appliedIndex = 0;
+    this.readApplied();
+  }
+
+  private readApplied(): void {
+    const raw = this.kv.db.getSync(APPLIED_KEY);
     const applied = raw === undefined ? { index: 0, timeMs: 0 } : readApplied(raw);
     this.appliedIndex = applied.index;
-    logClock.ms = applied.timeMs;
+    this.logClock.ms = applied.timeMs;
+  }
+
+  get kv(): LocalKvService {
+    return this.kvService;
   }
 
   /**
@@ -75,16 +97,21 @@ export class ShardStateMachine implements StateMachine {
   static async open(options: ShardReplicaOptions): Promise<ShardStateMachine> {
     const clock = new PinnedClock(options.clock ?? systemClock);
     const logClock = { ms: 0 };
-    const kv = await LocalKvService.open({
-      dir: options.dir,
-      clock,
-      systemPrefix: SYSTEM_PREFIX,
-      // The Raft log is the shard's write-ahead log: after a crash the log replays what the memtable lost.
-      disableWal: true,
-      ...(options.fs !== undefined ? { fs: options.fs } : {}),
-      engine: { ...options.engine, clock: { nowMs: () => logClock.ms } },
-    });
-    return new ShardStateMachine(kv, clock, logClock);
+    const fs = options.fs ?? new NodeFs();
+    const snapshots = new ReplicaSnapshots(fs, options.snapDir ?? joinPath(joinPath(options.dir, '..'), 'snap'));
+    // A crash while a received snapshot replaced the engine's files: finish that first.
+    await snapshots.recoverInstall(options.dir);
+    const open = () =>
+      LocalKvService.open({
+        dir: options.dir,
+        clock,
+        systemPrefix: SYSTEM_PREFIX,
+        // The Raft log is the shard's write-ahead log: after a crash the log replays what the memtable lost.
+        disableWal: true,
+        fs,
+        engine: { ...options.engine, clock: { nowMs: () => logClock.ms } },
+      });
+    return new ShardStateMachine(await open(), clock, logClock, open, snapshots, options.dir);
   }
 
   get applied(): number {
@@ -227,84 +254,35 @@ export class ShardStateMachine implements StateMachine {
   }
 
   /**
-   * The whole replica as of `applied`, for a Raft snapshot: every stored
-   * entry (client data with its expiry header, sessions), as
-   * `log time f64 | count u32 | (key length u32 | key | value length u32 | value)*`. Read
-   * synchronously, so no apply interleaves. The whole shard is in memory
-   * while it is built (streaming engine files comes with rebalancing).
+   * A Raft snapshot as of `applied`: a checkpoint of the engine (a flush
+   * and a hard link per table, nothing read), described by the returned
+   * bytes. Runs between applies (the group's drive loop waits for it), so
+   * the engine holds exactly the state as of `applied`.
    */
-  snapshotData(): Uint8Array {
-    const parts: Buffer[] = [];
-    let count = 0;
-    const it = this.kv.db.iterator({ fillCache: false });
-    try {
-      for (;;) {
-        const chunk = it.nextvSync(1024);
-        if (chunk.length === 0) break;
-        for (const [k, v] of chunk) {
-          if (k.equals(APPLIED_KEY)) continue;
-          const h = Buffer.alloc(4);
-          h.writeUInt32LE(k.length, 0);
-          const hv = Buffer.alloc(4);
-          hv.writeUInt32LE(v.length, 0);
-          parts.push(h, k, hv, v);
-          count++;
-        }
-      }
-    } finally {
-      it.close();
-    }
-    const head = Buffer.alloc(12);
-    head.writeDoubleLE(this.logClock.ms, 0);
-    head.writeUInt32LE(count, 8);
-    return Buffer.concat([head, ...parts]);
+  snapshotData(): Promise<Uint8Array> {
+    return this.snapshots.create(this.kv.db, this.appliedIndex);
   }
 
-  /** Replaces everything with a snapshot's contents, in one engine batch with the snapshot's index as applied. */
+  /**
+   * Replaces everything with a snapshot's: the engine is closed, its files
+   * replaced by the checkpoint the snapshot names (received from the leader
+   * beforehand), and opened again, holding the snapshot's index as applied.
+   */
   async restore(snapshot: Snapshot): Promise<void> {
-    const data = Buffer.from(snapshot.data.buffer, snapshot.data.byteOffset, snapshot.data.byteLength);
-    const batch = new WriteBatch();
-    const it = this.kv.db.iterator({ fillCache: false });
-    try {
-      for (;;) {
-        const chunk = it.nextvSync(1024);
-        if (chunk.length === 0) break;
-        for (const [k] of chunk) batch.delete(k);
-      }
-    } finally {
-      it.close();
-    }
-    let snapTime = 0;
-    if (data.length > 0) {
-      const fail = (at: number, what: string): never => {
-        throw corruption('shard snapshot', at, what);
-      };
-      if (data.length < 12) fail(0, 'truncated');
-      snapTime = data.readDoubleLE(0);
-      const count = data.readUInt32LE(8);
-      let off = 12;
-      for (let i = 0; i < count; i++) {
-        if (off + 4 > data.length) fail(off, 'truncated key length');
-        const kl = data.readUInt32LE(off);
-        if (off + 4 + kl + 4 > data.length) fail(off, 'key runs past the end');
-        const k = data.subarray(off + 4, off + 4 + kl);
-        off += 4 + kl;
-        const vl = data.readUInt32LE(off);
-        if (off + 4 + vl > data.length) fail(off, 'value runs past the end');
-        batch.put(k, data.subarray(off + 4, off + 4 + vl));
-        off += 4 + vl;
-      }
-      if (off !== data.length) fail(off, 'trailing bytes');
-    }
-    const timeMs = Number.isFinite(snapTime) ? snapTime : 0;
-    batch.put(APPLIED_KEY, encodeApplied(snapshot.meta.index, timeMs));
-    await this.kv.db.write(batch, { sync: true });
-    this.appliedIndex = snapshot.meta.index;
-    this.logClock.ms = timeMs;
+    const info = decodeCheckpointDescriptor(snapshot.data);
+    if (info.index !== snapshot.meta.index) throw corruption('shard snapshot', 0, `names checkpoint ${info.index}, not ${snapshot.meta.index}`);
+    await this.kvService.close();
+    await this.snapshots.install(this.dir, info.index);
+    this.kvService = await this.reopen();
+    this.readApplied();
     this.sessionCache.clear();
+    if (this.appliedIndex !== info.index) {
+      throw corruption(this.dir, 0, `checkpoint ${info.index} holds applied index ${this.appliedIndex}`);
+    }
   }
 
   close(): Promise<void> {
+    this.snapshots.close();
     return this.kv.close();
   }
 

@@ -124,6 +124,8 @@ export interface StrataConfig {
     maxMovesPerNode: number;
     /** A node down this long is dead: its replicas are re-created on other nodes. */
     deadNodeMs: number;
+    /** Snapshot files streamed to other nodes (replica moves, replicas behind the log), bytes/s for all transfers together; 0 = unlimited. */
+    snapshotBytesPerSec: number;
     /** Tests and the Jepsen harness only: POST /api/v1/coordinator/debug/partition drops peer traffic on command. */
     faultInjection: boolean;
   };
@@ -217,6 +219,7 @@ export function defaultConfig(): StrataConfig {
       maxMoves: 2,
       maxMovesPerNode: 1,
       deadNodeMs: 300_000,
+      snapshotBytesPerSec: 64 * 1024 * 1024,
       faultInjection: false,
     },
     log: { level: 'info', destination: 'stdout' },
@@ -316,6 +319,7 @@ const SCHEMA: { readonly [key: string]: SchemaNode } = {
     maxMoves: { t: 'int', min: 1, max: 256 },
     maxMovesPerNode: { t: 'int', min: 1, max: 64 },
     deadNodeMs: { t: 'int', min: 1000, max: 7 * 24 * 3_600_000 },
+    snapshotBytesPerSec: { t: 'int', min: 0, max: 2 ** 40 },
     faultInjection: { t: 'bool' },
   },
   log: {

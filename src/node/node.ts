@@ -131,6 +131,7 @@ export async function openClusterNode(
     maxMoves: c.maxMoves,
     maxMovesPerNode: c.maxMovesPerNode,
     deadNodeMs: c.deadNodeMs,
+    snapshotBytesPerSec: c.snapshotBytesPerSec,
     engine: {
       // Whole KiB: budgets split across replicas stay round numbers.
       writeBufferSize: Math.max(256 * 1024, Math.floor(engine.writeBufferSize / perNode / 1024) * 1024),

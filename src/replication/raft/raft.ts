@@ -268,6 +268,18 @@ export class Raft {
     return { ok: true };
   }
 
+  /**
+   * On a leader: the snapshot being sent to `to` could not be delivered
+   * (the driver could not ship what it names). The follower is probed
+   * again, and gets the log's snapshot as of then if it still needs one.
+   */
+  abortSnapshot(to: NodeId): void {
+    const pr = this.role === 'leader' ? this.prs.get(to) : undefined;
+    if (pr === undefined || pr.state !== 'snapshot') return;
+    pr.snapshot = undefined;
+    pr.becomeProbe();
+  }
+
   /** Asks the leader to hand leadership to `target` (forwarded when called on a follower). */
   transferLeader(target: NodeId): boolean {
     if (this.role === 'leader') {
