@@ -42,7 +42,7 @@ describe('rebalancing across processes', { timeout: 300_000 }, () => {
       baseDir: dir,
       shards: SHARDS,
       replicationFactor: 3,
-      args: ['--set', 'cluster.requestTimeoutMs=5000', '--set', 'cluster.snapshotEntries=200', '--set', 'cluster.nodeTimeoutMs=3000', '--set', 'cluster.deadNodeMs=4000', '--set', 'cluster.maxMoves=3'],
+      args: ['--set', 'cluster.requestTimeoutMs=5000', '--set', 'cluster.snapshotEntries=50', '--set', 'cluster.nodeTimeoutMs=3000', '--set', 'cluster.deadNodeMs=4000', '--set', 'cluster.maxMoves=3'],
     });
     for (let i = 0; i < 3; i++) clients.push(respClient(cluster, i));
   });
@@ -114,6 +114,10 @@ describe('rebalancing across processes', { timeout: 300_000 }, () => {
     assert.ok((load.get(n4.id) ?? 0) >= Math.floor((SHARDS * 3) / 4), `n4 holds ${load.get(n4.id)} replicas`);
     assert.ok(acked.size > 600, 'writes were acknowledged during the moves');
     for (let i = 0; i < 3; i++) await checkAcked(i);
+    // Every shard's log was truncated past its start (100 writes per shard, snapshots every 50 entries): the new
+    // replicas began from snapshots, whose engine files were streamed to n4.
+    const health = await cluster.coordinator<{ snapshots: { installed: number } }>(3, 'health');
+    assert.ok(health.snapshots.installed >= Math.floor((SHARDS * 3) / 4), `n4 installed ${health.snapshots.installed} snapshots`);
     // The new node serves reads of moved data too.
     const c4 = respClient(cluster, 3);
     clients.push(c4);
