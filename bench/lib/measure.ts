@@ -43,16 +43,20 @@ export const ioAvailable = (): boolean => {
   }
 };
 
-/** Disk usage of a directory tree: allocated blocks (as du) and apparent sizes. */
+/** Disk usage of a directory tree: allocated blocks (as du) and apparent sizes; a file with several hard links counts once. */
 export function dirBytes(dir: string): { allocated: number; apparent: number } {
   let allocated = 0;
   let apparent = 0;
+  const seen = new Set<string>();
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
       else {
         const st = statSync(p);
+        const inode = `${st.dev}:${st.ino}`;
+        if (seen.has(inode)) continue;
+        seen.add(inode);
         allocated += st.blocks * 512;
         apparent += st.size;
       }

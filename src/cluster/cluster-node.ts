@@ -190,6 +190,8 @@ export class ClusterNode {
   /** On the meta leader: the snapshot transfers each node last reported. */
   private readonly reportedTransfers = new Map<NodeId, TransferProgress[]>();
   private snapSender!: SnapshotSender;
+  /** Snapshot chunk bytes other nodes sent here. */
+  private snapshotBytesReceived = 0;
   private tickTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -773,8 +775,10 @@ export class ClusterNode {
         await withTimeout(r.group.waitApplied(index), this.opts.requestTimeoutMs, `${group}: index ${index} not applied on ${this.id}`);
         return new Uint8Array(0);
       }
-      case 'snap.begin':
       case 'snap.chunk':
+        this.snapshotBytesReceived += payload.length;
+        return serveSnapshotRequest(method, payload, (group) => (this.closing.has(group) ? undefined : this.replicas.get(group)?.sm.snapshots));
+      case 'snap.begin':
       case 'snap.file':
       case 'snap.finish':
         return serveSnapshotRequest(method, payload, (group) => (this.closing.has(group) ? undefined : this.replicas.get(group)?.sm.snapshots));
@@ -1053,7 +1057,8 @@ export class ClusterNode {
     /** Replicas the shard map places here (more than replicasHere while they open). */
     replicasAssigned: number;
     leadersHere: number;
-    snapshots: { taken: number; installed: number };
+    /** Snapshots taken here, installed here, and the checkpoint bytes streamed to and from other nodes. */
+    snapshots: { taken: number; installed: number; bytesSent: number; bytesReceived: number };
   } {
     const map = this.shardMap();
     const nodes = Object.fromEntries(map.nodes.map((n) => [n.id, n.status]));
@@ -1063,7 +1068,12 @@ export class ClusterNode {
     const status =
       map.keyspaces.length === 0 ? 'forming' : noLeader > 0 || map.nodes.some((n) => n.status !== 'up') || map.metaLeader === '' || this.replicas.size < assigned ? 'degraded' : 'ok';
     const groups = [this.meta, ...[...this.replicas.values()].map((r) => r.group)];
-    const snapshots = { taken: groups.reduce((n, g) => n + g.snapshotsTaken, 0), installed: groups.reduce((n, g) => n + g.snapshotsInstalled, 0) };
+    const snapshots = {
+      taken: groups.reduce((n, g) => n + g.snapshotsTaken, 0),
+      installed: groups.reduce((n, g) => n + g.snapshotsInstalled, 0),
+      bytesSent: this.snapSender.bytesSent,
+      bytesReceived: this.snapshotBytesReceived,
+    };
     return { node: this.id, status, nodes, metaLeader: map.metaLeader, shardsWithoutLeader: noLeader, replicasHere: this.replicas.size, replicasAssigned: assigned, leadersHere, snapshots };
   }
 

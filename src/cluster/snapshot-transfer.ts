@@ -92,6 +92,8 @@ export interface SnapshotSenderOptions {
 
 export class SnapshotSender {
   private readonly transfers = new Map<string, Transfer>();
+  /** Chunk bytes sent by every transfer so far. */
+  bytesSent = 0;
   private readonly chunkBytes: number;
   private readonly now: () => number;
   private closed = false;
@@ -207,6 +209,7 @@ export class SnapshotSender {
             if (res.size === off + data.length) {
               crc = crc32c(data, crc);
               t.bytesSent += data.length;
+              this.bytesSent += data.length;
               t.bytesDone += data.length;
               off += data.length;
             } else {

@@ -29,7 +29,10 @@
  *   acknowledgement and then reads it through the isolated node, with the
  *   run's read mode: a linearizable read there must fail or time out, a stale
  *   (READONLY) read returns the old value, which the checker must flag (the
- *   positive control, made deterministic by the probe).
+ *   positive control, made deterministic by the probe). `membership` grows
+ *   the cluster by two nodes (replicas move onto them), then drains both
+ *   back out (`DELETE /api/v1/coordinator/nodes/{id}`) and stops them: every
+ *   move of the change happens inside the recorded history.
  * - End: resume, restart, heal everything, wait until the cluster is
  *   healthy, read every key with linearizable reads (part of the history),
  *   then check the history with the WGL linearizability checker, and check
@@ -44,7 +47,7 @@ import { LocalCluster } from '../../src/cli/local-cluster.js';
 import { checkLinearizable, describeViolation } from '../../src/sim/index.js';
 import type { CheckResult, HistoryOp, KvOpKind } from '../../src/sim/index.js';
 
-export type FaultKind = 'kill' | 'pause' | 'partition';
+export type FaultKind = 'kill' | 'pause' | 'partition' | 'membership';
 
 export interface JepsenOptions {
   seed: number;
@@ -443,6 +446,8 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
           const began = performance.now();
           await cluster.restart(victim);
           note = `restarted in ${Math.round(performance.now() - began)} ms`;
+        } else if (kind === 'membership') {
+          note = await growAndShrink(cluster, 2, o.replicationFactor ?? 3, 180_000);
         } else if (kind === 'pause') {
           cluster.pause(victim);
           await sleep(hold);
@@ -459,7 +464,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
           await cluster.heal();
         }
         faults.push({ kind, node: name, start, end: rec.now(), ...(note !== undefined ? { note } : {}) });
-        log(`  ${(rec.now() / 1000).toFixed(1)}s nemesis: ${kind} ${name} over${kind === 'kill' ? ` (${note})` : ''}`);
+        log(`  ${(rec.now() / 1000).toFixed(1)}s nemesis: ${kind} ${name} over${kind === 'kill' || kind === 'membership' ? ` (${note})` : ''}`);
         await sleep(quiet);
       }
     };
@@ -474,11 +479,13 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
     runMs = performance.now() - t0;
 
     // ---- recovery: everything back up, then a final linearizable read of every key
-    for (const n of cluster.nodes) cluster.resume(n.index);
-    for (const n of cluster.nodes) if (n.child === undefined) await cluster.restart(n.index);
+    // The run's own nodes: nodes a membership change added are gone again.
+    const members = cluster.nodes.slice(0, nodes);
+    for (const n of members) cluster.resume(n.index);
+    for (const n of members) if (n.child === undefined) await cluster.restart(n.index);
     await cluster.heal();
     await cluster.waitHealthy(60_000);
-    const finalConns = cluster.nodes.map((n) => connect(n.ports.resp, { timeoutMs, readOnly: false }));
+    const finalConns = members.map((n) => connect(n.ports.resp, { timeoutMs, readOnly: false }));
     conns.push(...finalConns);
     await waitReady(finalConns, 30_000);
     const queue = [...allKeys];
@@ -530,6 +537,51 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
   return { history, events, result, stats, reports };
 }
 
+/**
+ * The membership nemesis: `by` new nodes join (the planner moves replicas
+ * onto them until nodes are within one), then each is drained and removed
+ * and its process stopped. Checks on the way that every shard keeps its
+ * replication factor. Returns what happened, with times.
+ */
+async function growAndShrink(cluster: LocalCluster, by: number, rf: number, timeoutMs: number): Promise<string> {
+  interface Map {
+    shards: Array<{ id: number; replicas: string[] }>;
+    nodes: Array<{ id: string }>;
+  }
+  const via = cluster.nodes.findIndex((n) => n.child !== undefined);
+  const until = async (what: string, ok: (map: Map, r: { moves: unknown[]; balanced: boolean }) => boolean): Promise<Map> => {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      try {
+        const map = await cluster.coordinator<Map>(via, 'shard-map');
+        const r = await cluster.coordinator<{ moves: unknown[]; balanced: boolean }>(via, 'rebalance');
+        if (ok(map, r)) return map;
+      } catch {
+        // an election: ask again
+      }
+      if (performance.now() > deadline) throw new Error(`membership change: timed out waiting until ${what}`);
+      await sleep(250);
+    }
+  };
+  const began = performance.now();
+  const start = cluster.nodes.filter((n) => n.child !== undefined).length;
+  const added = [];
+  for (let i = 0; i < by; i++) added.push(await cluster.addNode());
+  const ids = added.map((n) => n.id);
+  const grown = await until('replicas moved onto the new nodes', (m, r) => r.moves.length === 0 && r.balanced && ids.every((id) => m.shards.some((s) => s.replicas.includes(id))));
+  const grownMs = performance.now() - began;
+  for (const id of ids) {
+    const res = await fetch(cluster.url(via, `/api/v1/coordinator/nodes/${id}`), { method: 'DELETE' });
+    if (res.status !== 200 && res.status !== 202) throw new Error(`membership change: removing ${id} answered ${res.status} ${await res.text()}`);
+  }
+  const shrunk = await until('the new nodes drained and left', (m, r) => r.moves.length === 0 && ids.every((id) => !m.nodes.some((x) => x.id === id)));
+  for (const n of added) await cluster.kill(n.index);
+  for (const map of [grown, shrunk]) {
+    for (const s of map.shards) if (new Set(s.replicas).size !== rf) throw new Error(`membership change: shard ${s.id} has replicas ${s.replicas.join(',')}`);
+  }
+  return `grew ${start} → ${start + by} nodes in ${Math.round(grownMs)} ms, shrank back in ${Math.round(performance.now() - began - grownMs)} ms; every shard kept ${rf} replicas`;
+}
+
 function summarize(seed: number, events: readonly JepsenEvent[], faults: FaultRecord[], result: CheckResult, probes: JepsenStats['probes']): JepsenStats {
   const byKind: JepsenStats['byKind'] = { read: { ok: 0, fail: 0, info: 0 }, write: { ok: 0, fail: 0, info: 0 }, cas: { ok: 0, fail: 0, info: 0 } };
   let ops = 0;
@@ -547,7 +599,7 @@ function summarize(seed: number, events: readonly JepsenEvent[], faults: FaultRe
     }
   }
   const sum = (t: 'ok' | 'fail' | 'info') => byKind.read[t] + byKind.write[t] + byKind.cas[t];
-  const faultCounts: Record<FaultKind, number> = { kill: 0, pause: 0, partition: 0 };
+  const faultCounts: Record<FaultKind, number> = { kill: 0, pause: 0, partition: 0, membership: 0 };
   for (const f of faults) faultCounts[f.kind]++;
   return {
     seed,

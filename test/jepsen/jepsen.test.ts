@@ -4,6 +4,8 @@
 // be linearizable and no acknowledged write may be lost. The positive
 // control then runs on the same cluster (fresh keys) with READONLY (stale)
 // reads during a partition: the checker must flag it, or it proves nothing.
+// Last, on the same cluster, a membership change: it grows 3 → 5 nodes and
+// shrinks back while the clients run, and the history must be linearizable.
 // The long version is `npm run jepsen` (test/jepsen/run.ts).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -133,4 +135,31 @@ test('jepsen positive control: READONLY (stale) reads during a partition are fla
   const probeKeys = new Set(s.probes.filter((p) => p.read !== p.written && p.read !== 'failed').map((p) => p.key));
   assert.ok(s.anomalies.some((a) => probeKeys.has(a.key)), `the probe's stale read is one of the anomalies: ${JSON.stringify(s.anomalies)}`);
   assert.ok(r.reports[0]!.includes('NOT linearizable'));
+});
+
+test('jepsen: linearizable while the cluster grows 3 → 5 nodes and shrinks back; no acknowledged write lost', { timeout: 300_000 }, async () => {
+  lines.length = 0;
+  const r = await runJepsen({
+    seed: SEED + 2,
+    nodes: 3,
+    keys: 80,
+    clients: 8,
+    durationMs: 3000,
+    faults: ['membership'],
+    quietMs: [500, 800],
+    baseDir: dir,
+    cluster: cluster!,
+    keyPrefix: 'm:',
+    log,
+  });
+  console.log(lines.join('\n'));
+  const s = r.stats;
+  if (!r.result.ok || s.lostWrites.length > 0) keep = true;
+  assert.equal(s.faultCounts.membership, 1);
+  assert.match(lines.join('\n'), /grew 3 → 5 nodes in \d+ ms, shrank back in \d+ ms; every shard kept 3 replicas/);
+  assert.equal(s.anomalies.length, 0, `non-linearizable keys: ${JSON.stringify(s.anomalies)}\n${explain(r)}`);
+  assert.equal(s.undecided.length, 0);
+  assert.deepEqual(s.lostWrites, [], `keys with an acknowledged write but no value at the end\n${explain(r)}`);
+  assert.deepEqual(s.finalUnread, []);
+  assert.ok(s.byKind.write.ok + s.casApplied >= 100, `writes acknowledged during the change\n${explain(r)}`);
 });

@@ -14,6 +14,8 @@
  *   JEPSEN_SEED / --seed n                 first run's seed (run i uses seed + i; default: from the clock)
  *   JEPSEN_KEYS / --keys n                 keys (default 200)
  *   JEPSEN_CLIENTS / --clients n           clients (default 10)
+ *   JEPSEN_FAULTS / --faults list          fault kinds of the normal runs (default kill,pause,partition;
+ *                                          membership grows the cluster by two nodes and shrinks it back)
  *   JEPSEN_SERVER_ARGS                     more `strata serve` arguments, space separated
  *                                          (e.g. "--set cluster.snapshotEntries=100" to exercise snapshots)
  *   --no-control                           skip the positive control
@@ -44,6 +46,15 @@ const baseSeed = setting('--seed', 'JEPSEN_SEED', Date.now() % 1_000_000_007);
 const keys = setting('--keys', 'JEPSEN_KEYS', 200);
 const clients = setting('--clients', 'JEPSEN_CLIENTS', 10);
 const control = !process.argv.includes('--no-control');
+const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'partition', 'membership'];
+const faultsArg = (() => {
+  const i = process.argv.indexOf('--faults');
+  const raw = i >= 0 ? process.argv[i + 1] : process.env.JEPSEN_FAULTS;
+  if (raw === undefined || raw === '') return ['kill', 'pause', 'partition'] as FaultKind[];
+  const list = raw.split(',').map((f) => f.trim());
+  for (const f of list) if (!FAULT_KINDS.includes(f as FaultKind)) throw new Error(`--faults / JEPSEN_FAULTS: unknown fault ${f} (kinds: ${FAULT_KINDS.join(', ')})`);
+  return list as FaultKind[];
+})();
 const serverArgs = (process.env.JEPSEN_SERVER_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
 const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
 
@@ -58,7 +69,7 @@ const log = (line: string) => console.log(line);
 
 async function one(name: string, seed: number, isControl: boolean): Promise<Row> {
   const baseDir = mkdtempSync(join(tmpdir(), `strata-jepsen-${seed}-`));
-  const faults: FaultKind[] = isControl ? ['partition'] : ['kill', 'pause', 'partition'];
+  const faults: FaultKind[] = isControl ? ['partition'] : faultsArg;
   const file = join(RESULTS, `${stamp}-${seed}${isControl ? '-control' : ''}.jsonl`);
   console.log(`\n=== ${name} (seed ${seed}; rerun with JEPSEN_SEED=${isControl ? seed - runs : seed}) ===`);
   const r = await runJepsen({

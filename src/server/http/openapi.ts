@@ -70,7 +70,7 @@ function coordinatorPaths(faultInjection: boolean): { [path: string]: Json } {
     '/api/v1/coordinator/rebalance': {
       get: {
         operationId: 'coordinatorRebalance',
-        summary: 'Rebalancing: replica moves in flight (shard, from, to, reason, phase, age), replicas per node, whether nodes are within one',
+        summary: 'Rebalancing: replica moves in flight (shard, from, to, reason, phase, age, snapshot transfer: bytes done of total, rate, ETA), replicas per node, whether nodes are within one',
         responses: { '200': ok('moves, nodes (id, status, replicas, leaders), balanced.'), ...errorResponses(...COMMON_ERRORS) },
       },
     },
