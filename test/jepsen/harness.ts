@@ -436,10 +436,10 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
         if (n >= order.length && performance.now() + hold + 1000 > end) return;
         const kind = n < order.length ? order[n]! : o.faults[rnd.int(0, o.faults.length - 1)]!;
         const victim = rnd.int(0, nodes - 1);
-        const name = nodeName(victim);
+        const name = kind === 'membership' ? 'cluster' : nodeName(victim);
         const start = rec.now();
         let note: string | undefined;
-        log(`  ${(start / 1000).toFixed(1)}s nemesis: ${kind} ${name} for ${hold} ms`);
+        log(`  ${(start / 1000).toFixed(1)}s nemesis: ${kind} ${name}${kind === 'membership' ? '' : ` for ${hold} ms`}`);
         if (kind === 'kill') {
           await cluster.kill(victim);
           await sleep(hold);
