@@ -34,6 +34,7 @@ import { PeerTransport } from './peer-transport.js';
 import { NotLeaderError, RaftGroup } from './raft-group.js';
 import { ShardStateMachine } from './shard-replica.js';
 import { SnapshotSender, Throttle, serveSnapshotRequest } from './snapshot-transfer.js';
+import { isCheckpointDescriptor } from './shard-snapshot.js';
 import type { TransferProgress } from './snapshot-transfer.js';
 
 export const DEFAULT_KEYSPACE = 'default';
@@ -347,8 +348,28 @@ export class ClusterNode {
       return;
     }
     const r = this.replicas.get(group);
+    if (r !== undefined && msg.type === MessageType.Snap && !this.hasSnapshotFiles(r, msg)) return;
     if (r !== undefined) r.group.step(msg);
     // A message for a replica not opened yet (the shard map is still on its way) is dropped; Raft resends.
+  }
+
+  /**
+   * Whether a shard snapshot message may reach the core: the checkpoint it
+   * names must be here, complete (its sender streams the files first). One
+   * that is not (its files were lost with a removed replica) is dropped; the
+   * leader offers the files again on a later resend.
+   */
+  private hasSnapshotFiles(r: Replica, msg: Message): boolean {
+    const chunk = msg.snapshot;
+    if (chunk === undefined || chunk.offset !== 0 || !isCheckpointDescriptor(chunk.data)) return true;
+    if (chunk.meta.index <= r.sm.applied) return true; // the core answers with where this replica is
+    try {
+      if (r.sm.snapshots.info(chunk.meta.index) !== undefined) return true;
+    } catch (err) {
+      this.log('warn', `snapshot ${chunk.meta.index} of ${r.group.group}: checkpoint unreadable`, { err: err instanceof Error ? err.message : String(err) });
+    }
+    this.log('warn', `dropped snapshot ${chunk.meta.index} of ${r.group.group}: its files are not here (the leader sends them again)`);
+    return false;
   }
 
   // ---- meta state ----

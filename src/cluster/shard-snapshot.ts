@@ -246,6 +246,7 @@ export class ReplicaSnapshots {
 
   /** Finishes file `name` once all its bytes arrived: fsync, check the whole file's checksum, then give it its name. */
   async finishFile(index: number, name: string, crc: number): Promise<void> {
+    if (this.info(index) !== undefined) return; // the whole checkpoint is here already
     const r = this.receivingFor(index);
     const f = r.info.files.find((x) => x.name === name);
     if (f === undefined) throw invalidArgument(`snapshot transfer: ${name} is not a file of checkpoint ${index}`);

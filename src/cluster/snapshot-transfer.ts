@@ -68,7 +68,11 @@ export interface TransferProgress {
   error?: string;
 }
 
+/** How long a finished transfer's snapshot message is resent without checking that the receiver still has the files. */
+const DONE_TRUST_MS = 10_000;
+
 interface Transfer extends TransferProgress {
+  doneAtMs: number;
   /** The newest snapshot message the core sent for it, let through once the files are there. */
   pending: Message | undefined;
   cancelled: boolean;
@@ -113,7 +117,10 @@ export class SnapshotSender {
     const key = `${group}\u0000${to}`;
     const index = chunk.meta.index;
     const t = this.transfers.get(key);
-    if (t !== undefined && t.index === index && t.state !== 'failed') {
+    // A finished transfer lets the core's resends through for a while; after that the files are offered again
+    // (the receiver may have lost them: its replica was removed and re-created), which costs a snap.begin and
+    // a checksum pass when it still has them.
+    if (t !== undefined && t.index === index && (t.state === 'streaming' || (t.state === 'done' && this.now() - t.doneAtMs < DONE_TRUST_MS))) {
       if (t.state === 'done') this.opts.forward(to, group, msg);
       else t.pending = msg;
       return;
@@ -137,6 +144,7 @@ export class SnapshotSender {
       rate: 0,
       etaMs: undefined,
       state: 'streaming',
+      doneAtMs: 0,
       pending: msg,
       cancelled: false,
     };
@@ -224,6 +232,7 @@ export class SnapshotSender {
       }
       await this.opts.request(t.to, 'snap.finish', json({ group: t.group, index: t.index }));
       t.state = 'done';
+      t.doneAtMs = this.now();
       t.bytesDone = t.bytesTotal;
       this.opts.log('info', `sent snapshot ${t.index} of ${t.group} to ${t.to}`, { bytes: t.bytesSent, ms: this.now() - t.startedAtMs });
       const msg = t.pending;

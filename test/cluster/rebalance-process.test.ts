@@ -62,15 +62,19 @@ describe('rebalancing across processes', { timeout: 300_000 }, () => {
   async function waitFor(what: string, ok: (map: ShardMap, moves: Rebalance) => boolean, timeoutMs = 90_000): Promise<ShardMap> {
     const deadline = Date.now() + timeoutMs;
     let last: ShardMap | undefined;
+    let lastMoves: Rebalance | undefined;
     for (;;) {
       try {
         last = await cluster.coordinator<ShardMap>(0, 'shard-map');
-        const moves = await cluster.coordinator<Rebalance>(0, 'rebalance');
-        if (ok(last, moves)) return last;
+        lastMoves = await cluster.coordinator<Rebalance>(0, 'rebalance');
+        if (ok(last, lastMoves)) return last;
       } catch {
         // a node restarting or an election: ask again
       }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last?.shards)}`);
+      if (Date.now() > deadline) {
+        const logs = cluster.nodes.map((n) => `--- ${n.id}:\n${n.output.split('\n').slice(-15).join('\n')}`).join('\n');
+        throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last?.shards)}\nmoves: ${JSON.stringify(lastMoves)}\n${logs}`);
+      }
       await new Promise((r) => setTimeout(r, 250));
     }
   }

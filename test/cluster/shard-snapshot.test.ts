@@ -63,8 +63,10 @@ test('a checkpoint streams in chunks, resumes after an interrupted attempt witho
   let failAt = 5;
   const forwarded: Message[] = [];
   const settled: Array<() => void> = [];
+  let now = 1_000_000;
   const sender = new SnapshotSender({
     fs,
+    now: () => now,
     chunkBytes: CHUNK,
     throttle: new Throttle(0),
     request: async (_to, method, payload) => {
@@ -99,9 +101,17 @@ test('a checkpoint streams in chunks, resumes after an interrupted attempt witho
   assert.equal(sentFirst + p.bytesSent, total);
   assert.equal(p.bytesDone, total);
   assert.equal(forwarded.length, 1);
-  // Once done, a resend goes straight through.
+  // Once done, a resend goes straight through for a while.
   sender.send('b', 'ks/0', snapMessage(descriptor, info.index));
   assert.equal(forwarded.length, 2);
+  // Later the files are offered again (the receiver may have lost them); it still has them: nothing is resent.
+  now += 11_000;
+  done = attempt();
+  sender.send('b', 'ks/0', snapMessage(descriptor, info.index));
+  assert.equal(forwarded.length, 2);
+  await done;
+  assert.equal(sender.progress()[0]!.bytesSent, 0);
+  assert.equal(forwarded.length, 3);
 
   await b.restore({ meta: { index: info.index, term: 1, conf: { voters: ['a'], learners: ['b'] } }, data: descriptor });
   assert.equal(b.applied, a.applied);
