@@ -34,7 +34,7 @@ import { PeerTransport } from './peer-transport.js';
 import { NotLeaderError, RaftGroup } from './raft-group.js';
 import { ShardStateMachine } from './shard-replica.js';
 import { SnapshotSender, Throttle, serveSnapshotRequest } from './snapshot-transfer.js';
-import { isCheckpointDescriptor } from './shard-snapshot.js';
+import { isCheckpointDescriptor, removeCheckpoints } from './shard-snapshot.js';
 import type { TransferProgress } from './snapshot-transfer.js';
 
 export const DEFAULT_KEYSPACE = 'default';
@@ -796,12 +796,11 @@ export class ClusterNode {
         await withTimeout(r.group.waitApplied(index), this.opts.requestTimeoutMs, `${group}: index ${index} not applied on ${this.id}`);
         return new Uint8Array(0);
       }
-      case 'snap.chunk':
-        this.snapshotBytesReceived += payload.length;
-        return serveSnapshotRequest(method, payload, (group) => (this.closing.has(group) ? undefined : this.replicas.get(group)?.sm.snapshots));
       case 'snap.begin':
+      case 'snap.chunk':
       case 'snap.file':
       case 'snap.finish':
+        if (method === 'snap.chunk') this.snapshotBytesReceived += payload.length;
         return serveSnapshotRequest(method, payload, (group) => (this.closing.has(group) ? undefined : this.replicas.get(group)?.sm.snapshots));
       case 'shard.transfer': {
         const { group, target } = parse<{ group: string; target: NodeId }>(payload);
@@ -991,6 +990,8 @@ export class ClusterNode {
   } {
     const map = this.shardMap();
     const now = Date.now();
+    // Snapshot transfers: this node's own, and those shard leaders reported in their heartbeats.
+    const reports = [this.snapSender.progress(), ...this.reportedTransfers.values()];
     const moves = Object.entries(this.state.moves ?? {}).map(([name, m]) => {
       const r = this.replicas.get(name);
       let phase: 'pending' | 'learner' | 'voter' | 'remote' = 'remote';
@@ -998,9 +999,8 @@ export class ClusterNode {
         const conf = r.group.raft.confState();
         phase = conf.learners.includes(m.add) ? 'learner' : conf.voters.includes(m.add) ? 'voter' : 'pending';
       }
-      // The snapshot streaming to the new replica, as its shard leader last reported it (or reports it here).
+      // The snapshot streaming to the new replica (the newest transfer reported for it).
       let transfer: TransferProgress | undefined;
-      const reports = [this.snapSender.progress(), ...this.reportedTransfers.values()];
       for (const list of reports) {
         for (const t of list) if (t.group === name && t.to === m.add && (transfer === undefined || t.startedAtMs > transfer.startedAtMs)) transfer = t;
       }
@@ -1149,14 +1149,7 @@ function removeTree(fs: Fs, dir: string): void {
   };
   const engine = joinPath(dir, 'engine');
   if (fs.exists(engine)) removeFiles(engine);
-  const snap = joinPath(dir, 'snap');
-  if (fs.exists(snap)) {
-    for (const name of fs.list(snap)) {
-      if (/^\d+$/.test(name)) removeFiles(joinPath(snap, name));
-      else fs.remove(joinPath(snap, name));
-    }
-    fs.removeDir(snap);
-  }
+  removeCheckpoints(fs, joinPath(dir, 'snap'));
   fs.removeDir(dir);
 }
 

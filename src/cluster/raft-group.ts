@@ -258,7 +258,8 @@ export class RaftGroup {
     this.compactNow = false;
     const conf = this.raft.confState();
     const data = await this.opts.sm.snapshotData();
-    if (this.closed) return;
+    // Already the log's snapshot (a requested one whose files went missing): the state machine made them again.
+    if (this.closed || applied < log.firstIndex()) return;
     log.createSnapshot(applied, conf, data);
     this.snapshotsTaken++;
   }

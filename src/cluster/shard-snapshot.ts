@@ -341,6 +341,19 @@ export class ReplicaSnapshots {
   }
 }
 
+/** Removes a replica's whole `snap/` directory (its replica is gone). */
+export function removeCheckpoints(fs: Fs, root: string): void {
+  if (!fs.exists(root)) return;
+  for (const name of fs.list(root)) {
+    const p = joinPath(root, name);
+    if (/^\d+$/.test(name)) {
+      for (const f of fs.list(p)) fs.remove(joinPath(p, f));
+      fs.removeDir(p);
+    } else fs.remove(p);
+  }
+  fs.removeDir(root);
+}
+
 /** crc32c of a whole file, read in 1 MiB pieces. */
 export function fileCrc(fs: Fs, path: string): number {
   const f = fs.openRandomAccess(path);

@@ -28,7 +28,9 @@ class Counter implements StateMachine {
     this.total = s.data[0] ?? 0;
     this.restored++;
   }
+  snapshots = 0;
   snapshotData(): Uint8Array {
+    this.snapshots++;
     return new Uint8Array([this.total]);
   }
 }
@@ -69,6 +71,21 @@ test('a one-member group: proposals, idle linearizable reads, log compaction', a
   assert.ok(log.firstIndex() > 30, `entries before the snapshot are gone (first index ${log.firstIndex()})`);
   await g.waitApplied(sm.applied);
   await assert.rejects(g.waitApplied(Number.NaN), /bad log index/);
+  // A requested snapshot (its files went missing) runs at once, even where the log already starts at the
+  // applied index: the state machine makes its copy again, the log stays as it is.
+  const taken = sm.snapshots;
+  while (log.firstIndex() <= sm.applied) {
+    g.requestSnapshot();
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.equal(log.firstIndex(), sm.applied + 1);
+  const before = sm.snapshots;
+  assert.ok(before > taken);
+  g.requestSnapshot();
+  for (let i = 0; i < 5 && sm.snapshots === before; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(sm.snapshots, before + 1);
+  assert.equal(log.firstIndex(), sm.applied + 1);
+  await g.propose(new Uint8Array([1]));
   await g.close();
   assert.deepEqual(errors, []);
 

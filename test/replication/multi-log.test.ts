@@ -100,25 +100,7 @@ class GateFs {
   waiting: Array<() => void> = [];
   readonly fs: Fs;
   constructor(inner: MemFs) {
-    const slow = slowSyncFs(inner);
-    this.fs = {
-      ...slow,
-      createWritable: (path) => {
-        const f = inner.createWritable(path);
-        return {
-          path: f.path,
-          get size() {
-            return f.size;
-          },
-          append: (data) => f.append(data),
-          sync: async () => {
-            await f.sync();
-            if (this.held) await new Promise<void>((resolve) => this.waiting.push(resolve));
-          },
-          close: () => f.close(),
-        };
-      },
-    };
+    this.fs = slowSyncFs(inner, () => (this.held ? new Promise<void>((resolve) => this.waiting.push(resolve)) : Promise.resolve()));
   }
   release(): void {
     this.held = false;

@@ -106,9 +106,11 @@ export function concretize(model: RaftStorage, a: AbsOp): Op | undefined {
 /**
  * A MemFs whose sync and syncDir take effect when called but resolve only
  * after a macrotask, so that calls can be made at every await inside a sync.
+ * `fileSyncWait` replaces the macrotask for file syncs (a test that holds them).
  */
-export function slowSyncFs(inner: MemFs): Fs {
+export function slowSyncFs(inner: MemFs, fileSyncWait?: () => Promise<void>): Fs {
   const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+  const fileWait = fileSyncWait ?? tick;
   return {
     createWritable(path) {
       const f = inner.createWritable(path);
@@ -120,7 +122,7 @@ export function slowSyncFs(inner: MemFs): Fs {
         append: (data) => f.append(data),
         sync: async () => {
           const done = f.sync();
-          await tick();
+          await fileWait();
           await done;
         },
         close: () => f.close(),
