@@ -25,7 +25,7 @@ import { Redis } from 'ioredis';
 import type { Etcd3 } from 'etcd3';
 import type { SeededRandom } from '../../src/base/index.js';
 import type { LocalCluster } from '../../src/cli/local-cluster.js';
-import { shardOfKey } from '../../src/cluster/meta.js';
+import { ShardRouter } from '../../src/cluster/routing.js';
 import { rawClient } from './cluster-etcd.js';
 import type { EtcdCluster } from './cluster-etcd.js';
 import { status } from './cluster-load.js';
@@ -273,11 +273,12 @@ interface ShardMap {
   shards: Array<{ id: number; leader: string; term: number; replicas: string[] }>;
 }
 
-/** A key of `shard` (the cluster hashes keys with crc32c mod shards). */
+/** A key of `shard` in a keyspace of `shards` shards never split (routing.ts). */
 export function keyOfShard(shard: number, shards: number): string {
+  const router = new ShardRouter(shards, Array.from({ length: shards }, (_, id) => ({ id })));
   for (let i = 0; ; i++) {
     const k = `failover-${i}`;
-    if (shardOfKey(Buffer.from(k), shards) === shard) return k;
+    if (router.shardOf(Buffer.from(k)) === shard) return k;
   }
 }
 

@@ -42,6 +42,8 @@ export const ERROR_CODES = {
   SCHEMA_CONFLICT: 'SCHEMA_CONFLICT',
   /** A cluster replica that is not its shard's leader was asked to lead; the message names the leader when known. Retry there. */
   NOT_LEADER: 'NOT_LEADER',
+  /** A cluster shard was asked about a key it no longer owns (a split moved the key's range to another shard). Route again. */
+  WRONG_SHARD: 'WRONG_SHARD',
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];

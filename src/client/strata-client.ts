@@ -16,7 +16,7 @@
  */
 import { ERROR_CODES, StrataError } from '../base/index.js';
 import type { ErrorCode } from '../base/index.js';
-import { shardOfKey } from '../cluster/index.js';
+import { ShardRouter } from '../cluster/index.js';
 
 export interface StrataClientOptions {
   /** HTTP base URLs of one or more nodes (e.g. http://127.0.0.1:8080); more are learned from the shard map. */
@@ -38,6 +38,11 @@ interface MapShard {
   leader: string;
   term: number;
   replicas: string[];
+  /** Hash range (routing.ts): absent on a shard never split. */
+  base?: number;
+  lo?: number;
+  hi?: number;
+  splitFrom?: number;
 }
 
 interface ShardMap {
@@ -78,6 +83,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class StrataClient {
   private map: ShardMap | undefined;
+  /** Routes by `map` (made again when the map is replaced). */
+  private router: ShardRouter | undefined;
   private refreshing: Promise<void> | undefined;
   private readonly seeds: string[];
   private readonly clientId: string;
@@ -132,6 +139,7 @@ export class StrataClient {
         const map = (await r.json()) as ShardMap;
         if (map.keyspaces.length === 0) throw new StrataError(ERROR_CODES.UNAVAILABLE, 'the cluster is still forming');
         this.map = map;
+        this.router = undefined;
         return;
       } catch (err) {
         last = err;
@@ -156,7 +164,8 @@ export class StrataClient {
   /** The leader's HTTP base URL for `key` (or a replica's, or a seed when the map names none). */
   private route(key: Buffer, hint: string | undefined): { base: string; shard: MapShard } {
     const map = this.map!;
-    const shard = map.shards[shardOfKey(key, map.keyspaces[0]!.shards)]!;
+    this.router ??= new ShardRouter(map.keyspaces[0]!.shards, map.shards);
+    const shard = map.shards[this.router.shardOf(key)]!;
     const id = hint !== undefined && hint !== '' ? hint : shard.leader;
     const node = map.nodes.find((n) => n.id === id);
     return { base: node !== undefined && node.http !== '' ? `http://${node.http}` : this.seeds[0]!, shard };
@@ -191,6 +200,8 @@ export class StrataClient {
           hint = /leader is (\S+)$/.exec(err.message)?.[1];
           if (hint === undefined || this.map!.nodes.every((n) => n.id !== hint)) void this.refresh().catch(() => undefined);
         }
+        // A split moved the key's range to another shard: the shard map says where once refreshed.
+        if (err.code === ERROR_CODES.WRONG_SHARD) void this.refresh().catch(() => undefined);
         failure = err;
       } catch (err) {
         failure = err; // connection refused or reset, timeout: the node may be down
@@ -259,5 +270,6 @@ export class StrataClient {
   /** Nothing to release today (HTTP connections are pooled by fetch); kept for symmetry with other clients. */
   close(): void {
     this.map = undefined;
+    this.router = undefined;
   }
 }

@@ -11,6 +11,11 @@
  *   shards are refused (as Redis Cluster answers CROSSSLOT).
  * - scan, count, keyspaceInfo, clear visit every shard; a scan page merges
  *   the shards' pages in key order. They are not a point-in-time snapshot.
+ *
+ * Keys route by the node's shard map (routing.ts). A shard that answers
+ * WRONG_SHARD has had the key's range split off since: the keys are routed
+ * again (to the new shard) and only that part is retried; nothing of a
+ * refused part was applied.
  */
 import { ERROR_CODES, StrataError, invalidArgument } from '../base/index.js';
 import type {
@@ -30,7 +35,6 @@ import type {
 } from '../base/index.js';
 import type { ClusterNode, ReadConsistency, WriteConsistency } from './cluster-node.js';
 import type { KvRead, KvReadResult, KvWrite, KvWriteResult } from './kv-command.js';
-import { shardOfKey } from './meta.js';
 
 const SCAN_LIMIT_MAX = 100_000;
 
@@ -57,13 +61,9 @@ export class ClusterKvService implements KeyValueService {
     return Date.now();
   }
 
-  private shardOf(key: Uint8Array): number {
-    if (!(key instanceof Uint8Array)) throw invalidArgument('key must be bytes');
-    return shardOfKey(key, this.node.keyspace().info.shards);
-  }
-
-  private shardCount(): number {
-    return this.node.keyspace().info.shards;
+  /** Every shard of the default keyspace (scans and counts visit them all). */
+  private shardIds(): readonly number[] {
+    return this.node.router().shardIds();
   }
 
   private write<T extends KvWriteResult['op']>(shard: number, w: KvWrite & { op: T }): Promise<Extract<KvWriteResult, { op: T }>> {
@@ -75,11 +75,14 @@ export class ClusterKvService implements KeyValueService {
     return this.node.read(shard, q, this.consistency.read, this.consistency.direct) as Promise<Extract<KvReadResult, { op: T }>>;
   }
 
-  /** Groups indexes of `keys` by shard. */
-  private byShard(keys: readonly Uint8Array[]): Map<number, number[]> {
+  /** Groups the indexes `idx` of `keys` by the shard owning each key. */
+  private byShard(keys: readonly Uint8Array[], idx: readonly number[]): Map<number, number[]> {
+    const router = this.node.router();
     const out = new Map<number, number[]>();
-    for (let i = 0; i < keys.length; i++) {
-      const s = this.shardOf(keys[i]!);
+    for (const i of idx) {
+      const key = keys[i]!;
+      if (!(key instanceof Uint8Array)) throw invalidArgument('key must be bytes');
+      const s = router.shardOf(key);
       const list = out.get(s);
       if (list === undefined) out.set(s, [i]);
       else list.push(i);
@@ -87,55 +90,91 @@ export class ClusterKvService implements KeyValueService {
     return out;
   }
 
+  /**
+   * Runs `run` once per shard over the indexes of the keys it owns, and
+   * returns each part's result with its indexes. A part refused with
+   * WRONG_SHARD (a split took its range) is routed again and retried,
+   * until the request timeout.
+   */
+  private async perShard<T>(keys: readonly Uint8Array[], run: (shard: number, idx: number[]) => Promise<T>): Promise<Array<[number[], T]>> {
+    const out: Array<[number[], T]> = [];
+    const deadline = Date.now() + this.node.opts.requestTimeoutMs;
+    const go = async (idx: readonly number[], attempt: number): Promise<void> => {
+      await Promise.all(
+        [...this.byShard(keys, idx)].map(async ([shard, part]) => {
+          try {
+            out.push([part, await run(shard, part)]);
+          } catch (err) {
+            if (!(err instanceof StrataError && err.code === ERROR_CODES.WRONG_SHARD) || Date.now() >= deadline) throw err;
+            // Learnt from the refusal when the shard map lists the split; else wait for a newer map.
+            if (!part.some((i) => this.node.learnSplit(keys[i]!))) await new Promise((r) => setTimeout(r, Math.min(20 * 2 ** Math.min(attempt, 4), 250)));
+            await go(part, attempt + 1);
+          }
+        }),
+      );
+    };
+    await go(
+      keys.map((_, i) => i),
+      0,
+    );
+    return out;
+  }
+
+  /** Runs `run` on the shard owning `key` (see perShard). */
+  private async oneKey<T>(key: Uint8Array, run: (shard: number) => Promise<T>): Promise<T> {
+    return (await this.perShard([key], (shard) => run(shard)))[0]![1];
+  }
+
   // ---- reads ----
 
   async get(key: Uint8Array): Promise<Buffer | undefined> {
-    return (await this.read(this.shardOf(key), { op: 'get', key })).value;
+    return (await this.oneKey(key, (shard) => this.read(shard, { op: 'get', key }))).value;
   }
 
   async getEntry(key: Uint8Array): Promise<KvEntry | undefined> {
-    return (await this.read(this.shardOf(key), { op: 'getEntry', key })).entry;
+    return (await this.oneKey(key, (shard) => this.read(shard, { op: 'getEntry', key }))).entry;
   }
 
   async getMany(keys: readonly Uint8Array[]): Promise<Array<Buffer | undefined>> {
     const out = new Array<Buffer | undefined>(keys.length);
-    await Promise.all(
-      [...this.byShard(keys)].map(async ([shard, idx]) => {
-        const r = await this.read(shard, { op: 'getMany', keys: idx.map((i) => keys[i]!) });
-        idx.forEach((i, j) => (out[i] = r.values[j]));
-      }),
-    );
+    for (const [idx, r] of await this.perShard(keys, (shard, idx) => this.read(shard, { op: 'getMany', keys: idx.map((i) => keys[i]!) }))) {
+      idx.forEach((i, j) => (out[i] = r.values[j]));
+    }
     return out;
   }
 
   // ---- writes ----
 
   async set(key: Uint8Array, value: Uint8Array, options: KvSetOptions = {}): Promise<KvSetResult> {
-    return (await this.write(this.shardOf(key), { op: 'set', key, value, options })).result;
+    return (await this.oneKey(key, (shard) => this.write(shard, { op: 'set', key, value, options }))).result;
   }
 
   async setMany(pairs: ReadonlyArray<readonly [Uint8Array, Uint8Array]>, options?: { nx?: boolean }): Promise<boolean> {
-    const groups = this.byShard(pairs.map((p) => p[0]));
+    const keys = pairs.map((p) => p[0]);
     const nx = options?.nx === true;
-    if (nx && groups.size > 1) throw new StrataError(ERROR_CODES.INVALID_ARGUMENT, 'CROSSSLOT keys in an all-or-nothing write (MSETNX) hash to different shards');
-    const results = await Promise.all(
-      [...groups].map(([shard, idx]) => this.write(shard, { op: 'setMany', pairs: idx.map((i) => [pairs[i]![0], pairs[i]![1]] as [Uint8Array, Uint8Array]), nx })),
-    );
-    return results.every((r) => r.written);
+    if (nx && this.byShard(keys, keys.map((_, i) => i)).size > 1) {
+      throw new StrataError(ERROR_CODES.INVALID_ARGUMENT, 'CROSSSLOT keys in an all-or-nothing write (MSETNX) hash to different shards');
+    }
+    // (MSETNX: a split between the check and the write makes the shard refuse the part, which is then routed again as
+    // parts of its own; all-or-nothing holds per part only in that narrow case.)
+    const results = await this.perShard(keys, (shard, idx) => this.write(shard, { op: 'setMany', pairs: idx.map((i) => [pairs[i]![0], pairs[i]![1]] as [Uint8Array, Uint8Array]), nx }));
+    return results.every(([, r]) => r.written);
   }
 
   async delete(keys: readonly Uint8Array[]): Promise<number> {
-    const results = await Promise.all([...this.byShard(keys)].map(([shard, idx]) => this.write(shard, { op: 'delete', keys: idx.map((i) => keys[i]!) })));
-    return results.reduce((n, r) => n + r.deleted, 0);
+    const results = await this.perShard(keys, (shard, idx) => this.write(shard, { op: 'delete', keys: idx.map((i) => keys[i]!) }));
+    return results.reduce((n, [, r]) => n + r.deleted, 0);
   }
 
   async batch(ops: readonly KvBatchOp[]): Promise<void> {
-    const groups = this.byShard(ops.map((o) => o.key));
-    await Promise.all([...groups].map(([shard, idx]) => this.write(shard, { op: 'batch', ops: idx.map((i) => ops[i]!) })));
+    await this.perShard(
+      ops.map((o) => o.key),
+      (shard, idx) => this.write(shard, { op: 'batch', ops: idx.map((i) => ops[i]!) }),
+    );
   }
 
   async update(key: Uint8Array, mutation: KvMutation): Promise<KvUpdateResult> {
-    return (await this.write(this.shardOf(key), { op: 'update', key, mutation })).result;
+    return (await this.oneKey(key, (shard) => this.write(shard, { op: 'update', key, mutation }))).result;
   }
 
   // ---- whole keyspace ----
@@ -143,15 +182,21 @@ export class ClusterKvService implements KeyValueService {
   async scan(options: KvScanOptions): Promise<KvScanPage> {
     const limit = options.limit;
     if (!Number.isInteger(limit) || limit < 1 || limit > SCAN_LIMIT_MAX) throw invalidArgument(`scan limit must be an integer in [1, ${SCAN_LIMIT_MAX}]`);
-    const n = this.shardCount();
-    const pages = await Promise.all(Array.from({ length: n }, (_, s) => this.read(s, { op: 'scan', options })));
-    const all: KvScanEntry[] = pages.flatMap((p) => p.page.entries);
+    const pages = await Promise.all(this.shardIds().map((s) => this.read(s, { op: 'scan', options })));
     const dir = options.reverse === true ? -1 : 1;
+    // A shard that has more stopped at its nextAfter (a full page, or one cut short by skipped keys): the merged
+    // page must not go past the earliest such stop, or that shard's keys in between would never be returned.
+    let stop: Uint8Array | undefined;
+    for (const p of pages) {
+      const at = p.page.nextAfter;
+      if (at !== undefined && (stop === undefined || dir * Buffer.compare(at, stop) < 0)) stop = at;
+    }
+    let all: KvScanEntry[] = pages.flatMap((p) => p.page.entries);
+    if (stop !== undefined) all = all.filter((e) => dir * Buffer.compare(e.key, stop) <= 0);
     all.sort((a, b) => dir * Buffer.compare(a.key, b.key));
     const entries = all.slice(0, limit);
-    // More may follow when this page dropped merged entries, or a shard had more than it sent.
-    const more = all.length > limit || pages.some((p) => p.page.nextAfter !== undefined);
-    return { entries, nextAfter: more && entries.length > 0 ? entries[entries.length - 1]!.key : undefined };
+    if (all.length > limit) return { entries, nextAfter: entries[entries.length - 1]!.key };
+    return { entries, nextAfter: stop === undefined ? undefined : Buffer.from(stop) };
   }
 
   async count(): Promise<number> {
@@ -159,8 +204,7 @@ export class ClusterKvService implements KeyValueService {
   }
 
   async keyspaceInfo(): Promise<KvKeyspaceInfo> {
-    const n = this.shardCount();
-    const infos = await Promise.all(Array.from({ length: n }, (_, s) => this.read(s, { op: 'keyspaceInfo' })));
+    const infos = await Promise.all(this.shardIds().map((s) => this.read(s, { op: 'keyspaceInfo' })));
     let keys = 0;
     let expires = 0;
     let ttlSum = 0;
@@ -173,8 +217,7 @@ export class ClusterKvService implements KeyValueService {
   }
 
   async clear(): Promise<number> {
-    const n = this.shardCount();
-    const results = await Promise.all(Array.from({ length: n }, (_, s) => this.write(s, { op: 'clear' })));
+    const results = await Promise.all(this.shardIds().map((s) => this.write(s, { op: 'clear' })));
     return results.reduce((acc, r) => acc + r.deleted, 0);
   }
 

@@ -26,15 +26,16 @@ import type { RaftLogStore } from '../replication/index.js';
 import type { Message, NodeId } from '../replication/index.js';
 import { decodeKvRead, withCommandTime, decodeReadOutcome, decodeWriteOutcome, encodeKvCommand, encodeKvRead, unwrap } from './kv-command.js';
 import type { KvRead, KvReadResult, KvWrite, KvWriteResult } from './kv-command.js';
-import { MetaStateMachine, emptyMetaState, encodeMetaCommand, isMetaState, placeShards, shardGroupName, validateMetaCommand } from './meta.js';
-import type { KeyspaceInfo, MetaCommand, MetaState, MoveRecord, NodeInfo, ShardInfo } from './meta.js';
+import { MetaStateMachine, emptyMetaState, encodeMetaCommand, inSplit, isMetaState, placeShards, shardGroupName, validateMetaCommand } from './meta.js';
+import type { KeyspaceInfo, MetaCommand, MetaState, MoveRecord, NodeInfo, ShardInfo, SplitRecord } from './meta.js';
+import { ShardRouter, inRange, rangeOf } from './routing.js';
 import { isDead, planMoves } from './rebalance.js';
 import type { PlacementNode, PlacementShard } from './rebalance.js';
 import { PeerTransport } from './peer-transport.js';
 import { NotLeaderError, RaftGroup } from './raft-group.js';
 import { ShardStateMachine } from './shard-replica.js';
 import { SnapshotSender, Throttle, serveSnapshotRequest } from './snapshot-transfer.js';
-import { isCheckpointDescriptor, removeCheckpoints } from './shard-snapshot.js';
+import { encodeCheckpointDescriptor, isCheckpointDescriptor, removeCheckpoints } from './shard-snapshot.js';
 import type { TransferProgress } from './snapshot-transfer.js';
 
 export const DEFAULT_KEYSPACE = 'default';
@@ -214,6 +215,12 @@ export class ClusterNode {
   private readonly moveReported = new Map<string, number>();
   /** Replicas being removed. */
   private readonly closing = new Set<string>();
+  /** Splits: when this node (the parent's leader) last proposed the split entry, and which it reported done. */
+  private readonly splitProposedAt = new Map<string, number>();
+  private readonly splitReported = new Set<string>();
+  /** Shards still being split off (by the shard map) that a parent already said serve their range (WRONG_SHARD). */
+  private readonly serving = new Map<string, Set<number>>();
+  private routerCache: { version: number; servingSize: number; router: ShardRouter } | undefined;
   /** The meta state version stale replicas were last looked for at. */
   private staleChecked = -1;
   /** The newest meta state version a meta leader reported (a state this node has caught up with is not a replay of old history). */
@@ -403,7 +410,7 @@ export class ClusterNode {
           if (open !== undefined && !this.closing.has(name)) void this.destroyReplica(name);
           continue;
         }
-        if (this.replicas.has(name) || this.opening.has(name)) continue;
+        if (this.replicas.has(name) || this.opening.has(name) || !this.splitReady(info)) continue;
         const p = this.openReplica(info).catch((err: unknown) => {
           this.log('error', `cannot open replica ${name}`, { err: err instanceof Error ? err.message : String(err) });
         });
@@ -412,6 +419,22 @@ export class ClusterNode {
       }
     }
     this.removeStaleReplicas();
+  }
+
+  /**
+   * Whether a shard being split off its parent may open here: once the
+   * parent's replica here has applied the split entry (it made the new
+   * shard's first checkpoint), or at once when no replica of the parent is
+   * here to make one (the new shard's leader then sends it). A shard whose
+   * split is done opens as any other.
+   */
+  private splitReady(info: ShardInfo): boolean {
+    if (info.splitFrom === undefined) return true;
+    const parent = shardGroupName(info.keyspace, info.splitFrom);
+    if (this.opening.has(parent)) return false;
+    const p = this.replicas.get(parent);
+    if (p === undefined) return this.state.shards[info.keyspace]?.[info.splitFrom]?.replicas.includes(this.id) !== true;
+    return p.sm.owner?.children.includes(info.id) === true;
   }
 
   /**
@@ -469,16 +492,39 @@ export class ClusterNode {
   private async openReplica(info: ShardInfo): Promise<void> {
     const name = shardGroupName(info.keyspace, info.id);
     const dir = this.replicaDir(info);
-    const sm = await ShardStateMachine.open({ dir: joinPath(dir, 'engine'), fs: this.fs, ...(this.opts.engine !== undefined ? { engine: this.opts.engine } : {}) });
+    const sm = await ShardStateMachine.open({
+      dir: joinPath(dir, 'engine'),
+      fs: this.fs,
+      ...(this.opts.engine !== undefined ? { engine: this.opts.engine } : {}),
+      childSnapDir: (child) => joinPath(this.replicaDir({ keyspace: info.keyspace, id: child, replicas: [] }), 'snap'),
+      onSplit: (child) => {
+        this.log('info', `split applied: ${name} cut shard ${child} off`);
+        void this.reconcile().catch(() => undefined);
+      },
+      onError: (err) => this.log('error', `replica ${name}: clean-up after a split failed`, { err: err instanceof Error ? err.message : String(err) }),
+    });
     let log: RaftLogStore | undefined;
     try {
       log = this.raftLog.group(name);
-      // Only the shard's first replicas start from the bootstrap entries; one a move adds starts empty and
-      // receives the log (or a snapshot) from the leader.
-      if ((info.moves ?? 0) === 0 && info.replicas.includes(this.id)) bootstrapLog(log, info.replicas);
+      const n0 = this.state.keyspaces[info.keyspace]?.shards ?? 0;
+      if (info.id >= n0) {
+        // Split off another shard: its first snapshot is the parent's checkpoint the split entry made here (none
+        // when this node's parent replica skipped the entry by installing a later snapshot: the leader sends it).
+        const first = sm.snapshots.info(1);
+        if (log.lastIndex() === 0 && log.snapshot().meta.index === 0 && first?.init !== undefined) {
+          log.applySnapshot({ meta: { index: 1, term: 1, conf: { voters: [...first.init.replicas], learners: [] } }, data: encodeCheckpointDescriptor(first) });
+          log.setHardState({ term: 1, vote: '', commit: 1 });
+        }
+      } else if ((info.moves ?? 0) === 0 && info.replicas.includes(this.id)) {
+        // Only the shard's first replicas start from the bootstrap entries; one a move adds starts empty and
+        // receives the log (or a snapshot) from the leader.
+        bootstrapLog(log, info.replicas);
+      }
       // The engine's own WAL is not synced: after a crash it may be behind the log's snapshot; start from the snapshot then.
+      // (A split-off shard's engine that does not name it yet crashed while taking its first snapshot: take it again.)
       const snap = log.snapshot();
-      if (snap.meta.index > sm.applied) await sm.restore(snap);
+      const unclaimed = info.id >= n0 && snap.meta.index > 0 && sm.owner?.shard !== info.id;
+      if (snap.meta.index > sm.applied || unclaimed) await sm.restore(snap);
     } catch (err) {
       log?.close();
       await sm.close().catch(() => undefined);
@@ -536,6 +582,7 @@ export class ClusterNode {
       }
       this.balanceLeaders();
       this.driveMoves();
+      this.driveSplits();
       const leads: Record<string, number> = {};
       for (const [name, r] of this.replicas) if (r.group.isLeader) leads[name] = r.group.term;
       this.snapSender.forget((g) => this.replicas.get(g)?.group.isLeader === true);
@@ -646,6 +693,73 @@ export class ClusterNode {
   }
 
   /**
+   * Carries out the splits in flight: on the parent's leader, proposes the
+   * split entry to the parent's log (again each heartbeat until applied);
+   * on the new shard's leader, once it serves, tells the meta group the
+   * split is done, which shrinks the parent's range in the shard map.
+   */
+  private driveSplits(): void {
+    const now = Date.now();
+    for (const [name, x] of Object.entries(this.state.splits ?? {})) {
+      const ks = this.state.keyspaces[x.keyspace];
+      const list = this.state.shards[x.keyspace];
+      if (ks === undefined || list === undefined) continue;
+      const parentName = shardGroupName(x.keyspace, x.parent);
+      const p = this.replicas.get(parentName);
+      if (p !== undefined && p.group.isLeader && p.sm.owner?.children.includes(x.child) !== true && (this.splitProposedAt.get(name) ?? 0) <= now - this.opts.heartbeatMs) {
+        this.splitProposedAt.set(name, now);
+        const r = rangeOf(list[x.parent]!, ks.shards);
+        const body = encodeKvCommand({
+          nowMs: now,
+          client: '',
+          seq: 0,
+          write: { op: 'split', shard: x.parent, child: x.child, n0: ks.shards, base: r.base, lo: r.lo, at: x.at, hi: r.hi, replicas: [...list[x.child]!.replicas] },
+        });
+        p.group
+          .propose(body)
+          .then(({ outcome }) => {
+            const o = decodeWriteOutcome(outcome);
+            if (!o.ok) this.log('error', `split of ${parentName} refused by its replicas`, { err: o.message });
+          })
+          .catch((err: unknown) => this.log('warn', `cannot propose the split of ${parentName}`, { err: err instanceof Error ? err.message : String(err) }));
+      }
+      const c = this.replicas.get(name);
+      if (c !== undefined && c.group.isLeader && c.sm.applied >= 1 && !this.splitReported.has(name)) {
+        this.splitReported.add(name);
+        this.metaPropose({ type: 'splitDone', keyspace: x.keyspace, child: x.child })
+          .then(() => this.log('info', `split done: ${parentName} → ${name}`))
+          .catch((err: unknown) => {
+            this.splitReported.delete(name);
+            this.log('warn', `cannot report the split of ${name}`, { err: err instanceof Error ? err.message : String(err) });
+          });
+      }
+    }
+  }
+
+  /**
+   * Splits shard `shard` of the default keyspace in two by hash range
+   * (POST /api/v1/coordinator/shard/{id}/split): the new shard gets the
+   * upper half of its range, on the same replicas. Returns at once; the
+   * split is carried out in the background (GET .../rebalance shows it).
+   */
+  async splitShard(shard: number): Promise<SplitRecord> {
+    const { shards } = this.keyspace();
+    if (shards[shard] === undefined) throw new StrataError(ERROR_CODES.NOT_FOUND, `no shard ${shard}`);
+    await this.metaPropose({ type: 'splitStart', keyspace: DEFAULT_KEYSPACE, shard, nowMs: Date.now() });
+    const x = Object.values(this.metaOrLocalState().splits ?? {}).find((r) => r.keyspace === DEFAULT_KEYSPACE && r.parent === shard);
+    if (x !== undefined) return x;
+    // This node's copy of the shard map has not caught up yet: ask the meta leader.
+    const s = parse<MetaState>(await this.metaCall('meta.state', new Uint8Array(0)));
+    const found = Object.values(s.splits ?? {}).find((r) => r.keyspace === DEFAULT_KEYSPACE && r.parent === shard);
+    if (found === undefined) throw new StrataError(ERROR_CODES.UNAVAILABLE, `the split of shard ${shard} finished before it could be reported; see the shard map`);
+    return found;
+  }
+
+  private metaOrLocalState(): MetaState {
+    return this.meta.isLeader ? this.metaSm.state : this.state;
+  }
+
+  /**
    * The meta leader's rebalancing step: aborts moves that can no longer
    * finish (their target is down or gone) and starts the moves the planner
    * asks for (src/cluster/rebalance.ts).
@@ -667,7 +781,8 @@ export class ClusterNode {
     const shards: PlacementShard[] = [];
     for (const [ks, list] of Object.entries(s.shards)) {
       const rf = s.keyspaces[ks]?.replicationFactor ?? 3;
-      for (const sh of list) shards.push({ keyspace: ks, id: sh.id, replicas: sh.replicas, replicationFactor: rf });
+      // A shard being split keeps its replicas until the split is done (both halves start on the same nodes).
+      for (const sh of list) if (!inSplit(s, ks, sh.id)) shards.push({ keyspace: ks, id: sh.id, replicas: sh.replicas, replicationFactor: rf });
     }
     const inFlight = Object.values(s.moves ?? {});
     const opts = { nowMs: now, deadAfterMs, maxMoves: this.opts.maxMoves ?? 2, maxMovesPerNode: this.opts.maxMovesPerNode ?? 1 };
@@ -844,6 +959,36 @@ export class ClusterNode {
   }
 
   // ---- routing (what the cluster's KeyValueService calls) ----
+
+  /**
+   * Routes keys of the default keyspace (routing.ts) by this node's shard
+   * map, plus the new shards a parent already said serve their range.
+   */
+  router(): ShardRouter {
+    const { info, shards } = this.keyspace();
+    const serving = this.serving.get(info.name) ?? new Set<number>();
+    const c = this.routerCache;
+    if (c !== undefined && c.version === this.state.version && c.servingSize === serving.size) return c.router;
+    const router = new ShardRouter(info.shards, shards, serving);
+    this.routerCache = { version: this.state.version, servingSize: serving.size, router };
+    return router;
+  }
+
+  /**
+   * A shard answered WRONG_SHARD for `key`: a split took its range before
+   * this node's shard map says so. Routes the range to the shard being
+   * split off that holds it; false when no split in the map explains it
+   * (wait for a newer map).
+   */
+  learnSplit(key: Uint8Array): boolean {
+    const { info, shards } = this.keyspace();
+    const set = this.serving.get(info.name) ?? new Set<number>();
+    const child = shards.find((sh) => sh.splitFrom !== undefined && !set.has(sh.id) && inRange(key, rangeOf(sh, info.shards), info.shards));
+    if (child === undefined) return false;
+    set.add(child.id);
+    this.serving.set(info.name, set);
+    return true;
+  }
 
   /** The default keyspace, or UNAVAILABLE while the cluster is still forming. */
   keyspace(name = DEFAULT_KEYSPACE): { info: KeyspaceInfo; shards: ShardInfo[] } {

@@ -18,7 +18,27 @@ export type KvWrite =
   | { op: 'delete'; keys: Uint8Array[] }
   | { op: 'batch'; ops: KvBatchOp[] }
   | { op: 'update'; key: Uint8Array; mutation: KvMutation }
-  | { op: 'clear' };
+  | { op: 'clear' }
+  | KvSplit;
+
+/**
+ * Cuts a shard in two (meta splitStart, carried out through the parent's
+ * log so every replica splits at the same index): the parent, owning
+ * [lo, hi) of base `base` in a keyspace of `n0` base shards, keeps
+ * [lo, at) and shard `child` (replicas `replicas`) starts from the
+ * parent's state with [at, hi). See routing.ts.
+ */
+export interface KvSplit {
+  op: 'split';
+  shard: number;
+  child: number;
+  n0: number;
+  base: number;
+  lo: number;
+  at: number;
+  hi: number;
+  replicas: string[];
+}
 
 /** A write as a shard's log holds it. */
 export interface KvCommand {
@@ -36,7 +56,8 @@ export type KvWriteResult =
   | { op: 'delete'; deleted: number }
   | { op: 'batch' }
   | { op: 'update'; result: KvUpdateResult }
-  | { op: 'clear'; deleted: number };
+  | { op: 'clear'; deleted: number }
+  | { op: 'split' };
 
 /** An operation's outcome: its result, or the typed error it failed with (deterministic on every replica). */
 export type KvOutcome<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; message: string };
@@ -55,7 +76,7 @@ export type KvReadResult =
   | { op: 'scan'; page: KvScanPage }
   | { op: 'keyspaceInfo'; info: KvKeyspaceInfo };
 
-const WRITE_OPS = ['set', 'setMany', 'delete', 'batch', 'update', 'clear'] as const;
+const WRITE_OPS = ['set', 'setMany', 'delete', 'batch', 'update', 'clear', 'split'] as const;
 const READ_OPS = ['get', 'getEntry', 'getMany', 'scan', 'keyspaceInfo'] as const;
 const MUTATIONS = ['incrBy', 'incrByFloat', 'append', 'setRange', 'getDel', 'getEx', 'expire', 'persist'] as const;
 const CONDITIONS = ['', 'nx', 'xx', 'gt', 'lt'] as const;
@@ -171,6 +192,11 @@ function putWrite(w: ByteWriter, c: KvWrite): void {
       break;
     case 'clear':
       break;
+    case 'split':
+      for (const n of [c.shard, c.child, c.n0, c.base, c.lo, c.at, c.hi]) w.f64le(n);
+      w.varint(c.replicas.length);
+      for (const id of c.replicas) putString(w, id);
+      break;
   }
 }
 
@@ -253,6 +279,15 @@ function getWrite(r: ByteReader): KvWrite {
       return { op, key: getBytes(r), mutation: getMutation(r) };
     case 'clear':
       return { op };
+    case 'split': {
+      const [shard, child, n0, base, lo, at, hi] = Array.from({ length: 7 }, () => getF64(r));
+      const ints = [shard, child, n0, base, lo, at, hi] as number[];
+      if (ints.some((n) => !Number.isSafeInteger(n) || n < 0) || !(n0! > 0 && base! < n0! && lo! < at! && at! < hi!)) r.fail('split: malformed range');
+      const n = getCount(r, 'replica');
+      const replicas: string[] = [];
+      for (let i = 0; i < n; i++) replicas.push(getString(r));
+      return { op, shard: shard!, child: child!, n0: n0!, base: base!, lo: lo!, at: at!, hi: hi!, replicas };
+    }
   }
 }
 
@@ -367,6 +402,7 @@ export function encodeWriteOutcome(o: KvOutcome<KvWriteResult>): Buffer {
         w.varint(v.deleted);
         break;
       case 'batch':
+      case 'split':
         break;
       case 'update': {
         const u = v.result;
@@ -406,6 +442,7 @@ export function decodeWriteOutcome(data: Uint8Array): KvOutcome<KvWriteResult> {
       value = { op, deleted: r.varint() };
       break;
     case 'batch':
+    case 'split':
       value = { op };
       break;
     case 'update': {

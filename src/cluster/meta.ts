@@ -5,7 +5,8 @@
  * the whole state is the meta group's snapshot. Placement and key hashing
  * are pure functions of the state, so every node computes the same answer.
  */
-import { ERROR_CODES, StrataError, corruption, crc32c } from '../base/index.js';
+import { ERROR_CODES, StrataError, corruption } from '../base/index.js';
+import { rangeOf, subHashLimit } from './routing.js';
 import { EntryType, applyConfChangeTo, decodeConfChange } from '../replication/index.js';
 import type { ConfState, Entry, NodeId, Snapshot } from '../replication/index.js';
 import type { StateMachine } from './raft-group.js';
@@ -46,6 +47,24 @@ export interface ShardInfo {
   replicas: NodeId[];
   /** Moves completed on this shard (absent: none). A replica bootstraps its log only while this is 0. */
   moves?: number;
+  /**
+   * The hash range the shard owns (routing.ts); absent on a shard never
+   * split: its whole base shard (base = id).
+   */
+  base?: number;
+  lo?: number;
+  hi?: number;
+  /** Being split off this shard: created by splitStart, routed to once splitDone clears it. */
+  splitFrom?: number;
+}
+
+/** A shard split in flight: the parent cuts [at, hi) of its range off to the new shard `child`. */
+export interface SplitRecord {
+  keyspace: string;
+  parent: number;
+  child: number;
+  at: number;
+  startedAtMs: number;
 }
 
 /** A replica move in flight (see rebalance.ts): `add` joins as a learner, is promoted, then `remove` leaves. */
@@ -64,6 +83,8 @@ export interface MetaState {
   shards: Record<string, ShardInfo[]>;
   /** Moves in flight by shard group name (absent in states written before rebalancing existed). */
   moves?: Record<string, MoveRecord>;
+  /** Splits in flight by the new shard's group name. */
+  splits?: Record<string, SplitRecord>;
   /** The meta log index of the last command applied: nodes cache the state and compare versions. */
   version: number;
 }
@@ -76,15 +97,17 @@ export type MetaCommand =
   | { type: 'createKeyspace'; keyspace: KeyspaceInfo; shards: ShardInfo[] }
   | { type: 'moveStart'; move: MoveRecord }
   | { type: 'moveDone'; keyspace: string; shard: number }
-  | { type: 'moveAbort'; keyspace: string; shard: number; why: string };
+  | { type: 'moveAbort'; keyspace: string; shard: number; why: string }
+  | { type: 'splitStart'; keyspace: string; shard: number; nowMs: number }
+  | { type: 'splitDone'; keyspace: string; child: number };
 
 export function emptyMetaState(): MetaState {
   return { nodes: {}, keyspaces: {}, shards: {}, version: 0 };
 }
 
-/** The shard of a key: crc32c of its bytes modulo the keyspace's shard count (fixed for the keyspace's life). */
-export function shardOfKey(key: Uint8Array, shards: number): number {
-  return crc32c(key) % shards;
+/** Whether a shard is part of a split in flight (as the parent or the new shard): no move may start on it. */
+export function inSplit(s: MetaState, keyspace: string, shard: number): boolean {
+  return Object.values(s.splits ?? {}).some((x) => x.keyspace === keyspace && (x.parent === shard || x.child === shard));
 }
 
 /** The group name of a shard on the wire and on disk. */
@@ -153,12 +176,23 @@ function badCommand(why: string): never {
   throw new StrataError(ERROR_CODES.INVALID_ARGUMENT, `meta command: ${why}`);
 }
 
-function checkShards(ks: KeyspaceInfo, shards: unknown): void {
-  if (!Array.isArray(shards) || shards.length !== ks.shards) badCommand(`keyspace ${ks.name} needs ${ks.shards} shards`);
+/** Shards a keyspace may grow to by splitting. */
+export const MAX_SHARDS = 4096;
+
+function checkShards(ks: KeyspaceInfo, shards: unknown, exact: boolean): void {
+  if (!Array.isArray(shards) || (exact ? shards.length !== ks.shards : shards.length < ks.shards || shards.length > MAX_SHARDS)) {
+    badCommand(`keyspace ${ks.name} needs ${ks.shards} shards`);
+  }
+  const limit = subHashLimit(ks.shards);
   shards.forEach((s: unknown, i) => {
     if (!isObj(s) || s.keyspace !== ks.name || s.id !== i || !Array.isArray(s.replicas) || s.replicas.length === 0 || s.replicas.some((r) => !isStr(r) || !ID.test(r))) {
       badCommand(`shard ${i} of ${ks.name} is malformed`);
     }
+    const ranged = s.lo !== undefined || s.hi !== undefined || s.base !== undefined;
+    if (ranged && !(isInt(s.base, 0, ks.shards - 1) && isInt(s.lo, 0, limit - 1) && isInt(s.hi, 1, limit) && (s.lo as number) < (s.hi as number))) {
+      badCommand(`shard ${i} of ${ks.name} has a malformed hash range`);
+    }
+    if (!ranged && i >= ks.shards) badCommand(`shard ${i} of ${ks.name} (split off another) has no hash range`);
   });
 }
 
@@ -189,7 +223,7 @@ export function validateMetaCommand(c: unknown): asserts c is MetaCommand {
       if (!isObj(k) || !isStr(k.name) || !ID.test(k.name) || k.strategy !== 'raft' || !isInt(k.shards, 1, 4096) || !isInt(k.replicationFactor, 1, 7) || !isInt(k.createdAtMs, 0, 2 ** 53)) {
         badCommand('createKeyspace needs name, strategy raft, shards, replicationFactor, createdAtMs');
       }
-      checkShards(k as unknown as KeyspaceInfo, c.shards);
+      checkShards(k as unknown as KeyspaceInfo, c.shards, true);
       return;
     }
     case 'moveStart': {
@@ -207,6 +241,12 @@ export function validateMetaCommand(c: unknown): asserts c is MetaCommand {
     case 'moveAbort':
       if (!isStr(c.keyspace) || !isInt(c.shard, 0, 4095) || (c.type === 'moveAbort' && !isStr(c.why, 1000))) badCommand(`${c.type} needs keyspace and shard`);
       return;
+    case 'splitStart':
+      if (!isStr(c.keyspace) || !isInt(c.shard, 0, MAX_SHARDS - 1) || !isInt(c.nowMs, 0, 2 ** 53)) badCommand('splitStart needs keyspace, shard, nowMs');
+      return;
+    case 'splitDone':
+      if (!isStr(c.keyspace) || !isInt(c.child, 0, MAX_SHARDS - 1)) badCommand('splitDone needs keyspace and child');
+      return;
     default:
       badCommand(`unknown type ${String(c.type).slice(0, 40)}`);
   }
@@ -218,7 +258,7 @@ export function isMetaState(s: unknown): s is MetaState {
   try {
     for (const [name, ks] of Object.entries(s.keyspaces)) {
       if (!isObj(ks) || ks.name !== name || !isInt(ks.shards, 1, 4096)) return false;
-      checkShards(ks as unknown as KeyspaceInfo, s.shards[name]);
+      checkShards(ks as unknown as KeyspaceInfo, s.shards[name], false);
     }
   } catch {
     return false;
@@ -330,6 +370,7 @@ export class MetaStateMachine implements StateMachine {
         const name = shardGroupName(m.keyspace, m.shard);
         if (sh === undefined) return { error: `no shard ${name}` };
         if (s.moves?.[name] !== undefined) return { error: `shard ${name} already has a move in flight` };
+        if (inSplit(s, m.keyspace, m.shard)) return { error: `shard ${name} is being split` };
         if (s.nodes[m.add]?.status !== 'up') return { error: `node ${m.add} is not up` };
         if (s.nodes[m.add]!.leaving === true) return { error: `node ${m.add} is leaving the cluster` };
         if (sh.replicas.includes(m.add)) return { error: `node ${m.add} already holds ${name}` };
@@ -354,6 +395,38 @@ export class MetaStateMachine implements StateMachine {
         const name = shardGroupName(c.keyspace, c.shard);
         if (s.moves?.[name] === undefined) return { error: `no move in flight on ${name}` };
         delete s.moves[name];
+        return { ok: true };
+      }
+      case 'splitStart': {
+        const ks = s.keyspaces[c.keyspace];
+        const list = s.shards[c.keyspace];
+        const parent = list?.[c.shard];
+        const name = shardGroupName(c.keyspace, c.shard);
+        if (ks === undefined || list === undefined || parent === undefined) return { error: `no shard ${name}` };
+        if (parent.splitFrom !== undefined) return { error: `shard ${name} is still being split off shard ${parent.splitFrom}` };
+        if (Object.values(s.splits ?? {}).some((x) => x.keyspace === c.keyspace)) return { error: `keyspace ${c.keyspace} already has a split in flight` };
+        if (s.moves?.[name] !== undefined) return { error: `shard ${name} has a move in flight; split it once the move is done` };
+        if (list.length >= MAX_SHARDS) return { error: `keyspace ${c.keyspace} has ${MAX_SHARDS} shards, the most it may have` };
+        const r = rangeOf(parent, ks.shards);
+        if (r.hi - r.lo < 2) return { error: `shard ${name} owns too small a hash range to split` };
+        const at = r.lo + Math.floor((r.hi - r.lo) / 2);
+        const child = list.length;
+        list.push({ keyspace: c.keyspace, id: child, replicas: [...parent.replicas], base: r.base, lo: at, hi: r.hi, splitFrom: c.shard });
+        (s.splits ??= {})[shardGroupName(c.keyspace, child)] = { keyspace: c.keyspace, parent: c.shard, child, at, startedAtMs: c.nowMs };
+        return { ok: true };
+      }
+      case 'splitDone': {
+        const name = shardGroupName(c.keyspace, c.child);
+        const x = s.splits?.[name];
+        const list = s.shards[c.keyspace];
+        const ks = s.keyspaces[c.keyspace];
+        if (x === undefined || list === undefined || ks === undefined) return { error: `no split in flight for ${name}` };
+        // The parent gives up the range from here on in the shard map too.
+        const parent = list[x.parent]!;
+        const r = rangeOf(parent, ks.shards);
+        Object.assign(parent, { base: r.base, lo: r.lo, hi: x.at });
+        delete list[x.child]!.splitFrom;
+        delete s.splits![name];
         return { ok: true };
       }
     }

@@ -12,22 +12,38 @@
  * compaction flushes the engine and links its tables into a checkpoint, and
  * installing a snapshot swaps the engine for a checkpoint received from the
  * leader. No snapshot is ever built in memory.
+ *
+ * Splitting (routing.ts): a `split` entry cuts the range [at, hi) off the
+ * shard. Every replica applying it checkpoints its engine (the state just
+ * before the entry) as the new shard's first snapshot, index 1, and from
+ * then on answers WRONG_SHARD for keys of that range. Both engines then
+ * hold keys they do not own: reads, scans and counts skip them, and a
+ * background pass deletes them (the new shard's replicas do the same with
+ * the parent's keys).
  */
 import { ERROR_CODES, StrataError, corruption, joinPath, NodeFs, systemClock } from '../base/index.js';
+import { inRange, subHashLimit } from './routing.js';
 import type { Clock, Fs, KeyValueService } from '../base/index.js';
 import { LocalKvService, WriteBatch, encodeExpiringValue, payloadOf } from '../engine/index.js';
 import type { OpenOptions } from '../engine/index.js';
 import { EntryType } from '../replication/index.js';
 import type { Entry, Snapshot } from '../replication/index.js';
-import { ReplicaSnapshots, decodeCheckpointDescriptor } from './shard-snapshot.js';
+import { ReplicaSnapshots, checkOwnership, decodeCheckpointDescriptor } from './shard-snapshot.js';
+import type { ShardOwnership } from './shard-snapshot.js';
 import { decodeKvCommand, encodeReadOutcome, encodeWriteOutcome, failure } from './kv-command.js';
-import type { KvOutcome, KvRead, KvReadResult, KvWrite, KvWriteResult } from './kv-command.js';
+import type { KvOutcome, KvRead, KvReadResult, KvSplit, KvWrite, KvWriteResult } from './kv-command.js';
 import type { StateMachine } from './raft-group.js';
 
 /** Keys from 0xFF 0xFF on belong to the replica (clients may not use them). */
 export const SYSTEM_PREFIX = Buffer.from([0xff, 0xff]);
 const APPLIED_KEY = Buffer.concat([SYSTEM_PREFIX, Buffer.from('applied')]);
 const SESSION_PREFIX = Buffer.concat([SYSTEM_PREFIX, Buffer.from('session/')]);
+/** The hash range a split shard owns (JSON ShardOwnership; absent: never split, owns its whole base shard). */
+const OWNER_KEY = Buffer.concat([SYSTEM_PREFIX, Buffer.from('owner')]);
+/** The range the last completed pass deleted every other key for (see `cleanup`). */
+const CLEANED_KEY = Buffer.concat([SYSTEM_PREFIX, Buffer.from('cleaned')]);
+/** Keys looked at, and at most deleted, per step of the clean-up pass. */
+const CLEANUP_BATCH = 512;
 
 /** A clock the applier pins to the proposing leader's time while an entry executes. */
 class PinnedClock implements Clock {
@@ -51,6 +67,12 @@ export interface ShardReplicaOptions {
   fs?: Fs;
   clock?: Clock;
   engine?: Partial<OpenOptions>;
+  /** Where a shard split off this one keeps its checkpoints (its `snap/`); without it, splits are refused. */
+  childSnapDir?: (child: number) => string;
+  /** Called once a split entry is applied (the node opens the new shard's replica). */
+  onSplit?: (child: number) => void;
+  /** A background task (the clean-up after a split) failed. */
+  onError?: (err: unknown) => void;
 }
 
 /** Client sessions kept in memory per replica (the engine holds them all; these skip a lookup per write). */
@@ -60,6 +82,15 @@ export class ShardStateMachine implements StateMachine {
   private appliedIndex: number;
   /** Recently used sessions, as committed to the engine (insertion order is recency). */
   private readonly sessionCache = new Map<string, SessionRecord>();
+  /** What this shard owns once it or its parent was split (undefined: everything it is sent). */
+  private ownership: ShardOwnership | undefined;
+  /** Bumped whenever the engine is replaced or closed: a clean-up pass of an older one stops. */
+  private generation = 0;
+  private cleaning: Promise<void> | undefined;
+  /** The generation a clean-up pass runs for (-1: none). */
+  private cleaningGen = -1;
+  /** Keys deleted by clean-up passes (tests, health). */
+  cleanedKeys = 0;
 
   private constructor(
     private kvService: LocalKvService,
@@ -70,6 +101,8 @@ export class ShardStateMachine implements StateMachine {
     private readonly reopen: () => Promise<LocalKvService>,
     readonly snapshots: ReplicaSnapshots,
     private readonly dir: string,
+    private readonly options: ShardReplicaOptions,
+    private readonly fs: Fs,
   ) {
     this.appliedIndex = 0;
     this.readApplied();
@@ -80,6 +113,32 @@ export class ShardStateMachine implements StateMachine {
     const applied = raw === undefined ? { index: 0, timeMs: 0 } : readApplied(raw);
     this.appliedIndex = applied.index;
     this.logClock.ms = applied.timeMs;
+    const owner = this.kv.db.getSync(OWNER_KEY);
+    this.setOwnership(owner === undefined ? undefined : readOwnership(owner));
+  }
+
+  /** What the shard owns (undefined: never split, every key it is sent). */
+  get owner(): ShardOwnership | undefined {
+    return this.ownership;
+  }
+
+  private setOwnership(o: ShardOwnership | undefined): void {
+    this.ownership = o;
+    this.kv.keyFilter = o === undefined ? undefined : (key) => inRange(key, o, o.n0);
+    if (o !== undefined) this.startCleanup();
+  }
+
+  /** Whether this shard owns `key`. */
+  owns(key: Uint8Array): boolean {
+    const o = this.ownership;
+    return o === undefined || inRange(key, o, o.n0);
+  }
+
+  private checkOwned(keys: Iterable<Uint8Array>): void {
+    if (this.ownership === undefined) return;
+    for (const k of keys) {
+      if (!this.owns(k)) throw new StrataError(ERROR_CODES.WRONG_SHARD, `shard ${this.ownership.shard} no longer owns this key (its range was split off); route it again`);
+    }
   }
 
   get kv(): LocalKvService {
@@ -111,7 +170,7 @@ export class ShardStateMachine implements StateMachine {
         fs,
         engine: { ...options.engine, clock: { nowMs: () => logClock.ms } },
       });
-    return new ShardStateMachine(await open(), clock, logClock, open, snapshots, options.dir);
+    return new ShardStateMachine(await open(), clock, logClock, open, snapshots, options.dir, options, fs);
   }
 
   get applied(): number {
@@ -157,20 +216,33 @@ export class ShardStateMachine implements StateMachine {
         let outcome: KvOutcome<KvWriteResult>;
         // The entry's time: the leader's clock, but never before an entry applied earlier (leaders' clocks differ).
         const at = Math.max(cmd.nowMs, this.logClock.ms);
-        if (cmd.write.op === 'clear') {
-          // clear walks the engine: everything staged so far goes in first, then it runs directly.
+        if (cmd.write.op === 'clear' || cmd.write.op === 'split') {
+          // clear walks the engine and split checkpoints it: everything staged so far goes in first.
           extra.put(APPLIED_KEY, encodeApplied(e.index - 1, this.logClock.ms));
           await this.kv.commitStage(extra);
           extra.clear();
           this.clock.pinned = at;
+          let owner: ShardOwnership | undefined;
           try {
-            outcome = { ok: true, value: { op: 'clear', deleted: await this.kv.clear() } };
+            if (cmd.write.op === 'clear') outcome = { ok: true, value: { op: 'clear', deleted: await this.kv.clear() } };
+            else {
+              owner = this.checkSplit(cmd.write);
+              outcome = { ok: true, value: { op: 'split' } };
+            }
           } catch (err) {
             outcome = failure(err);
           } finally {
             this.clock.pinned = undefined;
           }
+          // Making the new shard's checkpoint is not the command's outcome: a failure here (I/O) fails the apply.
+          if (owner !== undefined && owner !== this.ownership) await this.makeSplitCheckpoint(cmd.write as KvSplit, at);
           this.kv.beginStage();
+          if (owner !== undefined && owner !== this.ownership) {
+            // Committed with this batch's applied index; entries after it in the batch already see the new range.
+            extra.put(OWNER_KEY, encodeOwnership(owner));
+            this.setOwnership(owner);
+            this.options.onSplit?.(owner.children[owner.children.length - 1]!);
+          }
         } else {
           outcome = await this.execute(cmd.write, at);
         }
@@ -194,8 +266,38 @@ export class ShardStateMachine implements StateMachine {
     return out;
   }
 
+  /**
+   * Checks a split entry against the range this replica owns (the same on
+   * every replica: the outcome is deterministic) and returns the range it
+   * keeps; the current one when the entry was applied already.
+   */
+  private checkSplit(w: KvSplit): ShardOwnership {
+    const o = this.ownership;
+    if (o?.children.includes(w.child) === true) return o;
+    const mine = o ?? { shard: w.shard, n0: w.n0, base: w.base, lo: 0, hi: subHashLimit(w.n0), children: [] };
+    if (mine.shard !== w.shard || mine.n0 !== w.n0 || mine.base !== w.base || mine.lo !== w.lo || mine.hi !== w.hi || !(w.lo < w.at && w.at < w.hi)) {
+      throw new StrataError(
+        ERROR_CODES.INVALID_ARGUMENT,
+        `split of shard ${w.shard}: it owns [${mine.lo}, ${mine.hi}) of base ${mine.base}, not [${w.lo}, ${w.hi}) of base ${w.base} cut at ${w.at}`,
+      );
+    }
+    if (this.options.childSnapDir === undefined) throw new StrataError(ERROR_CODES.INVALID_ARGUMENT, `split of shard ${w.shard}: this replica keeps no other shards`);
+    return { ...mine, hi: w.at, children: [...mine.children, w.child] };
+  }
+
+  /** Checkpoints the engine (the state just before the split entry) as the new shard's first snapshot. */
+  private async makeSplitCheckpoint(w: KvSplit, logTimeMs: number): Promise<void> {
+    const child = new ReplicaSnapshots(this.fs, this.options.childSnapDir!(w.child));
+    await child.createSplit(this.kv.db, { owner: { shard: w.child, n0: w.n0, base: w.base, lo: w.at, hi: w.hi, children: [] }, logTimeMs, replicas: [...w.replicas] });
+  }
+
   /** Runs one write with the leader's clock pinned for its synchronous part (where every decision is made). */
   private execute(w: KvWrite, nowMs: number): Promise<KvOutcome<KvWriteResult>> {
+    try {
+      this.checkOwned(writeKeys(w));
+    } catch (err) {
+      return Promise.resolve(failure(err));
+    }
     this.clock.pinned = nowMs;
     let p: Promise<KvWriteResult>;
     try {
@@ -217,7 +319,8 @@ export class ShardStateMachine implements StateMachine {
           p = kv.update(w.key, w.mutation).then((result) => ({ op: 'update', result }));
           break;
         case 'clear':
-          throw new Error('clear is applied on its own');
+        case 'split':
+          throw new Error(`${w.op} is applied on its own`);
       }
     } finally {
       this.clock.pinned = undefined;
@@ -231,6 +334,8 @@ export class ShardStateMachine implements StateMachine {
   /** Serves a read from this replica's state (the caller made it linearizable first, or asked for a stale read). */
   async read(q: KvRead): Promise<KvReadResult> {
     const kv = this.kv;
+    if (q.op === 'get' || q.op === 'getEntry') this.checkOwned([q.key]);
+    else if (q.op === 'getMany') this.checkOwned(q.keys);
     switch (q.op) {
       case 'get':
         return { op: 'get', value: await kv.get(q.key) };
@@ -271,9 +376,18 @@ export class ShardStateMachine implements StateMachine {
   async restore(snapshot: Snapshot): Promise<void> {
     const info = decodeCheckpointDescriptor(snapshot.data);
     if (info.index !== snapshot.meta.index) throw corruption('shard snapshot', 0, `names checkpoint ${info.index}, not ${snapshot.meta.index}`);
+    this.generation++;
     await this.kvService.close();
     await this.snapshots.install(this.dir, info.index);
     this.kvService = await this.reopen();
+    if (info.init !== undefined) {
+      // A split's first snapshot: the parent's engine, from here on this shard's at index 1 with its own range.
+      const b = new WriteBatch();
+      b.put(APPLIED_KEY, encodeApplied(info.index, info.init.logTimeMs));
+      b.put(OWNER_KEY, encodeOwnership(info.init.owner));
+      await this.kv.db.write(b, { disableWal: true });
+      await this.kv.db.flush();
+    }
     this.readApplied();
     this.sessionCache.clear();
     if (this.appliedIndex !== info.index) {
@@ -281,9 +395,79 @@ export class ShardStateMachine implements StateMachine {
     }
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    this.generation++;
     this.snapshots.close();
-    return this.kv.close();
+    await this.kv.close();
+    await this.cleaning?.catch(() => undefined);
+  }
+
+  /** Whether keys this shard gave away (a split) may still be in its engine (reads skip them meanwhile). */
+  get cleanupPending(): boolean {
+    return this.ownership !== undefined && this.cleaningGen === this.generation;
+  }
+
+  /** Resolves when the current clean-up pass (if any) has finished (tests). */
+  async cleanupSettled(): Promise<void> {
+    await this.cleaning;
+  }
+
+  private startCleanup(): void {
+    if (this.cleaningGen === this.generation) return;
+    const gen = (this.cleaningGen = this.generation);
+    this.cleaning = this.cleanup(gen)
+      .catch((err: unknown) => {
+        // A pass stopped by the engine closing (a snapshot installed, the replica closed) is not a failure.
+        if (gen === this.generation) this.options.onError?.(err);
+      })
+      .finally(() => {
+        if (this.cleaningGen === gen) this.cleaningGen = -1;
+      });
+  }
+
+  /**
+   * Deletes the keys this shard no longer owns, a batch at a time between
+   * other work, and records the range it did so for. Directly in the
+   * engine, not through the log: no replica serves those keys any more,
+   * so deleting them changes nothing anyone can observe. A crash loses
+   * unflushed deletions and the record together, and the pass runs again.
+   */
+  private async cleanup(gen: number): Promise<void> {
+    for (;;) {
+      const o = this.ownership;
+      if (o === undefined || gen !== this.generation) return;
+      const db = this.kv.db;
+      const tag = encodeOwnership({ ...o, children: [] });
+      const done = db.getSync(CLEANED_KEY);
+      if (done !== undefined && done.equals(tag)) return;
+      const it = db.iterator({ lt: SYSTEM_PREFIX, fillCache: false });
+      try {
+        for (;;) {
+          if (gen !== this.generation) return;
+          const chunk = it.nextvSync(CLEANUP_BATCH);
+          if (chunk.length === 0) break;
+          const b = new WriteBatch();
+          let n = 0;
+          for (const [k] of chunk) {
+            if (!inRange(k, o, o.n0)) {
+              b.delete(k);
+              n++;
+            }
+          }
+          if (n > 0) {
+            await db.write(b, { disableWal: true });
+            this.cleanedKeys += n;
+          }
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+      } finally {
+        it.close();
+      }
+      if (gen !== this.generation) return;
+      if (this.ownership !== o) continue; // split again meanwhile: another pass for the new range
+      await db.write(new WriteBatch().put(CLEANED_KEY, tag), { disableWal: true });
+      return;
+    }
   }
 
   private session(client: string): SessionRecord | undefined {
@@ -303,6 +487,41 @@ export class ShardStateMachine implements StateMachine {
     this.sessionCache.set(client, rec);
     if (this.sessionCache.size > SESSION_CACHE) this.sessionCache.delete(this.sessionCache.keys().next().value as string);
   }
+}
+
+/** The keys a write touches (each must be owned by the shard). */
+function writeKeys(w: KvWrite): Uint8Array[] {
+  switch (w.op) {
+    case 'set':
+    case 'update':
+      return [w.key];
+    case 'setMany':
+      return w.pairs.map((p) => p[0]);
+    case 'delete':
+      return w.keys;
+    case 'batch':
+      return w.ops.map((o) => o.key);
+    case 'clear':
+    case 'split':
+      return [];
+  }
+}
+
+function encodeOwnership(o: ShardOwnership): Buffer {
+  return encodeExpiringValue(Buffer.from(JSON.stringify({ shard: o.shard, n0: o.n0, base: o.base, lo: o.lo, hi: o.hi, children: o.children }), 'utf8'), undefined);
+}
+
+function readOwnership(raw: Buffer): ShardOwnership {
+  const v = payloadOf(raw);
+  let o: unknown;
+  try {
+    o = v === null ? undefined : JSON.parse(v.toString('utf8'));
+  } catch {
+    o = undefined;
+  }
+  const bad = checkOwnership(o);
+  if (bad !== undefined) throw new StrataError(ERROR_CODES.CORRUPTION, `the shard's range record is malformed: ${bad}`);
+  return o as ShardOwnership;
 }
 
 function sessionKey(client: string): Buffer {

@@ -35,10 +35,34 @@ export interface CheckpointFile {
   size: number;
 }
 
+/** The hash range a split shard owns (routing.ts), and the shards split off it. */
+export interface ShardOwnership {
+  shard: number;
+  n0: number;
+  base: number;
+  lo: number;
+  hi: number;
+  children: number[];
+}
+
+/**
+ * A new shard's first snapshot is its parent's checkpoint (the state just
+ * before the split entry): installing it records these as the shard's own.
+ */
+export interface SplitInit {
+  owner: ShardOwnership;
+  /** The log time of the split entry (the new shard's applied time). */
+  logTimeMs: number;
+  /** The new shard's first voters (its snapshot's configuration). */
+  replicas: string[];
+}
+
 export interface CheckpointInfo {
-  /** The applied index the checkpoint holds (its engine's applied record says the same). */
+  /** The applied index the checkpoint holds (its engine's applied record says the same, except for `init`). */
   index: number;
   files: CheckpointFile[];
+  /** Set on index 1 of a shard split off another. */
+  init?: SplitInit;
 }
 
 export function encodeCheckpointDescriptor(info: CheckpointInfo): Uint8Array {
@@ -77,6 +101,34 @@ function checkInfo(raw: unknown): string | undefined {
     seen.add(name);
   }
   if (!seen.has('CURRENT')) return 'no CURRENT file';
+  const init = (raw as { init?: unknown }).init;
+  if (init !== undefined) {
+    if (index !== 1) return 'split init on a snapshot other than index 1';
+    const bad = checkSplitInit(init);
+    if (bad !== undefined) return `split init: ${bad}`;
+  }
+  return undefined;
+}
+
+const isInt = (v: unknown, min: number, max: number): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max;
+
+/** Checks a ShardOwnership (stored in an engine, or named by a peer). */
+export function checkOwnership(raw: unknown): string | undefined {
+  if (typeof raw !== 'object' || raw === null) return 'ownership is not an object';
+  const o = raw as Record<string, unknown>;
+  if (!isInt(o.shard, 0, 4095) || !isInt(o.n0, 1, 4096) || !isInt(o.base, 0, o.n0 - 1)) return 'bad shard, n0 or base';
+  if (!isInt(o.lo, 0, 2 ** 32) || !isInt(o.hi, 1, 2 ** 32) || o.lo >= o.hi) return 'bad range';
+  if (!Array.isArray(o.children) || o.children.length > 4096 || o.children.some((c) => !isInt(c, 0, 4095))) return 'bad children';
+  return undefined;
+}
+
+function checkSplitInit(raw: unknown): string | undefined {
+  if (typeof raw !== 'object' || raw === null) return 'not an object';
+  const { owner, logTimeMs, replicas } = raw as Record<string, unknown>;
+  const bad = checkOwnership(owner);
+  if (bad !== undefined) return bad;
+  if (typeof logTimeMs !== 'number' || !Number.isFinite(logTimeMs) || logTimeMs < 0) return 'bad log time';
+  if (!Array.isArray(replicas) || replicas.length === 0 || replicas.length > 7 || replicas.some((r) => typeof r !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(r))) return 'bad replicas';
   return undefined;
 }
 
@@ -146,6 +198,20 @@ export class ReplicaSnapshots {
     const older = all.filter((i) => i < index && this.info(i) !== undefined);
     this.prune(new Set([index, ...older.slice(-1), ...all.filter((i) => i > index)]));
     return encodeCheckpointDescriptor(info);
+  }
+
+  /**
+   * Checkpoints `db` (its parent's engine, holding the state just before
+   * the split entry) as snap/1 of a shard split off it. A checkpoint made
+   * already (the entry applied again after a crash) is kept as it is.
+   */
+  async createSplit(db: DB, init: SplitInit): Promise<void> {
+    if (this.info(1) !== undefined) return;
+    const dir = this.dir(1);
+    this.removeDir(1);
+    this.fs.mkdir(dir);
+    const files = await db.checkpoint(dir);
+    await this.writeDone({ index: 1, files, init });
   }
 
   private async writeDone(info: CheckpointInfo): Promise<void> {

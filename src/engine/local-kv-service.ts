@@ -89,6 +89,11 @@ export class LocalKvService implements KeyValueService {
   private readonly systemPrefix: Buffer | undefined;
   /** While staging (see `beginStage`): the writes made so far and the pending ids they hold. */
   private staged: { batch: WriteBatch; ids: string[] } | undefined;
+  /**
+   * Keys the service answers for in scans, counts and clear (a split shard
+   * whose engine still holds keys it gave away); undefined: every key.
+   */
+  keyFilter: ((key: Buffer) => boolean) | undefined;
 
   private constructor(
     readonly db: DB,
@@ -326,9 +331,11 @@ export class LocalKvService implements KeyValueService {
           exhausted = true;
           break;
         }
+        const filter = this.keyFilter;
         for (const [k, v] of chunk) {
           budget--;
           last = k;
+          if (filter !== undefined && !filter(k)) continue;
           const at = expiryOf(v);
           if (typeof at === 'number' && at <= now) continue;
           const payload = payloadOf(v) ?? v;
@@ -358,7 +365,9 @@ export class LocalKvService implements KeyValueService {
       for (;;) {
         const chunk = it.nextvSync(1024);
         if (chunk.length === 0) break;
-        for (const [, v] of chunk) {
+        const filter = this.keyFilter;
+        for (const [k, v] of chunk) {
+          if (filter !== undefined && !filter(k)) continue;
           const at = expiryOf(v);
           if (typeof at === 'number') {
             if (at <= now) continue;
@@ -381,13 +390,15 @@ export class LocalKvService implements KeyValueService {
     const it = this.db.iterator(this.clientRange({ fillCache: false }));
     try {
       for (;;) {
-        const chunk = it.nextvSync(CLEAR_BATCH);
-        if (chunk.length === 0) break;
+        const all = it.nextvSync(CLEAR_BATCH);
+        if (all.length === 0) break;
+        const filter = this.keyFilter;
+        const chunk = filter === undefined ? all : all.filter(([k]) => filter(k));
         for (const [, v] of chunk) {
           const at = expiryOf(v);
           if (!(typeof at === 'number' && at <= now)) n++;
         }
-        await this.writeMany(chunk.map(([k]) => [k, null] as const));
+        if (chunk.length > 0) await this.writeMany(chunk.map(([k]) => [k, null] as const));
       }
     } finally {
       it.close();

@@ -51,6 +51,9 @@ const write: fc.Arbitrary<KvWrite> = fc.oneof(
   fc.array(batchOp, { maxLength: 5 }).map((ops) => ({ op: 'batch' as const, ops })),
   fc.tuple(bytes, mutation).map(([key, m]) => ({ op: 'update' as const, key, mutation: m })),
   fc.constant({ op: 'clear' as const }),
+  fc
+    .tuple(fc.nat(4095), fc.nat(4095), fc.integer({ min: 1, max: 4096 }), fc.nat(2 ** 31), fc.integer({ min: 1, max: 2 ** 20 }), fc.array(fc.string({ maxLength: 8 }), { maxLength: 3 }))
+    .map(([shard, child, n0, lo, width, replicas]) => ({ op: 'split' as const, shard, child, n0, base: shard % n0, lo, at: lo + width, hi: lo + 2 * width, replicas })),
 );
 const command: fc.Arbitrary<KvCommand> = fc.record({ nowMs: fc.nat(), client: fc.string({ maxLength: 20 }), seq: fc.nat(), write }, { noNullPrototype: true });
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EntryType, encodeConfChange, ConfChangeType } from '../../src/replication/index.js';
-import { MetaStateMachine, encodeMetaCommand, placeShards, shardOfKey, validateMetaCommand } from '../../src/cluster/index.js';
+import { MetaStateMachine, ShardRouter, encodeMetaCommand, isMetaState, placeShards, subHashLimit, validateMetaCommand } from '../../src/cluster/index.js';
 import type { MetaCommand, NodeInfo } from '../../src/cluster/index.js';
 
 function node(id: string, rack = 'r1', datacenter = 'dc1'): NodeInfo {
@@ -51,9 +51,10 @@ test('placement puts a shard\'s replicas on different racks when it can', () => 
 
 test('keys spread over shards; the mapping is stable', () => {
   const counts = new Array<number>(16).fill(0);
-  for (let i = 0; i < 16_000; i++) counts[shardOfKey(Buffer.from(`key:${i}`), 16)]!++;
+  const router = new ShardRouter(16, Array.from({ length: 16 }, (_, id) => ({ id })));
+  for (let i = 0; i < 16_000; i++) counts[router.shardOf(Buffer.from(`key:${i}`))]!++;
   for (const c of counts) assert.ok(c > 800 && c < 1200, `even spread: ${counts}`);
-  assert.equal(shardOfKey(Buffer.from('hello'), 16), shardOfKey(Buffer.from('hello'), 16));
+  assert.equal(router.shardOf(Buffer.from('hello')), router.shardOf(Buffer.from('hello')));
 });
 
 test('the meta state machine applies registrations, status, keyspaces and removals; conf changes track voters', async () => {
@@ -140,6 +141,56 @@ test('moves in the meta state: start checks the shard and nodes, done puts the n
   assert.throws(() => validateMetaCommand({ type: 'moveStart', move: { ...move(0, 'n4', 'n4') } }), /moveStart/);
   assert.throws(() => validateMetaCommand({ type: 'moveStart', move: { ...move(0, 'n4', 'n1'), reason: 'whim' } }), /moveStart/);
   assert.throws(() => validateMetaCommand({ type: 'moveDone', keyspace: 'default' }), /moveDone/);
+});
+
+test('splits in the meta state: the new shard takes the upper half of the parent`s range on its replicas; done shrinks the parent; moves wait', async () => {
+  const sm = new MetaStateMachine();
+  let index = 0;
+  const entry = (c: MetaCommand) => ({ term: 1, index: ++index, type: EntryType.Normal, data: encodeMetaCommand(c) });
+  const reg = (id: string) => entry({ type: 'register', node: registration(id), nowMs: 1 });
+  const out = await sm.apply([
+    reg('n1'),
+    reg('n2'),
+    reg('n3'),
+    reg('n4'),
+    entry({ type: 'createKeyspace', keyspace: { name: 'default', strategy: 'raft', shards: 2, replicationFactor: 3, createdAtMs: 2 }, shards: [
+      { keyspace: 'default', id: 0, replicas: ['n1', 'n2', 'n3'] },
+      { keyspace: 'default', id: 1, replicas: ['n2', 'n3', 'n1'] },
+    ] }),
+    entry({ type: 'splitStart', keyspace: 'default', shard: 1, nowMs: 9 }), // 6: ok, shard 2 is split off shard 1
+    entry({ type: 'splitStart', keyspace: 'default', shard: 0, nowMs: 9 }), // 7: one split at a time
+    entry({ type: 'moveStart', move: { keyspace: 'default', shard: 1, add: 'n4', remove: 'n1', reason: 'balance', startedAtMs: 9 } }), // 8: shard 1 is being split
+    entry({ type: 'moveStart', move: { keyspace: 'default', shard: 2, add: 'n4', remove: 'n1', reason: 'balance', startedAtMs: 9 } }), // 9: so is shard 2
+    entry({ type: 'splitStart', keyspace: 'default', shard: 5, nowMs: 9 }), // 10: no shard 5
+    entry({ type: 'splitDone', keyspace: 'default', child: 2 }), // 11: ok
+    entry({ type: 'splitDone', keyspace: 'default', child: 2 }), // 12: nothing in flight
+    entry({ type: 'moveStart', move: { keyspace: 'default', shard: 0, add: 'n4', remove: 'n1', reason: 'balance', startedAtMs: 9 } }), // 13: ok
+    entry({ type: 'splitStart', keyspace: 'default', shard: 0, nowMs: 9 }), // 14: shard 0 has a move in flight
+    entry({ type: 'splitStart', keyspace: 'default', shard: 2, nowMs: 10 }), // 15: ok, shard 3 is split off shard 2
+  ]);
+  const answer = (i: number) => JSON.parse(Buffer.from(out.get(i)!).toString()) as { ok?: true; error?: string };
+  assert.deepEqual(answer(6), { ok: true });
+  assert.match(answer(7).error!, /already has a split in flight/);
+  assert.match(answer(8).error!, /being split/);
+  assert.match(answer(9).error!, /being split/);
+  assert.match(answer(10).error!, /no shard/);
+  assert.deepEqual(answer(11), { ok: true });
+  assert.match(answer(12).error!, /no split in flight/);
+  assert.deepEqual(answer(13), { ok: true });
+  assert.match(answer(14).error!, /move in flight/);
+  assert.deepEqual(answer(15), { ok: true });
+  const limit = subHashLimit(2);
+  const half = Math.floor(limit / 2);
+  const [s0, s1, s2, s3] = sm.state.shards.default!;
+  assert.equal(s0!.lo, undefined, 'a shard never split keeps no range');
+  assert.deepEqual([s1!.base, s1!.lo, s1!.hi, s1!.splitFrom], [1, 0, half, undefined]);
+  assert.deepEqual([s2!.base, s2!.lo, s2!.hi, s2!.splitFrom, s2!.replicas], [1, half, limit, undefined, ['n2', 'n3', 'n1']]);
+  assert.deepEqual([s3!.base, s3!.lo, s3!.hi, s3!.splitFrom], [1, half + Math.floor((limit - half) / 2), limit, 2]);
+  assert.deepEqual(Object.keys(sm.state.splits!), ['default/3']);
+  // The state (as a snapshot or a heartbeat carries it) still checks out with more shards than the keyspace began with.
+  assert.ok(isMetaState(JSON.parse(JSON.stringify(sm.state))));
+  assert.throws(() => validateMetaCommand({ type: 'splitStart', keyspace: 'default', shard: -1, nowMs: 1 }), /splitStart/);
+  assert.throws(() => validateMetaCommand({ type: 'splitDone', keyspace: 'default' }), /splitDone/);
 });
 
 test('drain marks a node leaving: no move may add to it, and it can be removed once it holds nothing', async () => {

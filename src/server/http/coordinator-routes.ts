@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { ERROR_CODES, StrataError, invalidArgument } from '../../base/index.js';
 import type { ClusterNode } from '../../cluster/index.js';
-import { DEFAULT_KEYSPACE, shardGroupName, shardOfKey } from '../../cluster/index.js';
+import { DEFAULT_KEYSPACE, shardGroupName } from '../../cluster/index.js';
 import { parseJsonBody } from './batch-request.js';
 import type { HttpApp } from './http-app.js';
 import { splitTarget } from './percent-encoding.js';
@@ -19,6 +19,7 @@ import type { RouteMeta } from './route-meta.js';
  *   POST   /api/v1/coordinator/nodes                  register a node {id, peer, resp?, http?, grpc?, datacenter?, rack?}
  *   DELETE /api/v1/coordinator/nodes/{nodeId}         remove a node (200), or drain it first when it holds replicas (202)
  *   POST   /api/v1/coordinator/shard/{shardId}/election   transfer the shard's leadership {target?}
+ *   POST   /api/v1/coordinator/shard/{shardId}/split      split the shard in two by hash range (202; runs in the background)
  *
  * With cluster.faultInjection (tests and the Jepsen harness only) `POST /api/v1/coordinator/debug/partition
  * {"nodes": [...]}` makes this node drop all peer traffic to and from those
@@ -48,8 +49,8 @@ export function registerCoordinatorRoutes(app: HttpApp, node: ClusterNode): void
     const key = q.text('key');
     const metric = q.text('metric');
     if ((key === undefined) === (metric === undefined)) throw invalidArgument("give exactly one of the query parameters 'key' and 'metric'");
-    const { info, shards } = node.keyspace();
-    const shard = shardOfKey(Buffer.from((key ?? metric)!, 'utf8'), info.shards);
+    const { shards } = node.keyspace();
+    const shard = node.router().shardOf(Buffer.from((key ?? metric)!, 'utf8'));
     const group = shardGroupName(DEFAULT_KEYSPACE, shard);
     const entry = node.shardMap().shards.find((s) => shardGroupName(s.keyspace, s.id) === group);
     const leader = entry?.leader ?? '';
@@ -105,6 +106,14 @@ export function registerCoordinatorRoutes(app: HttpApp, node: ClusterNode): void
       }
     }
     return node.transferLeadership(Number(raw), target);
+  });
+
+  app.post('/api/v1/coordinator/shard/:shardId/split', meta('split', true), async (request, reply) => {
+    queryOf(request, []);
+    const raw = (request.params as { shardId: string }).shardId;
+    if (!/^\d{1,6}$/.test(raw)) throw invalidArgument('shardId must be a shard number');
+    const split = await node.splitShard(Number(raw));
+    return reply.code(202).send({ split });
   });
 
   if (node.opts.faultInjection === true) {
