@@ -13,9 +13,9 @@ interface UpFlags {
   logLevel: string;
 }
 
-function positiveInt(raw: string, flag: string, max: number): number {
+function positiveInt(raw: string, flag: string, max: number, min = 1): number {
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new StrataError(ERROR_CODES.CONFIG, `${flag} must be an integer in [1, ${max}], got ${raw}`);
+  if (!/^\d+$/.test(raw) || !Number.isInteger(n) || n < min || n > max) throw new StrataError(ERROR_CODES.CONFIG, `${flag} must be an integer in [${min}, ${max}], got ${raw}`);
   return n;
 }
 
@@ -71,7 +71,7 @@ interface ShardMapView {
   metaLeader: string;
   metaVoters: string[];
   nodes: Array<{ id: string; status: string; peer: string; resp: string; http: string; rack: string }>;
-  shards: Array<{ keyspace: string; id: number; replicas: string[]; leader: string; term: number }>;
+  shards: Array<{ keyspace: string; id: number; replicas: string[]; leader: string; term: number; base?: number; lo?: number; hi?: number; splitFrom?: number }>;
 }
 
 interface RebalanceView {
@@ -85,6 +85,7 @@ interface RebalanceView {
     ageMs: number;
     transfer?: { bytesTotal: number; bytesDone: number; rate: number; etaMs?: number; state: string };
   }>;
+  splits?: Array<{ keyspace: string; parent: number; child: number; at: number; phase: string; ageMs: number }>;
   balanced: boolean;
 }
 
@@ -114,6 +115,9 @@ function printStatus(map: ShardMapView, rebalance: RebalanceView): void {
   }
   const leaderless = map.shards.filter((s) => s.leader === '');
   console.log(`${map.shards.length} shards; ${leaderless.length === 0 ? 'every shard has a leader' : `without a leader: ${leaderless.map((s) => `${s.keyspace}/${s.id}`).join(', ')}`}`);
+  for (const x of rebalance.splits ?? []) {
+    console.log(`split in flight: ${x.keyspace}/${x.parent} → ${x.keyspace}/${x.child} (from hash ${x.at}) ${x.phase} ${(x.ageMs / 1000).toFixed(1)} s`);
+  }
   if (rebalance.moves.length === 0) {
     console.log(rebalance.balanced ? 'no moves in flight; replicas per node are within one' : 'no moves in flight');
     return;
@@ -154,6 +158,27 @@ async function remove(id: string, f: ClientFlags & { watch?: boolean }): Promise
   }
 }
 
+/** `strata cluster split <shardId>`: splits a shard in two by hash range; `--watch` waits until the new shard serves and the split is recorded. */
+async function split(raw: string, f: ClientFlags & { watch?: boolean }): Promise<void> {
+  const shard = positiveInt(raw, 'shardId', 4095, 0);
+  const res = await fetch(new URL(`/api/v1/coordinator/shard/${shard}/split`, f.url), { method: 'POST', headers: authHeaders(f) });
+  if (!res.ok) throw await httpError(res);
+  const { split: x } = (await res.json()) as { split: { keyspace: string; parent: number; child: number; at: number } };
+  console.log(`splitting ${x.keyspace}/${x.parent}: shard ${x.child} takes its keys from hash ${x.at} on`);
+  if (f.watch !== true) return;
+  const started = Date.now();
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const map = (await getJson(f, '/api/v1/coordinator/shard-map')) as ShardMapView;
+    const child = map.shards.find((s) => s.keyspace === x.keyspace && s.id === x.child);
+    if (child !== undefined && child.splitFrom === undefined && child.leader !== '') {
+      console.log(`split done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${x.keyspace}/${x.child} led by ${child.leader}; its keys still in ${x.keyspace}/${x.parent} are deleted in the background`);
+      return;
+    }
+    console.log(`${x.keyspace}/${x.child}: ${child?.leader ? `led by ${child.leader}, recording the split` : 'cutting (waiting for the parent to apply the split and the new shard to elect a leader)'}`);
+  }
+}
+
 export function registerClusterCommands(program: Command): void {
   const cluster = program.command('cluster').description('run or inspect a cluster');
   cluster
@@ -184,4 +209,13 @@ export function registerClusterCommands(program: Command): void {
     .option('--password <password>', 'password for --user')
     .option('--watch', 'print progress every second until the node is gone')
     .action(remove);
+  cluster
+    .command('split <shardId>')
+    .description('split a shard of the default keyspace in two by hash range (the new shard starts on the same nodes; rebalancing spreads it later)')
+    .option('--url <url>', 'a node HTTP address', process.env.STRATA_URL ?? 'http://127.0.0.1:8080')
+    .option('--token <token>', 'API token (or STRATA_TOKEN)')
+    .option('--user <name>', 'user for basic auth (password from --password or STRATA_PASSWORD)')
+    .option('--password <password>', 'password for --user')
+    .option('--watch', 'print progress until the split is done')
+    .action(split);
 }

@@ -1130,6 +1130,7 @@ export class ClusterNode {
    */
   rebalanceStatus(): {
     moves: Array<MoveRecord & { phase: 'pending' | 'learner' | 'voter' | 'remote'; ageMs: number; transfer?: TransferProgress }>;
+    splits: Array<SplitRecord & { phase: 'cutting' | 'serving'; ageMs: number }>;
     nodes: Array<{ id: NodeId; status: string; replicas: number; leaders: number }>;
     balanced: boolean;
   } {
@@ -1158,7 +1159,12 @@ export class ClusterNode {
       leaders: map.shards.filter((s) => s.leader === n.id).length,
     }));
     const up = nodes.filter((n) => n.status === 'up').map((n) => n.replicas);
-    return { moves, nodes, balanced: up.length === 0 || Math.max(...up) - Math.min(...up) <= 1 };
+    // Splits: 'cutting' until the new shard has a leader, then 'serving' until the meta group records it done.
+    const splits = Object.values(this.state.splits ?? {}).map((x) => {
+      const child = map.shards.find((sh) => sh.keyspace === x.keyspace && sh.id === x.child);
+      return { ...x, phase: child !== undefined && child.leader !== '' ? ('serving' as const) : ('cutting' as const), ageMs: Math.max(0, now - x.startedAtMs) };
+    });
+    return { moves, splits, nodes, balanced: up.length === 0 || Math.max(...up) - Math.min(...up) <= 1 };
   }
 
   /** Registers (or re-registers) a node through the meta leader (POST /api/v1/coordinator/nodes). */
@@ -1225,6 +1231,8 @@ export class ClusterNode {
     leadersHere: number;
     /** Snapshots taken here, installed here, and the checkpoint bytes streamed to and from other nodes. */
     snapshots: { taken: number; installed: number; bytesSent: number; bytesReceived: number };
+    /** Keys the replicas here deleted after splits because their shard no longer owns them, and passes still running. */
+    splitCleanup: { keysDeleted: number; pending: number };
   } {
     const map = this.shardMap();
     const nodes = Object.fromEntries(map.nodes.map((n) => [n.id, n.status]));
@@ -1240,7 +1248,9 @@ export class ClusterNode {
       bytesSent: this.snapSender.bytesSent,
       bytesReceived: this.snapshotBytesReceived,
     };
-    return { node: this.id, status, nodes, metaLeader: map.metaLeader, shardsWithoutLeader: noLeader, replicasHere: this.replicas.size, replicasAssigned: assigned, leadersHere, snapshots };
+    const sms = [...this.replicas.values()].map((r) => r.sm);
+    const splitCleanup = { keysDeleted: sms.reduce((n, sm) => n + sm.cleanedKeys, 0), pending: sms.filter((sm) => sm.cleanupPending).length };
+    return { node: this.id, status, nodes, metaLeader: map.metaLeader, shardsWithoutLeader: noLeader, replicasHere: this.replicas.size, replicasAssigned: assigned, leadersHere, snapshots, splitCleanup };
   }
 
   /** Engine numbers of every local replica, summed (INFO, /metrics). */
