@@ -16,7 +16,11 @@
  *     polled (moves, snapshot bytes, ETA shown live) until no move is left
  *     and replicas per node are within one: that time is the rebalance time;
  *  5. bytes: snapshot chunk bytes the new node received (its health), and
- *     its data directory's size.
+ *     its data directory's size;
+ *  6. split: shard 0 is split in two (POST .../shard/0/split) while the
+ *     writer keeps going: the time until the new shard serves and the meta
+ *     group records it, then until every node's clean-up pass has deleted
+ *     the keys each half gave away; write latency over that window.
  * There is no peer system for this figure: it is StrataDB against itself,
  * before versus during the moves. Results: markdown on stdout and
  * bench/results/rebalance-<date>.{md,json,svg} (write latency over time,
@@ -70,7 +74,7 @@ interface Sample {
   /** ms since the bench began. */
   at: number;
   ms: number;
-  phase: 'before' | 'during';
+  phase: 'before' | 'during' | 'split';
 }
 
 interface Rebalance {
@@ -174,14 +178,54 @@ async function main(): Promise<void> {
     }
     const rebalanceMs = Date.now() - moveStart;
     progress.done(`balanced after ${(rebalanceMs / 1000).toFixed(1)} s`);
-    stop = true;
-    await writer;
     const health = await cluster.coordinator<{ snapshots: { bytesReceived: number; installed: number } }>(3, 'health');
     const n4Bytes = dirBytes(n4.dataDir).apparent;
+
+    // ---- split shard 0 under the same writes ----
+    phase = 'split';
+    const splitErrorsBefore = writerErrors;
+    const splitStart = Date.now();
+    const res = await fetch(cluster.url(0, '/api/v1/coordinator/shard/0/split'), { method: 'POST' });
+    if (res.status !== 202) throw new Error(`split refused: ${res.status} ${await res.text()}`);
+    const { split } = (await res.json()) as { split: { child: number } };
+    const splitProgress = new ProgressLine('split');
+    for (;;) {
+      try {
+        const r = await cluster.coordinator<{ splits: Array<{ phase: string }> }>(0, 'rebalance');
+        const map = await cluster.coordinator<{ shards: Array<{ id: number; leader: string; splitFrom?: number }> }>(0, 'shard-map');
+        const child = map.shards.find((sh) => sh.id === split.child);
+        splitProgress.update(r.splits.length > 0 ? `shard ${split.child} ${r.splits[0]!.phase}` : 'recorded');
+        if (r.splits.length === 0 && child !== undefined && child.splitFrom === undefined && child.leader !== '') break;
+      } catch {
+        // an election: ask again
+      }
+      if (Date.now() - splitStart > 10 * 60_000) throw new Error('split did not finish within 10 minutes');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const splitMs = Date.now() - splitStart;
+    splitProgress.done(`shard 0 split, shard ${split.child} serving after ${(splitMs / 1000).toFixed(2)} s`);
+    const cleanup = new ProgressLine('clean-up');
+    let keysDeleted = 0;
+    for (;;) {
+      const hs = await Promise.all(cluster.nodes.map((_, i) => cluster.coordinator<{ splitCleanup: { keysDeleted: number; pending: number } }>(i, 'health')));
+      keysDeleted = hs.reduce((n, h) => n + h.splitCleanup.keysDeleted, 0);
+      const pending = hs.reduce((n, h) => n + h.splitCleanup.pending, 0);
+      cleanup.update(`${keysDeleted} keys deleted, ${pending} replica(s) still cleaning`);
+      if (pending === 0) break;
+      if (Date.now() - splitStart > 30 * 60_000) throw new Error('clean-up did not finish within 30 minutes');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const cleanupMs = Date.now() - splitStart;
+    cleanup.done(`${keysDeleted} keys deleted over all replicas, ${(cleanupMs / 1000).toFixed(1)} s after the split began`);
+    stop = true;
+    await writer;
+    const splitErrors = writerErrors - splitErrorsBefore;
 
     // ---- report ----
     const before = samples.filter((s) => s.phase === 'before').map((s) => s.ms);
     const during = samples.filter((s) => s.phase === 'during' && s.at <= moveStart - t0 + rebalanceMs).map((s) => s.ms);
+    const splitting = samples.filter((s) => s.phase === 'split' && s.at <= splitStart - t0 + splitMs).map((s) => s.ms);
+    const cleaning = samples.filter((s) => s.phase === 'split' && s.at > splitStart - t0 + splitMs).map((s) => s.ms);
     const row = (name: string, xs: number[]) => `| ${name} | ${xs.length} | ${pct(xs, 50).toFixed(2)} | ${pct(xs, 99).toFixed(2)} | ${Math.max(...xs).toFixed(1)} |`;
     const mib = (b: number) => b / 1024 ** 2;
     const result = {
@@ -198,6 +242,9 @@ async function main(): Promise<void> {
       writerErrors,
       before: { n: before.length, p50: pct(before, 50), p99: pct(before, 99), max: Math.max(...before) },
       during: { n: during.length, p50: pct(during, 50), p99: pct(during, 99), max: Math.max(...during) },
+      split: { splitMs, cleanupMs, keysDeleted, writerErrors: splitErrors },
+      splitting: { n: splitting.length, p50: pct(splitting, 50), p99: pct(splitting, 99), max: Math.max(...splitting) },
+      cleaning: { n: cleaning.length, p50: pct(cleaning, 50), p99: pct(cleaning, 99), max: Math.max(...cleaning) },
       samples,
     };
     const md = [
@@ -216,8 +263,13 @@ async function main(): Promise<void> {
       '| --- | ---: | ---: | ---: | ---: |',
       row('before the move', before),
       row('during the move', during),
+      row('during the split (until the new shard serves)', splitting),
+      row('during the clean-up after the split', cleaning),
       '',
       `p99 during / before: **${(result.during.p99 / result.before.p99).toFixed(2)}×**.`,
+      '',
+      `Split of shard 0 (about ${formatBytes(result.loadedBytes / cfg.shards)} of data) on 4 nodes: the new shard served and the split was recorded after **${(splitMs / 1000).toFixed(2)} s**; ` +
+        `every replica's clean-up pass had deleted the keys its half gave away (${keysDeleted} keys over all replicas) **${(cleanupMs / 1000).toFixed(1)} s** after the split began; ${splitErrors} foreground write(s) failed meanwhile.`,
       '',
     ].join('\n');
     console.log(md);
@@ -225,7 +277,7 @@ async function main(): Promise<void> {
     const stem = join(cfg.out, `rebalance-${result.date}`);
     writeFileSync(`${stem}.md`, md);
     writeFileSync(`${stem}.json`, JSON.stringify(result, null, 1));
-    writeFileSync(`${stem}.svg`, svg(samples, moveStart - t0, moveStart - t0 + rebalanceMs));
+    writeFileSync(`${stem}.svg`, svg(samples, moveStart - t0, moveStart - t0 + rebalanceMs, splitStart - t0, splitStart - t0 + splitMs));
     console.log(`wrote ${stem}.{md,json,svg}`);
   } finally {
     for (const c of clients) c.disconnect();
@@ -234,8 +286,8 @@ async function main(): Promise<void> {
   }
 }
 
-/** Write latency over time (log scale), the move window shaded. */
-function svg(samples: Sample[], moveFrom: number, moveTo: number): string {
+/** Write latency over time (log scale), the move window and the split's cut-over shaded. */
+function svg(samples: Sample[], moveFrom: number, moveTo: number, splitFrom: number, splitTo: number): string {
   const W = 900;
   const H = 360;
   const L = 60;
@@ -249,14 +301,15 @@ function svg(samples: Sample[], moveFrom: number, moveTo: number): string {
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${L}" y="18" font-size="14">Foreground write latency while a fourth node joins (shaded: moves in flight)</text>`,
+    `<text x="${L}" y="18" font-size="14">Foreground write latency while a fourth node joins (orange: moves in flight), then shard 0 splits (green: until the new shard serves)</text>`,
     `<rect x="${x(moveFrom)}" y="26" width="${Math.max(1, x(moveTo) - x(moveFrom))}" height="${H - B - 26}" fill="#fde9c8"/>`,
+    `<rect x="${x(splitFrom)}" y="26" width="${Math.max(2, x(splitTo) - x(splitFrom))}" height="${H - B - 26}" fill="#c6f6d5"/>`,
   ];
   for (const ms of [0.1, 1, 10, 100, 1000, 10000]) {
     if (Math.log10(ms) > hi) break;
     parts.push(`<line x1="${L}" x2="${W - 20}" y1="${y(ms)}" y2="${y(ms)}" stroke="#ddd"/>`, `<text x="${L - 6}" y="${y(ms) + 4}" text-anchor="end">${ms} ms</text>`);
   }
-  for (const s of samples) parts.push(`<circle cx="${x(s.at).toFixed(1)}" cy="${y(s.ms).toFixed(1)}" r="1.3" fill="${s.phase === 'before' ? '#2b6cb0' : '#c05621'}"/>`);
+  for (const s of samples) parts.push(`<circle cx="${x(s.at).toFixed(1)}" cy="${y(s.ms).toFixed(1)}" r="1.3" fill="${s.phase === 'before' ? '#2b6cb0' : s.phase === 'during' ? '#c05621' : '#2f855a'}"/>`);
   parts.push(`<text x="${W / 2}" y="${H - 8}" text-anchor="middle">time (s since start: ${((t1 - t0) / 1000).toFixed(0)} s shown)</text>`, '</svg>');
   return parts.join('\n');
 }

@@ -53,17 +53,34 @@ export interface LocalClusterOptions {
   onOutput?: (node: LocalNode, line: string) => void;
 }
 
-/** A free TCP port on the host (listen on 0, read it, close). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((res, rej) => {
+/** Listens on `port` (0: any) and closes again; resolves the port, or undefined when it is taken. */
+function tryPort(host: string, port: number): Promise<number | undefined> {
+  return new Promise((res) => {
     const s = createServer();
-    s.once('error', rej);
-    s.listen(0, host, () => {
+    s.once('error', () => res(undefined));
+    s.listen(port, host, () => {
       const addr = s.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      s.close(() => res(port));
+      const got = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      s.close(() => res(got));
     });
   });
+}
+
+/**
+ * A free TCP port on the host, for a process started later. Picked at
+ * random below Linux's ephemeral range (32768–60999): a port the kernel
+ * handed out by `listen(0)` and released may be taken in the meantime by any
+ * outgoing connection (a test's clients make many), which then fails the
+ * node's start with EADDRINUSE. Falls back to `listen(0)`.
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = await tryPort(host, 20_000 + Math.floor(Math.random() * 12_000));
+    if (port !== undefined) return port;
+  }
+  const any = await tryPort(host, 0);
+  if (any === undefined) throw new Error(`no free port on ${host}`);
+  return any;
 }
 
 export class LocalCluster {

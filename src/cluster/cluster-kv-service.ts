@@ -107,7 +107,7 @@ export class ClusterKvService implements KeyValueService {
           } catch (err) {
             if (!(err instanceof StrataError && err.code === ERROR_CODES.WRONG_SHARD) || Date.now() >= deadline) throw err;
             // Learnt from the refusal when the shard map lists the split; else wait for a newer map.
-            if (!part.some((i) => this.node.learnSplit(keys[i]!))) await new Promise((r) => setTimeout(r, Math.min(20 * 2 ** Math.min(attempt, 4), 250)));
+            if (!part.some((i) => this.node.learnSplit(keys[i]!))) await pause(attempt);
             await go(part, attempt + 1);
           }
         }),
@@ -151,14 +151,25 @@ export class ClusterKvService implements KeyValueService {
 
   async setMany(pairs: ReadonlyArray<readonly [Uint8Array, Uint8Array]>, options?: { nx?: boolean }): Promise<boolean> {
     const keys = pairs.map((p) => p[0]);
-    const nx = options?.nx === true;
-    if (nx && this.byShard(keys, keys.map((_, i) => i)).size > 1) {
-      throw new StrataError(ERROR_CODES.INVALID_ARGUMENT, 'CROSSSLOT keys in an all-or-nothing write (MSETNX) hash to different shards');
+    const all = keys.map((_, i) => i);
+    const part = (idx: number[]) => idx.map((i) => [pairs[i]![0], pairs[i]![1]] as [Uint8Array, Uint8Array]);
+    if (options?.nx !== true) {
+      const results = await this.perShard(keys, (shard, idx) => this.write(shard, { op: 'setMany', pairs: part(idx), nx: false }));
+      return results.every(([, r]) => r.written);
     }
-    // (MSETNX: a split between the check and the write makes the shard refuse the part, which is then routed again as
-    // parts of its own; all-or-nothing holds per part only in that narrow case.)
-    const results = await this.perShard(keys, (shard, idx) => this.write(shard, { op: 'setMany', pairs: idx.map((i) => [pairs[i]![0], pairs[i]![1]] as [Uint8Array, Uint8Array]), nx }));
-    return results.every(([, r]) => r.written);
+    // All or nothing: one shard must hold every key, also when a split turns out to have divided them.
+    const deadline = Date.now() + this.node.opts.requestTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const groups = [...this.byShard(keys, all)];
+      if (groups.length > 1) throw new StrataError(ERROR_CODES.INVALID_ARGUMENT, 'CROSSSLOT keys in an all-or-nothing write (MSETNX) hash to different shards');
+      if (groups.length === 0) return true;
+      try {
+        return (await this.write(groups[0]![0], { op: 'setMany', pairs: part(all), nx: true })).written;
+      } catch (err) {
+        if (!(err instanceof StrataError && err.code === ERROR_CODES.WRONG_SHARD) || Date.now() >= deadline) throw err;
+        if (!keys.some((k) => this.node.learnSplit(k))) await pause(attempt);
+      }
+    }
   }
 
   async delete(keys: readonly Uint8Array[]): Promise<number> {
@@ -224,4 +235,9 @@ export class ClusterKvService implements KeyValueService {
   info(): KvServiceInfo {
     return { engine: this.node.engineTotals(), dataDir: this.node.opts.dataDir };
   }
+}
+
+/** Backs off before routing a refused part again (the shard map is on its way). */
+function pause(attempt: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.min(20 * 2 ** Math.min(attempt, 4), 250)));
 }
