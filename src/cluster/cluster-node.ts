@@ -386,6 +386,8 @@ export class ClusterNode {
     if (!local && (s.version <= this.state.version || this.isMetaVoter() || !isMetaState(s))) return;
     this.state = s;
     if (local) this.metaVoters = [...this.metaSm.conf.voters];
+    // A split just recorded: its parent's leader proposes the split entry now rather than at the next heartbeat.
+    if (s.splits !== undefined && Object.keys(s.splits).length > 0) this.driveSplits();
     this.reconcile().catch((err: unknown) => this.log('error', 'cannot apply the shard map', { err: err instanceof Error ? err.message : String(err) }));
   }
 
@@ -499,7 +501,10 @@ export class ClusterNode {
       childSnapDir: (child) => joinPath(this.replicaDir({ keyspace: info.keyspace, id: child, replicas: [] }), 'snap'),
       onSplit: (child) => {
         this.log('info', `split applied: ${name} cut shard ${child} off`);
-        void this.reconcile().catch(() => undefined);
+        void this.reconcile()
+          .then(() => this.opening.get(shardGroupName(info.keyspace, child)))
+          .then(() => this.driveSplits())
+          .catch(() => undefined);
       },
       onError: (err) => this.log('error', `replica ${name}: clean-up after a split failed`, { err: err instanceof Error ? err.message : String(err) }),
     });
@@ -724,6 +729,9 @@ export class ClusterNode {
           .catch((err: unknown) => this.log('warn', `cannot propose the split of ${parentName}`, { err: err instanceof Error ? err.message : String(err) }));
       }
       const c = this.replicas.get(name);
+      // The new shard starts without a leader: the parent's leader (its replicas follow that node already) stands
+      // first rather than wait out an election timeout.
+      if (c !== undefined && c.group.leader === '' && p?.group.isLeader === true && c.sm.applied >= 1) c.group.campaign();
       if (c !== undefined && c.group.isLeader && c.sm.applied >= 1 && !this.splitReported.has(name)) {
         this.splitReported.add(name);
         this.metaPropose({ type: 'splitDone', keyspace: x.keyspace, child: x.child })
