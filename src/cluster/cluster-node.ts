@@ -493,30 +493,36 @@ export class ClusterNode {
 
   private async openReplica(info: ShardInfo): Promise<void> {
     const name = shardGroupName(info.keyspace, info.id);
+    const began = Date.now();
     const dir = this.replicaDir(info);
+    const n0 = this.state.keyspaces[info.keyspace]?.shards ?? 0;
+    let log: RaftLogStore | undefined = this.raftLog.group(name);
+    const fresh = log.lastIndex() === 0 && log.snapshot().meta.index === 0 && log.initialState().hardState.term === 0;
     const sm = await ShardStateMachine.open({
       dir: joinPath(dir, 'engine'),
       fs: this.fs,
+      // Split off another shard and never started: from the checkpoint the split entry made here, if it did.
+      startFromSplit: info.id >= n0 && fresh,
       ...(this.opts.engine !== undefined ? { engine: this.opts.engine } : {}),
       childSnapDir: (child) => joinPath(this.replicaDir({ keyspace: info.keyspace, id: child, replicas: [] }), 'snap'),
       onSplit: (child) => {
         this.log('info', `split applied: ${name} cut shard ${child} off`);
         void this.reconcile()
           .then(() => this.opening.get(shardGroupName(info.keyspace, child)))
-          .then(() => this.driveSplits())
+          .then(() => this.leadNewShard(name, shardGroupName(info.keyspace, child)))
           .catch(() => undefined);
       },
       onError: (err) => this.log('error', `replica ${name}: clean-up after a split failed`, { err: err instanceof Error ? err.message : String(err) }),
+    }).catch((err: unknown) => {
+      log?.close();
+      throw err;
     });
-    let log: RaftLogStore | undefined;
     try {
-      log = this.raftLog.group(name);
-      const n0 = this.state.keyspaces[info.keyspace]?.shards ?? 0;
       if (info.id >= n0) {
         // Split off another shard: its first snapshot is the parent's checkpoint the split entry made here (none
         // when this node's parent replica skipped the entry by installing a later snapshot: the leader sends it).
         const first = sm.snapshots.info(1);
-        if (log.lastIndex() === 0 && log.snapshot().meta.index === 0 && first?.init !== undefined) {
+        if (fresh && first?.init !== undefined) {
           log.applySnapshot({ meta: { index: 1, term: 1, conf: { voters: [...first.init.replicas], learners: [] } }, data: encodeCheckpointDescriptor(first) });
           log.setHardState({ term: 1, vote: '', commit: 1 });
         }
@@ -540,9 +546,10 @@ export class ClusterNode {
       await sm.close();
       return;
     }
+    log = log!;
     const group = this.newGroup(name, log, sm);
     this.replicas.set(name, { info, sm, group });
-    this.log('info', `opened replica ${name}`, { replicas: info.replicas });
+    this.log('info', `opened replica ${name}`, { replicas: info.replicas, ms: Date.now() - began });
   }
 
   // ---- talking to the meta leader ----
@@ -741,6 +748,24 @@ export class ClusterNode {
             this.log('warn', `cannot report the split of ${name}`, { err: err instanceof Error ? err.message : String(err) });
           });
       }
+    }
+  }
+
+  /**
+   * On the parent's leader, right after a split: stands for the new shard's
+   * leadership, again every 100 ms while it has none (the other replicas
+   * open it as they apply the split entry; a vote request that reaches one
+   * before that is dropped), so requests for the moved range wait about as
+   * long as the slowest replica takes to apply the entry, not election
+   * timeouts. Gives up after 3 s (elections take over).
+   */
+  private async leadNewShard(parentName: string, childName: string): Promise<void> {
+    for (let i = 0; i < 30 && !this.closed; i++) {
+      const p = this.replicas.get(parentName);
+      const c = this.replicas.get(childName);
+      if (p === undefined || !p.group.isLeader || (c !== undefined && c.group.leader !== '')) return;
+      if (c !== undefined && c.sm.applied >= 1) c.group.campaign();
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
 

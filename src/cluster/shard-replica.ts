@@ -29,7 +29,7 @@ import type { OpenOptions } from '../engine/index.js';
 import { EntryType } from '../replication/index.js';
 import type { Entry, Snapshot } from '../replication/index.js';
 import { ReplicaSnapshots, checkOwnership, decodeCheckpointDescriptor } from './shard-snapshot.js';
-import type { ShardOwnership } from './shard-snapshot.js';
+import type { ShardOwnership, SplitInit } from './shard-snapshot.js';
 import { decodeKvCommand, encodeReadOutcome, encodeWriteOutcome, failure } from './kv-command.js';
 import type { KvOutcome, KvRead, KvReadResult, KvSplit, KvWrite, KvWriteResult } from './kv-command.js';
 import type { StateMachine } from './raft-group.js';
@@ -73,6 +73,12 @@ export interface ShardReplicaOptions {
   onSplit?: (child: number) => void;
   /** A background task (the clean-up after a split) failed. */
   onError?: (err: unknown) => void;
+  /**
+   * A shard split off another that has never started: when `snap/1` holds
+   * the checkpoint the split entry made, its files become the engine before
+   * the engine first opens (one open instead of an empty one, then a swap).
+   */
+  startFromSplit?: boolean;
 }
 
 /** Client sessions kept in memory per replica (the engine holds them all; these skip a lookup per write). */
@@ -170,7 +176,26 @@ export class ShardStateMachine implements StateMachine {
         fs,
         engine: { ...options.engine, clock: { nowMs: () => logClock.ms } },
       });
-    return new ShardStateMachine(await open(), clock, logClock, open, snapshots, options.dir, options, fs);
+    const first = options.startFromSplit === true ? snapshots.info(1) : undefined;
+    if (first?.init !== undefined) await snapshots.install(options.dir, 1);
+    const sm = new ShardStateMachine(await open(), clock, logClock, open, snapshots, options.dir, options, fs);
+    if (first?.init !== undefined) await sm.claim(first.init);
+    return sm;
+  }
+
+  /**
+   * Makes the engine, holding the parent's checkpoint a split made, this
+   * shard's state at index 1: its applied record (with the split entry's
+   * log time) and its range. Not flushed here: an engine that lost them in a
+   * crash still names its parent's range, and the node installs the first
+   * snapshot again before anything else (see ClusterNode.openReplica).
+   */
+  private async claim(init: SplitInit): Promise<void> {
+    const b = new WriteBatch();
+    b.put(APPLIED_KEY, encodeApplied(1, init.logTimeMs));
+    b.put(OWNER_KEY, encodeOwnership(init.owner));
+    await this.kv.db.write(b, { disableWal: true });
+    this.readApplied();
   }
 
   get applied(): number {
@@ -380,15 +405,9 @@ export class ShardStateMachine implements StateMachine {
     await this.kvService.close();
     await this.snapshots.install(this.dir, info.index);
     this.kvService = await this.reopen();
-    if (info.init !== undefined) {
-      // A split's first snapshot: the parent's engine, from here on this shard's at index 1 with its own range.
-      const b = new WriteBatch();
-      b.put(APPLIED_KEY, encodeApplied(info.index, info.init.logTimeMs));
-      b.put(OWNER_KEY, encodeOwnership(info.init.owner));
-      await this.kv.db.write(b, { disableWal: true });
-      await this.kv.db.flush();
-    }
-    this.readApplied();
+    // A split's first snapshot: the parent's engine, from here on this shard's at index 1 with its own range.
+    if (info.init !== undefined) await this.claim(info.init);
+    else this.readApplied();
     this.sessionCache.clear();
     if (this.appliedIndex !== info.index) {
       throw corruption(this.dir, 0, `checkpoint ${info.index} holds applied index ${this.appliedIndex}`);

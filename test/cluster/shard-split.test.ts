@@ -11,6 +11,9 @@ import { EntryType } from '../../src/replication/index.js';
 import { ShardRouter, ShardStateMachine, decodeWriteOutcome, encodeKvCommand, inRange, rangeOf, subHashLimit } from '../../src/cluster/index.js';
 import type { KvCommand, KvWrite, RoutedShard } from '../../src/cluster/index.js';
 import { ReplicaSnapshots, encodeCheckpointDescriptor } from '../../src/cluster/shard-snapshot.js';
+import { SnapshotSender, Throttle, serveSnapshotRequest } from '../../src/cluster/snapshot-transfer.js';
+import { MessageType } from '../../src/replication/index.js';
+import type { Message } from '../../src/replication/index.js';
 
 let index = 0;
 function entry(c: Partial<KvCommand> & { write: KvWrite }) {
@@ -84,9 +87,20 @@ test('a split entry hands the upper half of the range to the new shard: refused 
   const first = snaps.info(1)!;
   assert.deepEqual(first.init?.owner, { shard: 1, n0: 1, base: 0, lo: at, hi: limit, children: [] });
   assert.deepEqual(first.init?.replicas, ['n1', 'n2', 'n3']);
-  let child = await ShardStateMachine.open({ dir: '/c1/engine', fs, clock });
-  await child.restore({ meta: { index: 1, term: 1, conf: { voters: ['n1', 'n2', 'n3'], learners: [] } }, data: encodeCheckpointDescriptor(first) });
+  // On a node whose parent replica made it, the new shard's engine starts as that checkpoint.
+  let child = await ShardStateMachine.open({ dir: '/c1/engine', fs, clock, startFromSplit: true });
   assert.equal(child.applied, 1);
+  // Its records as the new shard are not flushed at once: after a crash the engine still names the parent's range,
+  // which is how the node knows to install the first snapshot again (ClusterNode.openReplica).
+  {
+    const crashed = fs.crashImage();
+    const again = await ShardStateMachine.open({ dir: '/c1/engine', fs: crashed, clock });
+    assert.notEqual(again.owner?.shard, 1);
+    await again.restore({ meta: { index: 1, term: 1, conf: { voters: ['n1', 'n2', 'n3'], learners: [] } }, data: encodeCheckpointDescriptor(first) });
+    assert.deepEqual([again.applied, again.owner?.shard], [1, 1]);
+    assert.deepEqual(await keysOf(again), moved);
+    await again.close();
+  }
   assert.deepEqual(await keysOf(child), moved);
   assert.equal((await child.service.get(b(movedKey)))?.toString(), 'before', 'the state as of the entry before the split');
   assert.equal(await codeOf(child.read({ op: 'get', key: b(keptKey) })), 'WRONG_SHARD');
@@ -96,8 +110,38 @@ test('a split entry hands the upper half of the range to the new shard: refused 
   assert.equal((await child.service.get(b(sessionKey)))?.toString(), 'session');
   await child.cleanupSettled();
   assert.equal(child.cleanedKeys, kept.length);
+
+  // A replica whose parent skipped the entry starts empty and receives the first snapshot's files from the new
+  // shard's leader: the descriptor (and so the range it installs) travels with them.
+  const empty = await ShardStateMachine.open({ dir: '/r1/engine', fs, clock });
+  const forwarded: Message[] = [];
+  const sent = new Promise<void>((resolve) => {
+    const sender = new SnapshotSender({
+      fs,
+      throttle: new Throttle(0),
+      request: async (_to, method, payload) => serveSnapshotRequest(method, payload, () => empty.snapshots),
+      forward: (_to, _group, msg) => {
+        forwarded.push(msg);
+        resolve();
+      },
+      snapshotsOf: () => snaps,
+      onMissing: () => assert.fail('the first snapshot is there'),
+      log: () => undefined,
+    });
+    const data = encodeCheckpointDescriptor(first);
+    sender.send('r', 'ks/1', {
+      type: MessageType.Snap, from: 'l', to: 'r', term: 2, index: 0, logTerm: 0, entries: [], commit: 0, reject: false, rejectHint: 0, hintTerm: 0, context: undefined,
+      snapshot: { meta: { index: 1, term: 1, conf: { voters: ['n1', 'n2', 'n3'], learners: [] } }, offset: 0, total: data.length, data },
+    });
+  });
+  await sent;
+  assert.deepEqual(empty.snapshots.info(1)?.init, first.init);
+  await empty.restore({ meta: forwarded[0]!.snapshot!.meta, data: forwarded[0]!.snapshot!.data });
+  assert.deepEqual([empty.applied, empty.owner?.shard], [1, 1]);
+  assert.deepEqual(await keysOf(empty), moved);
+  await empty.close();
   await child.close();
-  // Reopened, the new shard still knows its range and index (installing flushed them).
+  // Reopened, the new shard still knows its range and index (closing flushed them).
   child = await ShardStateMachine.open({ dir: '/c1/engine', fs, clock });
   assert.equal(child.owner?.shard, 1);
   assert.ok(child.applied >= 1);

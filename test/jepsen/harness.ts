@@ -32,7 +32,9 @@
  *   positive control, made deterministic by the probe). `membership` grows
  *   the cluster by two nodes (replicas move onto them), then drains both
  *   back out (`DELETE /api/v1/coordinator/nodes/{id}`) and stops them: every
- *   move of the change happens inside the recorded history.
+ *   move of the change happens inside the recorded history. `split` splits a
+ *   random shard in two by hash range (POST .../shard/{id}/split) and waits
+ *   until the new shard serves and the split is recorded.
  * - End: resume, restart, heal everything, wait until the cluster is
  *   healthy, read every key with linearizable reads (part of the history),
  *   then check the history with the WGL linearizability checker, and check
@@ -47,7 +49,7 @@ import { LocalCluster } from '../../src/cli/local-cluster.js';
 import { checkLinearizable, describeViolation } from '../../src/sim/index.js';
 import type { CheckResult, HistoryOp, KvOpKind } from '../../src/sim/index.js';
 
-export type FaultKind = 'kill' | 'pause' | 'partition' | 'membership';
+export type FaultKind = 'kill' | 'pause' | 'partition' | 'membership' | 'split';
 
 export interface JepsenOptions {
   seed: number;
@@ -436,10 +438,10 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
         if (n >= order.length && performance.now() + hold + 1000 > end) return;
         const kind = n < order.length ? order[n]! : o.faults[rnd.int(0, o.faults.length - 1)]!;
         const victim = rnd.int(0, nodes - 1);
-        const name = kind === 'membership' ? 'cluster' : nodeName(victim);
+        const name = kind === 'membership' || kind === 'split' ? 'cluster' : nodeName(victim);
         const start = rec.now();
         let note: string | undefined;
-        log(`  ${(start / 1000).toFixed(1)}s nemesis: ${kind} ${name}${kind === 'membership' ? '' : ` for ${hold} ms`}`);
+        log(`  ${(start / 1000).toFixed(1)}s nemesis: ${kind} ${name}${kind === 'membership' || kind === 'split' ? '' : ` for ${hold} ms`}`);
         if (kind === 'kill') {
           await cluster.kill(victim);
           await sleep(hold);
@@ -448,6 +450,8 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
           note = `restarted in ${Math.round(performance.now() - began)} ms`;
         } else if (kind === 'membership') {
           note = await growAndShrink(cluster, 2, o.replicationFactor ?? 3, 180_000);
+        } else if (kind === 'split') {
+          note = await splitOne(cluster, rnd, 120_000);
         } else if (kind === 'pause') {
           cluster.pause(victim);
           await sleep(hold);
@@ -464,7 +468,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
           await cluster.heal();
         }
         faults.push({ kind, node: name, start, end: rec.now(), ...(note !== undefined ? { note } : {}) });
-        log(`  ${(rec.now() / 1000).toFixed(1)}s nemesis: ${kind} ${name} over${kind === 'kill' || kind === 'membership' ? ` (${note})` : ''}`);
+        log(`  ${(rec.now() / 1000).toFixed(1)}s nemesis: ${kind} ${name} over${kind === 'kill' || kind === 'membership' || kind === 'split' ? ` (${note})` : ''}`);
         await sleep(quiet);
       }
     };
@@ -582,6 +586,44 @@ async function growAndShrink(cluster: LocalCluster, by: number, rf: number, time
   return `grew ${start} → ${start + by} nodes in ${Math.round(grownMs)} ms, shrank back in ${Math.round(performance.now() - began - grownMs)} ms; every shard kept ${rf} replicas`;
 }
 
+/**
+ * The split nemesis: once no replica move is in flight, splits a random
+ * shard in two by hash range and waits until the new shard has a leader and
+ * the split is recorded. Returns what happened, with the time.
+ */
+async function splitOne(cluster: LocalCluster, rnd: SeededRandom, timeoutMs: number): Promise<string> {
+  interface Map {
+    shards: Array<{ id: number; leader: string; splitFrom?: number }>;
+  }
+  type Status = { moves: unknown[]; splits: unknown[] };
+  const via = cluster.nodes.findIndex((n) => n.child !== undefined);
+  const deadline = performance.now() + timeoutMs;
+  const until = async (what: string, ok: (map: Map, r: Status) => boolean): Promise<Map> => {
+    for (;;) {
+      try {
+        const map = await cluster.coordinator<Map>(via, 'shard-map');
+        if (ok(map, await cluster.coordinator<Status>(via, 'rebalance'))) return map;
+      } catch {
+        // an election: ask again
+      }
+      if (performance.now() > deadline) throw new Error(`split: timed out waiting until ${what}`);
+      await sleep(100);
+    }
+  };
+  const before = await until('no move or split is in flight', (_m, r) => r.moves.length === 0 && r.splits.length === 0);
+  const parent = before.shards[rnd.int(0, before.shards.length - 1)]!.id;
+  const began = performance.now();
+  let child = -1;
+  while (child < 0) {
+    const res = await fetch(cluster.url(via, `/api/v1/coordinator/shard/${parent}/split`), { method: 'POST' });
+    if (res.status === 202) child = ((await res.json()) as { split: { child: number } }).split.child;
+    else if (res.status !== 412 || performance.now() > deadline) throw new Error(`split: shard ${parent} answered ${res.status} ${await res.text()}`);
+    else await sleep(200); // a move started meanwhile: after it
+  }
+  const after = await until(`shard ${child} serves`, (m, r) => r.splits.length === 0 && m.shards.some((s) => s.id === child && s.splitFrom === undefined && s.leader !== ''));
+  return `shard ${parent} split in ${Math.round(performance.now() - began)} ms: shard ${child} took the upper half of its range; ${after.shards.length} shards`;
+}
+
 function summarize(seed: number, events: readonly JepsenEvent[], faults: FaultRecord[], result: CheckResult, probes: JepsenStats['probes']): JepsenStats {
   const byKind: JepsenStats['byKind'] = { read: { ok: 0, fail: 0, info: 0 }, write: { ok: 0, fail: 0, info: 0 }, cas: { ok: 0, fail: 0, info: 0 } };
   let ops = 0;
@@ -599,7 +641,7 @@ function summarize(seed: number, events: readonly JepsenEvent[], faults: FaultRe
     }
   }
   const sum = (t: 'ok' | 'fail' | 'info') => byKind.read[t] + byKind.write[t] + byKind.cas[t];
-  const faultCounts: Record<FaultKind, number> = { kill: 0, pause: 0, partition: 0, membership: 0 };
+  const faultCounts: Record<FaultKind, number> = { kill: 0, pause: 0, partition: 0, membership: 0, split: 0 };
   for (const f of faults) faultCounts[f.kind]++;
   return {
     seed,

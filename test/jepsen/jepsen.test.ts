@@ -4,8 +4,9 @@
 // be linearizable and no acknowledged write may be lost. The positive
 // control then runs on the same cluster (fresh keys) with READONLY (stale)
 // reads during a partition: the checker must flag it, or it proves nothing.
-// Last, on the same cluster, a membership change: it grows 3 → 5 nodes and
-// shrinks back while the clients run, and the history must be linearizable.
+// Last, on the same cluster, a membership change and a split: it grows 3 → 5
+// nodes and shrinks back, and splits a shard in two, while the clients run,
+// and the history must be linearizable.
 // The long version is `npm run jepsen` (test/jepsen/run.ts).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -137,7 +138,7 @@ test('jepsen positive control: READONLY (stale) reads during a partition are fla
   assert.ok(r.reports[0]!.includes('NOT linearizable'));
 });
 
-test('jepsen: linearizable while the cluster grows 3 → 5 nodes and shrinks back; no acknowledged write lost', { timeout: 300_000 }, async () => {
+test('jepsen: linearizable while the cluster grows 3 → 5 nodes and shrinks back and a shard splits; no acknowledged write lost', { timeout: 300_000 }, async () => {
   lines.length = 0;
   const r = await runJepsen({
     seed: SEED + 2,
@@ -145,7 +146,7 @@ test('jepsen: linearizable while the cluster grows 3 → 5 nodes and shrinks bac
     keys: 80,
     clients: 8,
     durationMs: 3000,
-    faults: ['membership'],
+    faults: ['membership', 'split'],
     quietMs: [500, 800],
     baseDir: dir,
     cluster: cluster!,
@@ -156,7 +157,9 @@ test('jepsen: linearizable while the cluster grows 3 → 5 nodes and shrinks bac
   const s = r.stats;
   if (!r.result.ok || s.lostWrites.length > 0) keep = true;
   assert.equal(s.faultCounts.membership, 1);
+  assert.equal(s.faultCounts.split, 1);
   assert.match(lines.join('\n'), /grew 3 → 5 nodes in \d+ ms, shrank back in \d+ ms; every shard kept 3 replicas/);
+  assert.match(lines.join('\n'), /shard \d+ split in \d+ ms: shard 4 took the upper half of its range; 5 shards/);
   assert.equal(s.anomalies.length, 0, `non-linearizable keys: ${JSON.stringify(s.anomalies)}\n${explain(r)}`);
   assert.equal(s.undecided.length, 0);
   assert.deepEqual(s.lostWrites, [], `keys with an acknowledged write but no value at the end\n${explain(r)}`);

@@ -15,7 +15,8 @@
  *   JEPSEN_KEYS / --keys n                 keys (default 200)
  *   JEPSEN_CLIENTS / --clients n           clients (default 10)
  *   JEPSEN_FAULTS / --faults list          fault kinds of the normal runs (default kill,pause,partition;
- *                                          membership grows the cluster by two nodes and shrinks it back)
+ *                                          membership grows the cluster by two nodes and shrinks it back,
+ *                                          split splits a random shard in two by hash range)
  *   JEPSEN_SERVER_ARGS                     more `strata serve` arguments, space separated
  *                                          (e.g. "--set cluster.snapshotEntries=100" to exercise snapshots)
  *   --no-control                           skip the positive control
@@ -46,7 +47,7 @@ const baseSeed = setting('--seed', 'JEPSEN_SEED', Date.now() % 1_000_000_007);
 const keys = setting('--keys', 'JEPSEN_KEYS', 200);
 const clients = setting('--clients', 'JEPSEN_CLIENTS', 10);
 const control = !process.argv.includes('--no-control');
-const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'partition', 'membership'];
+const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'partition', 'membership', 'split'];
 const faultsArg = (() => {
   const i = process.argv.indexOf('--faults');
   const raw = i >= 0 ? process.argv[i + 1] : process.env.JEPSEN_FAULTS;
