@@ -496,7 +496,7 @@ export class ClusterNode {
     const began = Date.now();
     const dir = this.replicaDir(info);
     const n0 = this.state.keyspaces[info.keyspace]?.shards ?? 0;
-    let log: RaftLogStore | undefined = this.raftLog.group(name);
+    const log = this.raftLog.group(name);
     const fresh = log.lastIndex() === 0 && log.snapshot().meta.index === 0 && log.initialState().hardState.term === 0;
     const sm = await ShardStateMachine.open({
       dir: joinPath(dir, 'engine'),
@@ -514,7 +514,7 @@ export class ClusterNode {
       },
       onError: (err) => this.log('error', `replica ${name}: clean-up after a split failed`, { err: err instanceof Error ? err.message : String(err) }),
     }).catch((err: unknown) => {
-      log?.close();
+      log.close();
       throw err;
     });
     try {
@@ -537,7 +537,7 @@ export class ClusterNode {
       const unclaimed = info.id >= n0 && snap.meta.index > 0 && sm.owner?.shard !== info.id;
       if (snap.meta.index > sm.applied || unclaimed) await sm.restore(snap);
     } catch (err) {
-      log?.close();
+      log.close();
       await sm.close().catch(() => undefined);
       throw err;
     }
@@ -546,7 +546,6 @@ export class ClusterNode {
       await sm.close();
       return;
     }
-    log = log!;
     const group = this.newGroup(name, log, sm);
     this.replicas.set(name, { info, sm, group });
     this.log('info', `opened replica ${name}`, { replicas: info.replicas, ms: Date.now() - began });
@@ -729,9 +728,12 @@ export class ClusterNode {
         });
         p.group
           .propose(body)
-          .then(({ outcome }) => {
+          .then(async ({ outcome }) => {
             const o = decodeWriteOutcome(outcome);
-            if (!o.ok) this.log('error', `split of ${parentName} refused by its replicas`, { err: o.message });
+            if (o.ok) return;
+            // Refused by every replica alike (the range they own is not the shard map's): the split cannot happen.
+            this.log('error', `split of ${parentName} refused by its replicas; abandoning it`, { err: o.message });
+            await this.metaPropose({ type: 'splitAbort', keyspace: x.keyspace, child: x.child, why: o.message.slice(0, 500) });
           })
           .catch((err: unknown) => this.log('warn', `cannot propose the split of ${parentName}`, { err: err instanceof Error ? err.message : String(err) }));
       }

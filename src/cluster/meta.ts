@@ -99,7 +99,8 @@ export type MetaCommand =
   | { type: 'moveDone'; keyspace: string; shard: number }
   | { type: 'moveAbort'; keyspace: string; shard: number; why: string }
   | { type: 'splitStart'; keyspace: string; shard: number; nowMs: number }
-  | { type: 'splitDone'; keyspace: string; child: number };
+  | { type: 'splitDone'; keyspace: string; child: number }
+  | { type: 'splitAbort'; keyspace: string; child: number; why: string };
 
 export function emptyMetaState(): MetaState {
   return { nodes: {}, keyspaces: {}, shards: {}, version: 0 };
@@ -245,7 +246,8 @@ export function validateMetaCommand(c: unknown): asserts c is MetaCommand {
       if (!isStr(c.keyspace) || !isInt(c.shard, 0, MAX_SHARDS - 1) || !isInt(c.nowMs, 0, 2 ** 53)) badCommand('splitStart needs keyspace, shard, nowMs');
       return;
     case 'splitDone':
-      if (!isStr(c.keyspace) || !isInt(c.child, 0, MAX_SHARDS - 1)) badCommand('splitDone needs keyspace and child');
+    case 'splitAbort':
+      if (!isStr(c.keyspace) || !isInt(c.child, 0, MAX_SHARDS - 1) || (c.type === 'splitAbort' && !isStr(c.why, 1000))) badCommand(`${c.type} needs keyspace and child`);
       return;
     default:
       badCommand(`unknown type ${String(c.type).slice(0, 40)}`);
@@ -427,6 +429,15 @@ export class MetaStateMachine implements StateMachine {
         Object.assign(parent, { base: r.base, lo: r.lo, hi: x.at });
         delete list[x.child]!.splitFrom;
         delete s.splits![name];
+        return { ok: true };
+      }
+      case 'splitAbort': {
+        // Only a split whose entry the parent's replicas refused: no replica of the new shard ever held data.
+        const name = shardGroupName(c.keyspace, c.child);
+        const list = s.shards[c.keyspace];
+        if (s.splits?.[name] === undefined || list === undefined || list.length - 1 !== c.child) return { error: `no split in flight for ${name}` };
+        list.pop();
+        delete s.splits[name];
         return { ok: true };
       }
     }

@@ -167,6 +167,8 @@ test('splits in the meta state: the new shard takes the upper half of the parent
     entry({ type: 'moveStart', move: { keyspace: 'default', shard: 0, add: 'n4', remove: 'n1', reason: 'balance', startedAtMs: 9 } }), // 13: ok
     entry({ type: 'splitStart', keyspace: 'default', shard: 0, nowMs: 9 }), // 14: shard 0 has a move in flight
     entry({ type: 'splitStart', keyspace: 'default', shard: 2, nowMs: 10 }), // 15: ok, shard 3 is split off shard 2
+    entry({ type: 'splitAbort', keyspace: 'default', child: 2, why: 'test' }), // 16: shard 2's split is done
+    entry({ type: 'splitStart', keyspace: 'default', shard: 0, nowMs: 10 }), // 17: still one split in flight
   ]);
   const answer = (i: number) => JSON.parse(Buffer.from(out.get(i)!).toString()) as { ok?: true; error?: string };
   assert.deepEqual(answer(6), { ok: true });
@@ -179,6 +181,8 @@ test('splits in the meta state: the new shard takes the upper half of the parent
   assert.deepEqual(answer(13), { ok: true });
   assert.match(answer(14).error!, /move in flight/);
   assert.deepEqual(answer(15), { ok: true });
+  assert.match(answer(16).error!, /no split in flight/);
+  assert.match(answer(17).error!, /already has a split/);
   const limit = subHashLimit(2);
   const half = Math.floor(limit / 2);
   const [s0, s1, s2, s3] = sm.state.shards.default!;
@@ -187,6 +191,11 @@ test('splits in the meta state: the new shard takes the upper half of the parent
   assert.deepEqual([s2!.base, s2!.lo, s2!.hi, s2!.splitFrom, s2!.replicas], [1, half, limit, undefined, ['n2', 'n3', 'n1']]);
   assert.deepEqual([s3!.base, s3!.lo, s3!.hi, s3!.splitFrom], [1, half + Math.floor((limit - half) / 2), limit, 2]);
   assert.deepEqual(Object.keys(sm.state.splits!), ['default/3']);
+  // A split its parent's replicas refused is abandoned: the new shard leaves the map.
+  const aborted = await sm.apply([entry({ type: 'splitAbort', keyspace: 'default', child: 3, why: 'refused' })]);
+  assert.deepEqual(JSON.parse(Buffer.from(aborted.get(index)!).toString()), { ok: true });
+  assert.equal(sm.state.shards.default!.length, 3);
+  assert.deepEqual(sm.state.splits, {});
   // The state (as a snapshot or a heartbeat carries it) still checks out with more shards than the keyspace began with.
   assert.ok(isMetaState(JSON.parse(JSON.stringify(sm.state))));
   assert.throws(() => validateMetaCommand({ type: 'splitStart', keyspace: 'default', shard: -1, nowMs: 1 }), /splitStart/);
