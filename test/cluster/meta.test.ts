@@ -93,21 +93,33 @@ test('the meta state machine applies registrations, status, keyspaces and remova
   assert.equal(copy.applied, 7);
 });
 
-test('moves in the meta state: start checks the shard and nodes, done puts the new replica in the old one`s place, abort forgets', async () => {
+/** A meta state machine and entries for it, numbered from 1. */
+function metaLog() {
   const sm = new MetaStateMachine();
   let index = 0;
   const entry = (c: MetaCommand) => ({ term: 1, index: ++index, type: EntryType.Normal, data: encodeMetaCommand(c) });
   const reg = (id: string) => entry({ type: 'register', node: registration(id), nowMs: 1 });
+  return { sm, entry, reg, last: () => index };
+}
+
+const TWO_SHARDS: MetaCommand = {
+  type: 'createKeyspace',
+  keyspace: { name: 'default', strategy: 'raft', shards: 2, replicationFactor: 3, createdAtMs: 2 },
+  shards: [
+    { keyspace: 'default', id: 0, replicas: ['n1', 'n2', 'n3'] },
+    { keyspace: 'default', id: 1, replicas: ['n2', 'n3', 'n1'] },
+  ],
+};
+
+test('moves in the meta state: start checks the shard and nodes, done puts the new replica in the old one`s place, abort forgets', async () => {
+  const { sm, entry, reg } = metaLog();
   const move = (shard: number, add: string, remove: string | null) => ({ keyspace: 'default', shard, add, remove, reason: 'balance' as const, startedAtMs: 5 });
   const out = await sm.apply([
     reg('n1'),
     reg('n2'),
     reg('n3'),
     reg('n4'),
-    entry({ type: 'createKeyspace', keyspace: { name: 'default', strategy: 'raft', shards: 2, replicationFactor: 3, createdAtMs: 2 }, shards: [
-      { keyspace: 'default', id: 0, replicas: ['n1', 'n2', 'n3'] },
-      { keyspace: 'default', id: 1, replicas: ['n2', 'n3', 'n1'] },
-    ] }),
+    entry(TWO_SHARDS),
     entry({ type: 'moveStart', move: move(0, 'n4', 'n1') }), // 6: ok
     entry({ type: 'moveStart', move: move(0, 'n4', 'n2') }), // 7: a move is in flight on shard 0
     entry({ type: 'moveStart', move: move(1, 'n2', 'n1') }), // 8: n2 already holds shard 1
@@ -144,19 +156,13 @@ test('moves in the meta state: start checks the shard and nodes, done puts the n
 });
 
 test('splits in the meta state: the new shard takes the upper half of the parent`s range on its replicas; done shrinks the parent; moves wait', async () => {
-  const sm = new MetaStateMachine();
-  let index = 0;
-  const entry = (c: MetaCommand) => ({ term: 1, index: ++index, type: EntryType.Normal, data: encodeMetaCommand(c) });
-  const reg = (id: string) => entry({ type: 'register', node: registration(id), nowMs: 1 });
+  const { sm, entry, reg, last } = metaLog();
   const out = await sm.apply([
     reg('n1'),
     reg('n2'),
     reg('n3'),
     reg('n4'),
-    entry({ type: 'createKeyspace', keyspace: { name: 'default', strategy: 'raft', shards: 2, replicationFactor: 3, createdAtMs: 2 }, shards: [
-      { keyspace: 'default', id: 0, replicas: ['n1', 'n2', 'n3'] },
-      { keyspace: 'default', id: 1, replicas: ['n2', 'n3', 'n1'] },
-    ] }),
+    entry(TWO_SHARDS),
     entry({ type: 'splitStart', keyspace: 'default', shard: 1, nowMs: 9 }), // 6: ok, shard 2 is split off shard 1
     entry({ type: 'splitStart', keyspace: 'default', shard: 0, nowMs: 9 }), // 7: one split at a time
     entry({ type: 'moveStart', move: { keyspace: 'default', shard: 1, add: 'n4', remove: 'n1', reason: 'balance', startedAtMs: 9 } }), // 8: shard 1 is being split
@@ -193,7 +199,7 @@ test('splits in the meta state: the new shard takes the upper half of the parent
   assert.deepEqual(Object.keys(sm.state.splits!), ['default/3']);
   // A split its parent's replicas refused is abandoned: the new shard leaves the map.
   const aborted = await sm.apply([entry({ type: 'splitAbort', keyspace: 'default', child: 3, why: 'refused' })]);
-  assert.deepEqual(JSON.parse(Buffer.from(aborted.get(index)!).toString()), { ok: true });
+  assert.deepEqual(JSON.parse(Buffer.from(aborted.get(last())!).toString()), { ok: true });
   assert.equal(sm.state.shards.default!.length, 3);
   assert.deepEqual(sm.state.splits, {});
   // The state (as a snapshot or a heartbeat carries it) still checks out with more shards than the keyspace began with.
@@ -203,10 +209,7 @@ test('splits in the meta state: the new shard takes the upper half of the parent
 });
 
 test('drain marks a node leaving: no move may add to it, and it can be removed once it holds nothing', async () => {
-  const sm = new MetaStateMachine();
-  let index = 0;
-  const entry = (c: MetaCommand) => ({ term: 1, index: ++index, type: EntryType.Normal, data: encodeMetaCommand(c) });
-  const reg = (id: string) => entry({ type: 'register', node: registration(id), nowMs: 1 });
+  const { sm, entry, reg } = metaLog();
   const out = await sm.apply([
     reg('n1'),
     reg('n2'),

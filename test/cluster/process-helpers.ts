@@ -19,3 +19,33 @@ export async function checkAcked(client: Redis, acked: ReadonlyMap<string, strin
     part.forEach((k, n) => assert.equal(values[n], acked.get(k), `${label}: acknowledged ${k} reads back`));
   }
 }
+
+/**
+ * Polls node `via`'s shard map and rebalance status until `ok` holds (a
+ * bounded poll of observable state, never a sleep as synchronisation). On
+ * timeout it throws with the last view and each node's last log lines.
+ */
+export async function waitForCluster<M extends { shards: unknown }, R>(
+  cluster: LocalCluster,
+  what: string,
+  ok: (map: M, rebalance: R) => boolean,
+  opts: { timeoutMs?: number; pollMs?: number; via?: number } = {},
+): Promise<M> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 90_000);
+  let last: M | undefined;
+  let lastR: R | undefined;
+  for (;;) {
+    try {
+      last = await cluster.coordinator<M>(opts.via ?? 0, 'shard-map');
+      lastR = await cluster.coordinator<R>(opts.via ?? 0, 'rebalance');
+      if (ok(last, lastR)) return last;
+    } catch {
+      // a node restarting or an election: ask again
+    }
+    if (Date.now() > deadline) {
+      const logs = cluster.nodes.map((n) => `--- ${n.id}:\n${n.output.split('\n').slice(-15).join('\n')}`).join('\n');
+      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last?.shards)}\nrebalance: ${JSON.stringify(lastR)}\n${logs}`);
+    }
+    await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
+  }
+}

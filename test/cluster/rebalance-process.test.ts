@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { CLI_PATH, LocalCluster } from '../../src/cli/local-cluster.js';
-import { checkAcked as checkAckedOn, respClient } from './process-helpers.js';
+import { checkAcked as checkAckedOn, respClient, waitForCluster } from './process-helpers.js';
 
 interface ShardMap {
   shards: Array<{ id: number; leader: string; replicas: string[] }>;
@@ -58,26 +58,8 @@ describe('rebalancing across processes', { timeout: 300_000 }, () => {
   }
 
 
-  /** Polls the shard map until `ok` holds (no sleeps as synchronisation: a bounded poll of observable state). */
-  async function waitFor(what: string, ok: (map: ShardMap, moves: Rebalance) => boolean, timeoutMs = 90_000): Promise<ShardMap> {
-    const deadline = Date.now() + timeoutMs;
-    let last: ShardMap | undefined;
-    let lastMoves: Rebalance | undefined;
-    for (;;) {
-      try {
-        last = await cluster.coordinator<ShardMap>(0, 'shard-map');
-        lastMoves = await cluster.coordinator<Rebalance>(0, 'rebalance');
-        if (ok(last, lastMoves)) return last;
-      } catch {
-        // a node restarting or an election: ask again
-      }
-      if (Date.now() > deadline) {
-        const logs = cluster.nodes.map((n) => `--- ${n.id}:\n${n.output.split('\n').slice(-15).join('\n')}`).join('\n');
-        throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last?.shards)}\nmoves: ${JSON.stringify(lastMoves)}\n${logs}`);
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+  const waitFor = (what: string, ok: (map: ShardMap, moves: Rebalance) => boolean, timeoutMs = 90_000): Promise<ShardMap> =>
+    waitForCluster<ShardMap, Rebalance>(cluster, what, ok, { timeoutMs });
 
   const perNode = (map: ShardMap): Map<string, number> => {
     const m = new Map<string, number>();

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { CLI_PATH, LocalCluster } from '../../src/cli/local-cluster.js';
-import { checkAcked as checkAckedOn, respClient } from './process-helpers.js';
+import { checkAcked as checkAckedOn, respClient, waitForCluster } from './process-helpers.js';
 
 interface ShardMap {
   shards: Array<{ id: number; leader: string; replicas: string[]; base?: number; lo?: number; hi?: number; splitFrom?: number }>;
@@ -51,25 +51,7 @@ describe('splitting a shard across processes', { timeout: 300_000 }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function waitFor(what: string, ok: (map: ShardMap, r: Rebalance) => boolean, timeoutMs = 90_000): Promise<ShardMap> {
-    const deadline = Date.now() + timeoutMs;
-    let last: ShardMap | undefined;
-    let lastR: Rebalance | undefined;
-    for (;;) {
-      try {
-        last = await cluster.coordinator<ShardMap>(0, 'shard-map');
-        lastR = await cluster.coordinator<Rebalance>(0, 'rebalance');
-        if (ok(last, lastR)) return last;
-      } catch {
-        // an election: ask again
-      }
-      if (Date.now() > deadline) {
-        const logs = cluster.nodes.map((n) => `--- ${n.id}:\n${n.output.split('\n').slice(-15).join('\n')}`).join('\n');
-        throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last?.shards)}\nrebalance: ${JSON.stringify(lastR)}\n${logs}`);
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  const waitFor = (what: string, ok: (map: ShardMap, r: Rebalance) => boolean): Promise<ShardMap> => waitForCluster<ShardMap, Rebalance>(cluster, what, ok, { pollMs: 200 });
 
   /** Writers through every node: SETs of fresh keys and INCRs of shared counters, until stopped. Returns the failures. */
   function startWriters(prefix: string): { stop(): Promise<string[]> } {
