@@ -3,8 +3,10 @@
 // every node. No write fails, every acknowledged write reads back through
 // every node, counters count every acknowledged increment exactly once,
 // DBSIZE and SCAN see each key once, and keys route to the new shard. The
-// new shard's replicas survive kill -9 and restart, and a second split
-// cuts the new shard again.
+// new shard's replicas survive kill -9 and restart, a second split cuts the
+// new shard again, and a node that was down through a split catches up
+// (its parent replica installs a later snapshot, so its replica of the new
+// shard starts empty and receives the checkpoint's files).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -173,6 +175,49 @@ describe('splitting a shard across processes', { timeout: 300_000 }, () => {
     await waitFor('the second split recorded', (m, r) => r.splits.length === 0 && m.shards.length >= 4 && m.shards.every((s) => s.leader !== ''));
     const failures = await writers.stop();
     assert.deepEqual(failures, [], 'no write failed during the second split');
+    await checkAll();
+  });
+
+  test('a node down through a split catches up: its halves come from the others (log or streamed checkpoints) and serve stale reads', async () => {
+    const victim = 2;
+    await cluster.kill(victim, 'SIGKILL');
+    const res = await fetch(cluster.url(0, '/api/v1/coordinator/shard/0/split'), { method: 'POST' });
+    assert.equal(res.status, 202, await res.clone().text());
+    const { split } = (await res.json()) as { split: { child: number } };
+    await waitFor('the split recorded with a node down', (m, r) => r.splits.length === 0 && m.shards.some((s) => s.id === split.child && s.splitFrom === undefined && s.leader !== ''));
+    // Enough writes that every shard's log is truncated past the split (snapshotEntries = 50).
+    for (let n = 0; n < 600; n += 10) {
+      await Promise.all(
+        Array.from({ length: 10 }, async (_, j) => {
+          const k = `e:${n + j}`;
+          assert.equal(await clients[(n + j) % 2]!.set(k, `e${n + j}`), 'OK');
+          acked.set(k, `e${n + j}`);
+        }),
+      );
+    }
+    await cluster.restart(victim);
+    clients[victim]!.disconnect();
+    clients[victim] = respClient(cluster, victim);
+    await cluster.waitHealthy();
+    const h = await cluster.coordinator<{ replicasHere: number; replicasAssigned: number }>(victim, 'health');
+    assert.equal(h.replicasHere, h.replicasAssigned, 'the restarted node opened every replica it holds, the new shard`s included');
+    // Stale reads on the restarted node (READONLY) are served by its own replicas: once they caught up, every
+    // acknowledged write is there, the new shard's keys included.
+    const stale = respClient(cluster, victim);
+    try {
+      assert.equal(await stale.call('readonly'), 'OK');
+      const keys = [...acked.keys()];
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const values = await stale.mget(...keys.slice(-500));
+        if (values.every((v, i) => v === acked.get(keys[keys.length - 500 + i]!))) break;
+        assert.ok(Date.now() < deadline, 'the restarted node caught up with the split shards');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await checkAckedOn(stale, acked, 'stale reads on the restarted node');
+    } finally {
+      stale.disconnect();
+    }
     await checkAll();
   });
 });
