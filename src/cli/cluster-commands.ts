@@ -71,7 +71,7 @@ interface ShardMapView {
   metaLeader: string;
   metaVoters: string[];
   nodes: Array<{ id: string; status: string; peer: string; resp: string; http: string; rack: string }>;
-  shards: Array<{ keyspace: string; id: number; replicas: string[]; leader: string; term: number; base?: number; lo?: number; hi?: number; splitFrom?: number }>;
+  shards: Array<{ keyspace: string; id: number; replicas: string[]; leader: string; term: number; base?: number; lo?: number; hi?: number; splitFrom?: number; bytes?: number | null }>;
 }
 
 interface RebalanceView {
@@ -115,6 +115,10 @@ function printStatus(map: ShardMapView, rebalance: RebalanceView): void {
   }
   const leaderless = map.shards.filter((s) => s.leader === '');
   console.log(`${map.shards.length} shards; ${leaderless.length === 0 ? 'every shard has a leader' : `without a leader: ${leaderless.map((s) => `${s.keyspace}/${s.id}`).join(', ')}`}`);
+  const sized = map.shards.filter((s) => typeof s.bytes === 'number').sort((a, b) => b.bytes! - a.bytes!);
+  if (sized.length > 0) {
+    console.log(`largest shards (as their leaders report; split one with strata cluster split): ${sized.slice(0, 5).map((s) => `${s.keyspace}/${s.id} ${formatBytes(s.bytes!)}`).join(', ')}`);
+  }
   for (const x of rebalance.splits ?? []) {
     console.log(`split in flight: ${x.keyspace}/${x.parent} → ${x.keyspace}/${x.child} (from hash ${x.at}) ${x.phase} ${(x.ageMs / 1000).toFixed(1)} s`);
   }

@@ -109,6 +109,8 @@ interface HeartbeatRequest {
   leads: Record<string, number>;
   /** Snapshot transfers this node (a shard leader) is sending, for the rebalance status. */
   transfers?: TransferProgress[];
+  /** Approximate bytes of each shard this node leads (its engine's tables and memtable). */
+  sizes?: Record<string, number>;
 }
 
 interface HeartbeatResponse {
@@ -121,6 +123,8 @@ interface HeartbeatResponse {
   lastSeen: Record<NodeId, number>;
   /** The version of the meta leader's state when it answered. */
   version?: number;
+  /** Shard group → approximate bytes, as leaders report. */
+  sizes?: Record<string, number>;
 }
 
 const enc = new TextEncoder();
@@ -221,6 +225,8 @@ export class ClusterNode {
   /** Shards still being split off (by the shard map) that a parent already said serve their range (WRONG_SHARD). */
   private readonly serving = new Map<string, Set<number>>();
   private routerCache: { version: number; servingSize: number; router: ShardRouter } | undefined;
+  /** Approximate bytes per shard group as its leader last reported (or this node measured, leading it). */
+  private readonly shardSizes = new Map<string, number>();
   /** The meta state version stale replicas were last looked for at. */
   private staleChecked = -1;
   /** The newest meta state version a meta leader reported (a state this node has caught up with is not a replay of old history). */
@@ -598,7 +604,12 @@ export class ClusterNode {
       for (const [name, r] of this.replicas) if (r.group.isLeader) leads[name] = r.group.term;
       this.snapSender.forget((g) => this.replicas.get(g)?.group.isLeader === true);
       const transfers = this.snapSender.progress();
-      const req: HeartbeatRequest = { node: this.id, version: this.state.version, leads, ...(transfers.length > 0 ? { transfers } : {}) };
+      const sizes: Record<string, number> = {};
+      for (const g of Object.keys(leads)) {
+        const bytes = this.replicas.get(g)?.sm.approximateBytes();
+        if (bytes !== undefined) this.shardSizes.set(g, (sizes[g] = bytes));
+      }
+      const req: HeartbeatRequest = { node: this.id, version: this.state.version, leads, sizes, ...(transfers.length > 0 ? { transfers } : {}) };
       const res = parse<HeartbeatResponse>(await this.metaCall('meta.heartbeat', json(req)));
       if (typeof res.version === 'number' && res.version > this.leaderVersion) this.leaderVersion = res.version;
       if (res.state !== undefined) this.onMetaState(res.state, false);
@@ -606,6 +617,7 @@ export class ClusterNode {
       this.metaVoters = res.metaVoters;
       this.lastHeartbeats = res.lastSeen;
       if (res.metaLeader !== '') this.metaLeaderHint = res.metaLeader;
+      for (const [g, bytes] of Object.entries(res.sizes ?? {})) if (!(g in sizes) && typeof bytes === 'number') this.shardSizes.set(g, bytes);
       for (const [g, [leader, term]] of Object.entries(res.leaders)) {
         const mine = this.replicas.get(g);
         if (mine !== undefined) continue; // a local replica knows better
@@ -853,6 +865,7 @@ export class ClusterNode {
         this.lastSeen.set(req.node, Date.now());
         this.heard.add(req.node);
         this.reportedTransfers.set(req.node, Array.isArray(req.transfers) ? req.transfers.slice(0, 1000) : []);
+        for (const [g, bytes] of Object.entries(req.sizes ?? {})) if (typeof bytes === 'number' && req.leads[g] !== undefined) this.shardSizes.set(g, bytes);
         for (const [g, term] of Object.entries(req.leads)) {
           const cur = this.reportedLeaders.get(g);
           if (cur === undefined || term >= cur[1]) this.reportedLeaders.set(g, [req.node, term]);
@@ -863,6 +876,7 @@ export class ClusterNode {
           metaVoters: [...this.metaSm.conf.voters],
           metaLeader: this.id,
           leaders: Object.fromEntries(this.reportedLeaders),
+          sizes: Object.fromEntries(this.shardSizes),
           lastSeen: Object.fromEntries(this.lastSeen),
           version: this.metaSm.state.version,
         };
@@ -1132,7 +1146,7 @@ export class ClusterNode {
   shardMap(): {
     version: number;
     keyspaces: KeyspaceInfo[];
-    shards: Array<ShardInfo & { leader: NodeId; term: number }>;
+    shards: Array<ShardInfo & { leader: NodeId; term: number; bytes: number | null }>;
     nodes: Array<NodeInfo & { lastHeartbeatMs: number | null }>;
     metaLeader: NodeId;
     metaVoters: NodeId[];
@@ -1144,7 +1158,7 @@ export class ClusterNode {
         const g = shardGroupName(sh.keyspace, sh.id);
         const local = this.replicas.get(g);
         const [leader, term] = local !== undefined && local.group.leader !== '' ? [local.group.leader, local.group.term] : (this.leaderHints.get(g) ?? ['', 0]);
-        return { ...sh, leader, term };
+        return { ...sh, leader, term, bytes: this.shardSizes.get(g) ?? null };
       });
     return {
       version: s.version,

@@ -134,6 +134,12 @@ export class ShardStateMachine implements StateMachine {
     if (o !== undefined) this.startCleanup();
   }
 
+  /** Approximate bytes the replica's engine holds: its tables and memtables (keys a split gave away count until deleted and compacted). */
+  approximateBytes(): number {
+    const st = this.kv.db.stats();
+    return st.levels.reduce((n, l) => n + l.bytes, 0) + st.memtableBytes;
+  }
+
   /** Whether this shard owns `key`. */
   owns(key: Uint8Array): boolean {
     const o = this.ownership;

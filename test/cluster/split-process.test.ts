@@ -18,7 +18,7 @@ import { CLI_PATH, LocalCluster } from '../../src/cli/local-cluster.js';
 import { checkAcked as checkAckedOn, respClient, waitForCluster } from './process-helpers.js';
 
 interface ShardMap {
-  shards: Array<{ id: number; leader: string; replicas: string[]; base?: number; lo?: number; hi?: number; splitFrom?: number }>;
+  shards: Array<{ id: number; leader: string; replicas: string[]; base?: number; lo?: number; hi?: number; splitFrom?: number; bytes?: number | null }>;
 }
 interface Rebalance {
   moves: unknown[];
@@ -124,6 +124,8 @@ describe('splitting a shard across processes', { timeout: 300_000 }, () => {
     while (acked.size < more) await new Promise((r) => setTimeout(r, 20));
     const failures = await writers.stop();
     assert.deepEqual(failures, [], 'no write failed during the split');
+    // Leaders report their shards' sizes (what an operator picks a shard to split by), the new shard's included.
+    await waitFor('every shard`s size reported', (m) => m.shards.length === 3 && m.shards.every((s) => typeof s.bytes === 'number' && s.bytes > 0));
 
     const map = await waitFor('the split recorded', (m, r) => r.splits.length === 0 && m.shards.length === 3 && m.shards.every((s) => s.leader !== ''));
     const [s1, s2] = [map.shards[1]!, map.shards[2]!];
