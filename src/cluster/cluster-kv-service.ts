@@ -120,9 +120,20 @@ export class ClusterKvService implements KeyValueService {
     return out;
   }
 
-  /** Runs `run` on the shard owning `key` (see perShard). */
+  /** Runs `run` on the shard owning `key`, routing again after WRONG_SHARD (see perShard; no grouping on the hot path). */
   private async oneKey<T>(key: Uint8Array, run: (shard: number) => Promise<T>): Promise<T> {
-    return (await this.perShard([key], (shard) => run(shard)))[0]![1];
+    if (!(key instanceof Uint8Array)) throw invalidArgument('key must be bytes');
+    let deadline = 0;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await run(this.node.router().shardOf(key));
+      } catch (err) {
+        if (!(err instanceof StrataError && err.code === ERROR_CODES.WRONG_SHARD)) throw err;
+        if (deadline === 0) deadline = Date.now() + this.node.opts.requestTimeoutMs;
+        else if (Date.now() >= deadline) throw err;
+        if (!this.node.learnSplit(key)) await pause(attempt);
+      }
+    }
   }
 
   // ---- reads ----

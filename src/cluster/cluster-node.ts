@@ -1014,12 +1014,13 @@ export class ClusterNode {
    * map, plus the new shards a parent already said serve their range.
    */
   router(): ShardRouter {
+    const c = this.routerCache;
+    const servingSize = this.serving.get(DEFAULT_KEYSPACE)?.size ?? 0;
+    if (c !== undefined && c.version === this.state.version && c.servingSize === servingSize) return c.router;
     const { info, shards } = this.keyspace();
     const serving = this.serving.get(info.name) ?? new Set<number>();
-    const c = this.routerCache;
-    if (c !== undefined && c.version === this.state.version && c.servingSize === serving.size) return c.router;
     const router = new ShardRouter(info.shards, shards, serving);
-    this.routerCache = { version: this.state.version, servingSize: serving.size, router };
+    this.routerCache = { version: this.state.version, servingSize, router };
     return router;
   }
 
