@@ -24,7 +24,7 @@
 import { ERROR_CODES, StrataError, corruption, joinPath, NodeFs, systemClock } from '../base/index.js';
 import { inRange, subHashLimit } from './routing.js';
 import type { Clock, Fs, KeyValueService } from '../base/index.js';
-import { LocalKvService, WriteBatch, encodeExpiringValue, payloadOf } from '../engine/index.js';
+import { LocalKvService, WriteBatch, encodeExpiringValue, expiryOf, payloadOf } from '../engine/index.js';
 import type { OpenOptions } from '../engine/index.js';
 import { EntryType } from '../replication/index.js';
 import type { Entry, Snapshot } from '../replication/index.js';
@@ -57,6 +57,22 @@ class PinnedClock implements Clock {
 interface SessionRecord {
   seq: number;
   response: Uint8Array;
+  /** The log time after which the session is forgotten (undefined: a record written before sessions expired). */
+  expireAtMs: number | undefined;
+}
+
+/**
+ * A client session unused for this long, by the log's clock, is forgotten:
+ * its record expires (compaction drops it), and every replica treats it as
+ * gone from the same entry on, since entries carry the leader's time. A
+ * command retried later than that would apply again; requests give up
+ * (requestTimeoutMs) long before.
+ */
+export const SESSION_TTL_MS = 60 * 60_000;
+
+/** The session when it is still alive at log time `at`. */
+function liveSession(rec: SessionRecord | undefined, at: number): SessionRecord | undefined {
+  return rec !== undefined && (rec.expireAtMs === undefined || rec.expireAtMs > at) ? rec : undefined;
 }
 
 export interface ShardReplicaOptions {
@@ -232,8 +248,10 @@ export class ShardStateMachine implements StateMachine {
           out.set(e.index, encodeWriteOutcome(failure(err)));
           continue;
         }
+        // The entry's time: the leader's clock, but never before an entry applied earlier (leaders' clocks differ).
+        const at = Math.max(cmd.nowMs, this.logClock.ms);
         if (cmd.client !== '') {
-          const seen = sessions.get(cmd.client) ?? this.session(cmd.client);
+          const seen = liveSession(sessions.get(cmd.client) ?? this.session(cmd.client), at);
           if (seen !== undefined && cmd.seq <= seen.seq) {
             out.set(
               e.index,
@@ -245,8 +263,6 @@ export class ShardStateMachine implements StateMachine {
           }
         }
         let outcome: KvOutcome<KvWriteResult>;
-        // The entry's time: the leader's clock, but never before an entry applied earlier (leaders' clocks differ).
-        const at = Math.max(cmd.nowMs, this.logClock.ms);
         if (cmd.write.op === 'clear' || cmd.write.op === 'split') {
           // clear walks the engine and split checkpoints it: everything staged so far goes in first.
           extra.put(APPLIED_KEY, encodeApplied(e.index - 1, this.logClock.ms));
@@ -281,8 +297,8 @@ export class ShardStateMachine implements StateMachine {
         const encoded = encodeWriteOutcome(outcome);
         out.set(e.index, encoded);
         if (cmd.client !== '') {
-          sessions.set(cmd.client, { seq: cmd.seq, response: encoded });
-          extra.put(sessionKey(cmd.client), encodeExpiringValue(encodeSession(cmd.seq, encoded), undefined));
+          sessions.set(cmd.client, { seq: cmd.seq, response: encoded, expireAtMs: at + SESSION_TTL_MS });
+          extra.put(sessionKey(cmd.client), encodeExpiringValue(encodeSession(cmd.seq, encoded), at + SESSION_TTL_MS));
         }
       }
     } catch (err) {
@@ -503,8 +519,9 @@ export class ShardStateMachine implements StateMachine {
     const raw = this.kv.db.getSync(sessionKey(client));
     if (raw === undefined) return undefined;
     const v = payloadOf(raw);
-    if (v === null || v.length < 8) throw new StrataError(ERROR_CODES.CORRUPTION, `session record of ${client} is malformed`);
-    const rec = { seq: v.readDoubleLE(0), response: v.subarray(8) };
+    const expireAtMs = expiryOf(raw);
+    if (v === null || v.length < 8 || expireAtMs === null) throw new StrataError(ERROR_CODES.CORRUPTION, `session record of ${client} is malformed`);
+    const rec = { seq: v.readDoubleLE(0), response: v.subarray(8), expireAtMs };
     this.cacheSession(client, rec);
     return rec;
   }

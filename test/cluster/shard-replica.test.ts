@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock, MemFs } from '../../src/base/index.js';
 import { EntryType } from '../../src/replication/index.js';
-import { ShardStateMachine, decodeWriteOutcome, encodeKvCommand } from '../../src/cluster/index.js';
+import { SESSION_TTL_MS, SYSTEM_PREFIX, ShardStateMachine, decodeWriteOutcome, encodeKvCommand } from '../../src/cluster/index.js';
 import type { KvCommand, KvWrite } from '../../src/cluster/index.js';
 
 let index = 0;
@@ -90,5 +90,35 @@ test('expiry uses the clock carried in the entry, the same on every replica', as
   assert.deepEqual(decodeWriteOutcome(cleared.get(4)!), { ok: true, value: { op: 'clear', deleted: 2 } });
   assert.equal(sm.applied, 5);
   assert.deepEqual((await sm.service.scan({ limit: 10 })).entries.map((e) => e.key.toString()), ['y']);
+  await sm.close();
+});
+
+test('client sessions expire by the log`s clock: a retry within the TTL is answered, after it applies as new; compaction drops the record', async () => {
+  index = 0;
+  const fs = new MemFs();
+  const clock = new ManualClock(0);
+  let sm = await ShardStateMachine.open({ dir: '/s3', fs, clock });
+  const incr = (nowMs: number, seq = 1) => entry({ nowMs, client: 'c9', seq, write: { op: 'update', key: b('n'), mutation: { kind: 'incrBy', by: 1n } } });
+  const t0 = 1_000_000;
+  await sm.apply([incr(t0)]);
+  // The same command again just inside the TTL: answered from the session, not applied.
+  const within = await sm.apply([incr(t0 + SESSION_TTL_MS - 1)]);
+  assert.deepEqual(decodeWriteOutcome(within.get(index)!), { ok: true, value: { op: 'update', result: { integer: 1n } } });
+  await sm.close();
+  // Reopened (the record comes from the engine, with its expiry), the session still answers inside the TTL
+  // (a dedup answer does not extend it) ...
+  sm = await ShardStateMachine.open({ dir: '/s3', fs, clock });
+  const reopened = await sm.apply([incr(t0 + SESSION_TTL_MS - 1)]);
+  assert.deepEqual(decodeWriteOutcome(reopened.get(index)!), { ok: true, value: { op: 'update', result: { integer: 1n } } });
+  // ... and past it the session is gone on every replica alike: the command applies as a new one.
+  const after = await sm.apply([incr(t0 + SESSION_TTL_MS)]);
+  assert.deepEqual(decodeWriteOutcome(after.get(index)!), { ok: true, value: { op: 'update', result: { integer: 2n } } });
+  // An unrelated entry moves the log's clock past the new record's expiry; compaction then drops it from the engine.
+  await sm.apply([entry({ nowMs: t0 + 3 * SESSION_TTL_MS, write: { op: 'set', key: b('other'), value: b('1'), options: {} } })]);
+  await sm.kv.compact();
+  assert.equal(sm.kv.db.getSync(Buffer.concat([SYSTEM_PREFIX, Buffer.from('session/c9')])), undefined);
+  // Older sequence numbers of a forgotten session are new commands too.
+  const old = await sm.apply([incr(t0 + 3 * SESSION_TTL_MS, 1)]);
+  assert.deepEqual(decodeWriteOutcome(old.get(index)!), { ok: true, value: { op: 'update', result: { integer: 3n } } });
   await sm.close();
 });
