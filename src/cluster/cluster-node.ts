@@ -47,6 +47,8 @@ const MANUAL_TRANSFER_HOLD_MS = 10 * 60_000;
 const FORWARDED = 'fwd:';
 /** A learner this close to the commit index is promoted to voter. */
 const PROMOTE_LAG_ENTRIES = 64;
+/** A move in flight longer than this logs a warning with its learner's progress (again as often). */
+const MOVE_SLOW_MS = 30_000;
 /** Meta log entries kept past a snapshot of the meta state. */
 const META_SNAPSHOT_EVERY = 1000;
 
@@ -217,6 +219,7 @@ export class ClusterNode {
   /** Moves: when this node (a shard leader) last proposed a step, and which move it reported done. */
   private readonly moveStepAt = new Map<string, number>();
   private readonly moveReported = new Map<string, number>();
+  private readonly moveWarnedAt = new Map<string, number>();
   /** Replicas being removed. */
   private readonly closing = new Set<string>();
   /** Splits: when this node (the parent's leader) last proposed the split entry, and which it reported done. */
@@ -680,6 +683,19 @@ export class ClusterNode {
         const stray = conf.voters.find((v) => !r.info.replicas.includes(v) && this.state.nodes[v]?.status !== 'up');
         if (stray !== undefined && conf.voters.length > 1) r.group.proposeConfChange({ type: ConfChangeType.RemoveNode, node: stray });
         continue;
+      }
+      // A move that takes long says where it stands (operators, and the logs a failed test prints).
+      if (now - m.startedAtMs > MOVE_SLOW_MS && (this.moveWarnedAt.get(name) ?? 0) <= now - MOVE_SLOW_MS) {
+        this.moveWarnedAt.set(name, now);
+        const pr = r.group.raft.progress().get(m.add);
+        this.log('warn', `move of ${name} to ${m.add} is slow`, {
+          ageMs: now - m.startedAtMs,
+          learner: pr === undefined ? 'not a member yet' : pr.state,
+          match: pr?.match ?? 0,
+          commit: r.group.raft.hardState().commit,
+          voters: conf.voters,
+          learners: conf.learners,
+        });
       }
       // One step per shard per heartbeat: a step is a log entry, which must commit before the next.
       if ((this.moveStepAt.get(name) ?? 0) > now - this.opts.heartbeatMs) continue;

@@ -43,7 +43,7 @@ export async function waitForCluster<M extends { shards: unknown }, R>(
       // a node restarting or an election: ask again
     }
     if (Date.now() > deadline) {
-      const logs = cluster.nodes.map((n) => `--- ${n.id}:\n${n.output.split('\n').slice(-15).join('\n')}`).join('\n');
+      const logs = cluster.nodes.map((n) => `--- ${n.id}:\n${n.output.split('\n').slice(-40).join('\n')}`).join('\n');
       throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last?.shards)}\nrebalance: ${JSON.stringify(lastR)}\n${logs}`);
     }
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
