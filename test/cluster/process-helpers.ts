@@ -49,3 +49,31 @@ export async function waitForCluster<M extends { shards: unknown }, R>(
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
   }
 }
+
+/**
+ * SETs of fresh keys `${prefix}:${n}` through the clients in turn, one at a
+ * time, until stopped; each acknowledged one goes into `acked` (a write that
+ * failed was not acknowledged, so it is not checked). `stop` resolves with
+ * the number of failed writes.
+ */
+export function backgroundSets(clients: readonly Redis[], acked: Map<string, string>, prefix: string): { stop(): Promise<number> } {
+  let stopped = false;
+  let errors = 0;
+  const loop = (async () => {
+    for (let n = 0; !stopped; n++) {
+      const k = `${prefix}:${n}`;
+      try {
+        if ((await clients[n % clients.length]!.set(k, `${prefix}${n}`)) === 'OK') acked.set(k, `${prefix}${n}`);
+      } catch {
+        errors++;
+      }
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return errors;
+    },
+  };
+}
