@@ -260,6 +260,9 @@ test('a follower behind the compacted log gets the snapshot in chunks', () => {
   assert.equal(chunks.length, Math.ceil(state.length / 10));
   assert.deepEqual(c.node('c').log.snapshot().data, state);
   assert.equal(c.node('c').raft.log.committed, a.raft.log.committed);
+  // With nothing newer to send, the leader replicates to c at once (it used to wait in probe for the next proposal).
+  assert.equal(a.raft.progress().get('c')?.state, 'replicate');
+  assert.equal(a.raft.progress().get('c')?.match, applied);
 });
 
 test('a lost snapshot chunk is resent after an election timeout of silence', () => {

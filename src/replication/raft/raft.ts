@@ -785,7 +785,13 @@ export class Raft {
         const wasPaused = pr.isPaused();
         if (pr.maybeUpdate(m.index)) {
           if (pr.state === 'probe') pr.becomeReplicate();
-          else if (pr.state === 'snapshot' && pr.match >= (pr.snapshot?.meta.index ?? 0)) pr.becomeProbe();
+          else if (pr.state === 'snapshot' && pr.match >= (pr.snapshot?.meta.index ?? 0)) {
+            // The follower holds the snapshot and said where it stands: replicate from there at once (as etcd does).
+            // Left in probe, a follower with nothing newer to send stays there until the next proposal: a learner of
+            // a quiet shard was never promoted.
+            pr.becomeProbe();
+            pr.becomeReplicate();
+          }
           else if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
           const committed = this.maybeCommit();
           if (committed && !this.lazyCommit) {
