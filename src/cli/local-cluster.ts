@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,6 +83,11 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   return any;
 }
 
+/** Free ports for a node's four listeners. */
+async function freePorts(host: string): Promise<LocalNodePorts> {
+  return { resp: await freePort(host), http: await freePort(host), grpc: await freePort(host), peer: await freePort(host) };
+}
+
 export class LocalCluster {
   readonly nodes: LocalNode[] = [];
   private constructor(readonly opts: LocalClusterOptions) {
@@ -111,13 +116,13 @@ export class LocalCluster {
   static async start(opts: LocalClusterOptions, healthyTimeoutMs = 60_000): Promise<LocalCluster> {
     const c = new LocalCluster(opts);
     for (let i = 0; i < opts.nodes; i++) {
-      const ports = { resp: await freePort(c.host), http: await freePort(c.host), grpc: await freePort(c.host), peer: await freePort(c.host) };
+      const ports = await freePorts(c.host);
       const dataDir = join(opts.baseDir, `n${i + 1}`);
       mkdirSync(dataDir, { recursive: true });
       c.nodes.push({ index: i, id: `n${i + 1}`, dataDir, ports, child: undefined, exited: Promise.resolve(null), output: '' });
     }
     try {
-      for (const n of c.nodes) await c.launch(n);
+      for (const n of c.nodes) await c.launchFresh(n);
       await c.waitHealthy(healthyTimeoutMs);
     } catch (err) {
       await c.stop();
@@ -129,13 +134,33 @@ export class LocalCluster {
   /** Starts one more node, which joins the cluster (rebalancing then moves replicas to it). */
   async addNode(): Promise<LocalNode> {
     const i = this.nodes.length;
-    const ports = { resp: await freePort(this.host), http: await freePort(this.host), grpc: await freePort(this.host), peer: await freePort(this.host) };
+    const ports = await freePorts(this.host);
     const dataDir = join(this.opts.baseDir, `n${i + 1}`);
     mkdirSync(dataDir, { recursive: true });
     const n: LocalNode = { index: i, id: `n${i + 1}`, dataDir, ports, child: undefined, exited: Promise.resolve(null), output: '' };
     this.nodes.push(n);
-    await this.launch(n);
+    await this.launchFresh(n);
     return n;
+  }
+
+  /**
+   * A new node's first start. A port found free can still be taken before
+   * the node binds it (another test's cluster picking the same one): the
+   * node then exits with EADDRINUSE, and starts again, from an empty data
+   * directory, on other ports.
+   */
+  private async launchFresh(n: LocalNode): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.launch(n);
+        return;
+      } catch (err) {
+        if (attempt >= 5 || !/EADDRINUSE/.test(err instanceof Error ? err.message : String(err))) throw err;
+        rmSync(n.dataDir, { recursive: true, force: true });
+        mkdirSync(n.dataDir, { recursive: true });
+        n.ports = await freePorts(this.host);
+      }
+    }
   }
 
   /** The `strata serve` arguments of node `n`. */
