@@ -20,7 +20,7 @@ import { ConcatIterator } from './concat-iterator.js';
 import { DbIterator } from './db-iterator.js';
 import type { Entry, IteratorOptions } from './db-iterator.js';
 import { EXPIRING_VALUES_MARK, currentFile, lockFile, logFile, parseFileName, tableFile, tableName, valueFormatFile } from './filenames.js';
-import { compareInternalKeys, compareUserKeyTo, makeInternalKey, typeOf, ValueType } from './format.js';
+import { compareInternalKeys, compareUserKeyTo, makeInternalKey, TRAILER_SIZE, typeOf, ValueType, writeTrailer } from './format.js';
 import type { InternalIterator } from './iterator.js';
 import { Memtable } from './memtable.js';
 import { MergingIterator } from './merging-iterator.js';
@@ -28,7 +28,9 @@ import { resolveOptions } from './options.js';
 import type { OpenOptions, ResolvedOptions } from './options.js';
 import { Snapshot, SnapshotList } from './snapshot.js';
 import { EngineCounters } from './stats.js';
+import { FIND_NONE, FIND_VALUE } from './table/index.js';
 import type { Block, TableBuilderOptions, TableReader } from './table/index.js';
+import { copyRange } from './table/block.js';
 import { TableCache } from './table-cache.js';
 import { findFile, userKeyRange } from './version.js';
 import type { Version } from './version.js';
@@ -1051,8 +1053,9 @@ export class DB {
     for (let i = 0; i < l0.length; i++) {
       const f = l0[i]!;
       if (compareUserKeyTo(k, f.smallest) < 0 || compareUserKeyTo(k, f.largest) > 0) continue;
-      const r = this.tableGet(f, k, lookup);
-      if (r !== undefined) return r === DELETED ? undefined : r;
+      const reader = this.tableCache.reader(f);
+      const r = reader.find(lookup);
+      if (r !== FIND_NONE) return r === FIND_VALUE ? reader.foundValue : undefined;
     }
     for (let level = 1; level < v.levels.length; level++) {
       const files = v.levels[level]!;
@@ -1061,20 +1064,27 @@ export class DB {
       if (i >= files.length) continue;
       const f = files[i]!;
       if (compareUserKeyTo(k, f.smallest) < 0) continue;
-      const r = this.tableGet(f, k, lookup);
-      if (r !== undefined) return r === DELETED ? undefined : r;
+      const reader = this.tableCache.reader(f);
+      const r = reader.find(lookup);
+      if (r !== FIND_NONE) return r === FIND_VALUE ? reader.foundValue : undefined;
     }
     return undefined;
   }
 
-  /** The table's answer for `k`: a value, DELETED, or undefined when the table has no version of `k`. */
-  private tableGet(f: FileMeta, k: Buffer, lookup: Buffer): Buffer | typeof DELETED | undefined {
-    const reader: TableReader = this.tableCache.reader(f);
-    // TableReader.get counts bloom checks, negatives and false positives itself.
-    const e = reader.get(lookup);
-    if (e === undefined || compareUserKeyTo(k, e.key) !== 0) return undefined;
-    return typeOf(e.key) === ValueType.DELETE ? DELETED : e.value;
+  /**
+   * The lookup key (user key + trailer) for a point read, in a buffer kept
+   * for the next read of the same key length: point reads are synchronous
+   * and nothing keeps the lookup key.
+   */
+  private lookupKey(k: Buffer, seq: number): Buffer {
+    let b = this.lookupBuf;
+    if (b.length !== k.length + TRAILER_SIZE) this.lookupBuf = b = Buffer.allocUnsafe(k.length + TRAILER_SIZE);
+    copyRange(k, 0, k.length, b, 0);
+    writeTrailer(b, k.length, seq, ValueType.PUT);
+    return b;
   }
+
+  private lookupBuf: Buffer = Buffer.alloc(0);
 
   get(key: BytesLike, options?: ReadOptions & { encoding?: 'buffer' }): Promise<Buffer | undefined>;
   get(key: BytesLike, options: ReadOptions & { encoding: 'utf8' }): Promise<string | undefined>;
@@ -1122,7 +1132,7 @@ export class DB {
     let r = this.active.mem.get(k, seq);
     for (let i = this.frozen.length - 1; r === undefined && i >= 0; i--) r = this.frozen[i]!.mem.get(k, seq);
     if (r !== undefined) return r.kind === 'value' ? r.value : undefined;
-    return this.getFromTables(this.versions.current, k, makeInternalKey(k, seq, ValueType.PUT));
+    return this.getFromTables(this.versions.current, k, this.lookupKey(k, seq));
   }
 
   has(key: BytesLike, options?: ReadOptions): Promise<boolean> {
@@ -1365,7 +1375,6 @@ function noWal(options: WriteOptions | undefined): boolean {
 }
 
 const EMPTY = Buffer.alloc(0);
-const DELETED: unique symbol = Symbol('deleted');
 
 /** Opens (creating if missing, by default) the database in `dir`. */
 export function open(dir: string, options?: OpenOptions): Promise<DB> {

@@ -330,6 +330,7 @@ export class Memtable {
   /** Newest entry for `userKey` with seq <= `snapshotSeq`. */
   get(userKey: Buffer, snapshotSeq: number): MemtableGetResult {
     const list = this.list;
+    if (list.count === 0) return undefined;
     const ukLen = userKey.length;
     // First entry >= (userKey, snapshotSeq, PUT): the newest version visible at the snapshot, if any.
     const n = list.findGE(userKey, ukLen, snapshotSeq, ValueType.PUT);

@@ -92,11 +92,17 @@ export class Block {
     if (n === 0 || n > (len - 4) / 4) throw corruption(file, fileOffset, `bad restart count ${n} in ${len}-byte block`);
     this.numRestarts = n;
     this.dataEnd = len - 4 - 4 * n;
+    // Decoded once: searches read restart points many times (Buffer#readUInt32LE costs more than an array load).
+    const restarts = new Uint32Array(n);
+    for (let i = 0, at = this.dataEnd; i < n; i++, at += 4) restarts[i] = data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16) | (data[at + 3]! << 24);
+    this.restarts = restarts;
     if (validate) this.validateRestarts();
   }
 
+  private readonly restarts: Uint32Array;
+
   restartPoint(i: number): number {
-    return this.data.readUInt32LE(this.dataEnd + 4 * i);
+    return this.restarts[i]!;
   }
 
   iterator(): BlockIterator {
@@ -201,6 +207,16 @@ export class BlockIterator implements InternalIterator {
   value(): Buffer {
     assert(this.valid(), 'BlockIterator.value() while not valid');
     return (this.cachedValue ??= this.data.subarray(this.valStart, this.valEnd));
+  }
+
+  /** Compares the user-key part of the current (internal) key with userKey[0, userLen), without allocating. */
+  compareUserKey(userKey: Buffer, userLen: number): number {
+    return compareRanges(this.keySrc, this.keyStart, this.keyEnd - TRAILER_SIZE, userKey, 0, userLen);
+  }
+
+  /** The value type in the current internal key's trailer (its lowest byte). */
+  keyType(): number {
+    return this.keySrc[this.keyEnd - TRAILER_SIZE]!;
   }
 
   /** Compares the current key with `target` without allocating. */
