@@ -255,10 +255,8 @@ export class TableReader {
 
   approximateOffsetOf(ikey: Buffer): number {
     if (this.closed) throw closedError('table');
-    const ii = this.getIndexIter;
-    ii.seek(ikey);
-    if (!ii.valid()) return this.dataEnd;
-    return this.decodeIndexValue(ii.value(), this.scratch).offset;
+    const i = this.indexSearch(ikey);
+    return i < this.indexOffsets.length ? this.indexOffsets[i]! : this.dataEnd;
   }
 
   close(): void {
@@ -403,8 +401,20 @@ export class TableReader {
   private indexOffsets = new Float64Array(0);
   private indexSizes = new Float64Array(0);
 
-  /** The first index entry whose separator is >= lookupKey (internal-key order), or the entry count. */
-  private indexSearch(lookupKey: Buffer): number {
+  /** @internal Data blocks in the table. */
+  get blockCount(): number {
+    return this.indexOffsets.length;
+  }
+
+  /** @internal Data block `i`'s handle, written into `out`. */
+  blockHandle(i: number, out: BlockHandle): BlockHandle {
+    out.offset = this.indexOffsets[i]!;
+    out.size = this.indexSizes[i]!;
+    return out;
+  }
+
+  /** @internal The first index entry whose separator is >= lookupKey (internal-key order), or blockCount. */
+  indexSearch(lookupKey: Buffer): number {
     const keys = this.indexKeys;
     const ends = this.indexKeyEnds;
     let lo = 0;
@@ -465,12 +475,13 @@ export class TableReader {
 }
 
 /**
- * Two-level iterator: the index block picks a data block, a reused
+ * Two-level iterator: the (flattened) index picks a data block, a reused
  * BlockIterator walks it. Empty blocks (there are none in tables we write)
  * are skipped. Any error leaves the iterator not valid.
  */
 class TableIterator implements InternalIterator {
-  private readonly index: BlockIterator;
+  /** The data block the iterator is in: an index entry number (-1 or blockCount: none). */
+  private blockIdx = -1;
   private readonly data = new BlockIterator();
   /** The index points at a block and `data` holds it. */
   private loaded = false;
@@ -483,7 +494,6 @@ class TableIterator implements InternalIterator {
     private readonly table: TableReader,
     private readonly fillCache: boolean,
   ) {
-    this.index = table.indexBlock.iterator();
   }
 
   valid(): boolean {
@@ -503,7 +513,7 @@ class TableIterator implements InternalIterator {
   seekToFirst(): void {
     this.checkOpen();
     try {
-      this.index.seekToFirst();
+      this.blockIdx = 0;
       if (this.loadData()) this.data.seekToFirst();
       this.skipForward();
     } catch (err) {
@@ -514,7 +524,7 @@ class TableIterator implements InternalIterator {
   seekToLast(): void {
     this.checkOpen();
     try {
-      this.index.seekToLast();
+      this.blockIdx = this.table.blockCount - 1;
       if (this.loadData()) this.data.seekToLast();
       this.skipBackward();
     } catch (err) {
@@ -525,7 +535,7 @@ class TableIterator implements InternalIterator {
   seek(target: Buffer): void {
     this.checkOpen();
     try {
-      this.index.seek(target);
+      this.blockIdx = this.table.indexSearch(target);
       if (this.loadData()) this.data.seek(target);
       this.skipForward();
     } catch (err) {
@@ -538,8 +548,7 @@ class TableIterator implements InternalIterator {
     try {
       // The first block whose separator is >= target holds target's place;
       // if every separator is < target, the answer is the table's last key.
-      this.index.seek(target);
-      if (!this.index.valid()) this.index.seekToLast();
+      this.blockIdx = Math.min(this.table.indexSearch(target), this.table.blockCount - 1);
       if (this.loadData()) this.data.seekForPrev(target);
       this.skipBackward();
     } catch (err) {
@@ -573,7 +582,6 @@ class TableIterator implements InternalIterator {
     this.loaded = false;
     this.dataOffset = -1;
     this.data.close();
-    this.index.close();
     this.table.iteratorClosed();
   }
 
@@ -589,11 +597,11 @@ class TableIterator implements InternalIterator {
 
   /** Points `data` at the index's current block; false if the index is exhausted. */
   private loadData(): boolean {
-    if (!this.index.valid()) {
+    if (this.blockIdx < 0 || this.blockIdx >= this.table.blockCount) {
       this.loaded = false;
       return false;
     }
-    const h = this.table.decodeIndexValue(this.index.value(), this.handle);
+    const h = this.table.blockHandle(this.blockIdx, this.handle);
     if (h.offset !== this.dataOffset) {
       this.loaded = false;
       this.dataOffset = -1;
@@ -606,14 +614,14 @@ class TableIterator implements InternalIterator {
 
   private skipForward(): void {
     while (this.loaded && !this.data.valid()) {
-      this.index.next();
+      this.blockIdx++;
       if (this.loadData()) this.data.seekToFirst();
     }
   }
 
   private skipBackward(): void {
     while (this.loaded && !this.data.valid()) {
-      this.index.prev();
+      this.blockIdx--;
       if (this.loadData()) this.data.seekToLast();
     }
   }
