@@ -7,6 +7,7 @@ import { compareUserKeyTo, makeInternalKey, seqOf, typeOf, userKeyOf, ValueType 
 import type { InternalIterator } from './iterator.js';
 import { MergingIterator } from './merging-iterator.js';
 import { TableBuilder, TableReader } from './table/index.js';
+import { Memtable } from './memtable.js';
 import type { TableBuilderOptions } from './table/index.js';
 import { findFile } from './version.js';
 import type { FileMeta } from './version-edit.js';
@@ -196,8 +197,8 @@ export async function runCompactionJob(fs: Fs, spec: CompactionJobSpec): Promise
 
 /**
  * What buildTable reads: entries in internal-key order, walked once from the
- * first. Buffers from key() must stay unchanged after next() (memtable and
- * serialized-run views do; a block iterator's reused key buffer would not).
+ * first. Buffers from key() must stay unchanged after next() (memtable
+ * views do; a block iterator's reused key buffer would not).
  */
 export interface EntrySource {
   seekToFirst(): void;
@@ -262,49 +263,19 @@ export async function buildTable(
 export interface FlushJobSpec {
   dir: string;
   number: number;
-  /** Entries from Memtable.serialize(): `uint32 keyLength | internal key | uint32 valueLength | value`, in order. */
-  run: Uint8Array;
+  /** A frozen memtable's records (Memtable.exportArena). */
+  arena: ArrayBuffer;
   table: TableBuilderOptions;
 }
 
-/** Walks a serialized run (see FlushJobSpec.run) entry by entry. */
-class RunSource implements EntrySource {
-  private pos = 0;
-  private keyView: Buffer = Buffer.alloc(0);
-  private valueView: Buffer = Buffer.alloc(0);
-  private ok = false;
-  constructor(private readonly run: Buffer) {}
-  seekToFirst(): void {
-    this.pos = 0;
-    this.next();
+/** Builds table `number` from a memtable's exported records and syncs it; undefined (and no file) if it is empty. */
+export async function runFlushJob(fs: Fs, spec: FlushJobSpec): Promise<FileMeta | undefined> {
+  const it = Memtable.fromArena(spec.arena).iterator();
+  try {
+    return await buildTable(fs, spec.dir, spec.number, it, spec.table, 0);
+  } finally {
+    it.close();
   }
-  valid(): boolean {
-    return this.ok;
-  }
-  next(): void {
-    const run = this.run;
-    let o = this.pos;
-    this.ok = o < run.length;
-    if (!this.ok) return;
-    const kl = run.readUInt32LE(o);
-    this.keyView = run.subarray(o + 4, o + 4 + kl);
-    o += 4 + kl;
-    const vl = run.readUInt32LE(o);
-    this.valueView = run.subarray(o + 4, o + 4 + vl);
-    this.pos = o + 4 + vl;
-  }
-  key(): Buffer {
-    return this.keyView;
-  }
-  value(): Buffer {
-    return this.valueView;
-  }
-}
-
-/** Builds table `number` from a serialized run and syncs it; undefined (and no file) if the run is empty. */
-export function runFlushJob(fs: Fs, spec: FlushJobSpec): Promise<FileMeta | undefined> {
-  const run = Buffer.from(spec.run.buffer, spec.run.byteOffset, spec.run.byteLength);
-  return buildTable(fs, spec.dir, spec.number, new RunSource(run), spec.table, 0);
 }
 
 /** Rebuilds a StrataError posted across a worker boundary (structured clone keeps only plain fields). */

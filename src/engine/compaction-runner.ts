@@ -87,9 +87,9 @@ export class WorkerCompactionRunner implements CompactionRunner {
   }
 
   async flush(dir: string, number: number, mem: Memtable, table: TableBuilderOptions): Promise<FileMeta | undefined> {
-    const run = await mem.serialize();
-    const spec: FlushJobSpec = { dir, number, run, table };
-    const meta = await this.post<FileMeta | undefined>({ kind: 'flush', spec }, [run.buffer as ArrayBuffer]);
+    const arena = mem.exportArena();
+    const spec: FlushJobSpec = { dir, number, arena, table };
+    const meta = await this.post<FileMeta | undefined>({ kind: 'flush', spec }, [arena]);
     return meta === undefined ? undefined : revive(meta);
   }
 

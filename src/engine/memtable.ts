@@ -75,8 +75,6 @@ class SkipList {
   buf: Buffer;
   /** Bytes of the arena in use. */
   used: number;
-  /** Exact bytes Memtable.serialize() will produce. */
-  serializedBytes: number;
   /** Entries (nodes other than the head). */
   count: number;
   /** Height of the tallest node (at least 1). */
@@ -86,19 +84,23 @@ class SkipList {
   /** Scratch for inserts: predecessor at each level. */
   readonly prevs: Int32Array;
 
-  constructor(initialBytes: number) {
+  /** `arena`: the records of another list (see Memtable.exportArena), to read; else a new empty list. */
+  constructor(initialBytes: number, arena?: ArrayBuffer) {
     // A whole number of 8-byte words: the arena is also viewed as a Float64Array (any writeBufferSize is accepted).
-    this.arena = new ArrayBuffer(Math.ceil(Math.max(INITIAL_ARENA_BYTES, initialBytes) / 8) * 8);
+    this.arena = arena ?? new ArrayBuffer(Math.ceil(Math.max(INITIAL_ARENA_BYTES, initialBytes) / 8) * 8);
     this.f64 = new Float64Array(this.arena);
     this.i32 = new Int32Array(this.arena);
     this.u8 = new Uint8Array(this.arena);
     this.buf = Buffer.from(this.arena);
-    this.serializedBytes = 0;
     this.count = 0;
     this.height = 1;
     this.rng = 0x2545f491;
     this.bytes = 0;
     this.prevs = new Int32Array(MAX_HEIGHT);
+    if (arena !== undefined) {
+      this.used = arena.byteLength;
+      return;
+    }
     // The head: zeroed memory already reads as prefix 0, no links, empty key.
     this.i32[I_HEIGHT] = MAX_HEIGHT;
     this.used = HEADER_BYTES + 4 * MAX_HEIGHT;
@@ -279,7 +281,6 @@ class SkipList {
     this.u8.set(userKey, koff);
     writeTrailer(this.buf, koff + ukLen, seq, type);
     this.u8.set(value, koff + klen);
-    this.serializedBytes += 8 + klen + value.length;
     for (let l = 0; l < h; l++) {
       const p = 2 * prevs[l]! + I_LINKS + l;
       i32[b + I_LINKS + l] = i32[p]!;
@@ -348,34 +349,23 @@ export class Memtable {
   }
 
   /**
-   * Every entry in order, flattened for a flush worker: per entry
-   * `uint32 LE keyLength | internal key | uint32 LE valueLength | value`
-   * (the format `runFlushJob` reads), copied straight from the arena. Done in
-   * slices of `sliceEntries` with an event-loop turn between them, so a big
-   * frozen memtable never holds the loop for long. Only for frozen memtables.
+   * A copy of the memtable's records, for a flush worker to walk with
+   * `Memtable.fromArena` (one memcpy here instead of re-encoding every entry
+   * on the event loop). Only for frozen memtables.
    */
-  async serialize(sliceEntries = 1024): Promise<Buffer> {
-    const list = this.list;
-    const out = Buffer.allocUnsafeSlow(list.serializedBytes);
-    let o = 0;
-    let inSlice = 0;
-    for (let n = list.nextOf(HEAD); n !== NIL; n = list.nextOf(n)) {
-      const kl = list.keyLength(n);
-      const ko = list.keyOffset(n);
-      out.writeUInt32LE(kl, o);
-      list.buf.copy(out, o + 4, ko, ko + kl);
-      o += 4 + kl;
-      // The value follows the key in the arena.
-      const vl = list.i32[2 * n + I_VALUE]!;
-      out.writeUInt32LE(vl, o);
-      list.buf.copy(out, o + 4, ko + kl, ko + kl + vl);
-      o += 4 + vl;
-      if (++inSlice === sliceEntries) {
-        inSlice = 0;
-        await new Promise<void>((r) => setImmediate(r));
-      }
-    }
-    return out;
+  exportArena(): ArrayBuffer {
+    return this.list.arena.slice(0, this.list.used);
+  }
+
+  /**
+   * A read-only memtable over records from `exportArena` (in a worker): its
+   * iterator walks the entries in order. Checks that the records are well
+   * formed while walking is the exporter's job: they never left memory.
+   */
+  static fromArena(arena: ArrayBuffer): Memtable {
+    const m = Object.create(Memtable.prototype) as Memtable;
+    (m as unknown as { list: SkipList }).list = new SkipList(0, arena);
+    return m;
   }
 
   /** Approximate bytes used: keys + values + per-node overhead. */
