@@ -325,9 +325,9 @@ export class DB {
       const reader = new LogReader(fs.readFile(path), path);
       for (let rec = reader.readRecord(); rec !== undefined; rec = reader.readRecord()) {
         const { seq, batch } = WriteBatch.decode(rec, path, reader.lastRecordOffset);
-        let s = seq;
-        batch.forEach((type, key, value) => mem.add(s++, type, key, value ?? EMPTY)); // the memtable copies
-        if (s - 1 > vs.lastSequence) vs.lastSequence = s - 1;
+        batch.insertInto(mem, seq); // the memtable copies
+        const last = seq + batch.count - 1;
+        if (last > vs.lastSequence) vs.lastSequence = last;
         if (mem.approximateBytes >= opts.writeBufferSize) {
           await this.writeLevel0(mem, edit);
           mem = new Memtable(this.opts.writeBufferSize);
@@ -466,13 +466,15 @@ export class DB {
   write(batch: WriteBatch | ReadonlyArray<BatchOperation>, options?: WriteOptions): Promise<void> {
     try {
       this.checkWritable();
-      const own = new WriteBatch(batch instanceof WriteBatch ? batch.byteLength : undefined);
+      let own: WriteBatch;
       if (batch instanceof WriteBatch) {
-        // The caller may reuse its batch once this returns: commit a copy (one memcpy of the rep).
         if (batch.maxKeyBytes > this.opts.maxKeySize) throw invalidArgument(`a key in the batch is ${batch.maxKeyBytes} bytes, over maxKeySize ${this.opts.maxKeySize}`);
         if (batch.maxValueBytes > this.opts.maxValueSize) throw invalidArgument(`a value in the batch is ${batch.maxValueBytes} bytes, over maxValueSize ${this.opts.maxValueSize}`);
-        own.append(batch);
+        // The caller may reuse its batch once this returns: commit a batch sharing its encoding,
+        // which the caller's batch copies before its next change (no copy if it never changes).
+        own = batch.detach();
       } else if (Array.isArray(batch)) {
+        own = new WriteBatch();
         for (const op of batch as ReadonlyArray<BatchOperation>) {
           if (op === null || typeof op !== 'object') throw invalidArgument('batch operations must be objects');
           if (op.type === 'put') own.put(this.key(op.key), this.value(op.value));
@@ -626,14 +628,8 @@ export class DB {
   private applyGroup(writers: Writer[]): void {
     const batch = this.groupBatch!;
     const mem = this.active.mem;
-    let s = this.groupSeq;
-    let userBytes = 0;
-    batch.forEach((type, key, value) => {
-      mem.add(s++, type, key, value ?? EMPTY);
-      userBytes += key.length + (value?.length ?? 0);
-    });
-    this.counters.userBytesWritten += userBytes;
-    this.versions.lastSequence = s - 1;
+    this.counters.userBytesWritten += batch.insertInto(mem, this.groupSeq);
+    this.versions.lastSequence = this.groupSeq + batch.count - 1;
     this.groupBatch = undefined;
     if (this.gate.shouldYield(batch.count)) {
       setImmediate(() => {
@@ -1374,7 +1370,6 @@ function noWal(options: WriteOptions | undefined): boolean {
   return options.disableWal;
 }
 
-const EMPTY = Buffer.alloc(0);
 
 /** Opens (creating if missing, by default) the database in `dir`. */
 export function open(dir: string, options?: OpenOptions): Promise<DB> {

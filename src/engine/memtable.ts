@@ -48,8 +48,18 @@ const I_HEIGHT = 7;
 const I_LINKS = 8;
 /** Leading user-key bytes kept per node as a number (48 bits: exact in a double). */
 const PREFIX_BYTES = 6;
-/** From this many bytes left to compare, Buffer#compare (native) beats a JS loop. */
+/** From this many bytes, Buffer#compare and TypedArray#set (native) beat a JS loop. */
 const NATIVE_COMPARE_MIN = 64;
+const NATIVE_COPY_MIN = 40;
+
+/** Copies src[from, from+n) to dst at `to`: a loop for short ranges (a native call costs ~50 ns), `set` for long ones. */
+function copyBytes(src: Uint8Array, from: number, n: number, dst: Uint8Array, to: number): void {
+  if (n > NATIVE_COPY_MIN) {
+    dst.set(src.subarray(from, from + n), to);
+    return;
+  }
+  for (let i = 0; i < n; i++) dst[to + i] = src[from + i]!;
+}
 const DELETED: MemtableGetResult = { kind: 'deleted' };
 
 /**
@@ -71,8 +81,13 @@ class SkipList {
   f64: Float64Array;
   i32: Int32Array;
   u8: Uint8Array;
-  /** A Buffer over the whole arena, for native compares and key views. */
+  /** A Buffer over the whole arena, for key and value views. */
   buf: Buffer;
+  /** A DataView over the arena: key comparisons read 4 bytes (big-endian) per step. */
+  dv: DataView;
+  /** Scratch the user key of a lookup is copied to, so every comparison reads DataViews (one shape). */
+  sdv: DataView;
+  su8: Uint8Array;
   /** Bytes of the arena in use. */
   used: number;
   /** Entries (nodes other than the head). */
@@ -92,6 +107,9 @@ class SkipList {
     this.i32 = new Int32Array(this.arena);
     this.u8 = new Uint8Array(this.arena);
     this.buf = Buffer.from(this.arena);
+    this.dv = new DataView(this.arena);
+    this.su8 = new Uint8Array(64);
+    this.sdv = new DataView(this.su8.buffer);
     this.count = 0;
     this.height = 1;
     this.rng = 0x2545f491;
@@ -127,10 +145,11 @@ class SkipList {
 
   /**
    * Compares node `n` with the internal key given by parts: user key
-   * `kbuf[koff, koff+ukLen)` whose keyPrefix is `kp`, sequence `seq`, type
-   * `type`. Negative when n sorts first.
+   * `kdv[koff, koff+ukLen)` whose keyPrefix is `kp`, sequence `seq`, type
+   * `type`. Negative when n sorts first. `kdv` is the arena's DataView (a
+   * key already in the arena) or the lookup scratch.
    */
-  cmp(n: number, kbuf: Uint8Array, koff: number, ukLen: number, kp: number, seq: number, type: number): number {
+  cmp(n: number, kdv: DataView, koff: number, ukLen: number, kp: number, seq: number, type: number): number {
     const f64 = this.f64;
     const np = f64[n]!;
     if (np !== kp) return np < kp ? -1 : 1;
@@ -142,16 +161,17 @@ class SkipList {
     let i = m < PREFIX_BYTES ? m : PREFIX_BYTES;
     if (m > i) {
       const noff = 8 * n + HEADER_BYTES + 4 * i32[b + I_HEIGHT]!;
-      if (m - i >= NATIVE_COMPARE_MIN) {
-        const c = this.buf.compare(kbuf, koff + i, koff + m, noff + i, noff + m);
-        if (c !== 0) return c;
-      } else {
-        const u8 = this.u8;
-        for (; i < m; i++) {
-          const x = u8[noff + i]!;
-          const y = kbuf[koff + i]!;
-          if (x !== y) return x < y ? -1 : 1;
-        }
+      const dv = this.dv;
+      // Big-endian words compare as the bytes they hold.
+      for (; i + 4 <= m; i += 4) {
+        const x = dv.getUint32(noff + i);
+        const y = kdv.getUint32(koff + i);
+        if (x !== y) return x < y ? -1 : 1;
+      }
+      for (; i < m; i++) {
+        const x = dv.getUint8(noff + i);
+        const y = kdv.getUint8(koff + i);
+        if (x !== y) return x < y ? -1 : 1;
       }
     }
     if (nLen !== ukLen) return nLen < ukLen ? -1 : 1;
@@ -159,6 +179,16 @@ class SkipList {
     if (ns !== seq) return ns > seq ? -1 : 1;
     const nt = i32[b + I_TYPE]!;
     return nt === type ? 0 : nt > type ? -1 : 1;
+  }
+
+  /** Copies kbuf[0, ukLen) into the lookup scratch. */
+  lookupScratch(kbuf: Uint8Array, ukLen: number): DataView {
+    if (this.su8.length < ukLen) {
+      this.su8 = new Uint8Array(Math.max(ukLen, 2 * this.su8.length));
+      this.sdv = new DataView(this.su8.buffer);
+    }
+    copyBytes(kbuf, 0, ukLen, this.su8, 0);
+    return this.sdv;
   }
 
   /** Whether node `n`'s user key is `kbuf[0, ukLen)`. */
@@ -177,7 +207,7 @@ class SkipList {
    * With `prevs`, records the last node before the key at every level.
    */
   findBefore(
-    kbuf: Uint8Array,
+    kdv: DataView,
     koff: number,
     ukLen: number,
     kp: number,
@@ -193,7 +223,7 @@ class SkipList {
     let last = NIL; // a node known not to qualify at the level above: skip re-comparing it
     for (;;) {
       const nx = i32[2 * x + I_LINKS + level]!;
-      if (nx !== NIL && nx !== last && this.cmp(nx, kbuf, koff, ukLen, kp, seq, type) < limit) {
+      if (nx !== NIL && nx !== last && this.cmp(nx, kdv, koff, ukLen, kp, seq, type) < limit) {
         x = nx;
       } else {
         if (prevs !== null) prevs[level] = x;
@@ -206,7 +236,8 @@ class SkipList {
 
   /** First node >= the key (NIL if none). */
   findGE(kbuf: Buffer, ukLen: number, seq: number, type: number): number {
-    return this.nextOf(this.findBefore(kbuf, 0, ukLen, keyPrefix(kbuf, 0, ukLen), seq, type, false, null));
+    const kp = keyPrefix(kbuf, 0, ukLen);
+    return this.nextOf(this.findBefore(this.lookupScratch(kbuf, ukLen), 0, ukLen, kp, seq, type, false, null));
   }
 
   findLast(): number {
@@ -231,7 +262,7 @@ class SkipList {
     const i32 = this.i32;
     const off = 8 * n + HEADER_BYTES + 4 * i32[b + I_HEIGHT]!;
     const f64 = this.f64;
-    return this.findBefore(this.u8, off, i32[b + I_KLEN]! - TRAILER_SIZE, f64[n]!, f64[n + 1]!, i32[b + I_TYPE]!, false, null);
+    return this.findBefore(this.dv, off, i32[b + I_KLEN]! - TRAILER_SIZE, f64[n]!, f64[n + 1]!, i32[b + I_TYPE]!, false, null);
   }
 
   randomHeight(): number {
@@ -249,23 +280,29 @@ class SkipList {
     return h;
   }
 
-  insert(seq: number, type: ValueType, userKey: Buffer, value: Buffer): void {
-    const ukLen = userKey.length;
-    const prevs = this.prevs;
-    const kp = keyPrefix(userKey, 0, ukLen);
-    const after = this.nextOf(this.findBefore(userKey, 0, ukLen, kp, seq, type, false, prevs));
-    assert(after === NIL || this.cmp(after, userKey, 0, ukLen, kp, seq, type) !== 0, 'memtable: duplicate internal key');
-
+  /**
+   * Inserts the entry whose user key is `src[kOff, kOff+ukLen)` and value
+   * `vsrc[vOff, vOff+vLen)` (copied into the arena).
+   */
+  insert(seq: number, type: ValueType, src: Uint8Array, kOff: number, ukLen: number, vsrc: Uint8Array, vOff: number, vLen: number): void {
     const h = this.randomHeight();
+    const klen = ukLen + TRAILER_SIZE;
+    const size = (HEADER_BYTES + 4 * h + klen + vLen + 7) & ~7;
+    if (this.used + size > this.arena.byteLength) this.grow(this.used + size);
+    const off = this.used;
+    const koff = off + HEADER_BYTES + 4 * h;
+    // The key goes into its place first and is searched for from there: every comparison
+    // then reads the arena's DataView on both sides.
+    copyBytes(src, kOff, ukLen, this.u8, koff);
+    const kp = keyPrefix(this.u8, koff, ukLen);
+    const prevs = this.prevs;
+    const after = this.nextOf(this.findBefore(this.dv, koff, ukLen, kp, seq, type, false, prevs));
+    assert(after === NIL || this.cmp(after, this.dv, koff, ukLen, kp, seq, type) !== 0, 'memtable: duplicate internal key');
     if (h > this.height) {
       for (let l = this.height; l < h; l++) prevs[l] = HEAD;
       this.height = h;
     }
 
-    const klen = ukLen + TRAILER_SIZE;
-    const size = (HEADER_BYTES + 4 * h + klen + value.length + 7) & ~7;
-    if (this.used + size > this.arena.byteLength) this.grow(this.used + size);
-    const off = this.used;
     this.used = off + size;
     const n = off >>> 3;
     const f64 = this.f64;
@@ -273,21 +310,19 @@ class SkipList {
     const b = 2 * n;
     f64[n] = kp;
     f64[n + 1] = seq;
-    i32[b + I_VALUE] = value.length;
+    i32[b + I_VALUE] = vLen;
     i32[b + I_KLEN] = klen;
     i32[b + I_TYPE] = type;
     i32[b + I_HEIGHT] = h;
-    const koff = off + HEADER_BYTES + 4 * h;
-    this.u8.set(userKey, koff);
     writeTrailer(this.buf, koff + ukLen, seq, type);
-    this.u8.set(value, koff + klen);
+    copyBytes(vsrc, vOff, vLen, this.u8, koff + klen);
     for (let l = 0; l < h; l++) {
       const p = 2 * prevs[l]! + I_LINKS + l;
       i32[b + I_LINKS + l] = i32[p]!;
       i32[p] = n;
     }
     this.count++;
-    this.bytes += NODE_OVERHEAD + LINK_OVERHEAD * h + klen + value.length;
+    this.bytes += NODE_OVERHEAD + LINK_OVERHEAD * h + klen + vLen;
   }
 
   private grow(need: number): void {
@@ -301,6 +336,7 @@ class SkipList {
     this.f64 = new Float64Array(arena);
     this.i32 = new Int32Array(arena);
     this.buf = Buffer.from(arena);
+    this.dv = new DataView(arena);
   }
 }
 
@@ -323,9 +359,14 @@ export class Memtable {
    * `seq` must be unique within the memtable.
    */
   add(seq: number, type: ValueType, userKey: Buffer, value: Buffer): void {
+    this.addFrom(seq, type, userKey, 0, userKey.length, value, 0, value.length);
+  }
+
+  /** Like `add`, with the key and value given as ranges of larger buffers (a write batch's encoding). */
+  addFrom(seq: number, type: ValueType, src: Uint8Array, kOff: number, kLen: number, vsrc: Uint8Array, vOff: number, vLen: number): void {
     assert(Number.isSafeInteger(seq) && seq >= 0 && seq <= MAX_SEQUENCE, 'memtable: bad sequence');
     assert(type === ValueType.PUT || type === ValueType.DELETE, 'memtable: bad value type');
-    this.list.insert(seq, type, userKey, value);
+    this.list.insert(seq, type, src, kOff, kLen, vsrc, vOff, vLen);
   }
 
   /** Newest entry for `userKey` with seq <= `snapshotSeq`. */
@@ -421,7 +462,7 @@ class MemtableIterator implements InternalIterator {
     this.keyBuf = undefined;
     const ukLen = target.length - TRAILER_SIZE;
     const kp = keyPrefix(target, 0, ukLen);
-    this.node = this.list.findBefore(target, 0, ukLen, kp, seqOf(target), typeOf(target), true, null);
+    this.node = this.list.findBefore(this.list.lookupScratch(target, ukLen), 0, ukLen, kp, seqOf(target), typeOf(target), true, null);
   }
   next(): void {
     assert(this.node !== NIL, 'memtable iterator: next() while invalid');

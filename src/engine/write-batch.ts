@@ -1,6 +1,7 @@
 import { getVarint, putVarint, type Cursor } from '../base/index.js';
 import { assert, corruption, invalidArgument } from '../base/index.js';
 import { ValueType } from './format.js';
+import type { Memtable } from './memtable.js';
 
 /**
  * A batch of puts and deletes applied atomically; its encoding (the "rep") is
@@ -108,6 +109,27 @@ export class WriteBatch {
     this.maxValue = 0;
   }
 
+  /**
+   * @internal A batch with this one's operations that shares its encoding,
+   * for a write in flight: from now on this batch copies its encoding before
+   * changing it (or writing a header into it), so the caller may keep using
+   * it at once while the detached batch stays as it was. The detached batch
+   * may write its own header in place.
+   */
+  detach(): WriteBatch {
+    const b = new WriteBatch(0);
+    b.rep = this.rep;
+    b.len = this.len;
+    b.ops = this.ops;
+    b.payload = this.payload;
+    b.maxKey = this.maxKey;
+    b.maxValue = this.maxValue;
+    // An encoding this batch does not own (from decode) stays unwritten in the detached batch too.
+    b.shared = this.shared;
+    this.shared = true;
+    return b;
+  }
+
   /** Appends all operations of `other` (used to merge a commit group). */
   append(other: WriteBatch): void {
     const n = other.len - BATCH_HEADER_SIZE;
@@ -156,6 +178,37 @@ export class WriteBatch {
       }
     }
   }
+
+  /**
+   * Adds every operation to `mem`, operation i at sequence `seq + i`,
+   * straight from the rep (no per-entry buffers). Returns the key and value
+   * bytes added.
+   */
+  insertInto(mem: Memtable, seq: number): number {
+    const rep = this.rep;
+    const end = this.len;
+    const cur = this.cursor;
+    cur.pos = BATCH_HEADER_SIZE;
+    let bytes = 0;
+    while (cur.pos < end) {
+      const type = rep[cur.pos++] as ValueType;
+      const klen = getVarint(rep, cur, end);
+      const koff = cur.pos;
+      cur.pos += klen;
+      if (type === ValueType.PUT) {
+        const vlen = getVarint(rep, cur, end);
+        mem.addFrom(seq++, type, rep, koff, klen, rep, cur.pos, vlen);
+        cur.pos += vlen;
+        bytes += klen + vlen;
+      } else {
+        mem.addFrom(seq++, type, rep, koff, klen, rep, 0, 0);
+        bytes += klen;
+      }
+    }
+    return bytes;
+  }
+
+  private readonly cursor: Cursor = { pos: 0 };
 
   /**
    * Validates and wraps an encoded rep (no copy: forEach returns views into

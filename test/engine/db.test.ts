@@ -230,6 +230,29 @@ test('values returned by get/getSync/getMany belong to the caller: mutating them
 
 // =================================================================== batches
 
+test('write() of a WriteBatch shares its encoding until the caller changes it', async () => {
+  const { db } = await memDb();
+  const b = db.batch();
+  b.put('a', '1').put('b', '2');
+  // The same batch twice in flight, then changed while both are queued.
+  const p1 = db.write(b);
+  const p2 = db.write(b);
+  b.put('c', '3');
+  const p3 = db.write(b);
+  b.clear();
+  b.put('d', '4');
+  await Promise.all([p1, p2, p3]);
+  assert.deepEqual(await dump(db), [['a', '1'], ['b', '2'], ['c', '3']]);
+  assert.equal(db.stats().sequence, 2 + 2 + 3);
+  // A decoded batch's buffer belongs to whoever decoded it: writing the batch never writes into it.
+  const enc = Buffer.from(b.encode(100));
+  const before = Buffer.from(enc);
+  await db.write(WriteBatch.decode(enc).batch);
+  assert.deepEqual(enc, before);
+  assert.equal(await db.get('d', { encoding: 'utf8' }), '4');
+  await db.close();
+});
+
 test('write() applies a WriteBatch or an array of operations atomically', async () => {
   const { db } = await memDb();
   await db.put('old1', 'x');
