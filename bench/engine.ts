@@ -69,7 +69,8 @@ let activeChild: ChildProcess | undefined;
 function runChild(task: ChildTask): Promise<RunResult> {
   return new Promise((resolveRun, rejectRun) => {
     const child = fork(SCRIPT, [CHILD_FLAG, JSON.stringify(task)], {
-      execArgv: ['--expose-gc'],
+      // BENCH_ENGINE_NODE_ARGS: extra Node flags for the children, for diagnosis (e.g. "--trace-gc" or "--cpu-prof").
+      execArgv: ['--expose-gc', ...(process.env.BENCH_ENGINE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     activeChild = child;

@@ -281,9 +281,19 @@ export class DbIterator<K = Buffer, V = Buffer> implements AsyncIterable<Entry<K
     return out;
   }
 
+  /**
+   * Up to `n` entries (fewer at the end, or when this event-loop turn has run
+   * long, e.g. on blocks read from disk: an empty array means the end).
+   */
   nextv(n: number): Promise<Entry<K, V>[]> {
     try {
-      const entries = this.nextvSync(n);
+      const entries: Entry<K, V>[] = [];
+      while (entries.length < n) {
+        const e = this.step();
+        if (e === undefined) break;
+        entries.push(e);
+        if ((entries.length & 63) === 0 && this.gate.turnExpired()) break;
+      }
       return this.gate.resolve(entries, entries.length + 1);
     } catch (err) {
       return Promise.reject(err);

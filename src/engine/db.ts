@@ -165,7 +165,7 @@ class PinnedIterator implements InternalIterator {
 export class DB {
   readonly counters = new EngineCounters();
   /** Lets the event loop turn every few ms while callers await one synchronous completion after another. */
-  private readonly gate = new YieldGate();
+  private readonly gate: YieldGate;
   private readonly opts: ResolvedOptions;
   private readonly fs: Fs;
   private readonly versions: VersionSet;
@@ -212,6 +212,7 @@ export class DB {
     this.opts = opts;
     this.fs = opts.fs;
     this.versions = new VersionSet(this.fs, location, opts.numLevels);
+    this.gate = new YieldGate(256, () => opts.clock.nowMs());
     this.blockCache = opts.blockCacheSize > 0 ? new BlockCache<Block>(opts.blockCacheSize, this.counters) : undefined;
     this.tableCache = new TableCache(this.fs, location, opts.maxOpenFiles, this.blockCache, this.counters, opts.verifyChecksums);
     if (opts.compactionWorker) {

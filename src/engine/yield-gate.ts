@@ -4,15 +4,29 @@
  * event loop (timers, sockets, worker messages, the compaction results).
  * The gate lets an operation's promise settle on the next event-loop turn
  * after every `workPerTurn` units of work (operations, or entries for
- * batched calls); in between, completions stay immediate. It counts instead
- * of reading a clock, so the same calls interleave the same way on every run
- * (the simulated-crash tests depend on that); at a few microseconds per
- * operation, 256 of them hold the loop for about a millisecond or two.
+ * batched calls), or once `maxTurnMs` have passed on `nowMs` since the last
+ * yield, whichever comes first; in between, completions stay immediate.
+ *
+ * The count keeps turns short when operations are fast (at a few
+ * microseconds each, 256 of them hold the loop for a millisecond or two).
+ * The clock bounds turns whose operations are slow for a while: reads that
+ * go to disk instead of the page cache, or the first operations of a
+ * process, which run before the JIT has compiled them (measured: the first
+ * 256 reads held the loop for 50–80 ms). With a simulated clock, or none,
+ * the same calls interleave the same way on every run (the simulated-crash
+ * tests depend on that).
  */
 export class YieldGate {
   private work = 0;
+  private turnStart: number;
 
-  constructor(private readonly workPerTurn = 256) {}
+  constructor(
+    private readonly workPerTurn = 256,
+    private readonly nowMs?: () => number,
+    private readonly maxTurnMs = 10,
+  ) {
+    this.turnStart = nowMs?.() ?? 0;
+  }
 
   /**
    * True when the caller should defer its completion to the next event-loop
@@ -20,9 +34,15 @@ export class YieldGate {
    */
   shouldYield(work = 1): boolean {
     this.work += work;
-    if (this.work < this.workPerTurn) return false;
+    if (this.work < this.workPerTurn && !this.turnExpired()) return false;
     this.work = 0;
+    if (this.nowMs !== undefined) this.turnStart = this.nowMs();
     return true;
+  }
+
+  /** Whether this turn has used up its time (a long call may stop early and return what it has). */
+  turnExpired(): boolean {
+    return this.nowMs !== undefined && this.nowMs() - this.turnStart >= this.maxTurnMs;
   }
 
   /** A promise of `v`: settled now, or on the next turn once enough work has gone by. */

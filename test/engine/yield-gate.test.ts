@@ -13,6 +13,35 @@ test('the gate asks for a turn after every workPerTurn units of work', () => {
   assert.equal(g.shouldYield(), false);
 });
 
+test('the gate also asks for a turn once maxTurnMs have passed on its clock, and nextv stops early then', async () => {
+  let now = 1000;
+  const g = new YieldGate(256, () => now, 10);
+  assert.equal(g.shouldYield(), false);
+  now += 9;
+  assert.equal(g.shouldYield(), false);
+  assert.equal(g.turnExpired(), false);
+  now += 1;
+  assert.equal(g.turnExpired(), true);
+  assert.equal(g.shouldYield(), true, 'slow operations: a turn after 10 ms, long before 256 of them');
+  assert.equal(g.turnExpired(), false, 'the yield starts a new turn');
+  assert.equal(g.shouldYield(), false);
+
+  // In the engine: an iterator's nextv returns fewer entries when the turn ran out, and an empty array only at the end.
+  const clock = { t: 0, nowMs: () => clock.t };
+  const db = await open('/db', { fs: new MemFs(), clock });
+  for (let i = 0; i < 1000; i++) await db.put(`k${String(i).padStart(4, '0')}`, 'v');
+  const it = db.iterator();
+  assert.equal((await it.nextv(300)).length, 300, 'the clock stands still: all 300');
+  clock.t += 60_000;
+  const short = await it.nextv(300);
+  assert.ok(short.length > 0 && short.length < 300, `a turn over its time: ${short.length} entries`);
+  let total = 300 + short.length;
+  for (let b = await it.nextv(300); b.length > 0; b = await it.nextv(300)) total += b.length;
+  assert.equal(total, 1000);
+  it.close();
+  await db.close();
+});
+
 test('a loop of awaited reads and writes lets the event loop turn (timers run before the loop ends)', async () => {
   const db = await open('/db', { fs: new MemFs() });
   let turns = 0;
