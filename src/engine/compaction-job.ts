@@ -263,14 +263,15 @@ export async function buildTable(
 export interface FlushJobSpec {
   dir: string;
   number: number;
-  /** A frozen memtable's records (Memtable.exportArena). */
-  arena: ArrayBuffer;
+  /** A frozen memtable's records (Memtable.exportArena): shared memory. */
+  arena: SharedArrayBuffer;
+  used: number;
   table: TableBuilderOptions;
 }
 
 /** Builds table `number` from a memtable's exported records and syncs it; undefined (and no file) if it is empty. */
 export async function runFlushJob(fs: Fs, spec: FlushJobSpec): Promise<FileMeta | undefined> {
-  const it = Memtable.fromArena(spec.arena).iterator();
+  const it = Memtable.fromArena(spec.arena, spec.used).iterator();
   try {
     return await buildTable(fs, spec.dir, spec.number, it, spec.table, 0);
   } finally {

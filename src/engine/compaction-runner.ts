@@ -70,13 +70,13 @@ export class WorkerCompactionRunner implements CompactionRunner {
     return w;
   }
 
-  private post<T>(msg: object, transfer: ArrayBuffer[] = []): Promise<T> {
+  private post<T>(msg: object): Promise<T> {
     const w = this.start();
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (r: unknown) => void, reject });
       w.ref();
-      w.postMessage({ id, ...msg }, transfer);
+      w.postMessage({ id, ...msg });
     });
   }
 
@@ -87,9 +87,10 @@ export class WorkerCompactionRunner implements CompactionRunner {
   }
 
   async flush(dir: string, number: number, mem: Memtable, table: TableBuilderOptions): Promise<FileMeta | undefined> {
-    const arena = mem.exportArena();
-    const spec: FlushJobSpec = { dir, number, arena, table };
-    const meta = await this.post<FileMeta | undefined>({ kind: 'flush', spec }, [arena]);
+    const { arena, used } = mem.exportArena();
+    // Shared, not transferred: the memtable keeps serving reads until the flush is installed.
+    const spec: FlushJobSpec = { dir, number, arena, used, table };
+    const meta = await this.post<FileMeta | undefined>({ kind: 'flush', spec });
     return meta === undefined ? undefined : revive(meta);
   }
 

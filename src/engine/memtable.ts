@@ -2,7 +2,7 @@
  * The memtable: a skiplist ordered by internal key (user key ascending, then
  * sequence descending).
  *
- * Nodes live in one growable arena (an ArrayBuffer read through Float64,
+ * Nodes live in one growable arena (a SharedArrayBuffer read through Float64,
  * Int32 and Uint8 views) so that a search step touches one small record
  * instead of chasing pointers through JS objects, and an insert allocates no
  * per-entry object: values are copied into the arena right after their key,
@@ -77,7 +77,8 @@ function keyPrefix(buf: Uint8Array, off: number, len: number): number {
 }
 
 class SkipList {
-  arena: ArrayBuffer;
+  /** Shared memory, so a flush worker reads a frozen memtable's records in place (no copy). */
+  arena: SharedArrayBuffer;
   f64: Float64Array;
   i32: Int32Array;
   u8: Uint8Array;
@@ -99,10 +100,10 @@ class SkipList {
   /** Scratch for inserts: predecessor at each level. */
   readonly prevs: Int32Array;
 
-  /** `arena`: the records of another list (see Memtable.exportArena), to read; else a new empty list. */
-  constructor(initialBytes: number, arena?: ArrayBuffer) {
+  /** `arena`, `used`: the records of another list (see Memtable.exportArena), to read; else a new empty list. */
+  constructor(initialBytes: number, arena?: SharedArrayBuffer, used = 0) {
     // A whole number of 8-byte words: the arena is also viewed as a Float64Array (any writeBufferSize is accepted).
-    this.arena = arena ?? new ArrayBuffer(Math.ceil(Math.max(INITIAL_ARENA_BYTES, initialBytes) / 8) * 8);
+    this.arena = arena ?? new SharedArrayBuffer(Math.ceil(Math.max(INITIAL_ARENA_BYTES, initialBytes) / 8) * 8);
     this.f64 = new Float64Array(this.arena);
     this.i32 = new Int32Array(this.arena);
     this.u8 = new Uint8Array(this.arena);
@@ -116,7 +117,7 @@ class SkipList {
     this.bytes = 0;
     this.prevs = new Int32Array(MAX_HEIGHT);
     if (arena !== undefined) {
-      this.used = arena.byteLength;
+      this.used = used;
       return;
     }
     // The head: zeroed memory already reads as prefix 0, no links, empty key.
@@ -328,7 +329,7 @@ class SkipList {
   private grow(need: number): void {
     let cap = this.arena.byteLength * 2;
     while (cap < need) cap *= 2;
-    const arena = new ArrayBuffer(cap);
+    const arena = new SharedArrayBuffer(cap);
     const u8 = new Uint8Array(arena);
     u8.set(this.u8.subarray(0, this.used));
     this.arena = arena;
@@ -390,22 +391,18 @@ export class Memtable {
   }
 
   /**
-   * A copy of the memtable's records, for a flush worker to walk with
-   * `Memtable.fromArena` (one memcpy here instead of re-encoding every entry
-   * on the event loop). Only for frozen memtables.
+   * The memtable's records, for a flush worker to walk with
+   * `Memtable.fromArena`: shared memory, so nothing is copied or re-encoded
+   * on the event loop. Only for frozen memtables (never written again).
    */
-  exportArena(): ArrayBuffer {
-    return this.list.arena.slice(0, this.list.used);
+  exportArena(): { arena: SharedArrayBuffer; used: number } {
+    return { arena: this.list.arena, used: this.list.used };
   }
 
-  /**
-   * A read-only memtable over records from `exportArena` (in a worker): its
-   * iterator walks the entries in order. Checks that the records are well
-   * formed while walking is the exporter's job: they never left memory.
-   */
-  static fromArena(arena: ArrayBuffer): Memtable {
+  /** A read-only memtable over exported records (in a worker): its iterator walks the entries in order. */
+  static fromArena(arena: SharedArrayBuffer, used: number): Memtable {
     const m = Object.create(Memtable.prototype) as Memtable;
-    (m as unknown as { list: SkipList }).list = new SkipList(0, arena);
+    (m as unknown as { list: SkipList }).list = new SkipList(0, arena, used);
     return m;
   }
 

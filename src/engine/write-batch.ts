@@ -27,6 +27,9 @@ const INITIAL_CAPACITY = 256;
 /** type + two varints of lengths < 2^53 (8 bytes each at most). */
 const MAX_OP_OVERHEAD = 1 + 8 + 8;
 
+/** Byte arrays up to this long are copied by a loop (a native `set` costs ~50 ns a call). */
+const SHORT_COPY = 40;
+
 /** Strings shorter than this (UTF-16 units) take the ASCII fast path; < 128 so the length is 1 varint byte. */
 const SHORT_STRING = 64;
 
@@ -75,6 +78,11 @@ export class WriteBatch {
 
   /** Strings are encoded as UTF-8. */
   put(key: Uint8Array | string, value: Uint8Array | string): this {
+    if (typeof key !== 'string' && typeof value !== 'string') {
+      const kl = key.length;
+      const vl = value.length;
+      if (kl < 128 && vl < 128) return this.putShort(key, kl, value, vl);
+    }
     this.reserve(MAX_OP_OVERHEAD + maxBytes(key) + maxBytes(value));
     const start = this.len;
     this.rep[start] = ValueType.PUT;
@@ -87,6 +95,28 @@ export class WriteBatch {
     this.len = off;
     this.ops++;
     this.payload += payload;
+    return this;
+  }
+
+  /** put() of byte arrays shorter than 128 bytes: 1-byte lengths, copies by loop or `set`, one reserve. */
+  private putShort(key: Uint8Array, kl: number, value: Uint8Array, vl: number): this {
+    const need = this.len + 3 + kl + vl;
+    if (need > this.rep.length || this.shared) this.reserve(3 + kl + vl);
+    const rep = this.rep;
+    let o = this.len;
+    rep[o++] = ValueType.PUT;
+    rep[o++] = kl;
+    if (kl <= SHORT_COPY) for (let i = 0; i < kl; i++) rep[o + i] = key[i]!;
+    else rep.set(key, o);
+    o += kl;
+    rep[o++] = vl;
+    if (vl <= SHORT_COPY) for (let i = 0; i < vl; i++) rep[o + i] = value[i]!;
+    else rep.set(value, o);
+    this.len = o + vl;
+    this.ops++;
+    this.payload += kl + vl;
+    if (kl > this.maxKey) this.maxKey = kl;
+    if (vl > this.maxValue) this.maxValue = vl;
     return this;
   }
 

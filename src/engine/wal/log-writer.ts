@@ -14,6 +14,7 @@ export class LogWriter {
   /** Offset within the current block of the next byte to write. */
   private blockOffset: number;
   private closed = false;
+  private frame: Buffer = Buffer.allocUnsafeSlow(4096);
 
   /** `initialSize`: bytes already in the file (0 for a new file). */
   constructor(file: WritableFile, initialSize = 0) {
@@ -37,7 +38,10 @@ export class LogWriter {
   addRecord(record: Uint8Array): number {
     assert(!this.closed, 'LogWriter.addRecord after close');
     const total = framedLength(this.blockOffset, record.length);
-    const out = Buffer.allocUnsafe(total);
+    // One framing buffer, kept: append writes synchronously, so it is free again when this returns
+    // (a fresh buffer per record was an ArrayBuffer of external memory per large batch).
+    if (this.frame.length < total) this.frame = Buffer.allocUnsafeSlow(Math.max(total, 2 * this.frame.length));
+    const out = this.frame.subarray(0, total);
     let o = 0;
     let blockOffset = this.blockOffset;
     let left = record.length;
