@@ -263,8 +263,8 @@ export async function buildTable(
 export interface FlushJobSpec {
   dir: string;
   number: number;
-  /** A frozen memtable's records (Memtable.exportArena): shared memory. */
-  arena: SharedArrayBuffer;
+  /** A frozen memtable's records (Memtable.exportArena). */
+  arena: ArrayBuffer;
   used: number;
   table: TableBuilderOptions;
 }

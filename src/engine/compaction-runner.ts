@@ -70,13 +70,13 @@ export class WorkerCompactionRunner implements CompactionRunner {
     return w;
   }
 
-  private post<T>(msg: object): Promise<T> {
+  private post<T>(msg: object, transfer: ArrayBuffer[] = []): Promise<T> {
     const w = this.start();
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (r: unknown) => void, reject });
       w.ref();
-      w.postMessage({ id, ...msg });
+      w.postMessage({ id, ...msg }, transfer);
     });
   }
 
@@ -88,9 +88,8 @@ export class WorkerCompactionRunner implements CompactionRunner {
 
   async flush(dir: string, number: number, mem: Memtable, table: TableBuilderOptions): Promise<FileMeta | undefined> {
     const { arena, used } = mem.exportArena();
-    // Shared, not transferred: the memtable keeps serving reads until the flush is installed.
     const spec: FlushJobSpec = { dir, number, arena, used, table };
-    const meta = await this.post<FileMeta | undefined>({ kind: 'flush', spec });
+    const meta = await this.post<FileMeta | undefined>({ kind: 'flush', spec }, [arena]);
     return meta === undefined ? undefined : revive(meta);
   }
 
