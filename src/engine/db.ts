@@ -20,7 +20,7 @@ import { ConcatIterator } from './concat-iterator.js';
 import { DbIterator } from './db-iterator.js';
 import type { Entry, IteratorOptions } from './db-iterator.js';
 import { EXPIRING_VALUES_MARK, currentFile, lockFile, logFile, parseFileName, tableFile, tableName, valueFormatFile } from './filenames.js';
-import { compareInternalKeys, compareUserKeyTo, makeInternalKey, TRAILER_SIZE, typeOf, ValueType, writeTrailer } from './format.js';
+import { compareInternalKeys, compareUserKeyTo, TRAILER_SIZE, ValueType, writeTrailer } from './format.js';
 import type { InternalIterator } from './iterator.js';
 import { Memtable } from './memtable.js';
 import { MergingIterator } from './merging-iterator.js';
@@ -29,7 +29,7 @@ import type { OpenOptions, ResolvedOptions } from './options.js';
 import { Snapshot, SnapshotList } from './snapshot.js';
 import { EngineCounters } from './stats.js';
 import { FIND_NONE, FIND_VALUE } from './table/index.js';
-import type { Block, TableBuilderOptions, TableReader } from './table/index.js';
+import type { Block, TableBuilderOptions } from './table/index.js';
 import { copyRange } from './table/block.js';
 import { TableCache } from './table-cache.js';
 import { findFile, userKeyRange } from './version.js';
@@ -1370,7 +1370,6 @@ function noWal(options: WriteOptions | undefined): boolean {
   if (options.disableWal && options.sync === true) throw invalidArgument('a write cannot both sync and skip the WAL (disableWal)');
   return options.disableWal;
 }
-
 
 /** Opens (creating if missing, by default) the database in `dir`. */
 export function open(dir: string, options?: OpenOptions): Promise<DB> {
