@@ -28,7 +28,7 @@ import { resolveOptions } from './options.js';
 import type { OpenOptions, ResolvedOptions } from './options.js';
 import { Snapshot, SnapshotList } from './snapshot.js';
 import { EngineCounters } from './stats.js';
-import { FIND_NONE, FIND_VALUE } from './table/index.js';
+import { bloomHash, FIND_NONE, FIND_VALUE } from './table/index.js';
 import type { Block, TableBuilderOptions } from './table/index.js';
 import { copyRange } from './table/block.js';
 import { TableCache } from './table-cache.js';
@@ -1046,12 +1046,14 @@ export class DB {
   }
 
   private getFromTables(v: Version, k: Buffer, lookup: Buffer): Buffer | undefined {
+    // Every table's bloom filter hashes the key the same way: once here for all of them.
+    const h = bloomHash(k);
     const l0 = v.levels[0]!;
     for (let i = 0; i < l0.length; i++) {
       const f = l0[i]!;
       if (compareUserKeyTo(k, f.smallest) < 0 || compareUserKeyTo(k, f.largest) > 0) continue;
       const reader = this.tableCache.reader(f);
-      const r = reader.find(lookup);
+      const r = reader.find(lookup, h);
       if (r !== FIND_NONE) return r === FIND_VALUE ? reader.foundValue : undefined;
     }
     for (let level = 1; level < v.levels.length; level++) {
@@ -1062,7 +1064,7 @@ export class DB {
       const f = files[i]!;
       if (compareUserKeyTo(k, f.smallest) < 0) continue;
       const reader = this.tableCache.reader(f);
-      const r = reader.find(lookup);
+      const r = reader.find(lookup, h);
       if (r !== FIND_NONE) return r === FIND_VALUE ? reader.foundValue : undefined;
     }
     return undefined;

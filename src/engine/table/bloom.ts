@@ -126,9 +126,16 @@ export class BloomFilter {
 
   /** False only if the key `key[start, end)` was definitely not added. */
   mayContain(key: Uint8Array, start = 0, end = key.length): boolean {
+    return this.mayContainHash(bloomHash(key, start, end));
+  }
+
+  /**
+   * mayContain for a key whose bloomHash is `h`: every table's filter uses
+   * the same hash, so a point read hashes its key once for all of them.
+   */
+  mayContainHash(h: number): boolean {
     const data = this.data;
     const bits = this.bits;
-    let h = bloomHash(key, start, end);
     const delta = bloomDelta(h);
     for (let i = 0; i < this.k; i++) {
       const bit = h % bits;

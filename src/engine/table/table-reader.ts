@@ -196,12 +196,13 @@ export class TableReader {
 
   /**
    * The point-read fast path: the newest entry for lookupKey's user key at
-   * or below its sequence, without allocating. Returns FIND_VALUE (the
+   * or below its sequence, without allocating. `keyHash`: the user key's
+   * bloomHash, when the caller computed it once for several tables. Returns FIND_VALUE (the
    * value is in `foundValue`, a view of block memory), FIND_DELETED, or
    * FIND_NONE when the table holds no such entry.
    */
-  find(lookupKey: Buffer): FindResult {
-    const found = this.seekEntry(lookupKey);
+  find(lookupKey: Buffer, keyHash?: number): FindResult {
+    const found = this.seekEntry(lookupKey, keyHash);
     if (found === undefined) return FIND_NONE;
     const di = this.getDataIter;
     const userLen = lookupKey.length - TRAILER_SIZE;
@@ -227,10 +228,10 @@ export class TableReader {
    * first). Returns the iterator, or undefined if there is none (the
    * iterator is then closed). Counts bloom false positives for `get`.
    */
-  private seekEntry(lookupKey: Buffer): BlockIterator | undefined {
+  private seekEntry(lookupKey: Buffer, keyHash?: number): BlockIterator | undefined {
     if (this.closed) throw closedError('table');
     assert(lookupKey.length >= TRAILER_SIZE, 'lookup key shorter than its trailer');
-    if (!this.filterMayContain(lookupKey, lookupKey.length - TRAILER_SIZE)) return undefined;
+    if (!this.filterMayContain(lookupKey, lookupKey.length - TRAILER_SIZE, keyHash)) return undefined;
     const di = this.getDataIter;
     const h = this.scratch;
     const n = this.indexKeyEnds.length;
@@ -298,10 +299,11 @@ export class TableReader {
     return block;
   }
 
-  private filterMayContain(key: Buffer, end: number): boolean {
+  /** `keyHash`: bloomHash(key[0, end)) if the caller has it (it is the same for every table). */
+  private filterMayContain(key: Buffer, end: number, keyHash?: number): boolean {
     const filter = this.filter;
     if (filter === undefined) return true;
-    const may = filter.mayContain(key, 0, end);
+    const may = keyHash === undefined ? filter.mayContain(key, 0, end) : filter.mayContainHash(keyHash);
     const c = this.counters;
     if (c !== undefined) {
       c.bloomChecks++;
