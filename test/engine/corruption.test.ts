@@ -255,9 +255,8 @@ function tableLayout(fs: MemFs, path: string): TableLayout {
   const reader = TableReader.open(fs.openRandomAccess(path), { fileNumber: 1 });
   const dataBlocks: DataBlock[] = [];
   try {
-    const ii = reader.indexBlock.iterator();
-    for (ii.seekToFirst(); ii.valid(); ii.next()) {
-      const h = { ...reader.decodeIndexValue(ii.value(), { offset: 0, size: 0 }) };
+    for (let i = 0; i < reader.blockCount; i++) {
+      const h = reader.blockHandle(i, { offset: 0, size: 0 });
       const bi = reader.loadDataBlock(h, false).iterator();
       const keys: string[] = [];
       for (bi.seekToFirst(); bi.valid(); bi.next()) keys.push(bi.key().subarray(0, bi.key().length - 8).toString('utf8'));

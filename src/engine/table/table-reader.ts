@@ -84,21 +84,20 @@ export class TableReader {
   readonly fileNumber: number;
   readonly properties: TableProperties;
 
-  /** @internal The index block (kept in memory). */
-  readonly indexBlock: Block;
   private readonly path: string;
   private readonly cache: BlockCache<Block> | undefined;
   private readonly cacheId: number;
   private readonly counters: EngineCounters | undefined;
   private readonly verify: boolean;
   private readonly filter: BloomFilter | undefined;
+  /** File offset of the index block (for corruption reports). */
+  private readonly indexOffset: number;
   /** Where data blocks end: the file offset of the first metadata block. */
   private readonly dataEnd: number;
   /** Block handles must lie below this offset (the footer). */
   private readonly limit: number;
 
   // Scratch state for get() and approximateOffsetOf(): synchronous and not re-entrant.
-  private readonly getIndexIter: BlockIterator;
   private readonly getDataIter = new BlockIterator();
   private readonly scratch: BlockHandle = { offset: 0, size: 0 };
   private readonly cursor: Cursor = { pos: 0 };
@@ -131,9 +130,10 @@ export class TableReader {
       }
     }
 
-    this.indexBlock = new Block(this.readBlock(footer.index, true), this.path, footer.index.offset, INTERNAL_KEY_ORDER);
-    this.getIndexIter = this.indexBlock.iterator();
-    const dataBlocks = this.checkIndex(footer.index.offset);
+    // The index block is read, checked and flattened (checkIndex); only the flat arrays are kept.
+    const indexBlock = new Block(this.readBlock(footer.index, true), this.path, footer.index.offset, INTERNAL_KEY_ORDER);
+    this.indexOffset = footer.index.offset;
+    const dataBlocks = this.checkIndex(indexBlock.iterator(), footer.index.offset);
 
     // Meta-index: name → handle.
     const meta = new Block(this.readBlock(footer.metaIndex, true), this.path, footer.metaIndex.offset, BYTEWISE_ORDER);
@@ -278,7 +278,7 @@ export class TableReader {
     const cur = this.cursor;
     cur.pos = 0;
     if (!decodeHandle(value, cur, value.length, out) || cur.pos !== value.length || !this.inRange(out)) {
-      throw corruption(this.path, this.indexBlock.fileOffset, 'bad block handle in index');
+      throw corruption(this.path, this.indexOffset, 'bad block handle in index');
     }
     return out;
   }
@@ -360,8 +360,7 @@ export class TableReader {
   }
 
   /** Walks the index once: every handle well formed, in range and in file order. Returns the count. */
-  private checkIndex(indexOffset: number): number {
-    const it = this.getIndexIter;
+  private checkIndex(it: BlockIterator, indexOffset: number): number {
     let count = 0;
     let end = 0;
     let keyBytes = 0;
