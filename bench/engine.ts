@@ -16,7 +16,8 @@
  * has written nothing for 1 s (background compaction settled), and close.
  *
  * Output: markdown tables and the bar check on stdout; progress on stderr;
- * bench/results/engine-<date>.json (raw runs, medians, environment) and
+ * bench/results/engine-<date>.json (raw runs, medians, environment),
+ * bench/results/engine-<date>.md (the tables and the bar check) and
  * bench/results/engine-<date>.svg.
  */
 import { execFileSync, fork } from 'node:child_process';
@@ -276,6 +277,7 @@ async function parentMain(): Promise<number> {
   mkdirSync(outDir, { recursive: true });
   const jsonPath = join(outDir, `engine-${date}.json`);
   const svgPath = join(outDir, `engine-${date}.svg`);
+  const mdPath = join(outDir, `engine-${date}.md`);
   const ratios: Record<string, Record<string, number | null>> = {};
   for (const w of cfg.workloads) {
     const row: Record<string, number | null> = {};
@@ -311,7 +313,8 @@ async function parentMain(): Promise<number> {
   writeFileSync(jsonPath, JSON.stringify(json, null, 2) + '\n');
   const subtitle = `N=${cfg.num.toLocaleString('en-US')}, ${cfg.keySize}B keys, ${cfg.valueSize}B values, median of ${cfg.runs}; ${env.cpuModel} × ${env.cores}, node ${env.node}, ${date}`;
   writeFileSync(svgPath, svgChart(cfg, medians, `${cfg.engines.map((e) => ENGINE_LABELS[e]).join(' vs ')}: median ops/s per workload`, subtitle));
-  status(`wrote ${jsonPath} and ${svgPath}`);
+  writeFileSync(mdPath, `${md}\n\n${checkText}\n`);
+  status(`wrote ${mdPath}, ${jsonPath} and ${svgPath}`);
   // A failed correctness guard means some numbers are not to be trusted: say so in the exit code.
   return failures.length > 0 ? 2 : 0;
 }
