@@ -71,3 +71,16 @@ export function prefixSuccessor(prefix: Uint8Array): Buffer | undefined {
   out[i] = out[i]! + 1;
   return out;
 }
+
+/** Up to this many bytes a JS loop copies faster than a native call (~50 ns of argument checks). */
+const SHORT_COPY = 40;
+
+/** Copies src[start, end) to dst at `at`: a loop for short ranges, a native `set` for long ones. */
+export function copyRange(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number): void {
+  const n = end - start;
+  if (n > SHORT_COPY) {
+    dst.set(n === src.length ? src : src.subarray(start, end), at);
+    return;
+  }
+  for (let i = 0; i < n; i++) dst[at + i] = src[start + i]!;
+}

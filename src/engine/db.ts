@@ -1,5 +1,6 @@
 import {
   closedError,
+  copyRange,
   corruption,
   ERROR_CODES,
   invalidArgument,
@@ -30,7 +31,6 @@ import { Snapshot, SnapshotList } from './snapshot.js';
 import { EngineCounters } from './stats.js';
 import { bloomHash, FIND_NONE, FIND_VALUE } from './table/index.js';
 import type { Block, TableBuilderOptions } from './table/index.js';
-import { copyRange } from './table/block.js';
 import { TableCache } from './table-cache.js';
 import { findFile, userKeyRange } from './version.js';
 import type { Version } from './version.js';

@@ -25,7 +25,7 @@
  * growing the arena copies it, so buffers handed out earlier (views of the
  * old arena) keep their contents.
  */
-import { assert } from '../base/index.js';
+import { assert, copyRange } from '../base/index.js';
 import { MAX_SEQUENCE, TRAILER_SIZE, ValueType, seqOf, typeOf, writeTrailer } from './format.js';
 import type { InternalIterator } from './iterator.js';
 
@@ -48,18 +48,8 @@ const I_HEIGHT = 7;
 const I_LINKS = 8;
 /** Leading user-key bytes kept per node as a number (48 bits: exact in a double). */
 const PREFIX_BYTES = 6;
-/** From this many bytes, Buffer#compare and TypedArray#set (native) beat a JS loop. */
+/** From this many bytes left to compare, Buffer#compare (native) beats a JS loop. */
 const NATIVE_COMPARE_MIN = 64;
-const NATIVE_COPY_MIN = 40;
-
-/** Copies src[from, from+n) to dst at `to`: a loop for short ranges (a native call costs ~50 ns), `set` for long ones. */
-function copyBytes(src: Uint8Array, from: number, n: number, dst: Uint8Array, to: number): void {
-  if (n > NATIVE_COPY_MIN) {
-    dst.set(src.subarray(from, from + n), to);
-    return;
-  }
-  for (let i = 0; i < n; i++) dst[to + i] = src[from + i]!;
-}
 const DELETED: MemtableGetResult = { kind: 'deleted' };
 
 /**
@@ -187,7 +177,7 @@ class SkipList {
       this.su8 = new Uint8Array(Math.max(ukLen, 2 * this.su8.length));
       this.sdv = new DataView(this.su8.buffer);
     }
-    copyBytes(kbuf, 0, ukLen, this.su8, 0);
+    copyRange(kbuf, 0, ukLen, this.su8, 0);
     return this.sdv;
   }
 
@@ -293,7 +283,7 @@ class SkipList {
     const koff = off + HEADER_BYTES + 4 * h;
     // The key goes into its place first and is searched for from there: every comparison
     // then reads the arena's DataView on both sides.
-    copyBytes(src, kOff, ukLen, this.u8, koff);
+    copyRange(src, kOff, kOff + ukLen, this.u8, koff);
     const kp = keyPrefix(this.u8, koff, ukLen);
     const prevs = this.prevs;
     const after = this.nextOf(this.findBefore(this.dv, koff, ukLen, kp, seq, type, false, prevs));
@@ -315,7 +305,7 @@ class SkipList {
     i32[b + I_TYPE] = type;
     i32[b + I_HEIGHT] = h;
     writeTrailer(this.buf, koff + ukLen, seq, type);
-    copyBytes(vsrc, vOff, vLen, this.u8, koff + klen);
+    copyRange(vsrc, vOff, vOff + vLen, this.u8, koff + klen);
     for (let l = 0; l < h; l++) {
       const p = 2 * prevs[l]! + I_LINKS + l;
       i32[b + I_LINKS + l] = i32[p]!;

@@ -1,4 +1,4 @@
-import { getVarint, putVarint, type Cursor } from '../base/index.js';
+import { copyRange, getVarint, putVarint, type Cursor } from '../base/index.js';
 import { assert, corruption, invalidArgument } from '../base/index.js';
 import { ValueType } from './format.js';
 import type { Memtable } from './memtable.js';
@@ -26,9 +26,6 @@ const MAX_SEQ_HIGH = 0x1fffff;
 const INITIAL_CAPACITY = 256;
 /** type + two varints of lengths < 2^53 (8 bytes each at most). */
 const MAX_OP_OVERHEAD = 1 + 8 + 8;
-
-/** Byte arrays up to this long are copied by a loop (a native `set` costs ~50 ns a call). */
-const SHORT_COPY = 40;
 
 /** Strings shorter than this (UTF-16 units) take the ASCII fast path; < 128 so the length is 1 varint byte. */
 const SHORT_STRING = 64;
@@ -98,7 +95,7 @@ export class WriteBatch {
     return this;
   }
 
-  /** put() of byte arrays shorter than 128 bytes: 1-byte lengths, copies by loop or `set`, one reserve. */
+  /** put() of byte arrays shorter than 128 bytes: 1-byte lengths, one reserve. */
   private putShort(key: Uint8Array, kl: number, value: Uint8Array, vl: number): this {
     const need = this.len + 3 + kl + vl;
     if (need > this.rep.length || this.shared) this.reserve(3 + kl + vl);
@@ -106,12 +103,10 @@ export class WriteBatch {
     let o = this.len;
     rep[o++] = ValueType.PUT;
     rep[o++] = kl;
-    if (kl <= SHORT_COPY) for (let i = 0; i < kl; i++) rep[o + i] = key[i]!;
-    else rep.set(key, o);
+    copyRange(key, 0, kl, rep, o);
     o += kl;
     rep[o++] = vl;
-    if (vl <= SHORT_COPY) for (let i = 0; i < vl; i++) rep[o + i] = value[i]!;
-    else rep.set(value, o);
+    copyRange(value, 0, vl, rep, o);
     this.len = o + vl;
     this.ops++;
     this.payload += kl + vl;

@@ -1,5 +1,5 @@
 import { assert, putVarint, varintLength } from '../../base/index.js';
-import { copyRange } from './block.js';
+import { copyRange } from '../../base/index.js';
 
 /**
  * Builds a key/value block (format in format.ts): prefix-compressed entries

@@ -1,10 +1,10 @@
-import { assert, corruption, getVarint } from '../../base/index.js';
+import { assert, copyRange, corruption, getVarint } from '../../base/index.js';
 import type { Cursor } from '../../base/index.js';
 import { TRAILER_SIZE } from '../format.js';
 import type { InternalIterator } from '../iterator.js';
 
 /**
- * Below this many bytes a JS loop beats Buffer's native compare/copy, whose
+ * Below this many bytes a JS loop beats Buffer's native compare, whose
  * argument checking and native call dominate for short keys (measured ~4x on
  * 16-byte keys).
  */
@@ -24,15 +24,6 @@ export function compareRanges(a: Buffer, aStart: number, aEnd: number, b: Buffer
   return la === lb ? 0 : la < lb ? -1 : 1;
 }
 
-/** Copies src[start, end) to dst at `at`. */
-export function copyRange(src: Buffer, start: number, end: number, dst: Buffer, at: number): void {
-  const n = end - start;
-  if (n > SHORT) {
-    src.copy(dst, at, start, end);
-    return;
-  }
-  for (let i = 0; i < n; i++) dst[at + i] = src[start + i]!;
-}
 
 /** How a block's keys are ordered. `compareAt` compares data[start, end) with `target`. */
 export interface KeyOrder {

@@ -2,7 +2,8 @@ import { compressSync } from 'snappy';
 import { assert, crc32c, invalidArgument, maskCrc, putVarint, varintLength } from '../../base/index.js';
 import type { WritableFile } from '../../base/index.js';
 import { MAX_SEQUENCE, TRAILER_SIZE, typeOf, VALUE_TYPE_FOR_SEEK, ValueType, writeTrailer } from '../format.js';
-import { compareRanges, copyRange, INTERNAL_KEY_ORDER } from './block.js';
+import { copyRange } from '../../base/index.js';
+import { compareRanges, INTERNAL_KEY_ORDER } from './block.js';
 import { BlockBuilder } from './block-builder.js';
 import { BloomFilterBuilder } from './bloom.js';
 import {

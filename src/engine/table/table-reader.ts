@@ -429,7 +429,6 @@ export class TableReader {
     return lo;
   }
 
-
   private readProperties(h: BlockHandle, fileSize: number): TableProperties {
     const block = new Block(this.readBlock(h, true), this.path, h.offset, BYTEWISE_ORDER);
     const nums = new Map<string, number>();
@@ -494,8 +493,7 @@ class TableIterator implements InternalIterator {
   constructor(
     private readonly table: TableReader,
     private readonly fillCache: boolean,
-  ) {
-  }
+  ) {}
 
   valid(): boolean {
     return this.loaded && this.data.valid();
