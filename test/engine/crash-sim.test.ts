@@ -22,6 +22,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { ManualClock } from '../../src/base/clock.js';
 import { ERROR_CODES, isStrataError } from '../../src/base/errors.js';
 import type { FileLock, Fs, RandomAccessFile, WritableFile } from '../../src/base/fs.js';
 import { MemFs } from '../../src/base/mem-fs.js';
@@ -178,6 +179,9 @@ const OPTIONS: OpenOptions = {
   // long run, with thousands of databases, would need many GB. Compression does not change
   // what a crash leaves, and the short run keeps the default codec covered.
   compression: LONG ? 'none' : 'snappy',
+  // The engine ends an event-loop turn after 10 ms on its clock: on the system clock, a loaded
+  // machine would interleave operations differently from run to run (and from the traced run).
+  clock: new ManualClock(0),
 };
 
 interface RunLog {
