@@ -1,5 +1,6 @@
 import type { ChunkColumn, ChunkData } from './chunk.js';
-import type { FieldType, FieldValue } from './types.js';
+import { columnValue } from './columns.js';
+import type { FieldType, FieldValue, TsPointColumns } from './types.js';
 
 interface HeadColumn {
   type: FieldType;
@@ -26,7 +27,21 @@ export class SeriesHead {
     return this.times.length;
   }
 
-  append(seq: number, timeMs: number, nanos: number, ids: readonly number[], types: readonly FieldType[], values: readonly FieldValue[]): void {
+  /** The columns of the last `ids` appended (rows of a series mostly repeat their fields). */
+  private lastIds: readonly number[] | undefined = undefined;
+  private lastCols: HeadColumn[] = [];
+
+  /** One row: field `ids[i]` of type `types[i]` has value `values[i]`, or that of the columns `c` at `base + i`. */
+  append(
+    seq: number,
+    timeMs: number,
+    nanos: number,
+    ids: readonly number[],
+    types: readonly FieldType[],
+    values: readonly FieldValue[] | undefined,
+    c?: TsPointColumns,
+    base = 0,
+  ): void {
     const row = this.times.length;
     this.times.push(timeMs);
     this.seqs.push(seq);
@@ -34,15 +49,22 @@ export class SeriesHead {
       if (this.nanos === undefined) this.nanos = new Array<number>(row).fill(0);
       this.nanos.push(nanos);
     }
-    for (let i = 0; i < ids.length; i++) {
-      let col = this.columns.get(ids[i]!);
-      if (col === undefined) {
-        col = { type: types[i]!, values: new Array<FieldValue | undefined>(row).fill(undefined) };
-        this.columns.set(ids[i]!, col);
+    if (ids !== this.lastIds) {
+      const cols: HeadColumn[] = new Array(ids.length);
+      for (let i = 0; i < ids.length; i++) {
+        let col = this.columns.get(ids[i]!);
+        if (col === undefined) {
+          col = { type: types[i]!, values: new Array<FieldValue | undefined>(row).fill(undefined) };
+          this.columns.set(ids[i]!, col);
+        }
+        cols[i] = col;
       }
-      col.values.push(values[i]);
+      this.lastIds = ids;
+      this.lastCols = cols;
     }
-    for (const col of this.columns.values()) if (col.values.length === row) col.values.push(undefined);
+    const cols = this.lastCols;
+    for (let i = 0; i < cols.length; i++) cols[i]!.values.push(c !== undefined ? columnValue(c, types[i]!, base + i) : values![i]);
+    if (cols.length !== this.columns.size) for (const col of this.columns.values()) if (col.values.length === row) col.values.push(undefined);
     if (seq < this.minSeq) this.minSeq = seq;
     if (timeMs < this.minTime) this.minTime = timeMs;
     if (timeMs > this.maxTime) this.maxTime = timeMs;
@@ -111,6 +133,7 @@ export class SeriesHead {
     for (let r = 0; r < this.times.length; r++) if (!drop(this.times[r]!, r)) keep.push(r);
     const removed = this.times.length - keep.length;
     if (removed === 0) return 0;
+    this.lastIds = undefined;
     this.times = keep.map((r) => this.times[r]!);
     this.seqs = keep.map((r) => this.seqs[r]!);
     if (this.nanos) this.nanos = keep.map((r) => this.nanos![r]!);

@@ -6,3 +6,4 @@ export type { ObjectStore } from './object-store.js';
 export { bucketStart, bucketEnd, intervalStart } from './rollup.js';
 export { planSegments } from './planner.js';
 export * from './ingest/index.js';
+export { columnValue, columnsToPoints } from './columns.js';

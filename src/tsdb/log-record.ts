@@ -1,7 +1,8 @@
 import { corruption, getVarint } from '../base/index.js';
 import { CODE_TYPE, TYPE_CODE } from './chunk.js';
 import { ByteWriter } from './codec/index.js';
-import type { FieldType, FieldValue } from './types.js';
+import { columnValue } from './columns.js';
+import type { FieldType, FieldValue, TsPointColumns } from './types.js';
 
 /**
  * Head-log records ('W' keys): what a write or delete did, replayed into
@@ -26,6 +27,17 @@ export interface LogRow {
 
 export type LogRecord = { kind: 'points'; rows: LogRow[] } | { kind: 'delete'; sids: number[]; fromMs: number; toMs: number };
 
+function writeValue(w: ByteWriter, t: FieldType, v: FieldValue): void {
+  w.byte(TYPE_CODE[t]);
+  if (t === 'float' || t === 'integer') w.f64le(v as number);
+  else if (t === 'boolean') w.byte(v ? 1 : 0);
+  else {
+    const len = Buffer.byteLength(v as string, 'utf8');
+    w.varint(len);
+    w.utf8(v as string, len);
+  }
+}
+
 export function encodePointsRecord(rows: readonly LogRow[]): Buffer {
   const w = new ByteWriter(16 + rows.length * 64);
   w.byte(1);
@@ -37,16 +49,36 @@ export function encodePointsRecord(rows: readonly LogRow[]): Buffer {
     w.varint(r.ids.length);
     for (let i = 0; i < r.ids.length; i++) {
       w.varint(r.ids[i]!);
-      const t = r.types[i]!;
-      w.byte(TYPE_CODE[t]);
-      const v = r.values[i]!;
-      if (t === 'float' || t === 'integer') w.f64le(v as number);
-      else if (t === 'boolean') w.byte(v ? 1 : 0);
-      else {
-        const len = Buffer.byteLength(v as string, 'utf8');
-        w.varint(len);
-        w.utf8(v as string, len);
-      }
+      writeValue(w, r.types[i]!, r.values[i]!);
+    }
+  }
+  return w.finish();
+}
+
+/**
+ * `encodePointsRecord` of a columns batch: point p is a row of series
+ * `sids[seriesOf[p]]` with field ids `ids[p]` (its layout's order).
+ */
+export function encodePointsColumns(c: TsPointColumns, sids: Int32Array, ids: ReadonlyArray<readonly number[]>): Buffer {
+  const n = c.length;
+  const w = new ByteWriter(16 + n * 24 + c.valueStart[n]! * 11);
+  w.byte(1);
+  w.varint(n);
+  for (let p = 0; p < n; p++) {
+    const types = c.layouts[c.layoutOf[p]!]!.types;
+    const rowIds = ids[p]!;
+    const base = c.valueStart[p]!;
+    w.varint(sids[c.seriesOf[p]!]!);
+    w.f64le(c.timeMs[p]!);
+    w.varint(c.nanos ? c.nanos[p]! : 0);
+    w.varint(rowIds.length);
+    for (let i = 0; i < rowIds.length; i++) {
+      w.varint(rowIds[i]!);
+      const t = types[i]!;
+      if (t === 'float' || t === 'integer') {
+        w.byte(TYPE_CODE[t]);
+        w.f64le(c.numbers[base + i]!);
+      } else writeValue(w, t, columnValue(c, t, base + i));
     }
   }
   return w.finish();

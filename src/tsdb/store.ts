@@ -3,13 +3,14 @@ import type { Clock, Fs } from '../base/index.js';
 import { open as openEngine } from '../engine/index.js';
 import type { DB, OpenOptions, WriteBatch } from '../engine/index.js';
 import { BucketAggregator } from './aggregate.js';
-import { decodeChunk, encodeChunk, mergeChunkData, removeRange } from './chunk.js';
+import { TYPE_CODE, decodeChunk, encodeChunk, mergeChunkData, removeRange } from './chunk.js';
 import type { ChunkData } from './chunk.js';
 import { SeriesHead } from './head.js';
 import { HeadLog } from './head-log.js';
 import { TAG, fieldKey, readT64, retentionKey, rollupKey, seriesKey, timeOfKey, windowKey } from './keys.js';
-import { decodeLogRecord, encodeDeleteRecord, encodePointsRecord } from './log-record.js';
+import { decodeLogRecord, encodeDeleteRecord, encodePointsColumns, encodePointsRecord } from './log-record.js';
 import type { LogRow } from './log-record.js';
+import { columnValue } from './columns.js';
 import { LocalDirObjectStore } from './object-store.js';
 import type { ObjectStore } from './object-store.js';
 import { planSegments } from './planner.js';
@@ -28,6 +29,7 @@ import type {
   TsPlan,
   TsPlanSegment,
   TsPoint,
+  TsPointColumns,
   TsQuery,
   TsQueryResult,
   TsSeriesInfo,
@@ -247,7 +249,7 @@ export class TimeSeriesStore implements TimeSeriesService {
     for (const { seq, payload } of log) {
       const rec = decodeLogRecord(payload, `${this.opts.dir} head-log record ${seq}`);
       if (rec.kind === 'points') {
-        for (const r of rec.rows) if (this.index.get(r.sid) !== undefined) this.appendRow(seq, r);
+        for (const r of rec.rows) if (this.index.get(r.sid) !== undefined) this.appendRow(seq, r.sid, r.timeMs, r.nanos, r.ids, r.types, r.values, undefined, 0);
       } else this.removeFromHeads(rec.sids, rec.fromMs, rec.toMs);
       this.nextSeq = seq + 1;
     }
@@ -285,48 +287,121 @@ export class TimeSeriesStore implements TimeSeriesService {
     return past === Infinity ? -Infinity : now - past;
   }
 
+  /** The series of a point being written: known (by hint or canonical key), or reserved for this write. */
+  private seriesFor(ws: WriteState, measurement: string, rawTags: ReadonlyArray<readonly [string, string]>, hint: string | undefined): SeriesEntry {
+    let entry = hint !== undefined ? this.hints.get(hint) : undefined;
+    if (entry !== undefined && entry.measurement === measurement) return entry;
+    const tags = sortTags(rawTags);
+    const key = canonicalSeriesKey(measurement, tags);
+    entry = this.index.lookup(key);
+    if (entry !== undefined && hint !== undefined) {
+      if (this.hints.size >= HINTS_MAX) this.hints.clear();
+      this.hints.set(hint, entry);
+    }
+    entry ??= ws.reserved.get(key);
+    if (entry === undefined) {
+      entry = { sid: -1, measurement, tags, key, persisted: false };
+      ws.reserved.set(key, entry);
+      ws.newSeries.push(entry);
+    }
+    return entry;
+  }
+
+  /** A field of `measurement`: known (its type must match), or reserved for this write (id -1 until allocated). */
+  private fieldFor(ws: WriteState, measurement: string, name: string, type: FieldType): FieldMeta {
+    if (typeof name !== 'string' || name === '') throw invalidArgument('field names must be non-empty strings');
+    let meta = this.schemas.get(measurement)?.byName.get(name) ?? ws.fieldReserved.get(`${measurement}\0${name}`);
+    if (meta === undefined) {
+      meta = { id: -1, type, persisted: false };
+      ws.fieldReserved.set(`${measurement}\0${name}`, meta);
+      ws.newFields.push({ measurement, name, meta });
+    } else if (meta.type !== type) {
+      throw new StrataError(ERROR_CODES.SCHEMA_CONFLICT, `field ${JSON.stringify(name)} of measurement ${JSON.stringify(measurement)} is ${meta.type}, not ${type}`);
+    }
+    return meta;
+  }
+
+  /** Checks a point's time against the accepted window of its measurement. */
+  private checkTime(ws: WriteState, measurement: string, timeMs: number, nanos: number): void {
+    if (!Number.isSafeInteger(timeMs)) throw invalidArgument(`time ${timeMs} is not an integer number of milliseconds`);
+    if (!Number.isInteger(nanos) || nanos < 0 || nanos > 999_999) throw invalidArgument(`nanos ${nanos} must be an integer in 0..999999`);
+    let from = ws.acceptFrom.get(measurement);
+    if (from === undefined) ws.acceptFrom.set(measurement, (from = this.acceptFrom(measurement, ws.now)));
+    if (timeMs < from) throw invalidArgument(`time ${new Date(timeMs).toISOString()} is older than the accepted window (${new Date(from).toISOString()}): retention of ${measurement}`);
+    if (timeMs > ws.now + this.acceptFutureMs) throw invalidArgument(`time ${new Date(timeMs).toISOString()} is more than ${this.acceptFutureMs} ms in the future`);
+  }
+
+  /** Every point is valid: allocates the reserved series and field ids (still nothing visible until the write is durable). */
+  private allocate(ws: WriteState): void {
+    for (const e of ws.newSeries) {
+      const created = this.index.lookup(e.key) ?? this.index.create(e.measurement, e.tags, e.key);
+      (e as { sid: number }).sid = created.sid;
+    }
+    for (const f of ws.newFields) {
+      const s = this.schemaOf(f.measurement);
+      const existing = s.byName.get(f.name);
+      if (existing !== undefined) {
+        if (existing.type !== f.meta.type) throw new StrataError(ERROR_CODES.SCHEMA_CONFLICT, `field ${JSON.stringify(f.name)} of measurement ${JSON.stringify(f.measurement)} is ${existing.type}, not ${f.meta.type}`);
+        f.meta.id = existing.id;
+        continue;
+      }
+      if (s.names.length >= 0xffff) throw invalidArgument(`measurement ${f.measurement} has too many fields (65535)`);
+      f.meta.id = s.names.length;
+      s.names.push(f.name);
+      s.byName.set(f.name, f.meta);
+      this.unpersistedFields.set(f.meta, { measurement: f.measurement, name: f.name });
+    }
+  }
+
+  /**
+   * Commits a checked write: the records of series (`entries` not yet
+   * persisted) and fields it created go to the engine, `record` to the head
+   * log; once durable and in sequence, `apply` puts the rows into the heads.
+   */
+  private async commitWrite(entries: ReadonlySet<SeriesEntry>, record: Buffer, apply: (seq: number) => void): Promise<void> {
+    const batch = this.db.batch();
+    for (const e of entries) batch.put(seriesKey(e.sid), encodeSeriesRecord(e));
+    const unpersistedFields = [...this.unpersistedFields];
+    for (const [meta, { measurement, name }] of unpersistedFields) {
+      const v = Buffer.allocUnsafe(3);
+      v[0] = TYPE_CODE[meta.type];
+      v.writeUInt16BE(meta.id, 1);
+      batch.put(fieldKey(measurement, name), v);
+    }
+    const seq = this.nextSeq++;
+    await this.commitInOrder(seq, batch.count > 0 ? batch : undefined, record, () => {
+      for (const e of entries) e.persisted = true;
+      for (const [meta] of unpersistedFields) {
+        meta.persisted = true;
+        this.unpersistedFields.delete(meta);
+      }
+      apply(seq);
+    });
+  }
+
+  /** After a write's rows are in the heads: counters, and sealing when heads are full. */
+  private async afterWrite(points: number, values: number): Promise<void> {
+    this.counters.pointsWritten += points;
+    this.counters.valuesWritten += values;
+    if (this.headRows > this.maxHeadRowsTotal) await this.relieveHeads();
+    else if (this.dirty.size > 0) this.scheduleMaintenance(false);
+  }
+
   async write(points: readonly TsPoint[]): Promise<TsWriteResult> {
     this.check();
     if (!Array.isArray(points)) throw invalidArgument('points must be an array');
     if (points.length === 0) return { points: 0, values: 0, newSeries: 0 };
-    const now = this.clock.nowMs();
+    const ws = newWriteState(this.clock.nowMs());
     const rows: PreparedRow[] = new Array(points.length);
-    const newSeries: SeriesEntry[] = [];
-    const newFields: Array<{ measurement: string; name: string; meta: FieldMeta }> = [];
-    const reserved = new Map<string, SeriesEntry>();
-    const fieldReserved = new Map<string, FieldMeta>();
-    const acceptCache = new Map<string, number>();
     let values = 0;
     for (let p = 0; p < points.length; p++) {
       const pt = points[p]!;
-      const where = points.length > 1 ? `point ${p}: ` : '';
       try {
         if (typeof pt.measurement !== 'string' || pt.measurement === '') throw invalidArgument('measurement must be a non-empty string');
-        if (!Number.isSafeInteger(pt.timeMs)) throw invalidArgument(`time ${pt.timeMs} is not an integer number of milliseconds`);
         const nanos = pt.nanos ?? 0;
-        if (!Number.isInteger(nanos) || nanos < 0 || nanos > 999_999) throw invalidArgument(`nanos ${nanos} must be an integer in 0..999999`);
-        let from = acceptCache.get(pt.measurement);
-        if (from === undefined) acceptCache.set(pt.measurement, (from = this.acceptFrom(pt.measurement, now)));
-        if (pt.timeMs < from) throw invalidArgument(`time ${new Date(pt.timeMs).toISOString()} is older than the accepted window (${new Date(from).toISOString()}): retention of ${pt.measurement}`);
-        if (pt.timeMs > now + this.acceptFutureMs) throw invalidArgument(`time ${new Date(pt.timeMs).toISOString()} is more than ${this.acceptFutureMs} ms in the future`);
+        this.checkTime(ws, pt.measurement, pt.timeMs, nanos);
         if (!Array.isArray(pt.fields) || pt.fields.length === 0) throw invalidArgument('a point needs at least one field');
-        let entry = pt.seriesHint !== undefined ? this.hints.get(pt.seriesHint) : undefined;
-        if (entry === undefined || entry.measurement !== pt.measurement) {
-          const tags = sortTags(pt.tags);
-          const key = canonicalSeriesKey(pt.measurement, tags);
-          entry = this.index.lookup(key);
-          if (entry !== undefined && pt.seriesHint !== undefined) {
-            if (this.hints.size >= HINTS_MAX) this.hints.clear();
-            this.hints.set(pt.seriesHint, entry);
-          }
-          entry ??= reserved.get(key);
-          if (entry === undefined) {
-            entry = { sid: -1, measurement: pt.measurement, tags, key, persisted: false };
-            reserved.set(key, entry);
-            newSeries.push(entry);
-          }
-        }
-        const schema = this.schemas.get(pt.measurement);
+        const entry = this.seriesFor(ws, pt.measurement, pt.tags, pt.seriesHint);
         const layout = entry.layout;
         if (layout !== undefined && sameLayout(layout, pt.fields)) {
           // The series' fields as last time: ids and types are shared, only values are new.
@@ -345,16 +420,8 @@ export class TimeSeriesStore implements TimeSeriesService {
         const types: FieldType[] = [];
         const vals: FieldValue[] = [];
         for (const f of pt.fields) {
-          if (typeof f.name !== 'string' || f.name === '') throw invalidArgument('field names must be non-empty strings');
+          const meta = this.fieldFor(ws, pt.measurement, f.name, f.type);
           checkValue(f.name, f.type, f.value);
-          let meta = schema?.byName.get(f.name) ?? fieldReserved.get(`${pt.measurement}\0${f.name}`);
-          if (meta === undefined) {
-            meta = { id: -1, type: f.type, persisted: false };
-            fieldReserved.set(`${pt.measurement}\0${f.name}`, meta);
-            newFields.push({ measurement: pt.measurement, name: f.name, meta });
-          } else if (meta.type !== f.type) {
-            throw new StrataError(ERROR_CODES.SCHEMA_CONFLICT, `field ${JSON.stringify(f.name)} of measurement ${JSON.stringify(pt.measurement)} is ${meta.type}, not ${f.type}`);
-          }
           if (names.includes(f.name)) throw invalidArgument(`field ${JSON.stringify(f.name)} appears twice`);
           names.push(f.name);
           ids.push(meta.id);
@@ -365,30 +432,10 @@ export class TimeSeriesStore implements TimeSeriesService {
         values += ids.length;
         if (entry.sid >= 0 && !ids.includes(-1)) entry.layout = { names, ids, types };
       } catch (err) {
-        if (err instanceof StrataError && where !== '') throw new StrataError(err.code, `${where}${err.message}`);
-        throw err;
+        throw pointError(err, p, points.length);
       }
     }
-    // Every point is valid: allocate ids (still nothing visible until the write is durable).
-    for (const e of newSeries) {
-      const created = this.index.lookup(e.key) ?? this.index.create(e.measurement, e.tags, e.key);
-      (e as { sid: number }).sid = created.sid;
-    }
-    for (const f of newFields) {
-      const s = this.schemaOf(f.measurement);
-      const existing = s.byName.get(f.name);
-      if (existing !== undefined) {
-        if (existing.type !== f.meta.type) throw new StrataError(ERROR_CODES.SCHEMA_CONFLICT, `field ${JSON.stringify(f.name)} of measurement ${JSON.stringify(f.measurement)} is ${existing.type}, not ${f.meta.type}`);
-        f.meta.id = existing.id;
-        continue;
-      }
-      if (s.names.length >= 0xffff) throw invalidArgument(`measurement ${f.measurement} has too many fields (65535)`);
-      f.meta.id = s.names.length;
-      s.names.push(f.name);
-      s.byName.set(f.name, f.meta);
-      this.unpersistedFields.set(f.meta, { measurement: f.measurement, name: f.name });
-    }
-    const batch = this.db.batch();
+    this.allocate(ws);
     const entries = new Set<SeriesEntry>();
     for (const r of rows) {
       const e = this.index.lookup(r.entry.key)!;
@@ -400,29 +447,87 @@ export class TimeSeriesStore implements TimeSeriesService {
       }
       if (!e.persisted) entries.add(e);
     }
-    for (const e of entries) batch.put(seriesKey(e.sid), encodeSeriesRecord(e));
-    const unpersistedFields = [...this.unpersistedFields];
-    for (const [meta, { measurement, name }] of unpersistedFields) {
-      const v = Buffer.allocUnsafe(3);
-      v[0] = meta.type === 'float' ? 1 : meta.type === 'integer' ? 2 : meta.type === 'boolean' ? 3 : 4;
-      v.writeUInt16BE(meta.id, 1);
-      batch.put(fieldKey(measurement, name), v);
-    }
-    const seq = this.nextSeq++;
-    const record = encodePointsRecord(rows);
-    await this.commitInOrder(seq, batch.count > 0 ? batch : undefined, record, () => {
-      for (const e of entries) e.persisted = true;
-      for (const [meta] of unpersistedFields) {
-        meta.persisted = true;
-        this.unpersistedFields.delete(meta);
-      }
-      for (const r of rows) this.appendRow(seq, r);
+    await this.commitWrite(entries, encodePointsRecord(rows), (seq) => {
+      for (const r of rows) this.appendRow(seq, r.sid, r.timeMs, r.nanos, r.ids, r.types, r.values, undefined, 0);
     });
-    this.counters.pointsWritten += rows.length;
-    this.counters.valuesWritten += values;
-    if (this.headRows > this.maxHeadRowsTotal) await this.relieveHeads();
-    else if (this.dirty.size > 0) this.scheduleMaintenance(false);
-    return { points: rows.length, values, newSeries: newSeries.length };
+    await this.afterWrite(rows.length, values);
+    return { points: rows.length, values, newSeries: ws.newSeries.length };
+  }
+
+  async writeColumns(c: TsPointColumns): Promise<TsWriteResult> {
+    this.check();
+    checkColumnsShape(c);
+    const n = c.length;
+    if (n === 0) return { points: 0, values: 0, newSeries: 0 };
+    const ws = newWriteState(this.clock.nowMs());
+    const S = c.series.length;
+    const found: SeriesEntry[] = new Array(S);
+    // Field metas per (layout, series) pair, resolved per (layout, measurement).
+    const pairMetas = new Map<number, FieldMeta[]>();
+    const byMeasurement = new Map<string, FieldMeta[]>();
+    const layoutChecked = new Uint8Array(c.layouts.length);
+    const { seriesOf, layoutOf, timeMs, nanos, valueStart, numbers, strings } = c;
+    let values = 0;
+    for (let p = 0; p < n; p++) {
+      try {
+        const s = seriesOf[p]!;
+        const l = layoutOf[p]!;
+        let entry = found[s];
+        const cs = c.series[s]!;
+        if (entry === undefined) {
+          if (typeof cs.measurement !== 'string' || cs.measurement === '') throw invalidArgument('measurement must be a non-empty string');
+          found[s] = entry = this.seriesFor(ws, cs.measurement, cs.tags, cs.hint);
+        }
+        this.checkTime(ws, cs.measurement, timeMs[p]!, nanos ? nanos[p]! : 0);
+        const layout = c.layouts[l]!;
+        if (layoutChecked[l] === 0) {
+          checkLayout(layout);
+          layoutChecked[l] = layout.types.every((t) => t === 'float') ? 2 : 1;
+        }
+        const key = l * S + s;
+        if (!pairMetas.has(key)) {
+          const mk = `${l}\0${cs.measurement}`;
+          let metas = byMeasurement.get(mk);
+          if (metas === undefined) byMeasurement.set(mk, (metas = layout.names.map((name, i) => this.fieldFor(ws, cs.measurement, name, layout.types[i]!))));
+          pairMetas.set(key, metas);
+        }
+        const base = valueStart[p]!;
+        if (layoutChecked[l] === 1) {
+          for (let i = 0; i < layout.types.length; i++) {
+            const t = layout.types[i]!;
+            const v = numbers[base + i]!;
+            if (t === 'integer' ? !Number.isSafeInteger(v) : t === 'boolean' ? v !== 0 && v !== 1 : t === 'string' && typeof strings?.get(base + i) !== 'string') {
+              checkValue(layout.names[i]!, t, columnValue(c, t, base + i));
+            }
+          }
+        }
+        values += layout.names.length;
+      } catch (err) {
+        throw pointError(err, p, n);
+      }
+    }
+    this.allocate(ws);
+    const entries = new Set<SeriesEntry>();
+    const sids = new Int32Array(S);
+    for (let s = 0; s < S; s++) {
+      if (found[s] === undefined) continue;
+      const e = this.index.lookup(found[s]!.key)!;
+      sids[s] = e.sid;
+      if (!e.persisted) entries.add(e);
+    }
+    const pairIds = new Map<number, number[]>();
+    for (const [key, metas] of pairMetas) pairIds.set(key, metas.map((m) => m.id));
+    const idsOf: number[][] = new Array(n);
+    for (let p = 0; p < n; p++) idsOf[p] = pairIds.get(layoutOf[p]! * S + seriesOf[p]!)!;
+    const record = encodePointsColumns(c, sids, idsOf);
+    await this.commitWrite(entries, record, (seq) => {
+      for (let p = 0; p < n; p++) {
+        const layout = c.layouts[layoutOf[p]!]!;
+        this.appendRow(seq, sids[seriesOf[p]!]!, timeMs[p]!, nanos ? nanos[p]! : 0, idsOf[p]!, layout.types, undefined, c, valueStart[p]!);
+      }
+    });
+    await this.afterWrite(n, values);
+    return { points: n, values, newSeries: ws.newSeries.length };
   }
 
   /**
@@ -461,15 +566,26 @@ export class TimeSeriesStore implements TimeSeriesService {
     }
   }
 
-  private appendRow(seq: number, r: LogRow): void {
-    let head = this.heads.get(r.sid);
+  /** One row into its series' head: values from `values`, or from the columns `c` at `base`. */
+  private appendRow(
+    seq: number,
+    sid: number,
+    timeMs: number,
+    nanos: number,
+    ids: readonly number[],
+    types: readonly FieldType[],
+    values: readonly FieldValue[] | undefined,
+    c: TsPointColumns | undefined,
+    base: number,
+  ): void {
+    let head = this.heads.get(sid);
     if (head === undefined) {
       head = new SeriesHead();
-      this.heads.set(r.sid, head);
+      this.heads.set(sid, head);
     }
-    head.append(seq, r.timeMs, r.nanos, r.ids, r.types, r.values);
+    head.append(seq, timeMs, nanos, ids, types, values, c, base);
     this.headRows++;
-    if (head.rows >= this.maxHeadRows || this.windowOf(head.minTime) !== this.windowOf(head.maxTime)) this.dirty.add(r.sid);
+    if (head.rows >= this.maxHeadRows || this.windowOf(head.minTime) !== this.windowOf(head.maxTime)) this.dirty.add(sid);
   }
 
   private windowOf(t: number): number {
@@ -1126,6 +1242,62 @@ export class TimeSeriesStore implements TimeSeriesService {
         await this.db.close();
       }
     }
+  }
+}
+
+/** A write's bookkeeping while its points are checked. */
+interface WriteState {
+  now: number;
+  /** Series and fields the write creates, by canonical key and by measurement + NUL + name. */
+  reserved: Map<string, SeriesEntry>;
+  newSeries: SeriesEntry[];
+  fieldReserved: Map<string, FieldMeta>;
+  newFields: Array<{ measurement: string; name: string; meta: FieldMeta }>;
+  /** The accepted window's start per measurement. */
+  acceptFrom: Map<string, number>;
+}
+
+function newWriteState(now: number): WriteState {
+  return { now, reserved: new Map(), newSeries: [], fieldReserved: new Map(), newFields: [], acceptFrom: new Map() };
+}
+
+/** A point's error, prefixed with its index when the write has several points. */
+function pointError(err: unknown, p: number, count: number): unknown {
+  if (err instanceof StrataError && count > 1) return new StrataError(err.code, `point ${p}: ${err.message}`);
+  return err;
+}
+
+/** A columns batch's arrays are as long as its length says, and its indexes in range. */
+function checkColumnsShape(c: TsPointColumns): void {
+  const bad = (what: string) => invalidArgument(`point columns: ${what}`);
+  if (c === null || typeof c !== 'object' || !Number.isSafeInteger(c.length) || c.length < 0) throw bad('length must be a non-negative integer');
+  const n = c.length;
+  if (!Array.isArray(c.series) || !Array.isArray(c.layouts)) throw bad('series and layouts must be arrays');
+  if (!(c.seriesOf instanceof Int32Array) || !(c.layoutOf instanceof Int32Array) || !(c.timeMs instanceof Float64Array) || !(c.valueStart instanceof Int32Array) || !(c.numbers instanceof Float64Array)) {
+    throw bad('seriesOf, layoutOf and valueStart must be Int32Arrays, timeMs and numbers Float64Arrays');
+  }
+  if (c.seriesOf.length < n || c.layoutOf.length < n || c.timeMs.length < n || c.valueStart.length < n + 1 || (c.nanos !== undefined && (!(c.nanos instanceof Int32Array) || c.nanos.length < n))) {
+    throw bad('an array is shorter than length');
+  }
+  for (let p = 0; p < n; p++) {
+    const s = c.seriesOf[p]!;
+    const l = c.layoutOf[p]!;
+    if (s < 0 || s >= c.series.length || l < 0 || l >= c.layouts.length) throw bad(`point ${p}: series or layout index out of range`);
+    const layout = c.layouts[l]!;
+    if (!Array.isArray(layout?.names) || !Array.isArray(layout.types) || layout.names.length !== layout.types.length) throw bad(`layout ${l}: names and types must be arrays of one length`);
+    const base = c.valueStart[p]!;
+    if (base < 0 || c.valueStart[p + 1] !== base + layout.names.length || base + layout.names.length > c.numbers.length) throw bad(`point ${p}: values out of range`);
+  }
+}
+
+/** A layout's fields: at least one, names non-empty and unique, known types. */
+function checkLayout(l: TsPointColumns['layouts'][number]): void {
+  if (l.names.length === 0) throw invalidArgument('a point needs at least one field');
+  for (let i = 0; i < l.names.length; i++) {
+    const name = l.names[i]!;
+    if (typeof name !== 'string' || name === '') throw invalidArgument('field names must be non-empty strings');
+    if (l.types[i] !== 'float' && l.types[i] !== 'integer' && l.types[i] !== 'boolean' && l.types[i] !== 'string') throw invalidArgument(`field ${JSON.stringify(name)}: unknown field type ${JSON.stringify(l.types[i])}`);
+    if (l.names.indexOf(name) !== i) throw invalidArgument(`field ${JSON.stringify(name)} appears twice`);
   }
 }
 

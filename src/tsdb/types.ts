@@ -35,6 +35,45 @@ export interface TsPoint {
   seriesHint?: string;
 }
 
+/** A distinct series of a `TsPointColumns` batch. */
+export interface TsColumnsSeries {
+  measurement: string;
+  /** Tag pairs in any order; names unique. Values non-empty. */
+  tags: ReadonlyArray<readonly [string, string]>;
+  /** As `TsPoint.seriesHint`: equal for equal measurement and tags in the same order. */
+  hint?: string;
+}
+
+/** A distinct list of fields (names and types, in order) of a `TsPointColumns` batch. */
+export interface TsColumnsLayout {
+  names: readonly string[];
+  types: readonly FieldType[];
+}
+
+/**
+ * Points in columns, as the line-protocol parser produces them: no object
+ * per point or field. Point p (0 <= p < length) belongs to
+ * `series[seriesOf[p]]` at `timeMs[p]` (+ `nanos[p]`), and has the fields of
+ * `layouts[layoutOf[p]]` in order; field i's value is
+ * `numbers[valueStart[p] + i]` (floats and integers; booleans as 1 or 0) or,
+ * for a string field, `strings.get(valueStart[p] + i)`. The typed arrays may
+ * be longer than needed: only the first `length` (`length + 1` for
+ * valueStart) entries count.
+ */
+export interface TsPointColumns {
+  length: number;
+  series: readonly TsColumnsSeries[];
+  layouts: readonly TsColumnsLayout[];
+  seriesOf: Int32Array;
+  layoutOf: Int32Array;
+  timeMs: Float64Array;
+  /** Nanoseconds within the millisecond per point; absent when all are 0. */
+  nanos?: Int32Array;
+  valueStart: Int32Array;
+  numbers: Float64Array;
+  strings?: ReadonlyMap<number, string>;
+}
+
 export type TagMatchOp = '=' | '!=' | '=~' | '!~';
 
 export interface TagMatcher {
@@ -152,6 +191,8 @@ export interface TimeSeriesService {
   nowMs(): number;
   /** Validates every point first (schema, window, sizes); writes all or none; durable when it resolves. */
   write(points: readonly TsPoint[]): Promise<TsWriteResult>;
+  /** `write` for points in columns (the line-protocol path): the same checks, all or none, durable when it resolves. */
+  writeColumns(points: TsPointColumns): Promise<TsWriteResult>;
   query(q: TsQuery): Promise<TsQueryResult>;
   /** Streams results in pieces of at most `pointsPerPiece` points (NDJSON, gRPC server streaming). */
   queryStream(q: TsQuery, pointsPerPiece: number): AsyncIterable<TsSeriesResult>;

@@ -3,7 +3,7 @@ import { gunzip } from 'node:zlib';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CODES, StrataError, invalidArgument, isStrataError } from '../../base/index.js';
 import { parseDurationMs } from '../../node/index.js';
-import { ROLLUP_LEVELS, decodeRemoteWrite, parseJsonPoints, parseLineProtocol } from '../../tsdb/index.js';
+import { ROLLUP_LEVELS, decodeRemoteWrite, parseJsonPoints, parseLineProtocolColumns } from '../../tsdb/index.js';
 import type {
   AggregateFn,
   FieldValue,
@@ -16,6 +16,7 @@ import type {
   TimeSeriesService,
   TsPlan,
   TsPoint,
+  TsPointColumns,
   TsQuery,
   TsSeriesInfo,
   TsSeriesResult,
@@ -369,6 +370,11 @@ async function writePoints(tsdb: TimeSeriesService, points: readonly TsPoint[], 
   return reply.code(204).send();
 }
 
+async function writeColumns(tsdb: TimeSeriesService, points: TsPointColumns, reply: FastifyReply): Promise<FastifyReply> {
+  if (points.length > 0) await tsdb.writeColumns(points);
+  return reply.code(204).send();
+}
+
 /** Registers the time-series routes (see the module comment). */
 export function registerTsRoutes(app: HttpApp, ctx: TsRouteContext): void {
   const { tsdb, limits, decompressedBytesMax } = ctx;
@@ -380,7 +386,7 @@ export function registerTsRoutes(app: HttpApp, ctx: TsRouteContext): void {
       if (q.has('precision')) throw invalidArgument("query parameter 'precision' applies to line protocol; JSON times are ms or RFC 3339");
       return writePoints(tsdb, parseJsonPoints(parseJsonBody(body), tsdb.nowMs()), reply);
     }
-    return writePoints(tsdb, parseLineProtocol(body, { precision: precisionOf(q), nowMs: tsdb.nowMs() }), reply);
+    return writeColumns(tsdb, parseLineProtocolColumns(body, { precision: precisionOf(q), nowMs: tsdb.nowMs() }), reply);
   });
 
   app.post('/api/v2/write', meta(INFLUX_WRITE_ROUTE, true), async (request, reply) => {
@@ -388,7 +394,7 @@ export function registerTsRoutes(app: HttpApp, ctx: TsRouteContext): void {
     const bucket = q.text('bucket');
     if (bucket === undefined || bucket.length === 0) throw invalidArgument("query parameter 'bucket' is required (InfluxDB 2 write API)");
     const body = await decodedBodyOf(request, decompressedBytesMax);
-    return writePoints(tsdb, parseLineProtocol(body, { precision: precisionOf(q), nowMs: tsdb.nowMs() }), reply);
+    return writeColumns(tsdb, parseLineProtocolColumns(body, { precision: precisionOf(q), nowMs: tsdb.nowMs() }), reply);
   });
 
   app.post('/api/v1/write', meta('ts.prom_write', true), async (request, reply) => {

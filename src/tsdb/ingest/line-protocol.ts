@@ -28,7 +28,8 @@
  * the 1-based line and column (in Unicode code points of that line).
  */
 import { ERROR_CODES, StrataError, invalidArgument } from '../../base/index.js';
-import type { TsField, TsPoint } from '../types.js';
+import { columnsToPoints } from '../columns.js';
+import type { FieldType, TsColumnsLayout, TsPoint, TsPointColumns } from '../types.js';
 import { INGEST_LIMITS, checkName, checkPoint, checkTagValue } from './validate.js';
 import { ByteWriter } from '../codec/index.js';
 
@@ -144,6 +145,16 @@ interface SeriesEntry {
   tags: ReadonlyArray<readonly [string, string]>;
   /** The line's series text (bytes as latin1): the store's series hint. */
   hint: string;
+  /** Position in the batch's series list. */
+  index: number;
+  /** The field list of this series' previous line (lines of one series mostly repeat it). */
+  layout: Layout | undefined;
+}
+
+interface Layout extends TsColumnsLayout {
+  names: string[];
+  types: FieldType[];
+  index: number;
 }
 
 function bytesEqual(buf: Buffer, a: number, b: number, len: number): boolean {
@@ -222,11 +233,27 @@ class LineParser {
   private readonly keyPos: number[] = [];
   private readonly keyLen: number[] = [];
   private readonly keyName: string[] = [];
-  /** Results of parseTimestamp / parseString (avoids allocating a tuple per call). */
+  /** Results of parseTimestamp / parseString / parseScalar (avoids allocating a tuple per call). */
   private tMs = 0;
   private tNanos = 0;
   private str = '';
-  private readonly scratch: TsField[] = [];
+  private vType: FieldType = 'float';
+  private vNum = 0;
+  /** The current line's field names and types. */
+  private readonly names: string[] = [];
+  private readonly types: FieldType[] = [];
+  /** The columns being filled (see TsPointColumns); grown by doubling. */
+  private points = 0;
+  private seriesOf: Int32Array;
+  private layoutOf: Int32Array;
+  private timeMs: Float64Array;
+  private nanos: Int32Array | undefined = undefined;
+  private valueStart: Int32Array;
+  private numbers: Float64Array;
+  private strings: Map<number, string> | undefined = undefined;
+  private readonly seriesList: SeriesEntry[] = [];
+  private readonly layouts: Layout[] = [];
+  private readonly layoutIndex = new Map<string, Layout>();
 
   constructor(
     private readonly buf: Buffer,
@@ -237,12 +264,51 @@ class LineParser {
     const size = cacheSize(buf.length);
     this.series = new BytesCache(size);
     this.tagPairs = new BytesCache(size);
+    // About one point per 100 bytes and four values per point to start with.
+    const points = Math.max(16, Math.ceil(buf.length / 100));
+    this.seriesOf = new Int32Array(points);
+    this.layoutOf = new Int32Array(points);
+    this.timeMs = new Float64Array(points);
+    this.valueStart = new Int32Array(points + 1);
+    this.numbers = new Float64Array(points * 4);
   }
 
-  run(): TsPoint[] {
+  private growPoints(): void {
+    const cap = this.seriesOf.length * 2;
+    const grow = <T extends Int32Array | Float64Array>(a: T, n: number): T => {
+      const b = new (a.constructor as new (n: number) => T)(n);
+      b.set(a);
+      return b;
+    };
+    this.seriesOf = grow(this.seriesOf, cap);
+    this.layoutOf = grow(this.layoutOf, cap);
+    this.timeMs = grow(this.timeMs, cap);
+    this.valueStart = grow(this.valueStart, cap + 1);
+    if (this.nanos) this.nanos = grow(this.nanos, cap);
+  }
+
+  private growValues(): void {
+    const b = new Float64Array(this.numbers.length * 2);
+    b.set(this.numbers);
+    this.numbers = b;
+  }
+
+  /** The layout of the current line's `n` fields (names and types in `this.names` / `this.types`, unique). */
+  private layoutOfLine(n: number): Layout {
+    let key = '';
+    for (let k = 0; k < n; k++) key += `${this.names[k]!}\n${this.types[k]!}\n`;
+    let layout = this.layoutIndex.get(key);
+    if (layout === undefined) {
+      layout = { names: this.names.slice(0, n), types: this.types.slice(0, n), index: this.layouts.length };
+      this.layouts.push(layout);
+      this.layoutIndex.set(key, layout);
+    }
+    return layout;
+  }
+
+  run(): TsPointColumns {
     const buf = this.buf;
     const len = buf.length;
-    const out: TsPoint[] = [];
     let pos = 0;
     while (pos < len) {
       this.line++;
@@ -254,13 +320,25 @@ class LineParser {
       let i = pos;
       while (i < end && (buf[i] === SP || buf[i] === TAB)) i++;
       if (i < end && buf[i] !== HASH) {
-        if (out.length >= this.maxLines) {
+        if (this.points >= this.maxLines) {
           throw new StrataError(ERROR_CODES.LIMIT_EXCEEDED, `line protocol: more than ${this.maxLines} lines (line ${this.line})`);
         }
-        out.push(this.parseLine(i, end));
+        this.parseLine(i, end);
       }
       pos = nl + 1;
     }
+    const out: TsPointColumns = {
+      length: this.points,
+      series: this.seriesList,
+      layouts: this.layouts,
+      seriesOf: this.seriesOf,
+      layoutOf: this.layoutOf,
+      timeMs: this.timeMs,
+      valueStart: this.valueStart,
+      numbers: this.numbers,
+    };
+    if (this.nanos) out.nanos = this.nanos;
+    if (this.strings) out.strings = this.strings;
     return out;
   }
 
@@ -271,7 +349,7 @@ class LineParser {
     throw new LineProtocolError(this.line, chars + 1, detail);
   }
 
-  private parseLine(start: number, end: number): TsPoint {
+  private parseLine(start: number, end: number): void {
     const buf = this.buf;
     // The series key (measurement and tags) runs to the first unescaped space.
     let i = start;
@@ -291,14 +369,21 @@ class LineParser {
     if (entry === undefined) {
       entry = this.parseSeriesKey(start, i);
       entry.hint = latin1(buf, start, i);
+      entry.index = this.seriesList.length;
+      this.seriesList.push(entry);
       this.series.set(start, i - start, h, entry);
     }
 
     while (i < end && buf[i] === SP) i++;
     if (i >= end) this.fail(i, 'missing fields');
 
-    // Fields collect in a reused scratch array; the point gets an exact-size copy.
-    const fields = this.scratch;
+    // Field names and types collect in reused arrays, values go straight into the columns.
+    // While they repeat the series' previous layout, names need no duplicate check.
+    const names = this.names;
+    const types = this.types;
+    const cand = entry.layout;
+    let match = cand !== undefined;
+    const vbase = this.valueStart[this.points]!;
     let n = 0;
     const keyPos = this.keyPos;
     const keyLen = this.keyLen;
@@ -344,9 +429,12 @@ class LineParser {
         keyLen[idx] = i - ks;
         keyName[idx] = name;
       }
-      if (seen === undefined) {
-        for (let k = 0; k < n; k++) if (fields[k]!.name === name) this.fail(ks, `duplicate field ${quote(name)}`);
-        if (n >= 16) seen = new Set(fields.slice(0, n).map((f) => f.name));
+      if (match && (n >= cand!.names.length || cand!.names[n] !== name)) match = false;
+      if (match) {
+        // The same name at the same position as in a layout with unique names.
+      } else if (seen === undefined) {
+        for (let k = 0; k < n; k++) if (names[k] === name) this.fail(ks, `duplicate field ${quote(name)}`);
+        if (n >= 16) seen = new Set(names.slice(0, n));
       } else if (seen.has(name)) {
         this.fail(ks, `duplicate field ${quote(name)}`);
       }
@@ -355,9 +443,12 @@ class LineParser {
 
       // Field value.
       const vs = i;
+      if (vbase + n >= this.numbers.length) this.growValues();
       if (i < end && buf[i] === QUOTE) {
         i = this.parseString(name, i, end);
-        fields[n++] = { name, type: 'string', value: this.str };
+        this.vType = 'string';
+        this.vNum = NaN;
+        (this.strings ??= new Map()).set(vbase + n, this.str);
         if (i < end && buf[i] !== COMMA && buf[i] !== SP) this.fail(i, `unexpected character after the string value of field ${quote(name)}`);
       } else {
         while (i < end) {
@@ -366,11 +457,18 @@ class LineParser {
           i++;
         }
         if (i === vs) this.fail(vs, `missing value for field ${quote(name)}`);
-        fields[n++] = this.parseScalar(name, vs, i);
+        this.parseScalar(name, vs, i);
       }
+      if (match && cand!.types[n] !== this.vType) match = false;
+      names[n] = name;
+      types[n] = this.vType;
+      this.numbers[vbase + n] = this.vNum;
+      n++;
       if (i >= end || buf[i] === SP) break;
       i++; // ','
     }
+    const layout = match && n === cand!.names.length ? cand! : this.layoutOfLine(n);
+    entry.layout = layout;
 
     // Timestamp.
     let timeMs = this.nowMs;
@@ -385,7 +483,15 @@ class LineParser {
       while (i < end && buf[i] === SP) i++;
       if (i < end) this.fail(i, 'unexpected text after the timestamp');
     }
-    return { measurement: entry.measurement, tags: entry.tags, fields: fields.slice(0, n), timeMs, nanos, seriesHint: entry.hint };
+    const p = this.points;
+    if (p + 1 >= this.seriesOf.length) this.growPoints();
+    this.seriesOf[p] = entry.index;
+    this.layoutOf[p] = layout.index;
+    this.timeMs[p] = timeMs;
+    if (nanos !== 0 && this.nanos === undefined) this.nanos = new Int32Array(this.seriesOf.length);
+    if (this.nanos) this.nanos[p] = nanos;
+    this.valueStart[p + 1] = vbase + n;
+    this.points = p + 1;
   }
 
   /** Measurement and tag set of bytes [start, end) (no unescaped spaces inside). */
@@ -469,7 +575,7 @@ class LineParser {
       for (let t = 0; t < tags.length; t++) if (tags[t]![0] === key) this.fail(ks, `duplicate tag key ${quote(key)}`);
       tags.push(pair);
     }
-    return { measurement, tags, hint: '' };
+    return { measurement, tags, hint: '', index: -1, layout: undefined };
   }
 
   /** String value whose opening quote is at `q`; sets `this.str`, returns the index after the closing quote. */
@@ -505,18 +611,28 @@ class LineParser {
     this.fail(a, `invalid field value ${quote(utf8(this.buf, a, b))} for field ${quote(name)}`);
   }
 
-  /** A non-string value token [a, b): boolean, integer, unsigned or float. */
-  private parseScalar(name: string, a: number, b: number): TsField {
+  /** A non-string value token [a, b): boolean, integer, unsigned or float; sets `vType` and `vNum`. */
+  private parseScalar(name: string, a: number, b: number): void {
     const buf = this.buf;
     const first = buf[a]!;
     if (first === 0x74 || first === 0x54 || first === 0x66 || first === 0x46) {
       // t T f F
       const n = b - a;
-      if (n === 1) return { name, type: 'boolean', value: first === 0x74 || first === 0x54 };
+      this.vType = 'boolean';
+      if (n === 1) {
+        this.vNum = first === 0x74 || first === 0x54 ? 1 : 0;
+        return;
+      }
       if (n === 4 || n === 5) {
         const s = latin1(buf, a, b);
-        if (s === 'true' || s === 'True' || s === 'TRUE') return { name, type: 'boolean', value: true };
-        if (s === 'false' || s === 'False' || s === 'FALSE') return { name, type: 'boolean', value: false };
+        if (s === 'true' || s === 'True' || s === 'TRUE') {
+          this.vNum = 1;
+          return;
+        }
+        if (s === 'false' || s === 'False' || s === 'FALSE') {
+          this.vNum = 0;
+          return;
+        }
       }
       this.invalidValue(name, a, b);
     }
@@ -541,7 +657,9 @@ class LineParser {
       if (v > MAX_SAFE) {
         this.fail(a, `integer out of range for field ${quote(name)}: ${quote(utf8(buf, a, b))} (limit ±(2^53-1))`);
       }
-      return { name, type: 'integer', value: neg ? 0 - v : v };
+      this.vType = 'integer';
+      this.vNum = neg ? 0 - v : v;
+      return;
     }
     // Float: -?digits[.digits][e[+-]digits], at least one mantissa digit.
     let j = a;
@@ -589,7 +707,8 @@ class LineParser {
       v = Number(latin1(buf, a, b));
       if (!Number.isFinite(v)) this.fail(a, `float out of range for field ${quote(name)}: ${quote(utf8(buf, a, b))}`);
     }
-    return { name, type: 'float', value: v };
+    this.vType = 'float';
+    this.vNum = v;
   }
 
   /** Timestamp token [a, b) in the request's precision; sets `tMs` and `tNanos`. */
@@ -645,6 +764,11 @@ class LineParser {
  * INVALID_ARGUMENT for bad options.
  */
 export function parseLineProtocol(body: Buffer | string, options: LineProtocolOptions): TsPoint[] {
+  return columnsToPoints(parseLineProtocolColumns(body, options));
+}
+
+/** `parseLineProtocol` into columns (no object per point): what `TimeSeriesService.writeColumns` takes. */
+export function parseLineProtocolColumns(body: Buffer | string, options: LineProtocolOptions): TsPointColumns {
   const precision = options.precision ?? 'ns';
   if (precision !== 'ns' && precision !== 'us' && precision !== 'ms' && precision !== 's') {
     throw invalidArgument(`line protocol: precision must be ns, us, ms or s, got ${JSON.stringify(precision)}`);
