@@ -85,6 +85,8 @@ export interface StrataConfig {
     remoteWriteMaxBytes: number;
     /** The time-series engine's own block cache (the key-value engine has storage.blockCacheBytes). */
     blockCacheBytes: number;
+    /** Threads that parse large line-protocol write bodies off the event loop (0: parse on it). */
+    parseThreads: number;
   };
   cluster: {
     /** Run as a cluster member (also on when peerPort or join is set from flags). */
@@ -195,6 +197,7 @@ export function defaultConfig(): StrataConfig {
       deflateChunks: false,
       remoteWriteMaxBytes: 64 * MiB,
       blockCacheBytes: 64 * MiB,
+      parseThreads: 1,
     },
     cluster: {
       enabled: false,
@@ -290,6 +293,7 @@ const SCHEMA: { readonly [key: string]: SchemaNode } = {
     deflateChunks: { t: 'bool' },
     remoteWriteMaxBytes: { t: 'bytes', min: 1024, max: 1024 * MiB },
     blockCacheBytes: { t: 'bytes', min: 0, max: 1024 * 1024 * MiB },
+    parseThreads: { t: 'int', min: 0, max: 16 },
   },
   cluster: {
     enabled: { t: 'bool' },

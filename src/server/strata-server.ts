@@ -132,7 +132,7 @@ export class StrataServer {
           tls,
         };
         const fe: FrontEnd =
-          protocol === 'resp' ? new RespServer(base) : protocol === 'http' ? new HttpServer({ ...base, remoteWriteMaxBytes: config.tsdb.remoteWriteMaxBytes }) : new GrpcServer({ ...base, closeTimeoutMs: config.server.shutdownTimeoutMs });
+          protocol === 'resp' ? new RespServer(base) : protocol === 'http' ? new HttpServer({ ...base, remoteWriteMaxBytes: config.tsdb.remoteWriteMaxBytes, parseThreads: config.tsdb.parseThreads }) : new GrpcServer({ ...base, closeTimeoutMs: config.server.shutdownTimeoutMs });
         ports[protocol] = await fe.start();
         frontEnds.push(fe);
         logger.info({ protocol, host, port: ports[protocol], tls: tls !== undefined }, `${protocol} listening on ${host}:${ports[protocol]}`);

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ERROR_CODES, ManualClock, MemFs, SeededRandom, isStrataError } from '../../src/base/index.js';
-import { LocalDirObjectStore, TimeSeriesStore, columnsToPoints, parseLineProtocol, parseLineProtocolColumns } from '../../src/tsdb/index.js';
+import { LineProtocolError, LineProtocolParsePool, LocalDirObjectStore, TimeSeriesStore, columnsToPoints, parseLineProtocol, parseLineProtocolColumns } from '../../src/tsdb/index.js';
 import type { ErrorCode } from '../../src/base/index.js';
 import type { TsPointColumns, TsQueryResult, TsStoreOptions } from '../../src/tsdb/index.js';
 
@@ -161,4 +161,44 @@ test('writeColumns checks what write checks, names the point, and writes all or 
   const r = await everything(store, 'm');
   assert.deepEqual(r.series[0]!.values, [1, 2]);
   await store.close();
+});
+
+test('the parse pool: a parser thread gives the same columns and the same errors (line and column) as parsing inline', async () => {
+  const pool = new LineProtocolParsePool({ threads: 1, minBytes: 1 });
+  try {
+    const body = randomBody(5, 2000);
+    const inline = parseLineProtocolColumns(body, { nowMs: NOW });
+    const sent = Buffer.from(body, 'utf8');
+    const threaded = await pool.parse(sent, { nowMs: NOW });
+    assert.equal(sent.length, 0, 'the body moved to the thread (transferred, not copied)');
+    assert.deepEqual(columnsToPoints(threaded), columnsToPoints(inline));
+    assert.deepEqual([...threaded.numbers.subarray(0, threaded.valueStart[threaded.length])], [...inline.numbers.subarray(0, inline.valueStart[inline.length])]);
+    // Concurrent bodies each get their own answer.
+    const many = await Promise.all([1, 2, 3].map((s) => pool.parse(Buffer.from(randomBody(s, 50)), { nowMs: NOW })));
+    for (const [i, c] of many.entries()) assert.deepEqual(columnsToPoints(c), parseLineProtocol(randomBody(i + 1, 50), { nowMs: NOW }));
+    const bad = 'm v=1 1\nm v=1 2\nm,t=x v=1,w=oops 3\n';
+    const expected = (() => {
+      try {
+        parseLineProtocolColumns(bad, { nowMs: NOW });
+      } catch (err) {
+        return err as LineProtocolError;
+      }
+      throw new Error('the bad body parsed');
+    })();
+    await assert.rejects(pool.parse(Buffer.from(bad), { nowMs: NOW }), (err: unknown) => {
+      assert.ok(err instanceof LineProtocolError);
+      assert.equal(err.message, expected.message);
+      assert.deepEqual([err.line, err.column, err.code], [3, 13, ERROR_CODES.INVALID_ARGUMENT]);
+      return true;
+    });
+    await assert.rejects(pool.parse(Buffer.from('m v=1 1'), { nowMs: NOW, precision: 'xs' as 'ns' }), (err: unknown) => isStrataError(err, ERROR_CODES.INVALID_ARGUMENT) && /precision/.test((err as Error).message));
+  } finally {
+    await pool.close();
+  }
+  // Closed, or without threads: inline, same answers.
+  for (const p of [pool, new LineProtocolParsePool({ threads: 0, minBytes: 1 })]) {
+    const body = Buffer.from(randomBody(7, 20));
+    assert.deepEqual(columnsToPoints(await p.parse(body, { nowMs: NOW })), parseLineProtocol(body, { nowMs: NOW }));
+    assert.ok(body.length > 0, 'parsed inline: the body stays');
+  }
 });

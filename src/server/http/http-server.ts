@@ -5,6 +5,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { LogController, fastify } from 'fastify';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { ERROR_CODES, StrataError } from '../../base/index.js';
+import { LineProtocolParsePool } from '../../tsdb/index.js';
 import { Authenticator } from '../auth.js';
 import type { FrontEnd, FrontEndOptions } from '../front-end.js';
 import type { ServerLimits } from '../limits.js';
@@ -31,6 +32,8 @@ export interface HttpRoute {
 export interface HttpServerOptions extends FrontEndOptions {
   /** Largest decompressed time-series write body (tsdb.remoteWriteMaxBytes; default 64 MiB). */
   remoteWriteMaxBytes?: number | undefined;
+  /** Line-protocol parser threads (tsdb.parseThreads; default 1; 0 parses on the event loop). */
+  parseThreads?: number | undefined;
 }
 
 /** Room for the request line and headers besides the key: the longest key percent-encodes to 3 bytes a byte. */
@@ -64,6 +67,7 @@ export class HttpServer implements FrontEnd {
   private readonly registered: HttpRoute[] = [];
   private closing = false;
   private closed: Promise<void> | undefined = undefined;
+  private parser: LineProtocolParsePool | undefined = undefined;
 
   constructor(private readonly opts: HttpServerOptions) {
     const { limits, metrics, tls } = opts;
@@ -134,7 +138,8 @@ export class HttpServer implements FrontEnd {
     registerKvRoutes(this.app, { service: opts.service, limits });
     if (opts.cluster !== undefined) registerCoordinatorRoutes(this.app, opts.cluster);
     if (opts.tsdb !== undefined) {
-      registerTsRoutes(this.app, { tsdb: opts.tsdb, limits, decompressedBytesMax: this.decompressedBytesMax });
+      this.parser = new LineProtocolParsePool(opts.parseThreads !== undefined ? { threads: opts.parseThreads } : {});
+      registerTsRoutes(this.app, { tsdb: opts.tsdb, limits, decompressedBytesMax: this.decompressedBytesMax, parser: this.parser });
     }
   }
 
@@ -172,7 +177,7 @@ export class HttpServer implements FrontEnd {
   close(): Promise<void> {
     if (this.closed === undefined) {
       this.closing = true;
-      this.closed = this.app.close();
+      this.closed = this.app.close().then(() => this.parser?.close());
     }
     return this.closed;
   }

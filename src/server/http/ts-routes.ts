@@ -3,7 +3,8 @@ import { gunzip } from 'node:zlib';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CODES, StrataError, invalidArgument, isStrataError } from '../../base/index.js';
 import { parseDurationMs } from '../../node/index.js';
-import { ROLLUP_LEVELS, decodeRemoteWrite, parseJsonPoints, parseLineProtocolColumns } from '../../tsdb/index.js';
+import { ROLLUP_LEVELS, decodeRemoteWrite, parseJsonPoints } from '../../tsdb/index.js';
+import type { LineProtocolParsePool } from '../../tsdb/index.js';
 import type {
   AggregateFn,
   FieldValue,
@@ -73,6 +74,8 @@ export interface TsRouteContext {
   limits: ServerLimits;
   /** Largest decompressed body (remote write snappy, gzip line protocol). */
   decompressedBytesMax: number;
+  /** Parses line-protocol bodies (large ones off the event loop). */
+  parser: LineProtocolParsePool;
 }
 
 /**
@@ -377,7 +380,7 @@ async function writeColumns(tsdb: TimeSeriesService, points: TsPointColumns, rep
 
 /** Registers the time-series routes (see the module comment). */
 export function registerTsRoutes(app: HttpApp, ctx: TsRouteContext): void {
-  const { tsdb, limits, decompressedBytesMax } = ctx;
+  const { tsdb, limits, decompressedBytesMax, parser } = ctx;
 
   app.post('/v1/ts/write', meta('ts.write', true), async (request, reply) => {
     const q = queryOf(request, ['precision']);
@@ -386,7 +389,7 @@ export function registerTsRoutes(app: HttpApp, ctx: TsRouteContext): void {
       if (q.has('precision')) throw invalidArgument("query parameter 'precision' applies to line protocol; JSON times are ms or RFC 3339");
       return writePoints(tsdb, parseJsonPoints(parseJsonBody(body), tsdb.nowMs()), reply);
     }
-    return writeColumns(tsdb, parseLineProtocolColumns(body, { precision: precisionOf(q), nowMs: tsdb.nowMs() }), reply);
+    return writeColumns(tsdb, await parser.parse(body, { precision: precisionOf(q), nowMs: tsdb.nowMs() }), reply);
   });
 
   app.post('/api/v2/write', meta(INFLUX_WRITE_ROUTE, true), async (request, reply) => {
@@ -394,7 +397,7 @@ export function registerTsRoutes(app: HttpApp, ctx: TsRouteContext): void {
     const bucket = q.text('bucket');
     if (bucket === undefined || bucket.length === 0) throw invalidArgument("query parameter 'bucket' is required (InfluxDB 2 write API)");
     const body = await decodedBodyOf(request, decompressedBytesMax);
-    return writeColumns(tsdb, parseLineProtocolColumns(body, { precision: precisionOf(q), nowMs: tsdb.nowMs() }), reply);
+    return writeColumns(tsdb, await parser.parse(body, { precision: precisionOf(q), nowMs: tsdb.nowMs() }), reply);
   });
 
   app.post('/api/v1/write', meta('ts.prom_write', true), async (request, reply) => {

@@ -8,3 +8,4 @@ export * from './validate.js';
 export * from './line-protocol.js';
 export * from './prom-remote-write.js';
 export * from './json-points.js';
+export * from './parse-pool.js';
