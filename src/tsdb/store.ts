@@ -8,7 +8,7 @@ import type { ChunkData } from './chunk.js';
 import { SeriesHead } from './head.js';
 import { HeadLog } from './head-log.js';
 import { TAG, fieldKey, readT64, retentionKey, rollupKey, seriesKey, timeOfKey, windowKey } from './keys.js';
-import { decodeLogRecord, encodeDeleteRecord, encodePointsColumns, encodePointsRecord } from './log-record.js';
+import { decodeLogRecord, encodeColumnsRecord, encodeDeleteRecord, encodePointsRecord } from './log-record.js';
 import type { LogRow } from './log-record.js';
 import { columnValue } from './columns.js';
 import { LocalDirObjectStore } from './object-store.js';
@@ -462,9 +462,11 @@ export class TimeSeriesStore implements TimeSeriesService {
     const ws = newWriteState(this.clock.nowMs());
     const S = c.series.length;
     const found: SeriesEntry[] = new Array(S);
-    // Field metas per (layout, series) pair, resolved per (layout, measurement).
-    const pairMetas = new Map<number, FieldMeta[]>();
-    const byMeasurement = new Map<string, FieldMeta[]>();
+    // Field lists: one per (layout, measurement), found per point by its (layout, series) pair.
+    const lists: Array<{ metas: FieldMeta[]; types: readonly FieldType[] }> = [];
+    const listByMeasurement = new Map<string, number>();
+    const listOfPair = new Map<number, number>();
+    const listOf = new Int32Array(n);
     const layoutChecked = new Uint8Array(c.layouts.length);
     const { seriesOf, layoutOf, timeMs, nanos, valueStart, numbers, strings } = c;
     let values = 0;
@@ -485,12 +487,18 @@ export class TimeSeriesStore implements TimeSeriesService {
           layoutChecked[l] = layout.types.every((t) => t === 'float') ? 2 : 1;
         }
         const key = l * S + s;
-        if (!pairMetas.has(key)) {
+        let list = listOfPair.get(key);
+        if (list === undefined) {
           const mk = `${l}\0${cs.measurement}`;
-          let metas = byMeasurement.get(mk);
-          if (metas === undefined) byMeasurement.set(mk, (metas = layout.names.map((name, i) => this.fieldFor(ws, cs.measurement, name, layout.types[i]!))));
-          pairMetas.set(key, metas);
+          list = listByMeasurement.get(mk);
+          if (list === undefined) {
+            list = lists.length;
+            lists.push({ metas: layout.names.map((name, i) => this.fieldFor(ws, cs.measurement, name, layout.types[i]!)), types: layout.types });
+            listByMeasurement.set(mk, list);
+          }
+          listOfPair.set(key, list);
         }
+        listOf[p] = list;
         const base = valueStart[p]!;
         if (layoutChecked[l] === 1) {
           for (let i = 0; i < layout.types.length; i++) {
@@ -515,15 +523,12 @@ export class TimeSeriesStore implements TimeSeriesService {
       sids[s] = e.sid;
       if (!e.persisted) entries.add(e);
     }
-    const pairIds = new Map<number, number[]>();
-    for (const [key, metas] of pairMetas) pairIds.set(key, metas.map((m) => m.id));
-    const idsOf: number[][] = new Array(n);
-    for (let p = 0; p < n; p++) idsOf[p] = pairIds.get(layoutOf[p]! * S + seriesOf[p]!)!;
-    const record = encodePointsColumns(c, sids, idsOf);
+    const fieldLists = lists.map((l) => ({ ids: l.metas.map((m) => m.id), types: l.types }));
+    const record = encodeColumnsRecord(c, sids, fieldLists, listOf);
     await this.commitWrite(entries, record, (seq) => {
       for (let p = 0; p < n; p++) {
-        const layout = c.layouts[layoutOf[p]!]!;
-        this.appendRow(seq, sids[seriesOf[p]!]!, timeMs[p]!, nanos ? nanos[p]! : 0, idsOf[p]!, layout.types, undefined, c, valueStart[p]!);
+        const list = fieldLists[listOf[p]!]!;
+        this.appendRow(seq, sids[seriesOf[p]!]!, timeMs[p]!, nanos ? nanos[p]! : 0, list.ids, list.types, undefined, c, valueStart[p]!);
       }
     });
     await this.afterWrite(n, values);
