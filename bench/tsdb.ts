@@ -10,7 +10,7 @@
  * Per variant (tsbs: full-precision floats; sensor: two decimals):
  *  1. the line protocol is generated once into a temp spool file;
  *  2. per run, into fresh directories:
- *     - StrataDB in-process: parseLineProtocol + store.write per batch
+ *     - StrataDB in-process: parseLineProtocolColumns + store.writeColumns per batch
  *       (both timed apart), flush, compact, count check, close, bytes on disk;
  *     - VictoriaMetrics: started fresh, loaded over HTTP /write, then
  *       force_flush + force_merge until settled, count check, bytes on disk;
@@ -496,7 +496,7 @@ async function main(): Promise<number> {
   notes.push(
     'Ingest rates are wall clock from the first request to the last answer; VictoriaMetrics answers /write once rows are buffered in memory ' +
       '(they become durable in ≤ 1 s), StrataDB once the write is in its log (periodic fsync, the server default). In-process rates time ' +
-      'parseLineProtocol and store.write separately per batch in one pass (write only = the store.write time).',
+      'parseLineProtocolColumns and store.writeColumns (the path of the servers\' line-protocol routes) separately per batch in one pass (write only = the store.writeColumns time).',
   );
   if (cfg.runs === 1) notes.push('Ingest figures come from one load per database and variant (--runs 1, the default: a full load takes long); pass --runs 3 for medians.');
   notes.push(

@@ -176,7 +176,7 @@ export function markdown(r: Report, concurrency: number): string {
     if (v.vm) row('VictoriaMetrics', `HTTP /write, ${concurrency} in flight`, vm, v.vm.error, 'answered 204: accepted, not yet flushed');
     if (v.strataHttp) row('StrataDB', `HTTP /v1/ts/write, ${concurrency} in flight`, sh, v.strataHttp.error, 'answered 204: durable (periodic fsync)');
     if (v.strataInProcess) {
-      row('StrataDB', 'in-process parse + write', ip?.parseWrite, v.strataInProcess.error, 'parseLineProtocol + store.write, one batch at a time');
+      row('StrataDB', 'in-process parse + write', ip?.parseWrite, v.strataInProcess.error, 'parseLineProtocolColumns + store.writeColumns (the HTTP routes\' path), one batch at a time');
       row('StrataDB', 'in-process write only', ip?.writeOnly, v.strataInProcess.error, 'store.write time alone, points parsed beforehand');
     }
     if (vm && sh) ingestRows.push([v.variant, '', 'StrataDB HTTP ÷ VictoriaMetrics', fmtRatio(sh.rowsPerSec / vm.rowsPerSec), '', '', '']);

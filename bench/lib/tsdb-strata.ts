@@ -9,7 +9,7 @@
  * flush + compact + close, and the one-year daily-average query.
  */
 import { rmSync } from 'node:fs';
-import type { TsPlan, TsPoint, TsQuery, TsQueryResult, TsWriteResult } from '../../src/tsdb/types.js';
+import type { TsPlan, TsPoint, TsPointColumns, TsQuery, TsQueryResult, TsWriteResult } from '../../src/tsdb/types.js';
 import { dirBytes } from './measure.js';
 import { median, percentile } from './tsdb-report.js';
 import type { SpooledBatches } from './tsdb-data.js';
@@ -18,6 +18,8 @@ import { DAY_MS, FIELDS, MEASUREMENT, START_MS, YEAR_DAYS, YEAR_MEASUREMENT, end
 /** What the bench uses of `TimeSeriesStore` (src/tsdb). */
 export interface TsStore {
   write(points: TsPoint[]): Promise<TsWriteResult>;
+  /** Points in columns (the line-protocol path), where the store has it. */
+  writeColumns?(points: TsPointColumns): Promise<TsWriteResult>;
   query(q: TsQuery): Promise<TsQueryResult>;
   flush(): Promise<void>;
   compact(): Promise<void>;
@@ -28,6 +30,8 @@ export interface TsdbModule {
   open(dir: string): Promise<TsStore>;
   /** parseLineProtocol(body, { precision: 'ns', nowMs }), normalised to points; undefined when not found. */
   parse: ((body: Buffer) => TsPoint[]) | undefined;
+  /** parseLineProtocolColumns(body, { precision: 'ns', nowMs }) where exported: the servers' line-protocol path. */
+  parseColumns: ((body: Buffer) => TsPointColumns) | undefined;
 }
 
 /** Loads src/tsdb/index.js; a string says why it could not. */
@@ -63,7 +67,9 @@ export async function loadTsdb(): Promise<TsdbModule | string> {
           return points;
         }
       : undefined;
-  return { open: (dir) => Store.open!({ dir }), parse };
+  const columnsFn = mod.parseLineProtocolColumns as ((body: Buffer, o: { precision: 'ns'; nowMs: number }) => TsPointColumns) | undefined;
+  const parseColumns = typeof columnsFn === 'function' ? (body: Buffer) => columnsFn(body, { precision: 'ns', nowMs: Date.now() }) : undefined;
+  return { open: (dir) => Store.open!({ dir }), parse, parseColumns };
 }
 
 export interface InProcessIngest {
@@ -100,11 +106,13 @@ export async function ingestInProcess(tsdb: TsdbModule, spool: SpooledBatches, d
     let parseMs = 0;
     let writeMs = 0;
     const t0 = performance.now();
+    // The columns path (what the servers' line-protocol routes use) where the store has it.
+    const columns = tsdb.parseColumns !== undefined && typeof store.writeColumns === 'function' ? tsdb.parseColumns : undefined;
     for await (const b of spool.read()) {
       const p0 = performance.now();
-      const points = tsdb.parse(b.body);
+      const parsed = columns ? columns(b.body) : tsdb.parse(b.body);
       const p1 = performance.now();
-      const r = await store.write(points);
+      const r = columns ? await store.writeColumns!(parsed as TsPointColumns) : await store.write(parsed as TsPoint[]);
       const p2 = performance.now();
       parseMs += p1 - p0;
       writeMs += p2 - p1;
