@@ -63,6 +63,60 @@ export class BucketAggregator {
     }
   }
 
+  /**
+   * Rows [lo, hi) of one column, in ascending time: `addPoint` for each
+   * defined value whose row `keep` accepts (all when omitted). Buckets are
+   * `everyMs` wide (aligned to the epoch), or `bucketOf(t)` when `everyMs`
+   * is undefined (calendar months, or one bucket).
+   */
+  addColumn(
+    times: ArrayLike<number>,
+    values: ArrayLike<FieldValue | undefined>,
+    lo: number,
+    hi: number,
+    everyMs: number | undefined,
+    bucketOf: (t: number) => number,
+    keep?: (row: number) => boolean,
+  ): void {
+    if (this.fn === 'percentile') {
+      for (let r = lo; r < hi; r++) {
+        const v = values[r];
+        if (v !== undefined && (keep === undefined || keep(r))) this.addPoint(bucketOf(times[r]!), times[r]!, v);
+      }
+      return;
+    }
+    // The bucket being filled and its end (times ascend, so a bucket's points are consecutive).
+    let a = this.lastAgg;
+    let bucket = this.lastBucket;
+    let end = a !== undefined && everyMs !== undefined ? bucket + everyMs : NaN;
+    for (let r = lo; r < hi; r++) {
+      const v = values[r];
+      if (v === undefined || (keep !== undefined && !keep(r))) continue;
+      const t = times[r]!;
+      if (typeof v !== 'number') {
+        this.addPoint(everyMs !== undefined ? Math.floor(t / everyMs) * everyMs : bucketOf(t), t, v);
+        continue;
+      }
+      if (!(t >= bucket && t < end)) {
+        const b = everyMs !== undefined ? Math.floor(t / everyMs) * everyMs : bucketOf(t);
+        if (b !== bucket || a === undefined) {
+          bucket = b;
+          a = this.numeric.get(b);
+          if (a === undefined) {
+            this.numeric.set(b, newAgg(t, v));
+            a = this.numeric.get(b)!;
+            end = everyMs !== undefined ? b + everyMs : NaN;
+            continue;
+          }
+          end = everyMs !== undefined ? b + everyMs : NaN;
+        }
+      }
+      addPoint(a!, t, v);
+    }
+    this.lastBucket = bucket;
+    this.lastAgg = a;
+  }
+
   addAgg(bucket: number, agg: Agg): void {
     const a = this.numeric.get(bucket);
     if (a === undefined) this.numeric.set(bucket, { ...agg });
@@ -73,44 +127,54 @@ export class BucketAggregator {
   finish(): { times: number[]; values: FieldValue[] } {
     const times: number[] = [];
     const values: FieldValue[] = [];
+    if (this.other.size === 0) {
+      // Numeric buckets only, mostly created in time order: walk them as they are unless they were not.
+      let ascending = true;
+      let prev = -Infinity;
+      for (const b of this.numeric.keys()) {
+        if (b <= prev) {
+          ascending = false;
+          break;
+        }
+        prev = b;
+      }
+      const entries = ascending ? this.numeric : [...this.numeric].sort((x, y) => x[0] - y[0]);
+      for (const [b, a] of entries) {
+        times.push(b);
+        values.push(this.numericValue(b, a));
+      }
+      return { times, values };
+    }
     const keys = [...new Set([...this.numeric.keys(), ...this.other.keys()])].sort((a, b) => a - b);
     for (const b of keys) {
-      const n = this.numeric.get(b);
       const o = this.other.get(b);
       times.push(b);
-      if (o !== undefined) {
-        values.push(this.fn === 'count' ? o.count : this.fn === 'first' ? o.first : o.last);
-        continue;
-      }
-      const a = n!;
-      switch (this.fn) {
-        case 'count':
-          values.push(a.count);
-          break;
-        case 'sum':
-          values.push(a.sum);
-          break;
-        case 'min':
-          values.push(a.min);
-          break;
-        case 'max':
-          values.push(a.max);
-          break;
-        case 'avg':
-          values.push(a.sum / a.count);
-          break;
-        case 'first':
-          values.push(a.first);
-          break;
-        case 'last':
-          values.push(a.last);
-          break;
-        case 'percentile':
-          values.push(percentileOf(this.samples.get(b)!, this.percentile!));
-          break;
-      }
+      if (o !== undefined) values.push(this.fn === 'count' ? o.count : this.fn === 'first' ? o.first : o.last);
+      else values.push(this.numericValue(b, this.numeric.get(b)!));
     }
     return { times, values };
+  }
+
+  /** The requested function of one numeric bucket. */
+  private numericValue(b: number, a: Agg): FieldValue {
+    switch (this.fn) {
+      case 'count':
+        return a.count;
+      case 'sum':
+        return a.sum;
+      case 'min':
+        return a.min;
+      case 'max':
+        return a.max;
+      case 'avg':
+        return a.sum / a.count;
+      case 'first':
+        return a.first;
+      case 'last':
+        return a.last;
+      case 'percentile':
+        return percentileOf(this.samples.get(b)!, this.percentile!);
+    }
   }
 }
 

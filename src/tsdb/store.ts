@@ -159,6 +159,8 @@ export class TimeSeriesStore implements TimeSeriesService {
   private maintenanceQueued = false;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** False while no chunk has ever moved to the cold tier: raw reads then skip looking for cold pointers. */
+  private mayHaveCold = false;
   private readonly counters = { pointsWritten: 0, valuesWritten: 0, chunksSealed: 0, chunksExpired: 0, chunksMovedCold: 0, rollupBucketsWritten: 0 };
   private readonly clock: Clock;
   private readonly windowMs: number;
@@ -239,6 +241,7 @@ export class TimeSeriesStore implements TimeSeriesService {
       s.byName.set(name, { id, type, persisted: true });
       s.names[id] = name;
     }
+    this.mayHaveCold = (await this.db.scanPrefix(Buffer.from([TAG.cold]), { limit: 1 })).length > 0;
     for (const [k, v] of await this.db.scanPrefix(Buffer.from([TAG.retention]))) {
       this.retention.set(k.toString('utf8', 1), JSON.parse(v.toString('utf8')) as RetentionPolicy);
     }
@@ -835,6 +838,7 @@ export class TimeSeriesStore implements TimeSeriesService {
           const name = `${sid}/${w}.chunk`;
           await this.objects.put(name, v);
           batch.delete(k);
+          this.mayHaveCold = true;
           batch.put(windowKey(TAG.cold, sid, w), name);
           this.counters.chunksMovedCold++;
         }
@@ -1076,7 +1080,7 @@ export class TimeSeriesStore implements TimeSeriesService {
    * where the head holds rows of a segment, that segment's chunks are merged
    * with them first.
    */
-  private async readRaw(sid: number, segments: readonly TsPlanSegment[], fields: ReadonlySet<number>): Promise<RowRange[]> {
+  private async readRaw(sid: number, segments: readonly TsPlanSegment[], fields: ReadonlySet<number>, where?: { id: number; test: (v: number) => boolean }): Promise<RowRange[]> {
     const parts: RowRange[] = [];
     const push = (data: ChunkData, fromMs: number, toMs: number) => {
       const lo = lowerBound(data.times, fromMs);
@@ -1087,20 +1091,27 @@ export class TimeSeriesStore implements TimeSeriesService {
       if (seg.level !== 'raw') continue;
       // Warm chunk bytes, or the cold object's name.
       const found = new Map<number, Buffer | string>();
-      for (const tag of [TAG.chunk, TAG.cold]) {
+      for (const tag of this.mayHaveCold ? [TAG.chunk, TAG.cold] : [TAG.chunk]) {
         for (const [k, v] of await this.db.scanRange(windowKey(tag, sid, this.windowOf(seg.fromMs)), windowKey(tag, sid, seg.toMs))) {
           const w = timeOfKey(k, tag);
           if (!found.has(w)) found.set(w, tag === TAG.chunk ? v : v.toString('utf8'));
         }
       }
+      const head = this.heads.get(sid);
+      const withHead = head !== undefined && head.rows > 0 && head.maxTime >= seg.fromMs && head.minTime < seg.toMs;
       const chunks: ChunkData[] = [];
       for (const w of [...found.keys()].sort((a, b) => a - b)) {
         const v = found.get(w)!;
-        chunks.push(typeof v === 'string' ? await this.readCold(v, fields) : decodeChunk(v, `chunk ${sid}@${w}`, fields));
+        if (typeof v === 'string') {
+          chunks.push(await this.readCold(v, fields));
+          continue;
+        }
+        // A row filter: decode its field alone first, and the others only where some row passes.
+        if (where !== undefined && !withHead && !anyRowPasses(decodeChunk(v, `chunk ${sid}@${w}`, new Set([where.id])), where, seg.fromMs, seg.toMs)) continue;
+        chunks.push(decodeChunk(v, `chunk ${sid}@${w}`, fields));
       }
-      const head = this.heads.get(sid);
-      if (head && head.rows > 0 && head.maxTime >= seg.fromMs && head.minTime < seg.toMs) {
-        push(mergeChunkData(concatChunks(chunks), head.toChunk((t) => t >= seg.fromMs && t < seg.toMs, fields)), seg.fromMs, seg.toMs);
+      if (withHead) {
+        push(mergeChunkData(concatChunks(chunks), head!.toChunk((t) => t >= seg.fromMs && t < seg.toMs, fields)), seg.fromMs, seg.toMs);
       } else for (const c of chunks) push(c, seg.fromMs, seg.toMs);
     }
     return parts;
@@ -1114,6 +1125,7 @@ export class TimeSeriesStore implements TimeSeriesService {
     const ids = new Set(wanted.map((n) => schema.byName.get(n)!.id));
     const readIds = new Set(ids);
     if (q.where) readIds.add(schema.byName.get(q.where.field)!.id);
+    const where = q.where === undefined ? undefined : { id: schema.byName.get(q.where.field)!.id, test: whereTest(q.where) };
     const groupOf = (e: SeriesEntry): { key: string; tags: Record<string, string> } => {
       if (q.groupBy === undefined) return { key: String(e.sid), tags: Object.fromEntries(e.tags) };
       const tags: Record<string, string> = {};
@@ -1140,7 +1152,7 @@ export class TimeSeriesStore implements TimeSeriesService {
       };
       for (const sid of sids) {
         const e = this.index.get(sid)!;
-        const parts = await this.readRaw(sid, plan.segments, readIds);
+        const parts = await this.readRaw(sid, plan.segments, readIds, where);
         const g = groupOf(e);
         let group = groups.get(g.key);
         if (group === undefined) groups.set(g.key, (group = { tags: g.tags, rows: new Map() }));
@@ -1167,6 +1179,7 @@ export class TimeSeriesStore implements TimeSeriesService {
     }
     const every = agg.every;
     const bucketOf = every === undefined ? () => q.fromMs : (t: number) => intervalStart(every, t);
+    const everyMs = every !== undefined && 'ms' in every ? every.ms : undefined;
     const groups = new Map<string, { tags: Record<string, string>; aggs: Map<number, BucketAggregator> }>();
     const emit = function* (g: { tags: Record<string, string>; aggs: Map<number, BucketAggregator> }): Iterable<TsSeriesResult> {
       for (const name of wanted) {
@@ -1195,16 +1208,11 @@ export class TimeSeriesStore implements TimeSeriesService {
         return a;
       };
       if (plan.segments.some((s) => s.level === 'raw')) {
-        for (const { data, lo, hi } of await this.readRaw(sid, plan.segments, readIds)) {
-          const keepRow = whereFilter(q, data, schema);
+        for (const { data, lo, hi } of await this.readRaw(sid, plan.segments, readIds, where)) {
+          const keepRow = q.where === undefined ? undefined : whereFilter(q, data, schema);
           for (const id of ids) {
             const col = data.columns.get(id);
-            if (col === undefined) continue;
-            const a = aggOf(id);
-            for (let r = lo; r < hi; r++) {
-              const v = col.values[r];
-              if (v !== undefined && keepRow(r)) a.addPoint(bucketOf(data.times[r]!), data.times[r]!, v);
-            }
+            if (col !== undefined) aggOf(id).addColumn(data.times, col.values, lo, hi, everyMs, bucketOf, keepRow);
           }
         }
       }
@@ -1374,14 +1382,30 @@ export function validateQuery(q: TsQuery): TsQuery {
   return q;
 }
 
+/** The comparison of a query's row filter. */
+function whereTest(w: NonNullable<TsQuery['where']>): (v: number) => boolean {
+  const x = w.value;
+  return w.op === '>' ? (v) => v > x : w.op === '>=' ? (v) => v >= x : w.op === '<' ? (v) => v < x : w.op === '<=' ? (v) => v <= x : w.op === '=' ? (v) => v === x : (v) => v !== x;
+}
+
+/** Whether a row of `data` in [fromMs, toMs) passes the filter on field `where.id`. */
+function anyRowPasses(data: ChunkData, where: { id: number; test: (v: number) => boolean }, fromMs: number, toMs: number): boolean {
+  const col = data.columns.get(where.id);
+  if (col === undefined) return false;
+  const hi = lowerBound(data.times, toMs);
+  for (let r = lowerBound(data.times, fromMs); r < hi; r++) {
+    const v = col.values[r];
+    if (typeof v === 'number' && where.test(v)) return true;
+  }
+  return false;
+}
+
 function whereFilter(q: TsQuery, data: ChunkData, schema: MeasurementSchema): (row: number) => boolean {
   const w = q.where;
   if (w === undefined) return () => true;
   const col = data.columns.get(schema.byName.get(w.field)!.id);
   if (col === undefined) return () => false;
-  const x = w.value;
-  const test =
-    w.op === '>' ? (v: number) => v > x : w.op === '>=' ? (v: number) => v >= x : w.op === '<' ? (v: number) => v < x : w.op === '<=' ? (v: number) => v <= x : w.op === '=' ? (v: number) => v === x : (v: number) => v !== x;
+  const test = whereTest(w);
   return (r) => {
     const v = col.values[r];
     return typeof v === 'number' && test(v);

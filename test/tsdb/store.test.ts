@@ -225,6 +225,37 @@ test('percentiles, value filters, group by tags, limits and order', async () => 
   await store.close();
 });
 
+test('row filters over sealed chunks, some without a passing row, and the head: the same rows as filtering the raw points', async () => {
+  const { store } = await openStore();
+  const rnd = new SeededRandom(77);
+  const pts: TsPoint[] = [];
+  // Six 2 h windows; only windows 1 and 4 reach above 90 in v.
+  for (let i = 0; i < 6 * 120; i++) {
+    const w = Math.floor(i / 120);
+    const v = w === 1 || w === 4 ? rnd.int(0, 100) : rnd.int(0, 80);
+    pts.push(pt('a', T0 + i * 60_000, [f('v', v), f('u', i)]));
+  }
+  await store.write(pts.slice(0, 5 * 120));
+  await store.flush(); // windows 0-4 sealed
+  await store.write(pts.slice(5 * 120)); // window 5 in the head
+  await store.write([pt('a', T0 + 4 * 2 * H + 30_000, [f('v', 99), f('u', -1)])]); // a late point in sealed window 4, in the head
+  for (const [fromMs, toMs] of [
+    [T0, T0 + 12 * H],
+    [T0 + 3 * H, T0 + 9 * H],
+    [T0 + 4 * H, T0 + 8 * H],
+  ] as const) {
+    for (const op of ['>', '<='] as const) {
+      const filtered = await store.query({ measurement: 'cpu', fields: ['u'], fromMs, toMs, where: { field: 'v', op, value: 90 } });
+      const all = await store.query({ measurement: 'cpu', fields: ['u', 'v'], fromMs, toMs });
+      const u = all.series.find((x) => x.field === 'u')!;
+      const v = all.series.find((x) => x.field === 'v')!;
+      const expected = u.values.filter((_, i) => (op === '>' ? (v.values[i] as number) > 90 : (v.values[i] as number) <= 90));
+      assert.deepEqual(filtered.series[0]?.values ?? [], expected, `${op} over [${fromMs - T0}, ${toMs - T0})`);
+    }
+  }
+  await store.close();
+});
+
 test('series selection: =, !=, =~, !~ and absent tags', async () => {
   const { store } = await openStore();
   await store.write([

@@ -162,9 +162,10 @@ export class BitWriter {
  * of the array; the bit bound is checked explicitly on every read.
  */
 export class BitReader {
-  private readonly buf: Uint8Array;
-  private pos = 0;
-  private readonly endBit: number;
+  /** The padded copy, the read position and the end, in bits (RiceBlocks.read works on them directly). */
+  readonly buf: Uint8Array;
+  pos = 0;
+  readonly endBit: number;
 
   constructor(
     src: Uint8Array,
@@ -578,6 +579,41 @@ export class RiceBlocks {
       const kLo = k > 32 ? 32 : k;
       // q * 2^k + r must stay below 2^64: q < 2^(64 - k).
       const qLimit = k > 60 ? 2 ** (64 - k) : RICE_MAX_Q + 1;
+      if (k <= 25) {
+        // The common case, on the reader's bytes directly: a unary quotient and at most 25
+        // remainder bits, each read from one 32-bit window (the buffer is padded, and the
+        // position never passes the end: it is checked after every code).
+        const buf = br.buf;
+        const end = br.endBit;
+        let pos = br.pos;
+        for (let i = b; i < stop; i++) {
+          let x = pos >>> 3;
+          const win = ((buf[x]! << 24) | (buf[x + 1]! << 16) | (buf[x + 2]! << 8) | buf[x + 3]!) << (pos & 7);
+          const ones = Math.clz32(~(win | 0xffff));
+          if (ones >= Q && esc === 1) {
+            br.pos = pos;
+            this.readEscape(br, i, Q, what);
+            pos = br.pos;
+            continue;
+          }
+          const q = ones < Q ? ones : Q;
+          pos += ones < Q ? q + 1 : q;
+          if (pos + k > end) {
+            br.pos = Math.min(pos, end);
+            br.fail(`${what}: bit stream truncated`);
+          }
+          let r = 0;
+          if (k > 0) {
+            x = pos >>> 3;
+            r = ((((buf[x]! << 24) | (buf[x + 1]! << 16) | (buf[x + 2]! << 8) | buf[x + 3]!) << (pos & 7)) >>> (32 - k)) >>> 0;
+            pos += k;
+          }
+          zls[i] = (r | (q << k)) >>> 0;
+          zhs[i] = 0;
+        }
+        br.pos = pos;
+        continue;
+      }
       for (let i = b; i < stop; i++) {
         // Leading ones (up to 16) of the next 16 bits: the unary part.
         const ones = Math.clz32(~(br.peekBits(16) << 16));
@@ -595,13 +631,18 @@ export class RiceBlocks {
             zhs[i] = k === 0 ? 0 : q >>> (32 - k);
           }
         } else {
-          br.skipBits(Q);
-          const w = br.readBits(RICE_ESC_BITS);
-          if (w > 64) br.fail(`${what}: escape width ${w} exceeds 64`);
-          zhs[i] = br.readBits(w > 32 ? w - 32 : 0);
-          zls[i] = br.readBits(w > 32 ? 32 : w);
+          this.readEscape(br, i, Q, what);
         }
       }
     }
+  }
+
+  /** An escaped code (Q ones, 7 bits of width w, z in w bits) into slot `i`. */
+  private readEscape(br: BitReader, i: number, Q: number, what: string): void {
+    br.skipBits(Q);
+    const w = br.readBits(RICE_ESC_BITS);
+    if (w > 64) br.fail(`${what}: escape width ${w} exceeds 64`);
+    this.zh[i] = br.readBits(w > 32 ? w - 32 : 0);
+    this.zl[i] = br.readBits(w > 32 ? 32 : w);
   }
 }
