@@ -5,7 +5,8 @@
  *
  *   npm run bench:tsdb -- [--hosts 100] [--days 1] [--variant tsbs|sensor|both] [--runs 1]
  *                         [--rounds 3] [--draws 10] [--concurrency 4] [--batch 10000]
- *                         [--queries single-groupby-1-1-1,…] [--no-vm] [--out bench/results]
+ *                         [--queries single-groupby-1-1-1,…] [--warmup 3] [--server-warmup 10]
+ *                         [--no-vm] [--out bench/results]
  *
  * Per variant (tsbs: full-precision floats; sensor: two decimals):
  *  1. the line protocol is generated once into a temp spool file;
@@ -169,6 +170,33 @@ async function runOne(t: Target, spec: QuerySpec, p: QueryParams, servers: Targe
   let parsed: TsQueryResult | undefined;
   const get = () => (parsed ??= JSON.parse(r.body.toString('utf8')) as TsQueryResult);
   return { ms: r.ms, answer: () => strataAnswer(spec, get()), plan: () => get().plan };
+}
+
+/**
+ * Untimed passes over every draw of every query type on every target, so
+ * neither server is measured cold (a fresh process, empty caches, and for
+ * StrataDB code V8 has not compiled yet). Returns the requests sent; a
+ * failing request is left for the timed rounds to report.
+ */
+async function warmUpServers(names: readonly string[], cfg: TsdbBenchConfig, servers: Targets): Promise<number> {
+  const targets = TARGETS.filter((t) => (t === 'vm' ? servers.vm !== undefined : servers.strata !== undefined));
+  const work = names.map((name) => {
+    const spec = querySpec(name);
+    return { spec, draws: drawParams(spec, cfg.draws, cfg.hosts, cfg.days, cfg.seed) };
+  });
+  let requests = 0;
+  for (let pass = 0; pass < cfg.serverWarmup; pass++) {
+    status(`  server warm-up: pass ${pass + 1}/${cfg.serverWarmup}`);
+    for (const { spec, draws } of work) {
+      for (const t of targets) {
+        for (const p of draws) {
+          requests++;
+          await runOne(t, spec, p, servers).catch(() => undefined);
+        }
+      }
+    }
+  }
+  return requests;
 }
 
 async function runQueryType(name: string, cfg: TsdbBenchConfig, servers: Targets): Promise<QueryResult> {
@@ -455,6 +483,14 @@ async function main(): Promise<number> {
         const t0 = performance.now();
         kept.strata = await startStrata(ROOT, dir, 1);
         notes.push(`StrataDB was restarted on its loaded directory before the queries (graceful stop, then start: ${((performance.now() - t0) / 1000).toFixed(1)} s to listening).`);
+      }
+      if (cfg.serverWarmup > 0) {
+        const w0 = performance.now();
+        const requests = await warmUpServers(httpQueries, cfg, kept);
+        notes.push(
+          `Before the first timed query, every target answered ${cfg.serverWarmup} untimed pass(es) over every draw of every query type ` +
+            `(${fmtInt(requests)} requests in ${((performance.now() - w0) / 1000).toFixed(1)} s): StrataDB runs on V8, whose JIT compiles the HTTP and query paths only after some hundreds of requests; VictoriaMetrics gets the same passes.`,
+        );
       }
       status(`queries on variant ${queryVariant}: ${cfg.rounds} rounds × ${cfg.draws} draws per type`);
       for (const name of httpQueries) queries.push(await runQueryType(name, cfg, kept));

@@ -35,6 +35,8 @@ export interface TsdbBenchConfig {
   seed: number;
   /** Untimed passes over every query draw before the timed rounds. */
   warmup: number;
+  /** Untimed passes over every draw of every query type on every target before the first timed query. */
+  serverWarmup: number;
   /** Series created for the series-index measurement (0 skips it). */
   indexSeries: number;
 }
@@ -43,6 +45,9 @@ export const USAGE = `Usage: npm run bench:tsdb -- [flags]
   --hosts N          hosts (series per field) (default 100)
   --index-series N   series created to time the series index (default 1000000; 0 skips)
   --warmup W         untimed passes over every query draw before timing (default 3)
+  --server-warmup P  before any query is timed, P untimed passes over every draw of every
+                     query type on every target (default 10; a just-started StrataDB runs
+                     on a cold JIT for its first several hundred requests)
   --days D           days of data at 10 s per row (default 1)
   --variant V        tsbs | sensor | both: full-precision floats, two decimals, or both (default both)
   --runs R           full ingest runs per database and variant into fresh dirs, median reported (default 1)
@@ -77,6 +82,7 @@ export function parseTsdbArgs(argv: readonly string[]): TsdbBenchConfig | 'help'
     seed: 2016,
     indexSeries: 1_000_000,
     warmup: 3,
+    serverWarmup: 10,
   };
   const help = walkFlags(argv, USAGE, ['no-vm'], (name, value) => {
     switch (name) {
@@ -126,6 +132,9 @@ export function parseTsdbArgs(argv: readonly string[]): TsdbBenchConfig | 'help'
         break;
       case 'warmup':
         cfg.warmup = intFlag(value, name, 0);
+        break;
+      case 'server-warmup':
+        cfg.serverWarmup = intFlag(value, name, 0);
         break;
       case 'index-series':
         cfg.indexSeries = intFlag(value, name, 0);
