@@ -5,7 +5,7 @@
  *
  *   npm run bench:tsdb -- [--hosts 100] [--days 1] [--variant tsbs|sensor|both] [--runs 1]
  *                         [--rounds 3] [--draws 10] [--concurrency 4] [--batch 10000]
- *                         [--queries single-groupby-1-1-1,…] [--warmup 3] [--server-warmup 10]
+ *                         [--queries single-groupby-1-1-1,…] [--warmup 3] [--server-warmup 30]
  *                         [--no-vm] [--out bench/results]
  *
  * Per variant (tsbs: full-precision floats; sensor: two decimals):

@@ -46,7 +46,7 @@ export const USAGE = `Usage: npm run bench:tsdb -- [flags]
   --index-series N   series created to time the series index (default 1000000; 0 skips)
   --warmup W         untimed passes over every query draw before timing (default 3)
   --server-warmup P  before any query is timed, P untimed passes over every draw of every
-                     query type on every target (default 10; a just-started StrataDB runs
+                     query type on every target (default 30; a just-started StrataDB runs
                      on a cold JIT for its first several hundred requests)
   --days D           days of data at 10 s per row (default 1)
   --variant V        tsbs | sensor | both: full-precision floats, two decimals, or both (default both)
@@ -82,7 +82,7 @@ export function parseTsdbArgs(argv: readonly string[]): TsdbBenchConfig | 'help'
     seed: 2016,
     indexSeries: 1_000_000,
     warmup: 3,
-    serverWarmup: 10,
+    serverWarmup: 30,
   };
   const help = walkFlags(argv, USAGE, ['no-vm'], (name, value) => {
     switch (name) {

@@ -87,6 +87,8 @@ export interface StrataConfig {
     blockCacheBytes: number;
     /** Threads that parse large line-protocol write bodies off the event loop (0: parse on it). */
     parseThreads: number;
+    /** Recently read chunks kept decoded for queries (bytes of decoded values; 0: none). */
+    decodedCacheBytes: number;
   };
   cluster: {
     /** Run as a cluster member (also on when peerPort or join is set from flags). */
@@ -198,6 +200,7 @@ export function defaultConfig(): StrataConfig {
       remoteWriteMaxBytes: 64 * MiB,
       blockCacheBytes: 64 * MiB,
       parseThreads: 1,
+      decodedCacheBytes: 32 * MiB,
     },
     cluster: {
       enabled: false,
@@ -294,6 +297,7 @@ const SCHEMA: { readonly [key: string]: SchemaNode } = {
     remoteWriteMaxBytes: { t: 'bytes', min: 1024, max: 1024 * MiB },
     blockCacheBytes: { t: 'bytes', min: 0, max: 1024 * 1024 * MiB },
     parseThreads: { t: 'int', min: 0, max: 16 },
+    decodedCacheBytes: { t: 'bytes', min: 0, max: 1024 * 1024 * MiB },
   },
   cluster: {
     enabled: { t: 'bool' },

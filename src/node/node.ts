@@ -87,6 +87,7 @@ export async function openNodeTsdb(config: StrataConfig, options: { fs?: Fs; clo
     coldAfterMs: t.coldAfterMs,
     objectStore: new LocalDirObjectStore(coldDir, fs),
     deflateChunks: t.deflateChunks,
+    decodedCacheBytes: t.decodedCacheBytes,
   });
 }
 

@@ -6,6 +6,7 @@ import { BucketAggregator } from './aggregate.js';
 import { TYPE_CODE, decodeChunk, encodeChunk, mergeChunkData, removeRange } from './chunk.js';
 import type { ChunkData } from './chunk.js';
 import { SeriesHead } from './head.js';
+import { DecodedChunkCache } from './decoded-cache.js';
 import { HeadLog } from './head-log.js';
 import { TAG, fieldKey, readT64, retentionKey, rollupKey, seriesKey, timeOfKey, windowKey } from './keys.js';
 import { decodeLogRecord, encodeColumnsRecord, encodeDeleteRecord, encodePointsRecord } from './log-record.js';
@@ -72,6 +73,8 @@ export interface TsStoreOptions {
   deflateChunks?: boolean;
   /** Background maintenance (sealing idle windows, retention, tiering) period; 0 disables the timer. Default 10 s. */
   maintenanceIntervalMs?: number;
+  /** Recently read chunks kept decoded for queries, in bytes of decoded values (0: none). Default 32 MiB. */
+  decodedCacheBytes?: number;
 }
 
 interface FieldMeta {
@@ -159,6 +162,7 @@ export class TimeSeriesStore implements TimeSeriesService {
   private maintenanceQueued = false;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly decoded: DecodedChunkCache;
   /** False while no chunk has ever moved to the cold tier: raw reads then skip looking for cold pointers. */
   private mayHaveCold = false;
   private readonly counters = { pointsWritten: 0, valuesWritten: 0, chunksSealed: 0, chunksExpired: 0, chunksMovedCold: 0, rollupBucketsWritten: 0 };
@@ -188,6 +192,7 @@ export class TimeSeriesStore implements TimeSeriesService {
     this.acceptFutureMs = opts.acceptFutureMs ?? DAY_MS;
     this.coldAfterMs = opts.coldAfterMs ?? 0;
     this.objects = opts.objectStore ?? new LocalDirObjectStore(`${opts.dir}-cold`, opts.fs ?? new NodeFs());
+    this.decoded = new DecodedChunkCache(opts.decodedCacheBytes ?? 32 * 1024 * 1024);
   }
 
   static async open(opts: TsStoreOptions): Promise<TimeSeriesStore> {
@@ -1107,8 +1112,8 @@ export class TimeSeriesStore implements TimeSeriesService {
           continue;
         }
         // A row filter: decode its field alone first, and the others only where some row passes.
-        if (where !== undefined && !withHead && !anyRowPasses(decodeChunk(v, `chunk ${sid}@${w}`, new Set([where.id])), where, seg.fromMs, seg.toMs)) continue;
-        chunks.push(decodeChunk(v, `chunk ${sid}@${w}`, fields));
+        if (where !== undefined && !withHead && !anyRowPasses(this.decoded.get(sid, w, v, `chunk ${sid}@${w}`, new Set([where.id])), where, seg.fromMs, seg.toMs)) continue;
+        chunks.push(this.decoded.get(sid, w, v, `chunk ${sid}@${w}`, fields));
       }
       if (withHead) {
         push(mergeChunkData(concatChunks(chunks), head!.toChunk((t) => t >= seg.fromMs && t < seg.toMs, fields)), seg.fromMs, seg.toMs);

@@ -95,6 +95,7 @@ test('tsdb section: defaults, durations in file/env/flags, and its errors', () =
     remoteWriteMaxBytes: 64 * 1024 * 1024,
     blockCacheBytes: 64 * 1024 * 1024,
     parseThreads: 1,
+    decodedCacheBytes: 32 * 1024 * 1024,
   });
   const cfg = loadConfig({
     file: yamlFile('tsdb:\n  chunkWindowMs: 4h\n  acceptPastMs: 7d\n  coldAfterMs: 2592000000\n  remoteWriteMaxBytes: 8MiB\n  deflateChunks: true\n'),

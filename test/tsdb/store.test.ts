@@ -256,6 +256,36 @@ test('row filters over sealed chunks, some without a passing row, and the head: 
   await store.close();
 });
 
+test('the decoded-chunk cache: rewritten windows are read afresh, eviction and a zero size change no answer', async () => {
+  for (const decodedCacheBytes of [undefined, 0, 20_000]) {
+    const { store } = await openStore({ decodedCacheBytes });
+    const pts: TsPoint[] = [];
+    for (let h = 0; h < 3; h++) for (let i = 0; i < 6 * 60; i++) pts.push(pt(`h${h}`, T0 + i * 60_000, [f('v', h * 1000 + i), f('w', -i)]));
+    await store.write(pts);
+    await store.flush(); // three 2 h windows per series, sealed
+    const q = (fields: string[], matchers: TsQuery['matchers'] = []) => store.query({ measurement: 'cpu', fields, matchers, fromMs: T0, toMs: T0 + 6 * H, aggregate: { fn: 'sum', every: { ms: H } } });
+    const before = await q(['v']);
+    assert.deepEqual(await q(['v']), before, 'read twice');
+    // Another field of the same chunks: decoded on demand, the first field unchanged.
+    const both = await q(['v', 'w']);
+    assert.deepEqual(both.series.filter((x) => x.field === 'v'), before.series);
+    assert.equal(both.series.find((x) => x.field === 'w' && x.tags.host === 'h1')!.values[0], -((59 * 60) / 2));
+    // A late point sealed into window 0 of h1, and a deleted hour of h2: those chunks are rewritten.
+    await store.write([pt('h1', T0 + 30_500, [f('v', 5)])]);
+    await store.flush();
+    await store.deleteRange('cpu', [{ tag: 'host', op: '=', value: 'h2' }], T0 + 2 * H, T0 + 3 * H);
+    const after = await q(['v']);
+    const sums = Object.fromEntries(after.series.map((x) => [x.tags.host, x.values]));
+    const expected = (h: number) => Array.from({ length: 6 }, (_, k) => Array.from({ length: 60 }, (_, i) => h * 1000 + k * 60 + i).reduce((a, b) => a + b, 0));
+    assert.deepEqual(sums.h0, expected(0), `cache ${decodedCacheBytes}: h0`);
+    const h1 = expected(1);
+    h1[0]! += 5;
+    assert.deepEqual(sums.h1, h1, `cache ${decodedCacheBytes}: the late point`);
+    assert.deepEqual(sums.h2, expected(2).filter((_, k) => k !== 2), `cache ${decodedCacheBytes}: the deleted hour`);
+    await store.close();
+  }
+});
+
 test('series selection: =, !=, =~, !~ and absent tags', async () => {
   const { store } = await openStore();
   await store.write([
