@@ -1060,6 +1060,18 @@ export class DB {
     return v === undefined ? undefined : Buffer.from(v);
   }
 
+  /**
+   * `getSync` without the copy: the value is a view of the engine's memory
+   * (a cached block, a memtable). That memory is never written again, but
+   * the view must not be modified, and keeping it keeps all of that memory
+   * alive: copy what you keep. For readers that look at a large value once
+   * (decode it, compare it), where the copy would be most of the work.
+   */
+  getSyncView(key: BytesLike, options?: ReadOptions): Buffer | undefined {
+    this.checkOpen();
+    return this.getAt(this.key(key), this.readSequence(options));
+  }
+
   private getFromTables(v: Version, k: Buffer, lookup: Buffer): Buffer | undefined {
     // Every table's bloom filter hashes the key the same way: once here for all of them.
     const h = bloomHash(k);

@@ -104,6 +104,8 @@ interface PreparedRow extends LogRow {
 const NUMERIC = (t: FieldType) => t === 'float' || t === 'integer';
 const SEAL_BATCH_SERIES = 500;
 const HINTS_MAX = 1_000_000;
+/** Raw reads of at most this many chunk windows look each one up instead of scanning the range. */
+const POINT_READ_WINDOWS = 16;
 /** A key rewritten with sync:true to make every earlier engine write durable (keys.ts: 'M' meta keys). */
 const SYNC_MARK_KEY = Buffer.from('Msync');
 
@@ -1096,10 +1098,19 @@ export class TimeSeriesStore implements TimeSeriesService {
       if (seg.level !== 'raw') continue;
       // Warm chunk bytes, or the cold object's name.
       const found = new Map<number, Buffer | string>();
-      for (const tag of this.mayHaveCold ? [TAG.chunk, TAG.cold] : [TAG.chunk]) {
-        for (const [k, v] of await this.db.scanRange(windowKey(tag, sid, this.windowOf(seg.fromMs)), windowKey(tag, sid, seg.toMs))) {
-          const w = timeOfKey(k, tag);
-          if (!found.has(w)) found.set(w, tag === TAG.chunk ? v : v.toString('utf8'));
+      const first = this.windowOf(seg.fromMs);
+      if (!this.mayHaveCold && seg.toMs - first <= POINT_READ_WINDOWS * this.windowMs) {
+        // A few windows: a point read each (bloom filters answer for the empty ones) beats setting up a scan.
+        for (let w = first; w < seg.toMs; w += this.windowMs) {
+          const v = this.db.getSyncView(windowKey(TAG.chunk, sid, w));
+          if (v !== undefined) found.set(w, v);
+        }
+      } else {
+        for (const tag of this.mayHaveCold ? [TAG.chunk, TAG.cold] : [TAG.chunk]) {
+          for (const [k, v] of await this.db.scanRange(windowKey(tag, sid, first), windowKey(tag, sid, seg.toMs))) {
+            const w = timeOfKey(k, tag);
+            if (!found.has(w)) found.set(w, tag === TAG.chunk ? v : v.toString('utf8'));
+          }
         }
       }
       const head = this.heads.get(sid);

@@ -135,6 +135,9 @@ test('put/get/delete/has/getOrThrow/getMany with string, Buffer and Uint8Array k
     assert.equal(await db.get('never-existed'), undefined, phase);
     assert.equal(db.getSync('a')?.toString(), '1', phase);
     assert.equal(db.getSync('gone'), undefined, phase);
+    assert.deepEqual(db.getSyncView('b'), Buffer.from([0, 1, 2, 0xff]), phase);
+    assert.equal(db.getSyncView('gone'), undefined, phase);
+    assert.equal(db.getSyncView('never-existed'), undefined, phase);
     assert.equal(await db.has('a'), true, phase);
     assert.equal(await db.has(''), true, phase);
     assert.equal(await db.has('gone'), false, phase);
