@@ -98,9 +98,9 @@ export function jsonValue(v: FieldValue): FieldValue {
 }
 
 function seriesJson(r: TsSeriesResult): TsSeriesResult {
-  let values = r.values;
-  if (r.type === 'float' || r.values.some((v) => typeof v === 'number' && !Number.isFinite(v))) values = r.values.map(jsonValue);
-  return { ...r, values };
+  // Only series holding NaN or an infinity need new values (most have none: no copy).
+  if (!r.values.some((v) => typeof v === 'number' && !Number.isFinite(v))) return r;
+  return { ...r, values: r.values.map(jsonValue) };
 }
 
 function seriesInfoJson(s: TsSeriesInfo): Record<string, unknown> {
