@@ -30,6 +30,9 @@ test('the time-series example writes line protocol and reads per-minute maxima',
       '2025-01-01T00:00:00.000Z host=a max(usage) = 59.5',
       '2025-01-01T00:01:00.000Z host=a max(usage) = 59.5',
       '2025-01-01T00:02:00.000Z host=a max(usage) = 59.5',
+      '2025-01-01T00:00:00.000Z host=b max(usage) = 119',
+      '2025-01-01T00:01:00.000Z host=b max(usage) = 119',
+      '2025-01-01T00:02:00.000Z host=b max(usage) = 119',
       'plan: raw',
     ]);
   } finally {

@@ -1,5 +1,5 @@
 import { invalidArgument } from '../base/index.js';
-import { addPoint, mergeAgg, newAgg } from './rollup.js';
+import { addPoint, addRows, mergeAgg, newAgg } from './rollup.js';
 import type { Agg } from './rollup.js';
 import type { AggregateFn, FieldValue } from './types.js';
 
@@ -78,43 +78,33 @@ export class BucketAggregator {
     bucketOf: (t: number) => number,
     keep?: (row: number) => boolean,
   ): void {
-    if (this.fn === 'percentile') {
+    // A column holds one type: numbers (aggregated a bucket's run of rows at a time) or not.
+    let k = lo;
+    while (k < hi && values[k] === undefined) k++;
+    if (this.fn === 'percentile' || (k < hi && typeof values[k] !== 'number')) {
       for (let r = lo; r < hi; r++) {
         const v = values[r];
         if (v !== undefined && (keep === undefined || keep(r))) this.addPoint(bucketOf(times[r]!), times[r]!, v);
       }
       return;
     }
-    // The bucket being filled and its end (times ascend, so a bucket's points are consecutive).
-    let a = this.lastAgg;
-    let bucket = this.lastBucket;
-    let end = a !== undefined && everyMs !== undefined ? bucket + everyMs : NaN;
-    for (let r = lo; r < hi; r++) {
-      const v = values[r];
-      if (v === undefined || (keep !== undefined && !keep(r))) continue;
+    this.lastBucket = NaN;
+    this.lastAgg = undefined;
+    for (let r = k; r < hi; ) {
       const t = times[r]!;
-      if (typeof v !== 'number') {
-        this.addPoint(everyMs !== undefined ? Math.floor(t / everyMs) * everyMs : bucketOf(t), t, v);
-        continue;
+      const b = everyMs !== undefined ? Math.floor(t / everyMs) * everyMs : bucketOf(t);
+      let e = r + 1;
+      if (everyMs !== undefined) {
+        const end = b + everyMs;
+        while (e < hi && times[e]! < end && times[e]! >= b) e++;
+      } else {
+        while (e < hi && bucketOf(times[e]!) === b) e++;
       }
-      if (!(t >= bucket && t < end)) {
-        const b = everyMs !== undefined ? Math.floor(t / everyMs) * everyMs : bucketOf(t);
-        if (b !== bucket || a === undefined) {
-          bucket = b;
-          a = this.numeric.get(b);
-          if (a === undefined) {
-            this.numeric.set(b, newAgg(t, v));
-            a = this.numeric.get(b)!;
-            end = everyMs !== undefined ? b + everyMs : NaN;
-            continue;
-          }
-          end = everyMs !== undefined ? b + everyMs : NaN;
-        }
-      }
-      addPoint(a!, t, v);
+      const prev = this.numeric.get(b);
+      const a = addRows(prev, times, values, r, e, keep);
+      if (prev === undefined && a !== undefined) this.numeric.set(b, a);
+      r = e;
     }
-    this.lastBucket = bucket;
-    this.lastAgg = a;
   }
 
   addAgg(bucket: number, agg: Agg): void {

@@ -37,6 +37,11 @@ export interface ChunkData {
   columns: Map<number, ChunkColumn>;
 }
 
+function anyNonZero(xs: readonly number[]): boolean {
+  for (let i = 0; i < xs.length; i++) if (xs[i] !== 0) return true;
+  return false;
+}
+
 export function encodeChunk(data: ChunkData, options: { deflate?: boolean } = {}): Buffer {
   const parts: Buffer[] = [];
   const varint = (n: number) => {
@@ -48,14 +53,15 @@ export function encodeChunk(data: ChunkData, options: { deflate?: boolean } = {}
   };
   const count = data.times.length;
   withLen(encodeTimestamps(data.times));
-  const hasNanos = data.nanos !== undefined && data.nanos.some((n) => n !== 0);
+  const hasNanos = data.nanos !== undefined && anyNonZero(data.nanos);
   if (hasNanos) withLen(encodeIntegers(data.nanos!));
   parts.push(varint(data.columns.size));
   for (const [id, col] of data.columns) {
     let present: boolean[] | undefined;
     let values = col.values as FieldValue[];
     if (col.values.length !== count) throw new Error(`assertion failed: column ${id} has ${col.values.length} rows, chunk ${count}`);
-    if (col.values.some((v) => v === undefined)) {
+    // includes, not some(callback): a callback would box every double it is handed.
+    if (col.values.includes(undefined)) {
       present = col.values.map((v) => v !== undefined);
       values = col.values.filter((v): v is FieldValue => v !== undefined);
     }

@@ -122,6 +122,51 @@ export function addPoint(a: Agg, t: number, v: number): void {
   }
 }
 
+/**
+ * `addPoint` for every numeric value of rows [lo, hi) that `keep` accepts,
+ * in row order (the same sums to the last bit), into `a`, or into a new
+ * aggregate from the first such value when `a` is undefined (then returned;
+ * undefined when there was none). One call per run of rows: the values stay
+ * unboxed, where a call per value would box each double it passes.
+ */
+export function addRows(a: Agg | undefined, times: ArrayLike<number>, values: ArrayLike<unknown>, lo: number, hi: number, keep?: (row: number) => boolean): Agg | undefined {
+  let r = lo;
+  if (a === undefined) {
+    for (; r < hi && a === undefined; r++) {
+      const v = values[r];
+      if (typeof v === 'number' && (keep === undefined || keep(r))) a = newAgg(times[r]!, v);
+    }
+    if (a === undefined) return undefined;
+  }
+  let { count, sum, min, max, first, firstTs, last, lastTs } = a;
+  for (; r < hi; r++) {
+    const v = values[r];
+    if (typeof v !== 'number' || (keep !== undefined && !keep(r))) continue;
+    const t = times[r]!;
+    count++;
+    sum += v;
+    if (v < min || Number.isNaN(min)) min = v;
+    if (v > max || Number.isNaN(max)) max = v;
+    if (t < firstTs) {
+      first = v;
+      firstTs = t;
+    }
+    if (t >= lastTs) {
+      last = v;
+      lastTs = t;
+    }
+  }
+  a.count = count;
+  a.sum = sum;
+  a.min = min;
+  a.max = max;
+  a.first = first;
+  a.firstTs = firstTs;
+  a.last = last;
+  a.lastTs = lastTs;
+  return a;
+}
+
 /** Merges b into a. */
 export function mergeAgg(a: Agg, b: Agg): void {
   a.count += b.count;

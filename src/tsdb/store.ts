@@ -15,7 +15,7 @@ import { columnValue } from './columns.js';
 import { LocalDirObjectStore } from './object-store.js';
 import type { ObjectStore } from './object-store.js';
 import { planSegments } from './planner.js';
-import { DAY_MS, HOUR_MS, LEVEL_CODE, addPoint, bucketEnd, bucketStart, decodeBucket, encodeBucket, finerLevel, intervalStart, mergeAgg, newAgg } from './rollup.js';
+import { DAY_MS, HOUR_MS, LEVEL_CODE, addRows, bucketEnd, bucketStart, decodeBucket, encodeBucket, finerLevel, intervalStart, mergeAgg } from './rollup.js';
 import type { Agg } from './rollup.js';
 import { SeriesIndex, canonicalSeriesKey, sortTags } from './series-index.js';
 import type { SeriesEntry } from './series-index.js';
@@ -1490,18 +1490,22 @@ class RollupWriter {
   async recomputeWindow(sid: number, w: number, windowMs: number, data: ChunkData, numericIds: ReadonlySet<number>): Promise<void> {
     const hours = this.bucketsOf('1h', sid);
     for (let h = w; h < w + windowMs; h += HOUR_MS) hours.set(h, null);
+    const times = data.times;
     for (const [id, col] of data.columns) {
       if (!numericIds.has(id)) continue;
-      for (let r = 0; r < data.times.length; r++) {
-        const v = col.values[r];
-        if (typeof v !== 'number') continue;
-        const t = data.times[r]!;
-        const h = Math.floor(t / HOUR_MS) * HOUR_MS;
-        let fields = hours.get(h);
-        if (fields === null || fields === undefined) hours.set(h, (fields = new Map()));
-        const a = fields.get(id);
-        if (a === undefined) fields.set(id, newAgg(t, v));
-        else addPoint(a, t, v);
+      // Rows are in time order: one addRows per hour's run of rows.
+      for (let r = 0; r < times.length; ) {
+        const h = Math.floor(times[r]! / HOUR_MS) * HOUR_MS;
+        let e = r + 1;
+        while (e < times.length && times[e]! >= h && times[e]! < h + HOUR_MS) e++;
+        const fields = hours.get(h);
+        const prev = fields?.get(id);
+        const a = addRows(prev, times, col.values, r, e);
+        if (a !== undefined && prev === undefined) {
+          if (fields === null || fields === undefined) hours.set(h, new Map([[id, a]]));
+          else fields.set(id, a);
+        }
+        r = e;
       }
     }
   }

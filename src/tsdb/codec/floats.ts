@@ -87,10 +87,18 @@ export function floatsCodecDetail(buf: Uint8Array): string {
   return name;
 }
 
+/** `values` as a Float64Array (copied by index: Float64Array.from would iterate, boxing every double). */
+function toFloat64(values: ArrayLike<number>): Float64Array {
+  if (values instanceof Float64Array) return values;
+  const f = new Float64Array(values.length);
+  for (let i = 0; i < f.length; i++) f[i] = values[i]!;
+  return f;
+}
+
 export function encodeFloats(values: ArrayLike<number>): Buffer {
   const n = values.length;
   if (n === 0) return Buffer.alloc(0);
-  const f = values instanceof Float64Array ? values : Float64Array.from(values);
+  const f = toFloat64(values);
   const u = new Uint32Array(f.buffer, f.byteOffset, n * 2);
   const h0 = u[HI]!;
   const l0 = u[LO]!;
@@ -123,7 +131,7 @@ export function encodeFloats(values: ArrayLike<number>): Buffer {
 export function encodeFloatsDelta(values: ArrayLike<number>): Buffer {
   const n = values.length;
   if (n === 0) return Buffer.alloc(0);
-  const f = values instanceof Float64Array ? values : Float64Array.from(values);
+  const f = toFloat64(values);
   return deltaEncode(new Uint32Array(f.buffer, f.byteOffset, n * 2), n);
 }
 
@@ -131,7 +139,7 @@ export function encodeFloatsDelta(values: ArrayLike<number>): Buffer {
 export function encodeFloatsGorilla(values: ArrayLike<number>): Buffer {
   const n = values.length;
   if (n === 0) return Buffer.alloc(0);
-  const f = values instanceof Float64Array ? values : Float64Array.from(values);
+  const f = toFloat64(values);
   return gorillaEncode(new Uint32Array(f.buffer, f.byteOffset, n * 2), n);
 }
 
