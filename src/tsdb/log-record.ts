@@ -128,22 +128,47 @@ export function encodeDeleteRecord(sids: readonly number[], fromMs: number, toMs
   return w.finish();
 }
 
-export function decodeLogRecord(buf: Buffer, what: string): LogRecord {
+/** Bounds-checked reads of one head-log record; every failure is CORRUPTION at its offset. */
+interface RecordReader {
+  cur: { pos: number };
+  varint(): number;
+  /** Throws unless `n` more bytes are there. */
+  need(n: number): void;
+  f64(): number;
+  fieldType(): FieldType;
+}
+
+function recordReader(buf: Buffer, what: string): RecordReader {
   const cur = { pos: 1 };
-  const varint = () => {
-    const n = getVarint(buf, cur);
-    if (n < 0) throw corruption(what, cur.pos, 'bad varint in head-log record');
-    return n;
-  };
   const need = (n: number) => {
-    if (cur.pos + n > buf.length) throw corruption(what, cur.pos, 'truncated head-log record');
+    if (n < 0 || cur.pos + n > buf.length) throw corruption(what, cur.pos, 'truncated head-log record');
   };
-  const f64 = () => {
-    need(8);
-    const v = buf.readDoubleLE(cur.pos);
-    cur.pos += 8;
-    return v;
+  return {
+    cur,
+    need,
+    varint: () => {
+      const n = getVarint(buf, cur);
+      if (n < 0) throw corruption(what, cur.pos, 'bad varint in head-log record');
+      return n;
+    },
+    f64: () => {
+      need(8);
+      const v = buf.readDoubleLE(cur.pos);
+      cur.pos += 8;
+      return v;
+    },
+    fieldType: () => {
+      need(1);
+      const t = CODE_TYPE[buf[cur.pos++]!];
+      if (t === undefined) throw corruption(what, cur.pos - 1, 'unknown field type in head-log record');
+      return t;
+    },
   };
+}
+
+export function decodeLogRecord(buf: Buffer, what: string): LogRecord {
+  const rd = recordReader(buf, what);
+  const { cur, varint, need, f64 } = rd;
   if (buf.length < 2) throw corruption(what, 0, 'empty head-log record');
   if (buf[0] === 2) {
     const n = varint();
@@ -153,7 +178,7 @@ export function decodeLogRecord(buf: Buffer, what: string): LogRecord {
     const toMs = f64();
     return { kind: 'delete', sids, fromMs, toMs };
   }
-  if (buf[0] === 3) return decodeColumnsRecord(buf, what, cur, varint);
+  if (buf[0] === 3) return decodeColumnsRecord(buf, what, rd);
   if (buf[0] !== 1) throw corruption(what, 0, `unknown head-log record kind ${buf[0]}`);
   const n = varint();
   const rows: LogRow[] = [];
@@ -167,9 +192,7 @@ export function decodeLogRecord(buf: Buffer, what: string): LogRecord {
     const values: FieldValue[] = [];
     for (let j = 0; j < k; j++) {
       ids.push(varint());
-      need(1);
-      const t = CODE_TYPE[buf[cur.pos++]!];
-      if (t === undefined) throw corruption(what, cur.pos - 1, 'unknown field type in head-log record');
+      const t = rd.fieldType();
       types.push(t);
       if (t === 'float' || t === 'integer') values.push(f64());
       else if (t === 'boolean') {
@@ -188,11 +211,9 @@ export function decodeLogRecord(buf: Buffer, what: string): LogRecord {
   return { kind: 'points', rows };
 }
 
-/** Kind 3 (`encodeColumnsRecord`) as rows; `cur` is past the kind byte. */
-function decodeColumnsRecord(buf: Buffer, what: string, cur: { pos: number }, varint: () => number): LogRecord {
-  const need = (n: number) => {
-    if (n < 0 || cur.pos + n > buf.length) throw corruption(what, cur.pos, 'truncated head-log record');
-  };
+/** Kind 3 (`encodeColumnsRecord`) as rows; the reader is past the kind byte. */
+function decodeColumnsRecord(buf: Buffer, what: string, rd: RecordReader): LogRecord {
+  const { cur, varint, need } = rd;
   const sidCount = varint();
   need(sidCount);
   const sids: number[] = [];
@@ -207,10 +228,7 @@ function decodeColumnsRecord(buf: Buffer, what: string, cur: { pos: number }, va
     const types: FieldType[] = [];
     for (let i = 0; i < k; i++) {
       ids.push(varint());
-      need(1);
-      const t = CODE_TYPE[buf[cur.pos++]!];
-      if (t === undefined) throw corruption(what, cur.pos - 1, 'unknown field type in head-log record');
-      types.push(t);
+      types.push(rd.fieldType());
     }
     lists.push({ ids, types });
   }
