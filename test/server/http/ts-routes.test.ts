@@ -158,6 +158,23 @@ describe('time-series HTTP routes', () => {
     assert.match(errorOf(await precision.json()).message, /precision/);
   });
 
+  test('a body of 64 KiB and more goes through the parser thread: every point lands, and a bad line is still named', async () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 3000; i++) lines.push(`big,host=h${i % 7},rack=r\\ ${i % 3} v=${i / 4},n=${i}i,ok=${i % 2 === 0},s="x${i % 5}" ${ns(T0_MS + i * 1000, i % 10)}`);
+    const body = `${lines.join('\n')}\n`;
+    assert.ok(Buffer.byteLength(body) >= 64 * 1024, 'large enough for the parser thread');
+    const w = await post(s.base, '/v1/ts/write', body, { 'content-type': 'text/plain' });
+    assert.equal(w.status, 204, await w.text());
+    const r = await query(s.base, { measurement: 'big', fields: ['v', 'n', 'ok', 's'], fromMs: T0_MS, toMs: T0_MS + 3_600_000, aggregate: { fn: 'count' }, groupBy: [] });
+    assert.deepEqual(Object.fromEntries(r.series.map((x) => [x.field, x.values[0]])), { v: 3000, n: 3000, ok: 3000, s: 3000 });
+    const one = await query(s.base, { measurement: 'big', matchers: [{ tag: 'host', op: '=', value: 'h3' }, { tag: 'rack', op: '=', value: 'r 1' }], fields: ['v', 's'], fromMs: T0_MS + 31_000, toMs: T0_MS + 32_000 });
+    assert.deepEqual(Object.fromEntries(one.series.map((x) => [x.field, [x.values, x.nanos]])), { v: [[7.75], [1]], s: [['x1'], [1]] });
+    const bad = [...lines.slice(0, 2000), 'big,host=h1 v=oops 1', ...lines.slice(2000)].join('\n');
+    const e = await post(s.base, '/v1/ts/write', bad, { 'content-type': 'text/plain' });
+    assert.equal(e.status, 400);
+    assert.match(errorOf(await e.json()).message, /^line 2001, column 15: invalid field value "oops" for field "v"/);
+  });
+
   test('a field changing type is 409 SCHEMA_CONFLICT', async () => {
     assert.equal((await post(s.base, '/v1/ts/write', `sc,host=a temp=1.5 ${ns(T0_MS)}`)).status, 204);
     const r = await post(s.base, '/v1/ts/write', `sc,host=a temp="warm" ${ns(T0_MS + 1)}`);
