@@ -18,6 +18,7 @@ import type {
   TsPlan,
   TsPoint,
   TsPointColumns,
+  TsQueryResult,
   TsQuery,
   TsSeriesInfo,
   TsSeriesResult,
@@ -101,6 +102,41 @@ function seriesJson(r: TsSeriesResult): TsSeriesResult {
   // Only series holding NaN or an infinity need new values (most have none: no copy).
   if (!r.values.some((v) => typeof v === 'number' && !Number.isFinite(v))) return r;
   return { ...r, values: r.values.map(jsonValue) };
+}
+
+/**
+ * The JSON text of a query result: what JSON.stringify gives for
+ * `{ series: series.map(seriesJson), plan }`, except that a series whose
+ * times equal the previous series' (the fields of one group share their
+ * buckets) reuses that text instead of formatting every timestamp again:
+ * formatting numbers is most of the serializing.
+ */
+export function queryResultJson(result: TsQueryResult): string {
+  let out = '{"series":[';
+  let prevTimes: readonly number[] | undefined;
+  let prevText = '';
+  for (let i = 0; i < result.series.length; i++) {
+    const r = seriesJson(result.series[i]!);
+    let times: string;
+    if (prevTimes !== undefined && sameNumbers(prevTimes, r.times)) times = prevText;
+    else {
+      times = JSON.stringify(r.times);
+      prevTimes = r.times;
+      prevText = times;
+    }
+    if (i > 0) out += ',';
+    out += `{"measurement":${JSON.stringify(r.measurement)},"tags":${JSON.stringify(r.tags)},"field":${JSON.stringify(r.field)},"type":${JSON.stringify(r.type)},"times":${times}`;
+    if (r.nanos !== undefined) out += `,"nanos":${JSON.stringify(r.nanos)}`;
+    out += `,"values":${JSON.stringify(r.values)}}`;
+  }
+  return `${out}],"plan":${JSON.stringify(result.plan)}}`;
+}
+
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function seriesInfoJson(s: TsSeriesInfo): Record<string, unknown> {
@@ -422,7 +458,7 @@ export function registerTsRoutes(app: HttpApp, ctx: TsRouteContext): void {
     const stream = format === 'ndjson' || (format === undefined && accept.toLowerCase().includes(NDJSON));
     if (!stream) {
       const result = await tsdb.query(query);
-      return reply.header('cache-control', 'no-store').send({ series: result.series.map(seriesJson), plan: result.plan });
+      return reply.header('cache-control', 'no-store').type('application/json; charset=utf-8').send(queryResultJson(result));
     }
     // The plan is computed (and the query validated) before the status line goes out, so bad queries still get 400.
     const plan = await tsdb.explain(query);

@@ -15,6 +15,7 @@ import { loadConfig } from '../../../src/node/index.js';
 import { hashPassword, newToken } from '../../../src/server/auth.js';
 import { StrataServer } from '../../../src/server/strata-server.js';
 import { encodeRemoteWrite } from '../../../src/tsdb/index.js';
+import { queryResultJson } from '../../../src/server/http/ts-routes.js';
 import type { TsPlan, TsSeriesResult } from '../../../src/tsdb/index.js';
 import { T0_MS, errorOf } from './harness.js';
 
@@ -444,4 +445,28 @@ describe('time-series HTTP routes: limits and a disabled tsdb', () => {
       await server.close();
     }
   });
+});
+
+test('queryResultJson is JSON.stringify of the result, NaN and infinities as strings, shared bucket times written once per run of equal arrays', () => {
+  const plan: TsPlan = { series: 2, segments: [{ level: 'raw', fromMs: 0, toMs: 10 }], reason: 'test' };
+  const times = [1_451_606_400_000, 1_451_606_460_000];
+  const series: TsSeriesResult[] = [
+    { measurement: 'cpu', tags: { host: 'a "q"' }, field: 'u', type: 'float', times, values: [1.5, NaN] },
+    { measurement: 'cpu', tags: { host: 'a "q"' }, field: 'v', type: 'float', times: [...times], values: [-0, Infinity] },
+    { measurement: 'cpu', tags: {}, field: 'n', type: 'integer', times: [5], nanos: [7], values: [3] },
+    { measurement: 'cpu', tags: {}, field: 's', type: 'string', times: [5], values: ['x\ny'] },
+    { measurement: 'cpu', tags: {}, field: 'b', type: 'boolean', times: [1_451_606_400_000, 1_451_606_460_001], values: [true, false] },
+  ];
+  const text = queryResultJson({ series, plan });
+  assert.deepEqual(JSON.parse(text), {
+    series: [
+      { measurement: 'cpu', tags: { host: 'a "q"' }, field: 'u', type: 'float', times, values: [1.5, 'NaN'] },
+      { measurement: 'cpu', tags: { host: 'a "q"' }, field: 'v', type: 'float', times, values: [0, '+Inf'] },
+      { measurement: 'cpu', tags: {}, field: 'n', type: 'integer', times: [5], nanos: [7], values: [3] },
+      { measurement: 'cpu', tags: {}, field: 's', type: 'string', times: [5], values: ['x\ny'] },
+      { measurement: 'cpu', tags: {}, field: 'b', type: 'boolean', times: [1_451_606_400_000, 1_451_606_460_001], values: [true, false] },
+    ],
+    plan,
+  });
+  assert.deepEqual(JSON.parse(queryResultJson({ series: [], plan })), { series: [], plan });
 });
