@@ -72,6 +72,13 @@ export function prefixSuccessor(prefix: Uint8Array): Buffer | undefined {
   return out;
 }
 
+/** A typed array of `length` elements starting with a copy of `a` (the rest zero): growing a buffer. */
+export function grownCopy<T extends Uint8Array | Int32Array | Float64Array>(a: T, length: number): T {
+  const b = new (a.constructor as new (n: number) => T)(length);
+  b.set(a);
+  return b;
+}
+
 /** Up to this many bytes a JS loop copies faster than a native call (~50 ns of argument checks). */
 const SHORT_COPY = 40;
 

@@ -1,3 +1,4 @@
+import { compareBytes } from '../base/index.js';
 import { decodeChunk } from './chunk.js';
 import type { ChunkColumn, ChunkData } from './chunk.js';
 
@@ -30,8 +31,6 @@ interface Entry {
 export class DecodedChunkCache {
   private readonly entries = new Map<string, Entry>();
   private bytes = 0;
-  hits = 0;
-  misses = 0;
 
   constructor(private readonly capacityBytes: number) {}
 
@@ -45,7 +44,6 @@ export class DecodedChunkCache {
       e = undefined;
     }
     if (e === undefined) {
-      this.misses++;
       const d = decodeChunk(raw, what, fields);
       // A copy: the engine's buffer may be a view into a larger block (and a plain
       // Uint8Array copies at memcpy speed, where slicing a Buffer goes the slow way).
@@ -56,9 +54,7 @@ export class DecodedChunkCache {
       this.entries.delete(key); // re-inserted below: most recently used
       let missing: Set<number> | undefined;
       for (const id of fields) if (!e.tried.has(id)) (missing ??= new Set()).add(id);
-      if (missing === undefined) this.hits++;
-      else {
-        this.misses++;
+      if (missing !== undefined) {
         const d = decodeChunk(raw, what, missing);
         let added = 0;
         for (const [id, col] of d.columns) {
@@ -83,10 +79,6 @@ export class DecodedChunkCache {
     return { times: e.times, nanos: e.nanos, columns };
   }
 
-  get sizeBytes(): number {
-    return this.bytes;
-  }
-
   private drop(key: string, e: Entry): void {
     this.entries.delete(key);
     this.bytes -= e.bytes;
@@ -101,5 +93,5 @@ function columnBytes(col: ChunkColumn): number {
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+  return a.length === b.length && compareBytes(a, b) === 0;
 }

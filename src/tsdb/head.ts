@@ -1,3 +1,4 @@
+import { grownCopy } from '../base/index.js';
 import type { ChunkColumn, ChunkData } from './chunk.js';
 import type { FieldType, FieldValue, TsPointColumns } from './types.js';
 
@@ -15,12 +16,6 @@ interface HeadColumn {
 
 /** Eight doubles: V8 keeps typed arrays this small inside its heap (no separate allocation). */
 const INITIAL_ROWS = 8;
-
-function grown<T extends Float64Array | Int32Array | Uint8Array>(a: T, cap: number): T {
-  const b = new (a.constructor as new (n: number) => T)(cap);
-  b.set(a);
-  return b;
-}
 
 /**
  * The unsealed points of one series, in arrival order (late and
@@ -55,12 +50,12 @@ export class SeriesHead {
 
   private grow(): void {
     const cap = this.cap * 2;
-    this.times = grown(this.times, cap);
-    this.seqs = grown(this.seqs, cap);
-    if (this.nanos) this.nanos = grown(this.nanos, cap);
+    this.times = grownCopy(this.times, cap);
+    this.seqs = grownCopy(this.seqs, cap);
+    if (this.nanos) this.nanos = grownCopy(this.nanos, cap);
     for (const col of this.columns.values()) {
-      if (col.nums) col.nums = grown(col.nums, cap);
-      if (col.present) col.present = grown(col.present, cap);
+      if (col.nums) col.nums = grownCopy(col.nums, cap);
+      if (col.present) col.present = grownCopy(col.present, cap);
     }
     this.cap = cap;
   }

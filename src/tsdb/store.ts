@@ -1087,7 +1087,7 @@ export class TimeSeriesStore implements TimeSeriesService {
    * where the head holds rows of a segment, that segment's chunks are merged
    * with them first.
    */
-  private async readRaw(sid: number, segments: readonly TsPlanSegment[], fields: ReadonlySet<number>, where?: { id: number; test: (v: number) => boolean }): Promise<RowRange[]> {
+  private async readRaw(sid: number, segments: readonly TsPlanSegment[], fields: ReadonlySet<number>, where?: RowFilter): Promise<RowRange[]> {
     const parts: RowRange[] = [];
     const push = (data: ChunkData, fromMs: number, toMs: number) => {
       const lo = lowerBound(data.times, fromMs);
@@ -1123,7 +1123,7 @@ export class TimeSeriesStore implements TimeSeriesService {
           continue;
         }
         // A row filter: decode its field alone first, and the others only where some row passes.
-        if (where !== undefined && !withHead && !anyRowPasses(this.decoded.get(sid, w, v, `chunk ${sid}@${w}`, new Set([where.id])), where, seg.fromMs, seg.toMs)) continue;
+        if (where !== undefined && !withHead && !anyRowPasses(this.decoded.get(sid, w, v, `chunk ${sid}@${w}`, where.only), where, seg.fromMs, seg.toMs)) continue;
         chunks.push(this.decoded.get(sid, w, v, `chunk ${sid}@${w}`, fields));
       }
       if (withHead) {
@@ -1141,7 +1141,8 @@ export class TimeSeriesStore implements TimeSeriesService {
     const ids = new Set(wanted.map((n) => schema.byName.get(n)!.id));
     const readIds = new Set(ids);
     if (q.where) readIds.add(schema.byName.get(q.where.field)!.id);
-    const where = q.where === undefined ? undefined : { id: schema.byName.get(q.where.field)!.id, test: whereTest(q.where) };
+    const whereId = q.where === undefined ? -1 : schema.byName.get(q.where.field)!.id;
+    const where: RowFilter | undefined = q.where === undefined ? undefined : { id: whereId, only: new Set([whereId]), test: whereTest(q.where) };
     const groupOf = (e: SeriesEntry): { key: string; tags: Record<string, string> } => {
       if (q.groupBy === undefined) return { key: String(e.sid), tags: Object.fromEntries(e.tags) };
       const tags: Record<string, string> = {};
@@ -1308,14 +1309,16 @@ function checkColumnsShape(c: TsPointColumns): void {
   if (c.seriesOf.length < n || c.layoutOf.length < n || c.timeMs.length < n || c.valueStart.length < n + 1 || (c.nanos !== undefined && (!(c.nanos instanceof Int32Array) || c.nanos.length < n))) {
     throw bad('an array is shorter than length');
   }
+  for (const [l, layout] of c.layouts.entries()) {
+    if (!Array.isArray(layout?.names) || !Array.isArray(layout.types) || layout.names.length !== layout.types.length) throw bad(`layout ${l}: names and types must be arrays of one length`);
+  }
   for (let p = 0; p < n; p++) {
     const s = c.seriesOf[p]!;
     const l = c.layoutOf[p]!;
     if (s < 0 || s >= c.series.length || l < 0 || l >= c.layouts.length) throw bad(`point ${p}: series or layout index out of range`);
-    const layout = c.layouts[l]!;
-    if (!Array.isArray(layout?.names) || !Array.isArray(layout.types) || layout.names.length !== layout.types.length) throw bad(`layout ${l}: names and types must be arrays of one length`);
+    const k = c.layouts[l]!.names.length;
     const base = c.valueStart[p]!;
-    if (base < 0 || c.valueStart[p + 1] !== base + layout.names.length || base + layout.names.length > c.numbers.length) throw bad(`point ${p}: values out of range`);
+    if (base < 0 || c.valueStart[p + 1] !== base + k || base + k > c.numbers.length) throw bad(`point ${p}: values out of range`);
   }
 }
 
@@ -1404,8 +1407,15 @@ function whereTest(w: NonNullable<TsQuery['where']>): (v: number) => boolean {
   return w.op === '>' ? (v) => v > x : w.op === '>=' ? (v) => v >= x : w.op === '<' ? (v) => v < x : w.op === '<=' ? (v) => v <= x : w.op === '=' ? (v) => v === x : (v) => v !== x;
 }
 
+/** A query's row filter: the field it tests (alone, as a field set to decode) and the test. */
+interface RowFilter {
+  id: number;
+  only: ReadonlySet<number>;
+  test: (v: number) => boolean;
+}
+
 /** Whether a row of `data` in [fromMs, toMs) passes the filter on field `where.id`. */
-function anyRowPasses(data: ChunkData, where: { id: number; test: (v: number) => boolean }, fromMs: number, toMs: number): boolean {
+function anyRowPasses(data: ChunkData, where: RowFilter, fromMs: number, toMs: number): boolean {
   const col = data.columns.get(where.id);
   if (col === undefined) return false;
   const hi = lowerBound(data.times, toMs);

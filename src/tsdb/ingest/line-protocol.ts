@@ -27,7 +27,7 @@
  * bad line (a write is all or nothing) and throws a `LineProtocolError` with
  * the 1-based line and column (in Unicode code points of that line).
  */
-import { ERROR_CODES, StrataError, invalidArgument } from '../../base/index.js';
+import { ERROR_CODES, StrataError, grownCopy, invalidArgument } from '../../base/index.js';
 import { columnsToPoints } from '../columns.js';
 import type { FieldType, TsColumnsLayout, TsPoint, TsPointColumns } from '../types.js';
 import { INGEST_LIMITS, checkName, checkPoint, checkTagValue } from './validate.js';
@@ -275,22 +275,15 @@ class LineParser {
 
   private growPoints(): void {
     const cap = this.seriesOf.length * 2;
-    const grow = <T extends Int32Array | Float64Array>(a: T, n: number): T => {
-      const b = new (a.constructor as new (n: number) => T)(n);
-      b.set(a);
-      return b;
-    };
-    this.seriesOf = grow(this.seriesOf, cap);
-    this.layoutOf = grow(this.layoutOf, cap);
-    this.timeMs = grow(this.timeMs, cap);
-    this.valueStart = grow(this.valueStart, cap + 1);
-    if (this.nanos) this.nanos = grow(this.nanos, cap);
+    this.seriesOf = grownCopy(this.seriesOf, cap);
+    this.layoutOf = grownCopy(this.layoutOf, cap);
+    this.timeMs = grownCopy(this.timeMs, cap);
+    this.valueStart = grownCopy(this.valueStart, cap + 1);
+    if (this.nanos) this.nanos = grownCopy(this.nanos, cap);
   }
 
   private growValues(): void {
-    const b = new Float64Array(this.numbers.length * 2);
-    b.set(this.numbers);
-    this.numbers = b;
+    this.numbers = grownCopy(this.numbers, this.numbers.length * 2);
   }
 
   /** The layout of the current line's `n` fields (names and types in `this.names` / `this.types`, unique). */
