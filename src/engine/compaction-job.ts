@@ -1,15 +1,15 @@
-import { StrataError } from '../base/index.js';
+import { copyRange, StrataError } from '../base/index.js';
 import type { Fs } from '../base/index.js';
-import { ConcatIterator } from './concat-iterator.js';
 import { tableFile } from './filenames.js';
 import { isExpired } from './expiring-value.js';
-import { compareUserKeyTo, makeInternalKey, seqOf, typeOf, userKeyOf, ValueType } from './format.js';
-import type { InternalIterator } from './iterator.js';
-import { MergingIterator } from './merging-iterator.js';
+import { TRAILER_SIZE, ValueType, writeTrailer } from './format.js';
+import type { EntryScan } from './iterator.js';
+import { MergingScan } from './merging-scan.js';
 import { TableBuilder, TableReader } from './table/index.js';
+import { compareRanges } from './table/block.js';
+import { TableScanner } from './table/table-scanner.js';
 import { Memtable } from './memtable.js';
 import type { TableBuilderOptions } from './table/index.js';
-import { findFile } from './version.js';
 import type { FileMeta } from './version-edit.js';
 
 /**
@@ -61,50 +61,70 @@ const EMPTY_VALUE = Buffer.alloc(0);
 
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** Opens inputs for a merge; the caller closes the returned iterator. */
-function openInputs(fs: Fs, spec: CompactionJobSpec, readers: TableReader[]): InternalIterator {
-  const open = (f: FileMeta): InternalIterator => {
-    const reader = TableReader.open(fs.openRandomAccess(tableFile(spec.dir, f.number)), {
+/** Opens the inputs as one merged scan; the caller closes it. */
+function openInputs(fs: Fs, spec: CompactionJobSpec): MergingScan {
+  const open = (f: FileMeta): TableReader =>
+    TableReader.open(fs.openRandomAccess(tableFile(spec.dir, f.number)), {
       fileNumber: f.number,
       verifyChecksums: spec.verifyChecksums,
     });
-    readers.push(reader);
-    return reader.iterator({ fillCache: false });
-  };
-  const children: InternalIterator[] = [];
+  const children: EntryScan[] = [];
   for (const { level, files } of spec.inputs) {
     if (files.length === 0) continue;
-    if (level === 0) for (const f of files) children.push(open(f));
-    else children.push(new ConcatIterator(files, (i) => open(files[i]!)));
+    if (level === 0) for (const f of files) children.push(new TableScanner(1, () => open(f)));
+    else children.push(new TableScanner(files.length, (i) => open(files[i]!)));
   }
-  return new MergingIterator(children);
+  return new MergingScan(children);
 }
 
-function mayExistDeeper(levels: FileMeta[][], userKey: Buffer): boolean {
-  for (const files of levels) {
-    const i = findFile(files, userKey);
-    if (i < files.length && compareUserKeyTo(userKey, files[i]!.smallest) >= 0) return true;
+/**
+ * Answers "may a level below the output hold this user key?" for user keys
+ * asked in increasing order (a compaction's), with one cursor per level
+ * that only moves forward (LevelDB's IsBaseLevelForKey).
+ */
+class DeeperLevels {
+  private readonly at: number[];
+
+  constructor(private readonly levels: FileMeta[][]) {
+    this.at = levels.map(() => 0);
   }
-  return false;
+
+  mayContain(key: Buffer, len: number): boolean {
+    const levels = this.levels;
+    for (let l = 0; l < levels.length; l++) {
+      const files = levels[l]!;
+      let i = this.at[l]!;
+      // Skip files that end before the key: later keys are larger still.
+      while (i < files.length && compareRanges(files[i]!.largest, 0, files[i]!.largest.length - TRAILER_SIZE, key, 0, len) < 0) i++;
+      this.at[l] = i;
+      if (i < files.length && compareRanges(files[i]!.smallest, 0, files[i]!.smallest.length - TRAILER_SIZE, key, 0, len) <= 0) return true;
+    }
+    return false;
+  }
 }
+
+const TWO_24 = 0x1000000;
 
 /**
  * Merges the inputs into new tables of at most ~targetFileSize, dropping
  * versions that no snapshot can see and tombstones with nothing below them.
- * Each output is synced before it is reported; the caller records outputs in
- * the MANIFEST and deletes inputs. On error, partial outputs are removed.
+ * Where no deeper level may hold a key, the version every snapshot sees is
+ * written with sequence 0 (RocksDB does the same at the bottommost level):
+ * trailers of zeros compress to almost nothing. Each output is synced before
+ * it is reported; the caller records outputs in the MANIFEST and deletes
+ * inputs. On error, partial outputs are removed.
  */
 export async function runCompactionJob(fs: Fs, spec: CompactionJobSpec): Promise<CompactionJobResult> {
-  const readers: TableReader[] = [];
   const outputs: FileMeta[] = [];
   const result: CompactionJobResult = { outputs, bytesRead: 0, bytesWritten: 0, entriesRead: 0, entriesWritten: 0 };
   for (const { files } of spec.inputs) for (const f of files) result.bytesRead += f.size;
-  let it: InternalIterator | undefined;
+  const snapshot = spec.smallestSnapshot;
+  const deeper = new DeeperLevels(spec.deeperLevels);
+  let scan: MergingScan | undefined;
   let builder: TableBuilder | undefined;
   let file: ReturnType<Fs['createWritable']> | undefined;
   let outNumber = -1;
   let outSmallest: Buffer | undefined;
-  let outLargest: Buffer | undefined;
   let nextOut = 0;
   let syncedBytes = 0;
   const created: number[] = [];
@@ -114,46 +134,77 @@ export async function runCompactionJob(fs: Fs, spec: CompactionJobSpec): Promise
     const props = builder.finish();
     await file.sync();
     file.close();
-    outputs.push({ number: outNumber, size: props.fileSize, smallest: outSmallest!, largest: outLargest! });
+    outputs.push({ number: outNumber, size: props.fileSize, smallest: outSmallest!, largest: props.largest });
     result.bytesWritten += props.fileSize;
     builder = undefined;
     file = undefined;
   };
 
   try {
-    it = openInputs(fs, spec, readers);
-    it.seekToFirst();
-    let currentUser: Buffer | undefined;
+    scan = openInputs(fs, spec);
+    scan.seekToFirst();
+    // The current user key (a copy) and its length; -1 before the first entry.
+    let user = Buffer.allocUnsafe(64);
+    let userLen = -1;
+    // Output keys that differ from the input's (a tombstone, or sequence 0) are written here.
+    let outKey = Buffer.allocUnsafe(64);
     let lastSeqForKey = Number.MAX_SAFE_INTEGER;
     let sinceYield = 0;
-    while (it.valid()) {
-      const ikey = it.key();
+    while (scan.valid()) {
+      const kb = scan.keySrc;
+      const ks = scan.keyStart;
+      const ke = scan.keyEnd;
+      const ulen = ke - ks - TRAILER_SIZE;
       result.entriesRead++;
-      const seq = seqOf(ikey);
-      const newUserKey = currentUser === undefined || compareUserKeyTo(currentUser, ikey) !== 0;
-      if (newUserKey) {
+      const low = kb.readUInt32LE(ke - 8);
+      const seq = kb.readUInt32LE(ke - 4) * TWO_24 + (low >>> 8);
+      const type = low & 0xff;
+      if (userLen !== ulen || compareRanges(user, 0, userLen, kb, ks, ks + ulen) !== 0) {
         // Cut between user keys only, so all versions of a key stay in one file.
         if (builder && builder.estimatedFileSize() >= spec.targetFileSize && nextOut < spec.outputNumbers.length) {
           await finishOutput();
         }
-        currentUser = Buffer.from(userKeyOf(ikey));
+        if (ulen > user.length) user = Buffer.allocUnsafe(Math.max(ulen, 2 * user.length));
+        copyRange(kb, ks, ks + ulen, user, 0);
+        userLen = ulen;
         lastSeqForKey = Number.MAX_SAFE_INTEGER;
       }
       let drop = false;
-      let asTombstone = false;
-      const type = typeOf(ikey);
-      if (lastSeqForKey <= spec.smallestSnapshot) {
+      let outType = -1; // >= 0: write the entry with sequence 0 and this type
+      let outSeq = 0;
+      if (lastSeqForKey <= snapshot) {
         // A newer version of this key is visible to every snapshot: this one is hidden.
         drop = true;
-      } else if (seq <= spec.smallestSnapshot && (type === ValueType.DELETE || (spec.expireBeforeMs !== undefined && isExpired(it.value(), spec.expireBeforeMs)))) {
-        // A tombstone, or an expired value (which reads already treat as absent):
-        // gone if no deeper level may hold an older version, else kept as a tombstone.
-        if (!mayExistDeeper(spec.deeperLevels, currentUser!)) drop = true;
-        else if (type !== ValueType.DELETE) asTombstone = true;
+      } else if (seq <= snapshot) {
+        const dead =
+          type === ValueType.DELETE ||
+          (spec.expireBeforeMs !== undefined && isExpired(scan.valSrc.subarray(scan.valStart, scan.valEnd), spec.expireBeforeMs));
+        const below = deeper.mayContain(user, userLen);
+        if (dead) {
+          // A tombstone, or an expired value (which reads already treat as absent):
+          // gone if no deeper level may hold an older version, else kept as a tombstone.
+          if (!below) drop = true;
+          else if (type !== ValueType.DELETE) {
+            outType = ValueType.DELETE;
+            outSeq = seq;
+          }
+        } else if (!below && seq !== 0) {
+          outType = type;
+        }
       }
       lastSeqForKey = seq;
       if (!drop) {
-        const outKey = asTombstone ? makeInternalKey(currentUser!, seq, ValueType.DELETE) : ikey;
+        let okb = kb;
+        let oks = ks;
+        let oke = ke;
+        if (outType >= 0) {
+          if (ulen + TRAILER_SIZE > outKey.length) outKey = Buffer.allocUnsafe(2 * (ulen + TRAILER_SIZE));
+          copyRange(kb, ks, ks + ulen, outKey, 0);
+          writeTrailer(outKey, ulen, outSeq, outType as ValueType);
+          okb = outKey;
+          oks = 0;
+          oke = ulen + TRAILER_SIZE;
+        }
         if (!builder) {
           if (nextOut >= spec.outputNumbers.length) throw new Error('assertion failed: compaction ran out of output numbers');
           outNumber = spec.outputNumbers[nextOut++]!;
@@ -161,21 +212,21 @@ export async function runCompactionJob(fs: Fs, spec: CompactionJobSpec): Promise
           file = fs.createWritable(tableFile(spec.dir, outNumber));
           syncedBytes = 0;
           builder = new TableBuilder(file, spec.table);
-          outSmallest = Buffer.from(outKey);
+          outSmallest = Buffer.from(okb.subarray(oks, oke));
         }
-        builder.add(outKey, asTombstone ? EMPTY_VALUE : it.value());
+        if (outType === ValueType.DELETE) builder.addRange(okb, oks, oke, EMPTY_VALUE, 0, 0);
+        else builder.addRange(okb, oks, oke, scan.valSrc, scan.valStart, scan.valEnd);
         if (file!.size - syncedBytes >= BYTES_PER_SYNC) {
           await file!.sync();
           syncedBytes = file!.size;
         }
-        outLargest = Buffer.from(outKey);
         result.entriesWritten++;
       }
       if (spec.yieldEvery > 0 && ++sinceYield >= spec.yieldEvery) {
         sinceYield = 0;
         await yieldToLoop();
       }
-      it.next();
+      scan.next();
     }
     await finishOutput();
     return result;
@@ -190,33 +241,20 @@ export async function runCompactionJob(fs: Fs, spec: CompactionJobSpec): Promise
     }
     throw err;
   } finally {
-    it?.close();
-    for (const r of readers) r.close();
+    scan?.close();
   }
 }
 
 /**
- * What buildTable reads: entries in internal-key order, walked once from the
- * first. Buffers from key() must stay unchanged after next() (memtable
- * views do; a block iterator's reused key buffer would not).
- */
-export interface EntrySource {
-  seekToFirst(): void;
-  valid(): boolean;
-  next(): void;
-  key(): Buffer;
-  value(): Buffer;
-}
-
-/**
- * Writes every entry of `src` into table `number` and syncs it (and every
- * BYTES_PER_SYNC on the way); undefined, and no file, if `src` is empty.
+ * Writes every entry of `src` (in internal-key order, walked once from the
+ * first) into table `number` and syncs it (and every BYTES_PER_SYNC on the
+ * way); undefined, and no file, if `src` is empty.
  */
 export async function buildTable(
   fs: Fs,
   dir: string,
   number: number,
-  src: EntrySource,
+  src: EntryScan,
   table: TableBuilderOptions,
   yieldEvery: number,
 ): Promise<FileMeta | undefined> {
@@ -224,31 +262,25 @@ export async function buildTable(
   const file = fs.createWritable(path);
   try {
     const builder = new TableBuilder(file, table);
-    let smallest: Buffer | undefined;
-    let largest: Buffer | undefined;
     let syncedBytes = 0;
     let n = 0;
     for (src.seekToFirst(); src.valid(); src.next()) {
-      const k = src.key();
-      if (smallest === undefined) smallest = Buffer.from(k);
-      largest = k;
-      builder.add(k, src.value());
+      builder.addRange(src.keySrc, src.keyStart, src.keyEnd, src.valSrc, src.valStart, src.valEnd);
       if (file.size - syncedBytes >= BYTES_PER_SYNC) {
         await file.sync();
         syncedBytes = file.size;
       }
       if (yieldEvery > 0 && ++n % yieldEvery === 0) await yieldToLoop();
     }
-    if (smallest === undefined || largest === undefined) {
+    if (builder.entries === 0) {
       file.close();
       fs.remove(path);
       return undefined;
     }
-    largest = Buffer.from(largest);
     const props = builder.finish();
     await file.sync();
     file.close();
-    return { number, size: props.fileSize, smallest, largest };
+    return { number, size: props.fileSize, smallest: props.smallest, largest: props.largest };
   } catch (err) {
     file.close();
     try {
@@ -271,11 +303,11 @@ export interface FlushJobSpec {
 
 /** Builds table `number` from a memtable's exported records and syncs it; undefined (and no file) if it is empty. */
 export async function runFlushJob(fs: Fs, spec: FlushJobSpec): Promise<FileMeta | undefined> {
-  const it = Memtable.fromArena(spec.arena, spec.used).iterator();
+  const scan = Memtable.fromArena(spec.arena, spec.used).scan();
   try {
-    return await buildTable(fs, spec.dir, spec.number, it, spec.table, 0);
+    return await buildTable(fs, spec.dir, spec.number, scan, spec.table, 0);
   } finally {
-    it.close();
+    scan.close();
   }
 }
 

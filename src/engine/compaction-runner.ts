@@ -22,11 +22,11 @@ export class InlineCompactionRunner implements CompactionRunner {
     return runCompactionJob(this.fs, { ...spec, yieldEvery: spec.yieldEvery || 1000 });
   }
   async flush(dir: string, number: number, mem: Memtable, table: TableBuilderOptions): Promise<FileMeta | undefined> {
-    const it = mem.iterator();
+    const scan = mem.scan();
     try {
-      return await buildTable(this.fs, dir, number, it, table, 2000);
+      return await buildTable(this.fs, dir, number, scan, table, 2000);
     } finally {
-      it.close();
+      scan.close();
     }
   }
   async close(): Promise<void> {}
@@ -55,8 +55,10 @@ export class WorkerCompactionRunner implements CompactionRunner {
   private start(): Worker {
     if (this.worker) return this.worker;
     // The worker runs compiled code of its own and needs none of the parent's flags; some
-    // (--input-type, --eval, --expose-gc, ...) are even refused for workers.
-    const w = new Worker(new URL('./compaction-worker.js', import.meta.url), { execArgv: [] });
+    // (--input-type, --eval, --expose-gc, ...) are even refused for workers. STRATA_WORKER_NODE_ARGS
+    // passes flags for diagnosis (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+    const execArgv = (process.env.STRATA_WORKER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    const w = new Worker(new URL('./compaction-worker.js', import.meta.url), { execArgv });
     w.on('message', (msg: { id: number; result?: unknown; error?: { code?: string; message: string } }) => {
       const p = this.pending.get(msg.id);
       if (!p) return;

@@ -25,3 +25,23 @@ export interface InternalIterator {
   /** Releases resources (file references, cache pins). Idempotent. */
   close(): void;
 }
+
+/**
+ * A forward pass over sorted entries that exposes the current one as byte
+ * ranges instead of Buffers: key = keySrc[keyStart, keyEnd) (an internal
+ * key), value = valSrc[valStart, valEnd). The ranges are valid until the
+ * next move. Compactions and flushes read their inputs this way, with no
+ * allocation per entry.
+ */
+export interface EntryScan {
+  readonly keySrc: Buffer;
+  readonly keyStart: number;
+  readonly keyEnd: number;
+  readonly valSrc: Buffer;
+  readonly valStart: number;
+  readonly valEnd: number;
+  seekToFirst(): void;
+  valid(): boolean;
+  next(): void;
+  close(): void;
+}

@@ -36,35 +36,53 @@ export class BlockBuilder {
   }
 
   add(key: Buffer, value: Buffer): void {
+    this.addRange(key, 0, key.length, value, 0, value.length);
+  }
+
+  /** `add` of the key kb[ks, ke) and value vb[vs, ve). */
+  addRange(kb: Buffer, ks: number, ke: number, vb: Buffer, vs: number, ve: number): void {
     assert(!this.finished, 'BlockBuilder.add after finish');
+    const klen = ke - ks;
+    const vlen = ve - vs;
     let shared = 0;
     if (this.counter < this.restartInterval) {
-      const max = Math.min(this.lastKeyLen, key.length);
+      const max = Math.min(this.lastKeyLen, klen);
       const last = this.lastKey;
-      while (shared < max && last[shared] === key[shared]) shared++;
+      while (shared < max && last[shared] === kb[ks + shared]) shared++;
     } else {
       this.restarts.push(this.len);
       this.counter = 0;
     }
-    const nonShared = key.length - shared;
-    const need = varintLength(shared) + varintLength(nonShared) + varintLength(value.length) + nonShared + value.length;
-    this.reserve(need);
-    const buf = this.buf;
-    let off = putVarint(buf, this.len, shared);
-    off = putVarint(buf, off, nonShared);
-    off = putVarint(buf, off, value.length);
-    copyRange(key, shared, key.length, buf, off);
-    off += nonShared;
-    copyRange(value, 0, value.length, buf, off);
-    this.len = off + value.length;
-
-    if (key.length > this.lastKey.length) {
-      this.lastKey = Buffer.allocUnsafe(Math.max(key.length, this.lastKey.length * 2));
-      copyRange(key, 0, key.length, this.lastKey, 0);
+    const nonShared = klen - shared;
+    let off = this.len;
+    if (shared < 128 && nonShared < 128 && vlen < 128) {
+      // One-byte varints (short keys and values): no varint calls.
+      this.reserve(3 + nonShared + vlen);
+      const buf = this.buf;
+      buf[off] = shared;
+      buf[off + 1] = nonShared;
+      buf[off + 2] = vlen;
+      off += 3;
     } else {
-      copyRange(key, shared, key.length, this.lastKey, shared);
+      this.reserve(varintLength(shared) + varintLength(nonShared) + varintLength(vlen) + nonShared + vlen);
+      const buf = this.buf;
+      off = putVarint(buf, off, shared);
+      off = putVarint(buf, off, nonShared);
+      off = putVarint(buf, off, vlen);
     }
-    this.lastKeyLen = key.length;
+    const buf = this.buf;
+    copyRange(kb, ks + shared, ke, buf, off);
+    off += nonShared;
+    copyRange(vb, vs, ve, buf, off);
+    this.len = off + vlen;
+
+    if (klen > this.lastKey.length) {
+      this.lastKey = Buffer.allocUnsafe(Math.max(klen, this.lastKey.length * 2));
+      copyRange(kb, ks, ke, this.lastKey, 0);
+    } else {
+      copyRange(kb, ks + shared, ke, this.lastKey, shared);
+    }
+    this.lastKeyLen = klen;
     this.counter++;
     this.entries++;
   }

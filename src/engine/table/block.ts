@@ -32,19 +32,27 @@ export interface KeyOrder {
   compareAt(data: Buffer, start: number, end: number, target: Buffer): number;
 }
 
+/**
+ * Internal-key order of a[aStart, aEnd) and b[bStart, bEnd) (user key
+ * ascending, then the trailer, i.e. sequence and type, descending), without
+ * allocating.
+ */
+export function compareInternalRanges(a: Buffer, aStart: number, aEnd: number, b: Buffer, bStart: number, bEnd: number): number {
+  const c = compareRanges(a, aStart, aEnd - TRAILER_SIZE, b, bStart, bEnd - TRAILER_SIZE);
+  if (c !== 0) return c;
+  const ah = a.readUInt32LE(aEnd - 4);
+  const bh = b.readUInt32LE(bEnd - 4);
+  if (ah !== bh) return ah > bh ? -1 : 1;
+  const al = a.readUInt32LE(aEnd - 8);
+  const bl = b.readUInt32LE(bEnd - 8);
+  return al === bl ? 0 : al > bl ? -1 : 1;
+}
+
 /** Internal-key order (user key ascending, then sequence descending), without allocating. */
 export const INTERNAL_KEY_ORDER: KeyOrder = {
   minKeyLength: TRAILER_SIZE,
   compareAt(data: Buffer, start: number, end: number, target: Buffer): number {
-    const tl = target.length;
-    const c = compareRanges(data, start, end - TRAILER_SIZE, target, 0, tl - TRAILER_SIZE);
-    if (c !== 0) return c;
-    const ah = data.readUInt32LE(end - 4);
-    const bh = target.readUInt32LE(tl - 4);
-    if (ah !== bh) return ah > bh ? -1 : 1;
-    const al = data.readUInt32LE(end - 8);
-    const bl = target.readUInt32LE(tl - 8);
-    return al === bl ? 0 : al > bl ? -1 : 1;
+    return compareInternalRanges(data, start, end, target, 0, target.length);
   },
 };
 
@@ -137,7 +145,12 @@ const EMPTY = Buffer.alloc(0);
  */
 export class BlockIterator implements InternalIterator {
   private block: Block | undefined;
-  private data: Buffer = EMPTY;
+  /**
+   * The raw current entry, for allocation-free readers (TableScanner): key =
+   * keySrc[keyStart, keyEnd), value = data[valStart, valEnd). Read-only
+   * outside this class; valid while `valid()` and until the next move.
+   */
+  data: Buffer = EMPTY;
   private dataEnd = 0;
   private numRestarts = 0;
   private order: KeyOrder = INTERNAL_KEY_ORDER;
@@ -149,13 +162,14 @@ export class BlockIterator implements InternalIterator {
   /** Restart interval the current entry is in. */
   private restartIndex = 0;
 
-  /** The current key is keySrc[keyStart, keyEnd): keySrc is `data` or `keyBuf`. */
-  private keySrc: Buffer = EMPTY;
-  private keyStart = 0;
-  private keyEnd = 0;
+  /** The current key is keySrc[keyStart, keyEnd): keySrc is `data` or `keyBuf`. (Read-only outside.) */
+  keySrc: Buffer = EMPTY;
+  keyStart = 0;
+  keyEnd = 0;
   private keyBuf: Buffer = Buffer.allocUnsafe(64);
-  private valStart = 0;
-  private valEnd = 0;
+  /** The current value is data[valStart, valEnd). (Read-only outside.) */
+  valStart = 0;
+  valEnd = 0;
   private cachedKey: Buffer | undefined;
   private cachedValue: Buffer | undefined;
   private readonly cursor: Cursor = { pos: 0 };

@@ -1,9 +1,9 @@
 import { compressSync } from 'snappy';
 import { assert, crc32c, invalidArgument, maskCrc, putVarint, varintLength } from '../../base/index.js';
 import type { WritableFile } from '../../base/index.js';
-import { MAX_SEQUENCE, TRAILER_SIZE, typeOf, VALUE_TYPE_FOR_SEEK, ValueType, writeTrailer } from '../format.js';
+import { MAX_SEQUENCE, TRAILER_SIZE, VALUE_TYPE_FOR_SEEK, ValueType, writeTrailer } from '../format.js';
 import { copyRange } from '../../base/index.js';
-import { compareRanges, INTERNAL_KEY_ORDER } from './block.js';
+import { compareInternalRanges, compareRanges } from './block.js';
 import { BlockBuilder } from './block-builder.js';
 import { BloomFilterBuilder } from './bloom.js';
 import {
@@ -169,34 +169,41 @@ export class TableBuilder {
   }
 
   add(ikey: Buffer, value: Buffer): void {
+    this.addRange(ikey, 0, ikey.length, value, 0, value.length);
+  }
+
+  /** `add` of the key kb[ks, ke) and value vb[vs, ve), without views of them (compactions and flushes). */
+  addRange(kb: Buffer, ks: number, ke: number, vb: Buffer, vs: number, ve: number): void {
     assert(!this.finished, 'TableBuilder.add after finish');
-    assert(ikey.length >= TRAILER_SIZE, 'internal key shorter than its trailer');
-    const userLen = ikey.length - TRAILER_SIZE;
+    const klen = ke - ks;
+    assert(klen >= TRAILER_SIZE, 'internal key shorter than its trailer');
+    const userLen = klen - TRAILER_SIZE;
     let sameUserKey = false;
     if (this.count > 0) {
       const last = this.lastKey;
       const lastLen = this.lastKeyLen;
-      assert(INTERNAL_KEY_ORDER.compareAt(last, 0, lastLen, ikey) < 0, 'TableBuilder keys must be strictly increasing');
-      sameUserKey = compareRanges(last, 0, lastLen - TRAILER_SIZE, ikey, 0, userLen) === 0;
+      const c = compareRanges(last, 0, lastLen - TRAILER_SIZE, kb, ks, ks + userLen);
+      sameUserKey = c === 0;
+      assert(c < 0 || (c === 0 && compareInternalRanges(last, 0, lastLen, kb, ks, ke) < 0), 'TableBuilder keys must be strictly increasing');
       if (this.pendingHandle !== undefined) {
-        this.addIndexEntry(shortestSeparator(last.subarray(0, lastLen), ikey), this.pendingHandle);
+        this.addIndexEntry(shortestSeparator(last.subarray(0, lastLen), kb.subarray(ks, ke)), this.pendingHandle);
         this.pendingHandle = undefined;
       }
     } else {
-      this.smallest = Buffer.from(ikey);
+      this.smallest = Buffer.from(kb.subarray(ks, ke));
     }
-    if (this.filter !== undefined && !sameUserKey) this.filter.addKey(ikey, 0, userLen);
+    if (this.filter !== undefined && !sameUserKey) this.filter.addKey(kb, ks, ks + userLen);
 
     this.count++;
-    if (typeOf(ikey) === ValueType.DELETE) this.deletions++;
-    this.rawKeyBytes += ikey.length;
-    this.rawValueBytes += value.length;
+    if (kb[ke - TRAILER_SIZE] === ValueType.DELETE) this.deletions++;
+    this.rawKeyBytes += klen;
+    this.rawValueBytes += ve - vs;
 
-    if (ikey.length > this.lastKey.length) this.lastKey = Buffer.allocUnsafe(Math.max(ikey.length, this.lastKey.length * 2));
-    copyRange(ikey, 0, ikey.length, this.lastKey, 0);
-    this.lastKeyLen = ikey.length;
+    if (klen > this.lastKey.length) this.lastKey = Buffer.allocUnsafe(Math.max(klen, this.lastKey.length * 2));
+    copyRange(kb, ks, ke, this.lastKey, 0);
+    this.lastKeyLen = klen;
 
-    this.dataBlock.add(ikey, value);
+    this.dataBlock.addRange(kb, ks, ke, vb, vs, ve);
     if (this.dataBlock.currentSize() >= this.options.blockSize) this.flushDataBlock();
   }
 

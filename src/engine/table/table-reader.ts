@@ -58,6 +58,42 @@ function allocBlock(n: number): Buffer {
   return out;
 }
 
+/**
+ * A readahead window for sequential block reads: `get` answers from the
+ * window when it holds the range, else refills it from the range's start
+ * with one read of `windowBytes` (or the range, if larger), clipped at
+ * `limit`. One per scan; returned views are valid until the next `get`.
+ */
+export class Readahead {
+  private buf: Buffer;
+  private start = 0;
+  private len = 0;
+  private file: RandomAccessFile | undefined;
+
+  constructor(private readonly windowBytes = 256 * 1024) {
+    this.buf = Buffer.allocUnsafeSlow(windowBytes);
+  }
+
+  get(file: RandomAccessFile, offset: number, n: number, limit: number): Buffer {
+    if (file !== this.file || offset < this.start || offset + n > this.start + this.len) {
+      const want = Math.max(n, Math.min(this.windowBytes, limit - offset));
+      if (this.buf.length < want) this.buf = Buffer.allocUnsafeSlow(want);
+      this.file = file;
+      this.start = offset;
+      this.len = file.read(offset, want, this.buf.subarray(0, want)).length;
+      if (this.len < n) return this.buf.subarray(0, this.len);
+    }
+    const at = offset - this.start;
+    return this.buf.subarray(at, at + n);
+  }
+
+  /** Forgets the window (its file is being closed). */
+  reset(): void {
+    this.file = undefined;
+    this.len = 0;
+  }
+}
+
 /** Plain (copied) output buffers: external ones hold native memory until a finalizer runs on a later event-loop turn. */
 const SNAPPY_OPTIONS = { copyOutputData: true } as const;
 
@@ -316,6 +352,24 @@ export class TableReader {
     return h.offset + h.size + BLOCK_TRAILER_SIZE <= this.limit;
   }
 
+  /**
+   * @internal Data block `i` for a sequential scan (compaction input): read
+   * through `ra`, which fetches the file in large windows (one system call
+   * per window instead of one per block), checked as `verifyChecksums`
+   * says, never cached.
+   */
+  scanDataBlock(i: number, ra: Readahead): Block {
+    if (this.closed) throw closedError('table');
+    const offset = this.indexOffsets[i]!;
+    const size = this.indexSizes[i]!;
+    const n = size + BLOCK_TRAILER_SIZE;
+    const buf = ra.get(this.file, offset, n, this.dataEnd);
+    if (buf.length !== n) throw corruption(this.path, offset, `truncated block: read ${buf.length} of ${n} bytes`);
+    this.scratch.offset = offset;
+    this.scratch.size = size;
+    return new Block(this.decodeBlock(buf, this.scratch, this.verify), this.path, offset, INTERNAL_KEY_ORDER);
+  }
+
   /** Reads a block and its trailer in one call; checks the checksum (if `verify`) and decompresses. */
   private readBlock(h: BlockHandle, verify: boolean): Buffer {
     const n = h.size + BLOCK_TRAILER_SIZE;
@@ -324,6 +378,11 @@ export class TableReader {
     if (readScratch.length < n) readScratch = Buffer.allocUnsafeSlow(Math.max(n, readScratch.length * 2));
     const buf = this.file.read(h.offset, n, readScratch.subarray(0, n));
     if (buf.length !== n) throw corruption(this.path, h.offset, `truncated block: read ${buf.length} of ${n} bytes`);
+    return this.decodeBlock(buf, h, verify);
+  }
+
+  /** `buf`: a block's stored bytes and trailer. Checks the checksum (if `verify`) and returns the contents, decompressed, in memory of their own. */
+  private decodeBlock(buf: Buffer, h: BlockHandle, verify: boolean): Buffer {
     const type = buf[h.size]!;
     if (verify) {
       const expected = buf.readUInt32LE(h.size + 1);
