@@ -35,9 +35,6 @@ const MAX_HEIGHT = 12;
 /** Pointer value for "no node" (the head's id: nothing points back to it). */
 const NIL = 0;
 const HEAD = 0;
-/** Bytes charged per node besides key and value, and per level pointer. */
-const NODE_OVERHEAD = 64;
-const LINK_OVERHEAD = 8;
 const INITIAL_ARENA_BYTES = 64 * 1024;
 const HEADER_BYTES = 32;
 // Int32 slots from 2*id.
@@ -312,7 +309,7 @@ class SkipList {
       i32[p] = n;
     }
     this.count++;
-    this.bytes += NODE_OVERHEAD + LINK_OVERHEAD * h + klen + vLen;
+    this.bytes += size;
   }
 
   private grow(need: number): void {
@@ -339,7 +336,7 @@ export class Memtable {
    * inserts never pause to copy a multi-megabyte arena into a bigger one.
    */
   constructor(expectedBytes = 0) {
-    // Records, keys and values take a little less than what approximateBytes charges.
+    // approximateBytes is the arena's use: 1/8 more than the expected size leaves room for the last insert.
     this.list = new SkipList(Math.min(expectedBytes + (expectedBytes >>> 3), 1024 * 1024 * 1024));
   }
 
@@ -403,7 +400,7 @@ export class Memtable {
     return m;
   }
 
-  /** Approximate bytes used: keys + values + per-node overhead. */
+  /** Bytes of the arena the entries use (records, keys and values: what the memtable really holds, as LevelDB's arena usage). */
   get approximateBytes(): number {
     return this.list.bytes;
   }
