@@ -47,6 +47,8 @@ export interface Fs {
   list(dir: string): string[];
   fileSize(path: string): number;
   remove(path: string): void;
+  /** `remove` off the event loop (unlinking a large file can take milliseconds). */
+  removeAsync(path: string): Promise<void>;
   /** Removes `dir`, which must hold nothing (a missing one is fine). */
   removeDir(dir: string): void;
   /** Atomically replaces `to` with `from`. Durable once the directory is synced. */
@@ -181,6 +183,13 @@ export class NodeFs implements Fs {
   remove(p: string): void {
     try {
       nodeFs.rmSync(p, { force: true });
+    } catch (err) {
+      throw ioError('remove', p, err);
+    }
+  }
+  async removeAsync(p: string): Promise<void> {
+    try {
+      await nodeFs.promises.rm(p, { force: true });
     } catch (err) {
       throw ioError('remove', p, err);
     }

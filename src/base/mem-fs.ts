@@ -109,6 +109,10 @@ export class MemFs implements Fs {
   remove(p: string): void {
     this.files.delete(this.norm(p));
   }
+  removeAsync(p: string): Promise<void> {
+    this.remove(p);
+    return Promise.resolve();
+  }
   removeDir(dir: string): void {
     const d = this.norm(dir);
     if (!this.dirs.has(d)) return;

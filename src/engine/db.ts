@@ -989,7 +989,7 @@ export class DB {
     const vs = this.versions;
     const live = vs.liveTableNumbers();
     const minLog = Math.min(vs.logNumber, this.frozen[0]?.logNumber ?? Infinity, this.active.logNumber);
-    let removed = 0;
+    const doomed: string[] = [];
     let names: string[];
     try {
       names = this.fs.list(this.location);
@@ -1020,15 +1020,20 @@ export class DB {
       }
       if (keep) continue;
       if (p.kind === 'table') this.tableCache.evict(p.number);
-      try {
-        this.fs.remove(`${this.location}/${name}`);
-        removed++;
-      } catch {
-        // Left for the next cleanup; an obsolete file is harmless.
-      }
+      doomed.push(`${this.location}/${name}`);
     }
-    if (removed > 0) this.syncDirAfterRemoval();
+    if (doomed.length === 0) return;
+    // Unlinks run off the event loop: freeing a multi-megabyte table takes a millisecond or two.
+    // A failed one is left for the next cleanup (an obsolete file is harmless).
+    const removal = Promise.all(doomed.map((path) => this.fs.removeAsync(path).then(() => true, () => false))).then((done) => {
+      this.removals.delete(removal);
+      if (done.includes(true) && !this.closed) this.syncDirAfterRemoval();
+    });
+    this.removals.add(removal);
   }
+
+  /** Obsolete-file removals in flight (close waits for them). */
+  private readonly removals = new Set<Promise<void>>();
 
   /**
    * Makes removals durable. Not needed for correctness (a removed file that
@@ -1370,6 +1375,7 @@ export class DB {
     while (this.flushTask || this.compactTask) {
       await Promise.allSettled([this.flushTask, this.compactTask]);
     }
+    while (this.removals.size > 0) await Promise.all(this.removals);
     if (!this.bgError && (this.walDirty || this.opts.syncIntervalMs > 0)) {
       try {
         await this.log.sync();

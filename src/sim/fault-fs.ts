@@ -173,6 +173,14 @@ export class FaultFs implements Fs {
     this.op(`remove ${path}`);
     this.mem.remove(path);
   }
+  removeAsync(path: string): Promise<void> {
+    try {
+      this.remove(path);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
   removeDir(dir: string): void {
     this.op(`removeDir ${dir}`);
     this.mem.removeDir(dir);

@@ -484,6 +484,10 @@ class TracingFs implements Fs {
     this.t('remove', p);
     this.fs.remove(p);
   }
+  removeAsync(p: string): Promise<void> {
+    this.remove(p);
+    return Promise.resolve();
+  }
   removeDir(p: string): void {
     this.t('removeDir', p);
     this.fs.removeDir(p);

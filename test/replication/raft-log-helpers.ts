@@ -134,6 +134,7 @@ export function slowSyncFs(inner: MemFs, fileSyncWait?: () => Promise<void>): Fs
     list: (dir) => inner.list(dir),
     fileSize: (path) => inner.fileSize(path),
     remove: (path) => inner.remove(path),
+    removeAsync: (path) => inner.removeAsync(path),
     removeDir: (dir) => inner.removeDir(dir),
     rename: (from, to) => inner.rename(from, to),
     link: (from, to) => inner.link(from, to),
