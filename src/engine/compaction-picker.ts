@@ -23,7 +23,7 @@ export interface CompactionPlan {
   /** A single input file with nothing to merge against: move it down by a MANIFEST edit only. */
   trivialMove: boolean;
   /** Why it was picked, for stats and tests. */
-  reason: 'level0-files' | 'level-size' | 'manual';
+  reason: 'level0-files' | 'level-size' | 'seek' | 'manual';
   score: number;
   /** Where outputs go when not `level + 1`: `level` itself for an in-place rewrite of the last level. */
   outputLevel?: number;
@@ -63,15 +63,25 @@ function planFor(version: Version, level: number, base: FileMeta[], reason: Comp
   return { level, inputs: [inputs0, inputs1], trivialMove, reason, score };
 }
 
+/** A file that reads keep paying for (see DB's seek accounting), to compact when nothing else is due. */
+export interface SeekCandidate {
+  level: number;
+  file: FileMeta;
+}
+
 /**
- * The next compaction, or undefined if no level scores >= 1. For L0 the
- * oldest file is picked (plus all L0 files overlapping it); for Ln the first
- * file after the level's compaction pointer (round robin over the key space).
+ * The next compaction, or undefined if no level scores >= 1 and there is no
+ * seek candidate. For L0 the oldest file is picked (plus all L0 files
+ * overlapping it); for Ln the first file after the level's compaction
+ * pointer (round robin over the key space). With nothing due by size, a
+ * `seek` candidate still in `version` is merged into the next level
+ * (LevelDB's seek compaction).
  */
 export function pickCompaction(
   version: Version,
   policy: LevelPolicy,
   compactPointers: ReadonlyArray<Buffer | undefined>,
+  seek?: SeekCandidate,
 ): CompactionPlan | undefined {
   const scores = levelScores(version, policy);
   let best = -1;
@@ -82,7 +92,10 @@ export function pickCompaction(
       bestScore = scores[l]!;
     }
   }
-  if (best < 0) return undefined;
+  if (best < 0) {
+    if (seek === undefined || seek.level >= policy.numLevels - 1 || !version.levels[seek.level]!.includes(seek.file)) return undefined;
+    return planFor(version, seek.level, [seek.file], 'seek', 0);
+  }
   const files = version.levels[best]!;
   if (best === 0) {
     const oldest = files[files.length - 1]!;

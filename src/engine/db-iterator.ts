@@ -28,6 +28,9 @@ export interface IteratorOptions<S = unknown> {
 
 export type Entry<K = Buffer, V = Buffer> = [key: K, value: V];
 
+/** An iterator reports a read sample every this many bytes returned (LevelDB's kReadBytesPeriod). */
+const READ_SAMPLE_BYTES = 1024 * 1024;
+
 interface Bounds {
   lower: Buffer | undefined;
   lowerInclusive: boolean;
@@ -99,6 +102,8 @@ export class DbIterator<K = Buffer, V = Buffer> implements AsyncIterable<Entry<K
     private readonly onClose: () => void,
     private readonly checkDb: () => void,
     private readonly gate: YieldGate = new YieldGate(),
+    /** Told a user key at each seek and every READ_SAMPLE_BYTES returned (the DB's seek accounting). */
+    private readonly readSample?: (userKey: Buffer) => void,
   ) {
     this.bounds = resolveBounds(options);
     this.reverse = options.reverse === true;
@@ -234,9 +239,14 @@ export class DbIterator<K = Buffer, V = Buffer> implements AsyncIterable<Entry<K
     this.check();
     this.savedKey = undefined;
     this.savedValue = undefined;
-    this.start(toBuffer(target));
+    const t = toBuffer(target);
+    this.start(t);
     this.pending = true;
+    this.readSample?.(t);
   }
+
+  /** Bytes of keys and values to return before the next read sample. */
+  private untilSample = READ_SAMPLE_BYTES;
 
   /** Whether the current saved entry has not been returned yet (after start/seek). */
   private pending = false;
@@ -254,6 +264,10 @@ export class DbIterator<K = Buffer, V = Buffer> implements AsyncIterable<Entry<K
     this.remaining--;
     const k = this.savedKey!;
     const v = this.savedValue!;
+    if ((this.untilSample -= k.length + v.length) <= 0 && this.readSample !== undefined) {
+      this.untilSample = READ_SAMPLE_BYTES;
+      this.readSample(k);
+    }
     return [(this.keyEnc === 'utf8' ? k.toString('utf8') : k) as K, (this.valueEnc === 'utf8' ? v.toString('utf8') : v) as V];
   }
 

@@ -13,7 +13,7 @@ import {
 import type { BytesLike, FileLock, Fs } from '../base/index.js';
 import { BlockCache } from './block-cache.js';
 import { pickCompaction, pickLevelForFlush, planBottomCompaction, planManualCompaction } from './compaction-picker.js';
-import type { CompactionPlan, LevelPolicy } from './compaction-picker.js';
+import type { CompactionPlan, LevelPolicy, SeekCandidate } from './compaction-picker.js';
 import type { CompactionJobSpec } from './compaction-job.js';
 import { InlineCompactionRunner, WorkerCompactionRunner } from './compaction-runner.js';
 import type { CompactionRunner } from './compaction-runner.js';
@@ -86,7 +86,8 @@ export interface EngineStats {
   bloom: { checks: number; negatives: number; falsePositives: number };
   wal: { bytesWritten: number; records: number; syncs: number; tornBytesDropped: number };
   flush: { count: number; bytesWritten: number };
-  compaction: { count: number; bytesRead: number; bytesWritten: number; running: boolean };
+  /** `seekTriggered`: how many of `count` were picked by seek accounting (reads paying for a table), not by size. */
+  compaction: { count: number; seekTriggered: number; bytesRead: number; bytesWritten: number; running: boolean };
   /** (WAL + flush + compaction bytes written) / bytes of keys and values written by the user. */
   writeAmplification: number;
   stalls: { slowdowns: number; stops: number; stallMs: number };
@@ -853,8 +854,15 @@ export class DB {
 
   private maybeScheduleCompaction(): void {
     if (this.compactTask || this.bgError || this.closed || this.closing || this.manualCompactions > 0) return;
-    const plan = pickCompaction(this.versions.current, this.policy, this.versions.compactPointers);
+    const seek = this.seekCandidate;
+    // A candidate compacted away meanwhile (by size) is forgotten, so another can take its place.
+    if (seek !== undefined && !this.versions.current.levels[seek.level]!.includes(seek.file)) this.seekCandidate = undefined;
+    const plan = pickCompaction(this.versions.current, this.policy, this.versions.compactPointers, this.seekCandidate);
     if (!plan) return;
+    if (plan.reason === 'seek') {
+      this.seekCandidate = undefined;
+      this.counters.seekCompactions++;
+    }
     this.compactTask = this.runCompaction(plan)
       .catch((err: unknown) => this.setBackgroundError(err, 'compaction'))
       .finally(() => {
@@ -1080,10 +1088,19 @@ export class DB {
   private getFromTables(v: Version, k: Buffer, lookup: Buffer): Buffer | undefined {
     // Every table's bloom filter hashes the key the same way: once here for all of them.
     const h = bloomHash(k);
+    // The first table consulted pays a seek when the read goes on to a second one.
+    let first: FileMeta | undefined;
+    let firstLevel = 0;
+    let charged = false;
     const l0 = v.levels[0]!;
     for (let i = 0; i < l0.length; i++) {
       const f = l0[i]!;
       if (compareUserKeyTo(k, f.smallest) < 0 || compareUserKeyTo(k, f.largest) > 0) continue;
+      if (first === undefined) first = f;
+      else if (!charged) {
+        charged = true;
+        this.chargeSeek(0, first);
+      }
       const reader = this.tableCache.reader(f);
       const r = reader.find(lookup, h);
       if (r !== FIND_NONE) return r === FIND_VALUE ? reader.foundValue : undefined;
@@ -1095,12 +1112,64 @@ export class DB {
       if (i >= files.length) continue;
       const f = files[i]!;
       if (compareUserKeyTo(k, f.smallest) < 0) continue;
+      if (first === undefined) {
+        first = f;
+        firstLevel = level;
+      } else if (!charged) {
+        charged = true;
+        this.chargeSeek(firstLevel, first);
+      }
       const reader = this.tableCache.reader(f);
       const r = reader.find(lookup, h);
       if (r !== FIND_NONE) return r === FIND_VALUE ? reader.foundValue : undefined;
     }
     return undefined;
   }
+
+  /**
+   * LevelDB's seek compaction: a table that reads keep consulting before
+   * they find their key elsewhere costs a seek each time. After
+   * max(100, size / 16 KiB) of them (LevelDB's allowed_seeks: about what
+   * compacting it would cost) it is merged into the next level once nothing
+   * is due by size, so read-mostly data does not keep paying for extra
+   * level-0 files or overlapping levels.
+   */
+  private chargeSeek(level: number, f: FileMeta): void {
+    const left = (this.allowedSeeks.get(f) ?? Math.max(100, Math.floor(f.size / 16384))) - 1;
+    this.allowedSeeks.set(f, left);
+    if (left <= 0 && this.seekCandidate === undefined) {
+      this.seekCandidate = { level, file: f };
+      this.maybeScheduleCompaction();
+    }
+  }
+
+  /**
+   * An iterator's read sample (at each seek and every READ_SAMPLE_BYTES it
+   * returns): when two or more tables overlap the key, the first pays a seek
+   * (LevelDB's RecordReadSample).
+   */
+  private recordReadSample(v: Version, k: Buffer): void {
+    if (this.closed) return;
+    let first: FileMeta | undefined;
+    let firstLevel = 0;
+    for (const f of v.levels[0]!) {
+      if (compareUserKeyTo(k, f.smallest) < 0 || compareUserKeyTo(k, f.largest) > 0) continue;
+      if (first !== undefined) return this.chargeSeek(firstLevel, first);
+      first = f;
+    }
+    for (let level = 1; level < v.levels.length; level++) {
+      const files = v.levels[level]!;
+      const i = findFile(files, k);
+      if (i >= files.length || compareUserKeyTo(k, files[i]!.smallest) < 0) continue;
+      if (first !== undefined) return this.chargeSeek(firstLevel, first);
+      first = files[i]!;
+      firstLevel = level;
+    }
+  }
+
+  /** Seeks left per table (see chargeSeek); runtime only, as in LevelDB. */
+  private readonly allowedSeeks = new WeakMap<FileMeta, number>();
+  private seekCandidate: SeekCandidate | undefined;
 
   /**
    * The lookup key (user key + trailer) for a point read, in a buffer kept
@@ -1227,6 +1296,7 @@ export class DB {
       },
       () => this.checkOpen(),
       this.gate,
+      (userKey) => this.recordReadSample(pin.version, userKey),
     );
     this.iterators.add(it as DbIterator<unknown, unknown>);
     return it;
@@ -1333,6 +1403,7 @@ export class DB {
       flush: { count: c.flushes, bytesWritten: c.flushBytesWritten },
       compaction: {
         count: c.compactions,
+        seekTriggered: c.seekCompactions,
         bytesRead: c.compactionBytesRead,
         bytesWritten: c.compactionBytesWritten,
         running: this.compactTask !== undefined,

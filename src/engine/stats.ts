@@ -20,6 +20,8 @@ export class EngineCounters {
   flushBytesWritten = 0;
   flushes = 0;
   compactions = 0;
+  /** Compactions picked because reads kept paying for a table (seek compaction). */
+  seekCompactions = 0;
   compactionBytesRead = 0;
   compactionBytesWritten = 0;
   /** Writes delayed because L0 had too many files (slowdown). */

@@ -19,6 +19,8 @@ import type { IteratorOptions } from '../../src/engine/db-iterator.js';
 import type { OpenOptions } from '../../src/engine/options.js';
 import type { Snapshot } from '../../src/engine/snapshot.js';
 import { WriteBatch } from '../../src/engine/write-batch.js';
+import { seqOf, typeOf } from '../../src/engine/format.js';
+import { TableReader } from '../../src/engine/table/table-reader.js';
 import * as pkg from '../../src/index.js';
 
 const KiB = 1024;
@@ -866,6 +868,107 @@ test('snapshots: several live snapshots, each sees its own state; the oldest bou
 
 // =================================================================== flush, compaction, recovery
 
+/** Every entry of every table in the database as [user key, sequence, type], table by table. */
+function tableEntries(fs: MemFs): Array<[string, number, number]> {
+  const out: Array<[string, number, number]> = [];
+  for (const name of sstNames(fs)) {
+    const reader = TableReader.open(fs.openRandomAccess(`/db/${name}`), { fileNumber: Number.parseInt(name, 10) });
+    const it = reader.iterator();
+    for (it.seekToFirst(); it.valid(); it.next()) {
+      const k = it.key();
+      out.push([k.subarray(0, k.length - 8).toString('utf8'), seqOf(k), typeOf(k)]);
+    }
+    it.close();
+    reader.close();
+  }
+  return out;
+}
+
+test('compaction into the bottom level writes the version every snapshot sees with sequence 0; reads, snapshots and later compactions are unchanged', async () => {
+  const { db, fs } = await memDb();
+  for (let i = 0; i < 300; i++) await db.put(key(i), valueOf(i, 1, 100));
+  const snap = db.snapshot();
+  for (let i = 0; i < 150; i++) await db.put(key(i), valueOf(i, 2, 100));
+  await db.compactRange();
+  const bySeq = new Map<string, number[]>();
+  for (const [k, seq] of tableEntries(fs)) bySeq.set(k, [...(bySeq.get(k) ?? []), seq]);
+  for (let i = 0; i < 300; i++) {
+    const seqs = bySeq.get(key(i))!;
+    // Keys written twice keep the newer version's sequence (the snapshot does not see it) and the older one gets 0.
+    if (i < 150) assert.ok(seqs.length === 2 && seqs[0]! > 300 && seqs[1] === 0, `${key(i)}: ${seqs}`);
+    else assert.deepEqual(seqs, [0], key(i));
+  }
+  assert.equal(utf8(await db.get(key(7))), valueOf(7, 2, 100));
+  assert.equal(utf8(await db.get(key(7), { snapshot: snap })), valueOf(7, 1, 100));
+  assert.equal(utf8(await db.get(key(200), { snapshot: snap })), valueOf(200, 1, 100));
+  assert.deepEqual((await dump(db, { snapshot: snap })).length, 300);
+  // Without the snapshot the next compaction keeps only the newest version, now also at sequence 0.
+  snap.release();
+  await db.compactRange();
+  const after = tableEntries(fs);
+  assert.equal(after.length, 300);
+  assert.ok(after.every(([, seq]) => seq === 0));
+  assert.equal(utf8(await db.get(key(7))), valueOf(7, 2, 100));
+  // Newer writes still shadow zero-sequence entries, through another compaction too.
+  await db.put(key(7), 'newest');
+  assert.equal(utf8(await db.get(key(7))), 'newest');
+  await db.compactRange();
+  assert.equal(utf8(await db.get(key(7))), 'newest');
+  await db.close();
+});
+
+/** A database whose older table holds the even keys (deeper) and newer one the odd keys, both spanning the range. */
+async function twoOverlappingTables(): Promise<DB> {
+  const { db } = await memDb();
+  for (let i = 0; i < 400; i += 2) await db.put(key(i), valueOf(i, 1, 100));
+  await db.flush();
+  for (let i = 1; i < 400; i += 2) await db.put(key(i), valueOf(i, 1, 100));
+  await db.flush();
+  await idle(db);
+  assert.equal(totalFiles(db.stats()), 2);
+  assert.equal(nonEmptyLevels(db.stats()).length, 2, JSON.stringify(db.stats().levels));
+  return db;
+}
+
+test('seek compaction: a table that 100 point reads consult before finding their key deeper is merged into the next level', async () => {
+  const db = await twoOverlappingTables();
+  // Even keys from 2 on: inside the newer table's range, so it is consulted (its filter says no) before the older one.
+  for (let n = 0; n < 99; n++) assert.equal(utf8(await db.get(key(2 + 2 * (n % 199)))), valueOf(2 + 2 * (n % 199), 1, 100));
+  await idle(db);
+  assert.equal(db.stats().compaction.seekTriggered, 0, 'not before its 100th seek');
+  assert.equal(nonEmptyLevels(db.stats()).length, 2);
+  await db.get(key(100));
+  await idle(db);
+  const s = db.stats();
+  assert.equal(s.compaction.seekTriggered, 1);
+  assert.equal(nonEmptyLevels(s).length, 1, JSON.stringify(s.levels));
+  // Reads that find their key in the first table consulted charge nothing.
+  for (let n = 0; n < 300; n++) await db.get(key(n));
+  await idle(db);
+  assert.equal(db.stats().compaction.seekTriggered, 1);
+  assert.equal((await dump(db)).length, 400);
+  await db.close();
+});
+
+test('seek compaction: iterator seeks where two tables overlap the key charge the first one', async () => {
+  const db = await twoOverlappingTables();
+  const it = db.iterator();
+  for (let n = 0; n < 100; n++) {
+    it.seek(key(2 + 2 * n));
+    assert.deepEqual((await it.nextv(2)).map(([k]) => k.toString()), [key(2 + 2 * n), key(3 + 2 * n)]);
+  }
+  await idle(db);
+  assert.equal(db.stats().compaction.seekTriggered, 1);
+  // The open iterator keeps its view; a new one reads the compacted level.
+  it.seek(key(398));
+  assert.deepEqual((await it.nextv(5)).map(([k]) => k.toString()), [key(398), key(399)]);
+  it.close();
+  assert.equal(nonEmptyLevels(db.stats()).length, 1);
+  assert.equal((await dump(db)).length, 400);
+  await db.close();
+});
+
+
 test('flush() moves the memtable into tables; compactRange() leaves one level, drops tombstones, keeps live data; reopen keeps all', async () => {
   const fs = new MemFs();
   let db = await open('/db', { ...SMALL, fs });
@@ -1001,7 +1104,7 @@ test('stats(): every field is present and moves with the work done', async () =>
   assert.deepEqual(Object.keys(s.bloom).sort(), ['checks', 'falsePositives', 'negatives']);
   assert.deepEqual(Object.keys(s.wal).sort(), ['bytesWritten', 'records', 'syncs', 'tornBytesDropped']);
   assert.deepEqual(Object.keys(s.flush).sort(), ['bytesWritten', 'count']);
-  assert.deepEqual(Object.keys(s.compaction).sort(), ['bytesRead', 'bytesWritten', 'count', 'running']);
+  assert.deepEqual(Object.keys(s.compaction).sort(), ['bytesRead', 'bytesWritten', 'count', 'running', 'seekTriggered']);
   assert.deepEqual(Object.keys(s.stalls).sort(), ['slowdowns', 'stallMs', 'stops']);
   assert.equal(s.backgroundError, undefined);
   assert.equal(s.writeAmplification, 0);

@@ -28,6 +28,7 @@ import {
   TableReader,
 } from '../../src/engine/table/index.js';
 import type { BlockHandle, TableBuilderOptions, TableProperties } from '../../src/engine/table/index.js';
+import { TableScanner } from '../../src/engine/table/table-scanner.js';
 
 interface Entry {
   key: Buffer;
@@ -654,4 +655,48 @@ test('table corruption: flipped bytes anywhere are detected, never a wrong answe
     // Every byte of the file is covered by a checksum.
     assert.equal(detected, positions.size, `${compression}: ${detected} of ${positions.size} detected`);
   }
+});
+
+// =================================================================== sequential scans (compaction input)
+
+test('TableScanner: every entry of a run of tables in order, as byte ranges, for readahead windows smaller and larger than a block', () => {
+  const fs = new MemFs();
+  const parts = [ENTRIES.slice(0, 5000), ENTRIES.slice(5000, 5001), ENTRIES.slice(5001, 14000), ENTRIES.slice(14000)];
+  parts.forEach((p, i) => writeTable(fs, `/scan-${i}.sst`, p, opts(i % 2 === 0 ? 'snappy' : 'none')));
+  for (const windowBytes of [100, 4096, 10_000, 1 << 20]) {
+    let opened = 0;
+    const scan = new TableScanner(parts.length, (i) => {
+      opened++;
+      return openAt(fs, `/scan-${i}.sst`);
+    }, windowBytes);
+    let n = 0;
+    for (scan.seekToFirst(); scan.valid(); scan.next()) {
+      const e = ENTRIES[n]!;
+      assert.ok(scan.keySrc.subarray(scan.keyStart, scan.keyEnd).equals(e.key), `key ${n} (window ${windowBytes})`);
+      assert.ok(scan.valSrc.subarray(scan.valStart, scan.valEnd).equals(e.value), `value ${n} (window ${windowBytes})`);
+      n++;
+    }
+    assert.equal(n, ENTRIES.length, `window ${windowBytes}`);
+    assert.equal(opened, parts.length);
+    scan.close();
+  }
+});
+
+test('TableScanner: a corrupted data block is reported as CORRUPTION at its offset, not skipped', () => {
+  const fs = new MemFs();
+  writeTable(fs, '/good.sst', SMALL, opts('snappy'));
+  const r = openAt(fs, '/good.sst');
+  const h = r.blockHandle(3, { offset: 0, size: 0 });
+  r.close();
+  copyWith(fs, '/good.sst', '/bad.sst', (b) => {
+    b[h.offset + 10]! ^= 0x40;
+    return b;
+  });
+  const scan = new TableScanner(1, () => openAt(fs, '/bad.sst'));
+  let n = 0;
+  assert.throws(() => {
+    for (scan.seekToFirst(); scan.valid(); scan.next()) n++;
+  }, (err) => isCorruptionAt(err, '/bad.sst', h.offset));
+  assert.ok(n > 0 && n < SMALL.length, `stopped at ${n}`);
+  scan.close();
 });

@@ -21,17 +21,20 @@ export class TableScanner implements EntryScan {
   valEnd = 0;
 
   private readonly it = new BlockIterator();
-  private readonly ra = new Readahead();
+  private readonly ra: Readahead;
   private reader: TableReader | undefined;
   private fileIdx = -1;
   private blockIdx = 0;
   private closed = false;
 
-  /** `open(i)`: table i of `count`, opened; the scanner closes it. */
+  /** `open(i)`: table i of `count`, opened; the scanner closes it. `windowBytes`: the readahead (default 256 KiB). */
   constructor(
     private readonly count: number,
     private readonly open: (i: number) => TableReader,
-  ) {}
+    windowBytes?: number,
+  ) {
+    this.ra = new Readahead(windowBytes);
+  }
 
   valid(): boolean {
     return this.reader !== undefined;
