@@ -1137,9 +1137,14 @@ export class DB {
   private chargeSeek(level: number, f: FileMeta): void {
     const left = (this.allowedSeeks.get(f) ?? Math.max(100, Math.floor(f.size / 16384))) - 1;
     this.allowedSeeks.set(f, left);
-    if (left <= 0 && this.seekCandidate === undefined) {
-      this.seekCandidate = { level, file: f };
-      this.maybeScheduleCompaction();
+    if (left === 0) {
+      // A table is nominated once; if another holds the place, reads keep charging it until it is free.
+      if (this.seekCandidate === undefined) {
+        this.seekCandidate = { level, file: f };
+        this.maybeScheduleCompaction();
+      } else {
+        this.allowedSeeks.set(f, 1);
+      }
     }
   }
 
@@ -1149,7 +1154,8 @@ export class DB {
    * (LevelDB's RecordReadSample).
    */
   private recordReadSample(v: Version, k: Buffer): void {
-    if (this.closed) return;
+    // Only the current version's tables can still be compacted (an old iterator's may be gone).
+    if (this.closed || v !== this.versions.current) return;
     let first: FileMeta | undefined;
     let firstLevel = 0;
     for (const f of v.levels[0]!) {
