@@ -18,6 +18,12 @@ export interface WritableFile {
   append(data: Uint8Array): void;
   /** Makes every byte appended so far durable (fdatasync). Rejects on failure; never retried. */
   sync(): Promise<void>;
+  /**
+   * `sync` on the calling thread, where the file system can (throws on
+   * failure). Saves the thread-pool round trip (tens of microseconds) but
+   * holds the caller for the whole fdatasync: only for devices that answer fast.
+   */
+  syncNow?(): void;
   close(): void;
 }
 
@@ -106,6 +112,13 @@ class NodeWritableFile implements WritableFile {
     return new Promise((resolve, reject) => {
       nodeFs.fdatasync(this.fd, (err) => (err ? reject(ioError('fsync', this.path, err)) : resolve()));
     });
+  }
+  syncNow(): void {
+    try {
+      nodeFs.fdatasyncSync(this.fd);
+    } catch (err) {
+      throw ioError('fsync', this.path, err);
+    }
   }
   close(): void {
     if (this.fd >= 0) {
