@@ -76,4 +76,22 @@ export class ArrayIterator implements InternalIterator {
     this.closed = true;
     this.pos = -1;
   }
+  get keySrc(): Buffer {
+    return this.entries[this.pos]!.key;
+  }
+  get keyStart(): number {
+    return 0;
+  }
+  get keyEnd(): number {
+    return this.entries[this.pos]!.key.length;
+  }
+  get valSrc(): Buffer {
+    return this.entries[this.pos]!.value;
+  }
+  get valStart(): number {
+    return 0;
+  }
+  get valEnd(): number {
+    return this.entries[this.pos]!.value.length;
+  }
 }

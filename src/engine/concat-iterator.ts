@@ -87,6 +87,25 @@ export class ConcatIterator implements InternalIterator {
     this.skipEmptyBackward();
   }
 
+  get keySrc(): Buffer {
+    return this.iter!.keySrc;
+  }
+  get keyStart(): number {
+    return this.iter!.keyStart;
+  }
+  get keyEnd(): number {
+    return this.iter!.keyEnd;
+  }
+  get valSrc(): Buffer {
+    return this.iter!.valSrc;
+  }
+  get valStart(): number {
+    return this.iter!.valStart;
+  }
+  get valEnd(): number {
+    return this.iter!.valEnd;
+  }
+
   key(): Buffer {
     assert(this.valid(), 'concat iterator: key() while invalid');
     return this.iter!.key();

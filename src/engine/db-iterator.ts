@@ -1,6 +1,7 @@
-import { closedError, invalidArgument, prefixSuccessor, toBuffer } from '../base/index.js';
+import { closedError, copyRange, invalidArgument, prefixSuccessor, toBuffer } from '../base/index.js';
+import { compareRanges } from './table/block.js';
 import type { BytesLike } from '../base/index.js';
-import { compareUserKeyTo, makeInternalKey, MAX_SEQUENCE, seqOf, typeOf, ValueType } from './format.js';
+import { compareUserKeyTo, makeInternalKey, MAX_SEQUENCE, seqOf, TRAILER_SIZE, typeOf, ValueType } from './format.js';
 import type { InternalIterator } from './iterator.js';
 import { YieldGate } from './yield-gate.js';
 
@@ -27,6 +28,15 @@ export interface IteratorOptions<S = unknown> {
 }
 
 export type Entry<K = Buffer, V = Buffer> = [key: K, value: V];
+
+const TWO_24 = 0x1000000;
+
+/** A new Buffer holding src[start, end): one allocation (from Node's pool for small ones), no view. */
+function copyOf(src: Buffer, start: number, end: number): Buffer {
+  const out = Buffer.allocUnsafe(end - start);
+  copyRange(src, start, end, out, 0);
+  return out;
+}
 
 /** An iterator reports a read sample every this many bytes returned (LevelDB's kReadBytesPeriod). */
 const READ_SAMPLE_BYTES = 1024 * 1024;
@@ -128,6 +138,13 @@ export class DbIterator<K = Buffer, V = Buffer> implements AsyncIterable<Entry<K
     const c = compareUserKeyTo(u, userIkey); // > 0: key < upper
     return this.bounds.upperInclusive ? c < 0 : c <= 0;
   }
+  /** aboveUpper of the user key kb[ks, ke) (no trailer). */
+  private aboveUpperRange(kb: Buffer, ks: number, ke: number): boolean {
+    const u = this.bounds.upper;
+    if (u === undefined) return false;
+    const c = compareRanges(u, 0, u.length, kb, ks, ke); // > 0: key < upper
+    return this.bounds.upperInclusive ? c < 0 : c <= 0;
+  }
   private belowLower(userIkey: Buffer): boolean {
     const l = this.bounds.lower;
     if (l === undefined) return false;
@@ -140,17 +157,21 @@ export class DbIterator<K = Buffer, V = Buffer> implements AsyncIterable<Entry<K
     const it = this.it;
     const seq = this.sequence;
     while (it.valid()) {
-      const ikey = it.key();
-      if (seqOf(ikey) <= seq) {
-        if (skip !== undefined && compareUserKeyTo(skip, ikey) >= 0) {
+      // The entry as byte ranges: no Buffer per entry besides the copies returned.
+      const kb = it.keySrc;
+      const ks = it.keyStart;
+      const ue = it.keyEnd - TRAILER_SIZE;
+      const low = kb.readUInt32LE(ue);
+      if (kb.readUInt32LE(ue + 4) * TWO_24 + (low >>> 8) <= seq) {
+        if (skip !== undefined && compareRanges(skip, 0, skip.length, kb, ks, ue) >= 0) {
           // An older version of a key already returned or deleted.
-        } else if (this.aboveUpper(ikey)) {
+        } else if (this.aboveUpperRange(kb, ks, ue)) {
           break;
-        } else if (typeOf(ikey) === ValueType.DELETE) {
-          skip = Buffer.from(ikey.subarray(0, ikey.length - 8));
+        } else if ((low & 0xff) === ValueType.DELETE) {
+          skip = copyOf(kb, ks, ue);
         } else {
-          this.savedKey = Buffer.from(ikey.subarray(0, ikey.length - 8));
-          this.savedValue = Buffer.from(it.value());
+          this.savedKey = copyOf(kb, ks, ue);
+          this.savedValue = copyOf(it.valSrc, it.valStart, it.valEnd);
           return;
         }
       }

@@ -148,6 +148,24 @@ class PinnedIterator implements InternalIterator {
   value(): Buffer {
     return this.inner.value();
   }
+  get keySrc(): Buffer {
+    return this.inner.keySrc;
+  }
+  get keyStart(): number {
+    return this.inner.keyStart;
+  }
+  get keyEnd(): number {
+    return this.inner.keyEnd;
+  }
+  get valSrc(): Buffer {
+    return this.inner.valSrc;
+  }
+  get valStart(): number {
+    return this.inner.valStart;
+  }
+  get valEnd(): number {
+    return this.inner.valEnd;
+  }
   close(): void {
     this.inner.close();
     this.release();

@@ -24,14 +24,22 @@ export interface InternalIterator {
   value(): Buffer;
   /** Releases resources (file references, cache pins). Idempotent. */
   close(): void;
+  /**
+   * The current entry as byte ranges, without allocating (merges and the
+   * user iterator read these): key = keySrc[keyStart, keyEnd), value =
+   * valSrc[valStart, valEnd). Only while valid(), until the next move.
+   */
+  readonly keySrc: Buffer;
+  readonly keyStart: number;
+  readonly keyEnd: number;
+  readonly valSrc: Buffer;
+  readonly valStart: number;
+  readonly valEnd: number;
 }
 
 /**
- * A forward pass over sorted entries that exposes the current one as byte
- * ranges instead of Buffers: key = keySrc[keyStart, keyEnd) (an internal
- * key), value = valSrc[valStart, valEnd). The ranges are valid until the
- * next move. Compactions and flushes read their inputs this way, with no
- * allocation per entry.
+ * A forward pass over sorted entries with the same byte-range access, for
+ * compactions and flushes (table scans, memtable scans, their merge).
  */
 export interface EntryScan {
   readonly keySrc: Buffer;
@@ -45,3 +53,5 @@ export interface EntryScan {
   next(): void;
   close(): void;
 }
+
+

@@ -522,4 +522,23 @@ class MemtableIterator implements InternalIterator {
     this.keyBuf = undefined;
     this.node = NIL;
   }
+  get keySrc(): Buffer {
+    return this.list.buf;
+  }
+  get keyStart(): number {
+    return this.list.keyOffset(this.node);
+  }
+  get keyEnd(): number {
+    return this.list.keyOffset(this.node) + this.list.keyLength(this.node);
+  }
+  get valSrc(): Buffer {
+    return this.list.buf;
+  }
+  get valStart(): number {
+    return this.list.keyOffset(this.node) + this.list.keyLength(this.node);
+  }
+  get valEnd(): number {
+    const n = this.node;
+    return this.list.keyOffset(n) + this.list.keyLength(n) + this.list.i32[2 * n + I_VALUE]!;
+  }
 }

@@ -18,11 +18,12 @@
 import { assert } from '../base/index.js';
 import { compareInternalKeys } from './format.js';
 import type { InternalIterator } from './iterator.js';
+import { compareInternalRanges } from './table/block.js';
 
 export class MergingIterator implements InternalIterator {
   private readonly children: InternalIterator[];
-  /** Current key of each child, or null when that child is not valid. */
-  private readonly keys: (Buffer | null)[];
+  /** Whether each child is valid (positioned on an entry). */
+  private readonly live: Uint8Array;
   /** Indices of the valid children; heap[0] is the current child. */
   private readonly heap: Int32Array;
   private heapSize: number;
@@ -39,7 +40,7 @@ export class MergingIterator implements InternalIterator {
 
   constructor(children: InternalIterator[]) {
     this.children = children;
-    this.keys = new Array<Buffer | null>(children.length).fill(null);
+    this.live = new Uint8Array(children.length);
     this.heap = new Int32Array(children.length);
     this.heapSize = 0;
     this.topBest = -1;
@@ -58,7 +59,7 @@ export class MergingIterator implements InternalIterator {
     for (let i = 0; i < children.length; i++) {
       const child = children[i]!;
       child.seekToFirst();
-      this.keys[i] = child.valid() ? child.key() : null;
+      this.live[i] = child.valid() ? 1 : 0;
     }
     this.forward = true;
     this.pick();
@@ -70,7 +71,7 @@ export class MergingIterator implements InternalIterator {
     for (let i = 0; i < children.length; i++) {
       const child = children[i]!;
       child.seekToLast();
-      this.keys[i] = child.valid() ? child.key() : null;
+      this.live[i] = child.valid() ? 1 : 0;
     }
     this.forward = false;
     this.pick();
@@ -83,7 +84,7 @@ export class MergingIterator implements InternalIterator {
     for (let i = 0; i < children.length; i++) {
       const child = children[i]!;
       child.seek(target);
-      this.keys[i] = child.valid() ? child.key() : null;
+      this.live[i] = child.valid() ? 1 : 0;
     }
     this.forward = true;
     this.pick();
@@ -96,7 +97,7 @@ export class MergingIterator implements InternalIterator {
     for (let i = 0; i < children.length; i++) {
       const child = children[i]!;
       child.seekForPrev(target);
-      this.keys[i] = child.valid() ? child.key() : null;
+      this.live[i] = child.valid() ? 1 : 0;
     }
     this.forward = false;
     this.pick();
@@ -130,12 +131,31 @@ export class MergingIterator implements InternalIterator {
 
   key(): Buffer {
     assert(this.current >= 0, 'merging iterator: key() while invalid');
-    return this.keys[this.current]!;
+    return this.children[this.current]!.key();
   }
 
   value(): Buffer {
     assert(this.current >= 0, 'merging iterator: value() while invalid');
     return this.children[this.current]!.value();
+  }
+
+  get keySrc(): Buffer {
+    return this.children[this.current]!.keySrc;
+  }
+  get keyStart(): number {
+    return this.children[this.current]!.keyStart;
+  }
+  get keyEnd(): number {
+    return this.children[this.current]!.keyEnd;
+  }
+  get valSrc(): Buffer {
+    return this.children[this.current]!.valSrc;
+  }
+  get valStart(): number {
+    return this.children[this.current]!.valStart;
+  }
+  get valEnd(): number {
+    return this.children[this.current]!.valEnd;
   }
 
   close(): void {
@@ -157,11 +177,11 @@ export class MergingIterator implements InternalIterator {
 
   /**
    * Child `c` (the current one) moved one step in the current direction:
-   * refresh its key and pick the new current child.
+   * pick the new current child.
    */
   private advanced(c: number, child: InternalIterator): void {
     const valid = child.valid();
-    this.keys[c] = valid ? child.key() : null;
+    this.live[c] = valid ? 1 : 0;
     const heap = this.heap;
     if (valid) {
       const size = this.heapSize;
@@ -193,7 +213,8 @@ export class MergingIterator implements InternalIterator {
 
   /** Backward → forward at current child `c`: every other child goes to its first entry after (key, c). */
   private switchToForward(c: number): void {
-    const k = this.keys[c]!; // stays valid: child c is moved last
+    const cur = this.children[c]!;
+    const k = Buffer.from(cur.key()); // a copy: child c's buffers change when it moves
     const children = this.children;
     for (let i = 0; i < children.length; i++) {
       if (i === c) continue;
@@ -203,18 +224,18 @@ export class MergingIterator implements InternalIterator {
         // Equal keys of a lower-index child come before (k, c): skip them.
         while (child.valid() && compareInternalKeys(child.key(), k) === 0) child.next();
       }
-      this.keys[i] = child.valid() ? child.key() : null;
+      this.live[i] = child.valid() ? 1 : 0;
     }
-    const cur = children[c]!;
     cur.next();
-    this.keys[c] = cur.valid() ? cur.key() : null;
+    this.live[c] = cur.valid() ? 1 : 0;
     this.forward = true;
     this.pick();
   }
 
   /** Forward → backward at current child `c`: every other child goes to its last entry before (key, c). */
   private switchToBackward(c: number): void {
-    const k = this.keys[c]!;
+    const cur = this.children[c]!;
+    const k = Buffer.from(cur.key());
     const children = this.children;
     for (let i = 0; i < children.length; i++) {
       if (i === c) continue;
@@ -224,11 +245,10 @@ export class MergingIterator implements InternalIterator {
         // Equal keys of a higher-index child come after (k, c): skip them.
         while (child.valid() && compareInternalKeys(child.key(), k) === 0) child.prev();
       }
-      this.keys[i] = child.valid() ? child.key() : null;
+      this.live[i] = child.valid() ? 1 : 0;
     }
-    const cur = children[c]!;
     cur.prev();
-    this.keys[c] = cur.valid() ? cur.key() : null;
+    this.live[c] = cur.valid() ? 1 : 0;
     this.forward = false;
     this.pick();
   }
@@ -236,9 +256,9 @@ export class MergingIterator implements InternalIterator {
   /** Chooses the current child from scratch (after every child was positioned). */
   private pick(): void {
     const heap = this.heap;
-    const keys = this.keys;
+    const live = this.live;
     let size = 0;
-    for (let i = 0; i < keys.length; i++) if (keys[i] !== null) heap[size++] = i;
+    for (let i = 0; i < live.length; i++) if (live[i] === 1) heap[size++] = i;
     this.heapSize = size;
     this.topBest = -1;
     for (let i = (size >>> 1) - 1; i >= 0; i--) this.siftDown(i);
@@ -247,7 +267,9 @@ export class MergingIterator implements InternalIterator {
 
   /** True when child `a` must come before child `b` in the current direction. */
   private before(a: number, b: number): boolean {
-    let c = compareInternalKeys(this.keys[a]!, this.keys[b]!);
+    const x = this.children[a]!;
+    const y = this.children[b]!;
+    let c = compareInternalRanges(x.keySrc, x.keyStart, x.keyEnd, y.keySrc, y.keyStart, y.keyEnd);
     if (c === 0) c = a - b;
     return this.forward ? c < 0 : c > 0;
   }

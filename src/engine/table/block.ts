@@ -204,6 +204,10 @@ export class BlockIterator implements InternalIterator {
     return this.cur < this.dataEnd;
   }
 
+  get valSrc(): Buffer {
+    return this.data;
+  }
+
   key(): Buffer {
     assert(this.valid(), 'BlockIterator.key() while not valid');
     return (this.cachedKey ??= this.keySrc.subarray(this.keyStart, this.keyEnd));

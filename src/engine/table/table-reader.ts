@@ -558,6 +558,25 @@ class TableIterator implements InternalIterator {
     return this.loaded && this.data.valid();
   }
 
+  get keySrc(): Buffer {
+    return this.data.keySrc;
+  }
+  get keyStart(): number {
+    return this.data.keyStart;
+  }
+  get keyEnd(): number {
+    return this.data.keyEnd;
+  }
+  get valSrc(): Buffer {
+    return this.data.data;
+  }
+  get valStart(): number {
+    return this.data.valStart;
+  }
+  get valEnd(): number {
+    return this.data.valEnd;
+  }
+
   key(): Buffer {
     assert(this.valid(), 'table iterator key() while not valid');
     return this.data.key();
