@@ -1,3 +1,4 @@
+import { uncompressSync } from 'snappy';
 import { assert, closedError, corruption, crc32c, getVarint, maskCrc } from '../../base/index.js';
 import type { Cursor, RandomAccessFile } from '../../base/index.js';
 import type { BlockCache } from '../block-cache.js';
@@ -6,7 +7,6 @@ import type { InternalIterator } from '../iterator.js';
 import type { EngineCounters } from '../stats.js';
 import { Block, BlockIterator, BYTEWISE_ORDER, compareRanges, INTERNAL_KEY_ORDER } from './block.js';
 import { BloomFilter } from './bloom.js';
-import { SnappyFormatError, snappyDecodeInto, snappyUncompressedLength } from './snappy-decode.js';
 import {
   BLOCK_TRAILER_SIZE,
   CompressionType,
@@ -51,34 +51,10 @@ function allocBlock(n: number): Buffer {
   if (n > SLAB_BYTES / 8) return Buffer.allocUnsafeSlow(n);
   if (slabUsed + n > SLAB_BYTES) {
     slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-    slabView = new DataView(slab.buffer, slab.byteOffset, SLAB_BYTES);
     slabUsed = 0;
   }
   const out = slab.subarray(slabUsed, slabUsed + n);
   slabUsed = (slabUsed + n + 7) & ~7;
-  return out;
-}
-
-let slabView = new DataView(slab.buffer, slab.byteOffset, SLAB_BYTES);
-
-/** Snappy's largest expansion: a 3-byte copy element yields 64 bytes. */
-const MAX_SNAPPY_RATIO = 22;
-
-/**
- * The snappy-compressed stored[0, size) decoded into block memory (a slab,
- * see allocBlock): no buffer per block for the collector to find later.
- * Throws SnappyFormatError on malformed input.
- */
-function uncompressBlock(stored: Buffer, size: number): Buffer {
-  const { length, at } = snappyUncompressedLength(stored, 0, size);
-  if (length > MAX_SNAPPY_RATIO * size + 16) throw new SnappyFormatError(`declares ${length} bytes from ${size}`);
-  const sv = new DataView(stored.buffer, stored.byteOffset, size);
-  const out = allocBlock(length);
-  if (out.buffer === slab.buffer) {
-    snappyDecodeInto(stored, sv, at, size, slab, slabView, out.byteOffset - slab.byteOffset, length);
-  } else {
-    snappyDecodeInto(stored, sv, at, size, out, new DataView(out.buffer, out.byteOffset, length), 0, length);
-  }
   return out;
 }
 
@@ -117,6 +93,9 @@ export class Readahead {
     this.len = 0;
   }
 }
+
+/** Plain (copied) output buffers: external ones hold native memory until a finalizer runs on a later event-loop turn. */
+const SNAPPY_OPTIONS = { copyOutputData: true } as const;
 
 export interface TableReaderOptions {
   fileNumber: number;
@@ -416,12 +395,14 @@ export class TableReader {
       return out;
     }
     if (type === CompressionType.SNAPPY) {
+      let out: string | Buffer;
       try {
-        return uncompressBlock(buf, h.size);
+        out = uncompressSync(buf.subarray(0, h.size), SNAPPY_OPTIONS);
       } catch (err) {
-        if (!(err instanceof SnappyFormatError)) throw err;
-        throw corruption(this.path, h.offset, `snappy decompression failed: ${err.message}`);
+        throw corruption(this.path, h.offset, `snappy decompression failed: ${err instanceof Error ? err.message : String(err)}`);
       }
+      if (!Buffer.isBuffer(out)) throw corruption(this.path, h.offset, 'snappy decompression returned no buffer');
+      return out;
     }
     throw corruption(this.path, h.offset, `unknown block compression type ${type}`);
   }
