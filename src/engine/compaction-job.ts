@@ -61,6 +61,15 @@ const EMPTY_VALUE = Buffer.alloc(0);
 
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Flushes running in this thread: compactions sharing it step aside for them (a flush is what writers wait for). */
+let flushesRunning = 0;
+
+/** A compaction's yield: a turn of the event loop, then more while a flush runs. */
+async function compactionYield(): Promise<void> {
+  do await yieldToLoop();
+  while (flushesRunning > 0);
+}
+
 /** Opens the inputs as one merged scan; the caller closes it. */
 function openInputs(fs: Fs, spec: CompactionJobSpec): MergingScan {
   const open = (f: FileMeta): TableReader =>
@@ -224,7 +233,7 @@ export async function runCompactionJob(fs: Fs, spec: CompactionJobSpec): Promise
       }
       if (spec.yieldEvery > 0 && ++sinceYield >= spec.yieldEvery) {
         sinceYield = 0;
-        await yieldToLoop();
+        await compactionYield();
       }
       scan.next();
     }
@@ -299,14 +308,18 @@ export interface FlushJobSpec {
   arena: ArrayBuffer;
   used: number;
   table: TableBuilderOptions;
+  /** Yield to the event loop every this many entries (0 or absent: never). */
+  yieldEvery?: number;
 }
 
 /** Builds table `number` from a memtable's exported records and syncs it; undefined (and no file) if it is empty. */
 export async function runFlushJob(fs: Fs, spec: FlushJobSpec): Promise<FileMeta | undefined> {
   const scan = Memtable.fromArena(spec.arena, spec.used).scan();
+  flushesRunning++;
   try {
-    return await buildTable(fs, spec.dir, spec.number, scan, spec.table, 0);
+    return await buildTable(fs, spec.dir, spec.number, scan, spec.table, spec.yieldEvery ?? 0);
   } finally {
+    flushesRunning--;
     scan.close();
   }
 }

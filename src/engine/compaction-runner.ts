@@ -37,8 +37,33 @@ const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 /** FileMeta keys arrive as Uint8Array (structured clone). */
 const revive = (f: FileMeta): FileMeta => ({ number: f.number, size: f.size, smallest: buf(f.smallest), largest: buf(f.largest) });
 
-/** One long-lived worker thread; jobs run one at a time. The worker does not keep the process alive when idle. */
+/**
+ * Entries a job handles between yields to the worker's event loop: jobs in
+ * flight (compactions and flushes, of every database in the process) take
+ * turns of about a millisecond, so a flush never waits for a long compaction
+ * to finish before it starts.
+ */
+const WORKER_YIELD_EVERY = 2000;
+
+/**
+ * The background thread of every database in the process: one worker (a
+ * Node worker costs ~23 MB of RSS before it does anything, and a cluster
+ * node opens an engine per shard replica), shared through `acquire`, and
+ * terminated when the last database lets go. Jobs posted while others run
+ * interleave in it (see WORKER_YIELD_EVERY). It does not keep the process
+ * alive when idle.
+ */
 export class WorkerCompactionRunner implements CompactionRunner {
+  private static shared: WorkerCompactionRunner | undefined;
+  private users = 0;
+
+  /** The process's runner, with one more user (release it with `close`). */
+  static acquire(): WorkerCompactionRunner {
+    const r = (WorkerCompactionRunner.shared ??= new WorkerCompactionRunner());
+    r.users++;
+    return r;
+  }
+
   private worker: Worker | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
@@ -90,19 +115,22 @@ export class WorkerCompactionRunner implements CompactionRunner {
   }
 
   async run(spec: CompactionJobSpec): Promise<CompactionJobResult> {
-    const r = await this.post<CompactionJobResult>({ kind: 'compact', spec: { ...spec, yieldEvery: 0 } });
+    const r = await this.post<CompactionJobResult>({ kind: 'compact', spec: { ...spec, yieldEvery: WORKER_YIELD_EVERY } });
     r.outputs = r.outputs.map(revive);
     return r;
   }
 
   async flush(dir: string, number: number, mem: Memtable, table: TableBuilderOptions): Promise<FileMeta | undefined> {
     const { arena, used } = mem.exportArena();
-    const spec: FlushJobSpec = { dir, number, arena, used, table };
+    const spec: FlushJobSpec = { dir, number, arena, used, table, yieldEvery: WORKER_YIELD_EVERY };
     const meta = await this.post<FileMeta | undefined>({ kind: 'flush', spec }, [arena]);
     return meta === undefined ? undefined : revive(meta);
   }
 
+  /** Lets go of the runner; the last user's close terminates the thread. */
   async close(): Promise<void> {
+    if (this.users > 0 && --this.users > 0) return;
+    if (WorkerCompactionRunner.shared === this) WorkerCompactionRunner.shared = undefined;
     const w = this.worker;
     this.worker = undefined;
     if (w) await w.terminate();

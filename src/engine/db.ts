@@ -194,7 +194,6 @@ export class DB {
   private readonly iterators = new Set<DbIterator<unknown, unknown>>();
   private readonly runner: CompactionRunner;
   /** Flushes get their own worker so a long compaction never holds up a memtable flush. */
-  private readonly flushRunner: CompactionRunner;
   private readonly tableOptions: TableBuilderOptions;
   private readonly policy: LevelPolicy;
   private lock: FileLock | undefined;
@@ -235,13 +234,10 @@ export class DB {
     this.blockCache = opts.blockCacheSize > 0 ? new BlockCache<Block>(opts.blockCacheSize, this.counters) : undefined;
     this.tableCache = new TableCache(this.fs, location, opts.maxOpenFiles, this.blockCache, this.counters, opts.verifyChecksums);
     if (opts.compactionWorker) {
-      const compactions = new WorkerCompactionRunner();
-      const flushes = new WorkerCompactionRunner();
-      this.runner = compactions;
-      this.flushRunner = flushes;
+      // The process's one background thread, shared with every other open database.
+      this.runner = WorkerCompactionRunner.acquire();
     } else {
       this.runner = new InlineCompactionRunner(this.fs);
-      this.flushRunner = this.runner;
     }
     this.tableOptions = {
       blockSize: opts.blockSize,
@@ -272,7 +268,6 @@ export class DB {
       await db.recover();
     } catch (err) {
       await db.runner.close();
-      await db.flushRunner.close();
       db.tableCache.close();
       db.versions.close();
       db.lock?.release();
@@ -405,7 +400,7 @@ export class DB {
   private async writeLevel0(mem: Memtable, edit: VersionEdit): Promise<void> {
     const number = this.versions.newFileNumber();
     this.pendingOutputs.add(number);
-    const meta = await this.flushRunner.flush(this.location, number, mem, this.tableOptions);
+    const meta = await this.runner.flush(this.location, number, mem, this.tableOptions);
     if (meta) {
       edit.addFile(0, meta);
       this.counters.flushes++;
@@ -660,16 +655,14 @@ export class DB {
   }
 
   /**
-   * Background threads start once the first memtable is half full, so the
-   * first flush finds them ready, and not at open: booting two Node threads
+   * The background thread starts once the first memtable is half full, so
+   * the first flush finds it ready, and not at open: booting a Node thread
    * took ~50–100 ms of CPU from the first operations of every database (a
    * sync put cost 240–320 µs instead of 170–200 for the first second), and a
-   * database that is only read, or written little, never needs them (a
-   * cluster node opens one engine per shard replica).
+   * database that is only read, or written little, never needs it.
    */
   private warmWorkers(): void {
     this.workersWarm = true;
-    this.flushRunner.warmUp();
     this.runner.warmUp();
   }
 
@@ -779,7 +772,7 @@ export class DB {
       const number = this.versions.newFileNumber();
       this.pendingOutputs.add(number);
       try {
-        const meta = await this.flushRunner.flush(this.location, number, mem, this.tableOptions);
+        const meta = await this.runner.flush(this.location, number, mem, this.tableOptions);
         const edit = new VersionEdit();
         if (meta) {
           const { lo, hi } = userKeyRange([meta]);
@@ -1484,7 +1477,6 @@ export class DB {
     this.snapshots.releaseAll();
     this.wakeRoomWaiters();
     await this.runner.close();
-    await this.flushRunner.close();
     this.log.close();
     this.versions.close();
     this.tableCache.close();
