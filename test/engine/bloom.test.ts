@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { MemFs } from '../../src/base/mem-fs.js';
 import { makeInternalKey, ValueType } from '../../src/engine/format.js';
 import { EngineCounters } from '../../src/engine/stats.js';
-import { BloomFilter, BloomFilterBuilder, bloomHash, bloomProbes } from '../../src/engine/table/bloom.js';
+import { BloomFilter, BloomFilterBuilder, bloomHash, bloomProbes, modU32 } from '../../src/engine/table/bloom.js';
+import { SeededRandom } from '../../src/base/random.js';
 import { TableBuilder } from '../../src/engine/table/table-builder.js';
 import { TableReader } from '../../src/engine/table/table-reader.js';
 
@@ -133,4 +134,14 @@ test('bloom: 0 bits per key writes no filter; lookups are not counted', () => {
   for (let i = 0; i < 2000; i++) assert.ok(some.mayContain(Buffer.from(`k${String(i).padStart(6, '0')}`)));
   none.close();
   some.close();
+});
+
+test('modU32 equals % for uint32 hashes and every filter size', () => {
+  const r = new SeededRandom(17);
+  const sizes = [1, 3, 512, 513, 4095, 65_537, 2_397_120, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 2, 2 ** 32 - 1];
+  for (let i = 0; i < 200_000; i++) {
+    const h = r.int(0, 2 ** 32 - 1);
+    for (const m of sizes) assert.equal(modU32(h, m), h % m, `${h} % ${m}`);
+  }
+  for (const h of [0, 1, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 2, 2 ** 32 - 1]) for (const m of sizes) assert.equal(modU32(h, m), h % m);
 });
