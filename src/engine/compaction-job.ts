@@ -3,8 +3,8 @@ import type { Fs } from '../base/index.js';
 import { tableFile } from './filenames.js';
 import { isExpired } from './expiring-value.js';
 import { TRAILER_SIZE, ValueType, writeTrailer } from './format.js';
-import type { EntryScan } from './iterator.js';
-import { MergingScan } from './merging-scan.js';
+import type { EntryScan, InternalIterator } from './iterator.js';
+import { MergingIterator } from './merging-iterator.js';
 import { TableBuilder, TableReader } from './table/index.js';
 import { compareRanges } from './table/block.js';
 import { TableScanner } from './table/table-scanner.js';
@@ -70,20 +70,20 @@ async function compactionYield(): Promise<void> {
   while (flushesRunning > 0);
 }
 
-/** Opens the inputs as one merged scan; the caller closes it. */
-function openInputs(fs: Fs, spec: CompactionJobSpec): MergingScan {
+/** Opens the inputs as one merged forward scan; the caller closes it. */
+function openInputs(fs: Fs, spec: CompactionJobSpec): MergingIterator {
   const open = (f: FileMeta): TableReader =>
     TableReader.open(fs.openRandomAccess(tableFile(spec.dir, f.number)), {
       fileNumber: f.number,
       verifyChecksums: spec.verifyChecksums,
     });
-  const children: EntryScan[] = [];
+  const children: InternalIterator[] = [];
   for (const { level, files } of spec.inputs) {
     if (files.length === 0) continue;
     if (level === 0) for (const f of files) children.push(new TableScanner(1, () => open(f)));
     else children.push(new TableScanner(files.length, (i) => open(files[i]!)));
   }
-  return new MergingScan(children);
+  return new MergingIterator(children);
 }
 
 /**
@@ -129,7 +129,7 @@ export async function runCompactionJob(fs: Fs, spec: CompactionJobSpec): Promise
   for (const { files } of spec.inputs) for (const f of files) result.bytesRead += f.size;
   const snapshot = spec.smallestSnapshot;
   const deeper = new DeeperLevels(spec.deeperLevels);
-  let scan: MergingScan | undefined;
+  let scan: MergingIterator | undefined;
   let builder: TableBuilder | undefined;
   let file: ReturnType<Fs['createWritable']> | undefined;
   let outNumber = -1;

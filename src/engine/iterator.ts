@@ -1,4 +1,19 @@
 /**
+ * The current entry as byte ranges, without allocating (merges, compactions
+ * and the user iterator read these): key = keySrc[keyStart, keyEnd) (an
+ * internal key), value = valSrc[valStart, valEnd). Only while valid(),
+ * until the next move.
+ */
+export interface EntryRanges {
+  readonly keySrc: Buffer;
+  readonly keyStart: number;
+  readonly keyEnd: number;
+  readonly valSrc: Buffer;
+  readonly valStart: number;
+  readonly valEnd: number;
+}
+
+/**
  * The internal iterator contract (LevelDB style), shared by memtables, blocks,
  * tables, levels and the merging iterator. All methods are synchronous.
  *
@@ -10,7 +25,7 @@
  * - A read or checksum error throws a StrataError (CORRUPTION or IO) from the
  *   positioning call; the iterator is then invalid.
  */
-export interface InternalIterator {
+export interface InternalIterator extends EntryRanges {
   valid(): boolean;
   seekToFirst(): void;
   seekToLast(): void;
@@ -24,30 +39,13 @@ export interface InternalIterator {
   value(): Buffer;
   /** Releases resources (file references, cache pins). Idempotent. */
   close(): void;
-  /**
-   * The current entry as byte ranges, without allocating (merges and the
-   * user iterator read these): key = keySrc[keyStart, keyEnd), value =
-   * valSrc[valStart, valEnd). Only while valid(), until the next move.
-   */
-  readonly keySrc: Buffer;
-  readonly keyStart: number;
-  readonly keyEnd: number;
-  readonly valSrc: Buffer;
-  readonly valStart: number;
-  readonly valEnd: number;
 }
 
 /**
  * A forward pass over sorted entries with the same byte-range access, for
- * compactions and flushes (table scans, memtable scans, their merge).
+ * flushes and compactions (an InternalIterator is one too).
  */
-export interface EntryScan {
-  readonly keySrc: Buffer;
-  readonly keyStart: number;
-  readonly keyEnd: number;
-  readonly valSrc: Buffer;
-  readonly valStart: number;
-  readonly valEnd: number;
+export interface EntryScan extends EntryRanges {
   seekToFirst(): void;
   valid(): boolean;
   next(): void;

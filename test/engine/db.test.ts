@@ -6,6 +6,7 @@ import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { stat as statAsync } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ERROR_CODES, isStrataError } from '../../src/base/errors.js';
@@ -1351,6 +1352,39 @@ test('real file system with the compaction worker: 20k keys, compactRange, all r
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('real file system: databases in one process share one background worker; flushes and compactions of both interleave; the last close ends it', async () => {
+  const dirs = [mkdtempSync(join(tmpdir(), 'strata-shared-a-')), mkdtempSync(join(tmpdir(), 'strata-shared-b-'))];
+  const workers = () => process.getActiveResourcesInfo().filter((r) => r === 'Worker').length;
+  // OS threads of this process (Linux): a Node worker is one more.
+  const threads = () => readdirSync('/proc/self/task').length;
+  try {
+    await Promise.all(dirs.map((d) => statAsync(d))); // the libuv pool's threads exist from here on
+    const before = threads();
+    const [a, b] = await Promise.all(dirs.map((d) => open(d, SMALL)));
+    const N = 8000;
+    // Both write at once: each fills several memtables, so flushes of one run while the other compacts.
+    await Promise.all([a!, b!].map((db, n) => concurrently(N, 200, (j) => db.put(key(j), valueOf(j, n + 1, 60)))));
+    await Promise.all([a!.compactRange(), b!.compactRange()]);
+    assert.equal(threads() - before, 1, 'one worker thread for two databases');
+    for (const [n, db] of [a!, b!].entries()) {
+      const s = db.stats();
+      assert.ok(s.flush.count >= 3 && s.compaction.count > 0, JSON.stringify({ flush: s.flush, compaction: s.compaction }));
+      const vals = await db.getMany([key(0), key(N - 1)]);
+      assert.deepEqual(vals.map(utf8), [valueOf(0, n + 1, 60), valueOf(N - 1, n + 1, 60)]);
+    }
+    // Closing one leaves the worker to the other, which keeps flushing and compacting.
+    await a!.close();
+    await concurrently(N, 200, (j) => b!.put(key(j), valueOf(j, 3, 60)));
+    await b!.compactRange();
+    assert.equal(utf8(await b!.get(key(17))), valueOf(17, 3, 60));
+    assert.equal(b!.stats().backgroundError, undefined);
+    await b!.close();
+    assert.equal(workers(), 0, `no worker left after the last close: ${process.getActiveResourcesInfo().join(',')}`);
+  } finally {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
 });
 

@@ -4,7 +4,7 @@ import { MemFs } from '../../src/base/mem-fs.js';
 import { SeededRandom } from '../../src/base/random.js';
 import { StrataError } from '../../src/base/errors.js';
 import { crc32c, maskCrc } from '../../src/base/crc32c.js';
-import { LogWriter, framedLength } from '../../src/engine/wal/log-writer.js';
+import { INLINE_SYNC_MS, LogWriter, framedLength } from '../../src/engine/wal/log-writer.js';
 import { LogReader } from '../../src/engine/wal/log-reader.js';
 import { BLOCK_SIZE, HEADER_SIZE, RecordType } from '../../src/engine/wal/format.js';
 import { FaultFs } from '../../src/sim/index.js';
@@ -368,4 +368,47 @@ test('random damage: a CORRUPTION error or a prefix of the records, never wrong 
       assert.ok(err.offset !== undefined && err.offset >= 0 && err.offset < cut.length);
     }
   }
+});
+
+test('LogWriter.sync: fdatasync on the calling thread while syncs are fast, the thread pool after a slow one, back when fast again', async () => {
+  let clock = 0;
+  const calls: string[] = [];
+  /** How long the next sync takes on the fake clock. */
+  let nextTakes = 0.5;
+  let failNext = false;
+  const file = {
+    path: '/x.log',
+    size: 0,
+    append(data: Uint8Array) {
+      this.size += data.length;
+    },
+    syncNow() {
+      calls.push('now');
+      clock += nextTakes;
+      if (failNext) throw new StrataError('IO', 'fsync failed');
+    },
+    async sync() {
+      calls.push('pool');
+      clock += nextTakes;
+    },
+    close() {},
+  };
+  const w = new LogWriter(file, 0, () => clock);
+  w.addRecord(Buffer.from('a'));
+  await w.sync(); // no sync timed yet: the first goes to the pool
+  await w.sync(); // 0.5 ms: fast, so inline
+  nextTakes = 2 * INLINE_SYNC_MS;
+  await w.sync(); // inline, but slow
+  nextTakes = 0.5;
+  await w.sync(); // after a slow one: the pool
+  await w.sync(); // fast again: inline
+  assert.deepEqual(calls, ['pool', 'now', 'now', 'pool', 'now']);
+  failNext = true;
+  await assert.rejects(w.sync(), /fsync failed/, 'an inline failure rejects the sync');
+  // A file system without syncNow always uses sync().
+  const fs = new MemFs();
+  const plain = new LogWriter(fs.createWritable('/y.log'), 0, () => 0);
+  plain.addRecord(Buffer.from('b'));
+  await plain.sync();
+  await plain.sync();
 });

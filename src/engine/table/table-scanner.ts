@@ -1,18 +1,20 @@
-import { closedError } from '../../base/index.js';
+import { assert, closedError } from '../../base/index.js';
 import { BlockIterator } from './block.js';
 import { Readahead } from './table-reader.js';
 import type { TableReader } from './table-reader.js';
-import type { EntryScan } from '../iterator.js';
+import type { InternalIterator } from '../iterator.js';
 
 const EMPTY = Buffer.alloc(0);
 
 /**
- * An EntryScan over a run of tables in key order (one level's files, or a
- * single level-0 file), for compactions. Each table is opened when the scan
- * reaches it and closed when it moves on; blocks come through a readahead
- * window and skip the block cache.
+ * A forward-only pass over a run of tables in key order (one level's files,
+ * or a single level-0 file), for compactions: an InternalIterator whose
+ * seekToFirst and next work (merged by a MergingIterator) and whose other
+ * moves are refused. Each table is opened when the scan reaches it and
+ * closed when it moves on; blocks come through a readahead window and skip
+ * the block cache.
  */
-export class TableScanner implements EntryScan {
+export class TableScanner implements InternalIterator {
   keySrc: Buffer = EMPTY;
   keyStart = 0;
   keyEnd = 0;
@@ -58,6 +60,25 @@ export class TableScanner implements EntryScan {
   close(): void {
     this.closed = true;
     this.closeReader();
+  }
+
+  key(): Buffer {
+    return this.keySrc.subarray(this.keyStart, this.keyEnd);
+  }
+  value(): Buffer {
+    return this.valSrc.subarray(this.valStart, this.valEnd);
+  }
+  seekToLast(): void {
+    assert(false, 'TableScanner only scans forward from the first entry');
+  }
+  seek(): void {
+    assert(false, 'TableScanner only scans forward from the first entry');
+  }
+  seekForPrev(): void {
+    assert(false, 'TableScanner only scans forward from the first entry');
+  }
+  prev(): void {
+    assert(false, 'TableScanner only scans forward from the first entry');
   }
 
   private load(): void {

@@ -4,7 +4,7 @@ import type { WritableFile } from '../../base/index.js';
 import { BLOCK_SIZE, HEADER_SIZE, RecordType } from './format.js';
 
 /** Syncs that took less than this run the next one on the calling thread (see `sync`). */
-const INLINE_SYNC_MS = 2;
+export const INLINE_SYNC_MS = 2;
 
 /**
  * Appends records to a log file in the block format described in format.ts.
@@ -19,8 +19,15 @@ export class LogWriter {
   private closed = false;
   private frame: Buffer = Buffer.allocUnsafeSlow(4096);
 
-  /** `initialSize`: bytes already in the file (0 for a new file). */
-  constructor(file: WritableFile, initialSize = 0) {
+  /**
+   * `initialSize`: bytes already in the file (0 for a new file). `now`: a
+   * real-time clock in ms (tests inject one), used only to time syncs.
+   */
+  constructor(
+    file: WritableFile,
+    initialSize = 0,
+    private readonly now: () => number = () => performance.now(),
+  ) {
     if (!Number.isSafeInteger(initialSize) || initialSize < 0) {
       throw invalidArgument(`log initial size must be a non-negative integer, got ${initialSize}`);
     }
@@ -88,19 +95,19 @@ export class LogWriter {
    * for more than one sync; once syncs are fast again they come back.
    */
   sync(): Promise<void> {
-    const t0 = performance.now();
+    const t0 = this.now();
     if (this.lastSyncMs < INLINE_SYNC_MS && this.file.syncNow !== undefined) {
       try {
         this.file.syncNow();
       } catch (err) {
         return Promise.reject(err);
       } finally {
-        this.lastSyncMs = performance.now() - t0;
+        this.lastSyncMs = this.now() - t0;
       }
       return Promise.resolve();
     }
     return this.file.sync().finally(() => {
-      this.lastSyncMs = performance.now() - t0;
+      this.lastSyncMs = this.now() - t0;
     });
   }
 
