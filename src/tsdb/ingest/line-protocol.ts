@@ -86,6 +86,16 @@ const POW10: readonly number[] = Array.from({ length: 23 }, (_, k) => Number(`1e
 const INT64_MAX_DIGITS = '9223372036854775807';
 const INT64_MIN_DIGITS = '9223372036854775808';
 
+/** Whether the digits buf[at, at + limit.length) read as a larger number than `limit` (same length; no string made). */
+function digitsAbove(buf: Buffer, at: number, limit: string): boolean {
+  for (let i = 0; i < limit.length; i++) {
+    const d = buf[at + i]!;
+    const l = limit.charCodeAt(i);
+    if (d !== l) return d > l;
+  }
+  return false;
+}
+
 interface FastSlices {
   latin1Slice(start: number, end: number): string;
   utf8Slice(start: number, end: number): string;
@@ -208,7 +218,29 @@ class BytesCache<T> {
     this.lens[s] = len;
     this.values[s] = value;
   }
+
+  /**
+   * A cache of `size` slots, empty: one a finished parse in this thread gave
+   * back, or a new one. Requests of one size keep reusing the same few
+   * (a 16,384-slot cache is ~400 KB that every request otherwise allocated).
+   */
+  static take<T>(size: number): BytesCache<T> {
+    const i = spareCaches.findIndex((c) => c.mask === size - 1);
+    if (i < 0) return new BytesCache<T>(size);
+    return spareCaches.splice(i, 1)[0] as BytesCache<T>;
+  }
+
+  /** Empties the cache (its values must not outlive the request) and keeps it for the next `take`. */
+  giveBack(): void {
+    this.lens.fill(0);
+    this.values.fill(undefined);
+    if (spareCaches.length < MAX_SPARE_CACHES) spareCaches.push(this as BytesCache<unknown>);
+  }
 }
+
+/** Empty caches kept for the next parse in this thread (see BytesCache.take). */
+const spareCaches: BytesCache<unknown>[] = [];
+const MAX_SPARE_CACHES = 4;
 
 /** Cache slots for a body of `bytes` bytes: about one per 64 bytes, a power of two in 16..16384. */
 function cacheSize(bytes: number): number {
@@ -262,8 +294,8 @@ class LineParser {
     private readonly maxLines: number,
   ) {
     const size = cacheSize(buf.length);
-    this.series = new BytesCache(size);
-    this.tagPairs = new BytesCache(size);
+    this.series = BytesCache.take(size);
+    this.tagPairs = BytesCache.take(size);
     // About one point per 100 bytes and four values per point to start with.
     const points = Math.max(16, Math.ceil(buf.length / 100));
     this.seriesOf = new Int32Array(points);
@@ -300,6 +332,15 @@ class LineParser {
   }
 
   run(): TsPointColumns {
+    try {
+      return this.parseAll();
+    } finally {
+      this.series.giveBack();
+      this.tagPairs.giveBack();
+    }
+  }
+
+  private parseAll(): TsPointColumns {
     const buf = this.buf;
     const len = buf.length;
     let pos = 0;
@@ -720,7 +761,7 @@ class LineParser {
     if (j === b) this.fail(a, `invalid timestamp ${quote(utf8(buf, a, b))}`);
     while (j < b - 1 && buf[j] === 0x30) j++; // leading zeros
     const nd = b - j;
-    if (nd > 19 || (nd === 19 && latin1(buf, j, b) > (neg ? INT64_MIN_DIGITS : INT64_MAX_DIGITS))) {
+    if (nd > 19 || (nd === 19 && digitsAbove(buf, j, neg ? INT64_MIN_DIGITS : INT64_MAX_DIGITS))) {
       this.fail(a, `timestamp ${quote(utf8(buf, a, b))} is out of range (signed 64-bit)`);
     }
     // Digits below the millisecond: 6 for ns, 3 for us.
