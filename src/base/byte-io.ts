@@ -17,7 +17,8 @@ export class ByteWriter {
   private len = 0;
 
   constructor(initialCapacity = 64) {
-    this.buf = Buffer.alloc(Math.max(16, initialCapacity));
+    // Unzeroed: finish() returns only bytes written.
+    this.buf = Buffer.allocUnsafe(Math.max(16, initialCapacity));
   }
 
   get length(): number {
@@ -29,9 +30,15 @@ export class ByteWriter {
     if (this.len + n <= this.buf.length) return;
     let cap = this.buf.length * 2;
     while (cap < this.len + n) cap *= 2;
-    const next = Buffer.alloc(cap);
+    const next = Buffer.allocUnsafe(cap);
     next.set(this.buf.subarray(0, this.len));
     this.buf = next;
+  }
+
+  /** Leaves `n` bytes for the caller to fill in later (their contents are unspecified until then). */
+  skip(n: number): void {
+    this.ensure(n);
+    this.len += n;
   }
 
   byte(b: number): void {

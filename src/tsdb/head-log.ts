@@ -22,6 +22,8 @@ import type { Fs, WritableFile } from '../base/index.js';
  * acknowledged.
  */
 const HEADER = 16;
+/** Bytes a record encoder leaves in front of its payload for `appendFrame`. */
+export const FRAME_HEADER_BYTES = HEADER;
 const SEGMENT_BYTES = 64 * 1024 * 1024;
 const NAME = /^head-(\d{6,})\.log$/;
 
@@ -111,12 +113,22 @@ export class HeadLog {
 
   /** Appends one record (durable once a later `sync` resolves). */
   append(seq: number, payload: Uint8Array): void {
-    if (this.current.size > this.segmentBytes) this.rotate();
     const frame = Buffer.allocUnsafe(HEADER + payload.length);
-    frame.writeUInt32LE(payload.length, 0);
+    frame.set(payload, HEADER);
+    this.appendFrame(seq, frame);
+  }
+
+  /**
+   * `append` of a record encoded after FRAME_HEADER_BYTES of headroom
+   * (`frame` = headroom + payload): the header is written into the headroom,
+   * so a multi-megabyte record is not copied into a new frame. The file
+   * keeps `frame`: the caller must not change it afterwards.
+   */
+  appendFrame(seq: number, frame: Buffer): void {
+    if (this.current.size > this.segmentBytes) this.rotate();
+    frame.writeUInt32LE(frame.length - HEADER, 0);
     frame.writeUInt32LE(seq % 2 ** 32, 8);
     frame.writeUInt32LE(Math.floor(seq / 2 ** 32), 12);
-    frame.set(payload, HEADER);
     frame.writeUInt32LE(crc32c(frame.subarray(8)), 4);
     this.current.append(frame);
     if (seq > this.currentSegment.maxSeq) this.currentSegment.maxSeq = seq;

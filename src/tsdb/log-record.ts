@@ -43,8 +43,9 @@ function writeValue(w: ByteWriter, t: FieldType, v: FieldValue): void {
   }
 }
 
-export function encodePointsRecord(rows: readonly LogRow[]): Buffer {
-  const w = new ByteWriter(16 + rows.length * 64);
+export function encodePointsRecord(rows: readonly LogRow[], headroom = 0): Buffer {
+  const w = new ByteWriter(headroom + 16 + rows.length * 64);
+  w.skip(headroom);
   w.byte(1);
   w.varint(rows.length);
   for (const r of rows) {
@@ -83,11 +84,18 @@ function putArray(w: ByteWriter, a: Int32Array | Float64Array, from: number, cou
  * series `sids[seriesOf[p]]` with the fields `fieldLists[listOf[p]]` (ids
  * and types, in its layout's order). Its arrays are copied as bytes.
  */
-export function encodeColumnsRecord(c: TsPointColumns, sids: Int32Array, fieldLists: ReadonlyArray<{ ids: readonly number[]; types: readonly FieldType[] }>, listOf: Int32Array): Buffer {
+export function encodeColumnsRecord(
+  c: TsPointColumns,
+  sids: Int32Array,
+  fieldLists: ReadonlyArray<{ ids: readonly number[]; types: readonly FieldType[] }>,
+  listOf: Int32Array,
+  headroom = 0,
+): Buffer {
   const n = c.length;
   const v0 = c.valueStart[0]!;
   const values = c.valueStart[n]! - v0;
-  const w = new ByteWriter(64 + sids.length * 5 + n * (c.nanos ? 16 : 12) + values * 8);
+  const w = new ByteWriter(headroom + 64 + sids.length * 5 + n * (c.nanos ? 16 : 12) + values * 8);
+  w.skip(headroom);
   w.byte(3);
   w.varint(sids.length);
   for (const sid of sids) w.varint(sid);
@@ -118,8 +126,9 @@ export function encodeColumnsRecord(c: TsPointColumns, sids: Int32Array, fieldLi
   return w.finish();
 }
 
-export function encodeDeleteRecord(sids: readonly number[], fromMs: number, toMs: number): Buffer {
-  const w = new ByteWriter(32 + sids.length * 5);
+export function encodeDeleteRecord(sids: readonly number[], fromMs: number, toMs: number, headroom = 0): Buffer {
+  const w = new ByteWriter(headroom + 32 + sids.length * 5);
+  w.skip(headroom);
   w.byte(2);
   w.varint(sids.length);
   for (const s of sids) w.varint(s);

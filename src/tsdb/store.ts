@@ -7,7 +7,7 @@ import { TYPE_CODE, decodeChunk, encodeChunk, mergeChunkData, removeRange } from
 import type { ChunkData } from './chunk.js';
 import { SeriesHead } from './head.js';
 import { DecodedChunkCache } from './decoded-cache.js';
-import { HeadLog } from './head-log.js';
+import { FRAME_HEADER_BYTES, HeadLog } from './head-log.js';
 import { TAG, fieldKey, readT64, retentionKey, rollupKey, seriesKey, timeOfKey, windowKey } from './keys.js';
 import { decodeLogRecord, encodeColumnsRecord, encodeDeleteRecord, encodePointsRecord } from './log-record.js';
 import type { LogRow } from './log-record.js';
@@ -366,7 +366,9 @@ export class TimeSeriesStore implements TimeSeriesService {
   /**
    * Commits a checked write: the records of series (`entries` not yet
    * persisted) and fields it created go to the engine, `record` to the head
-   * log; once durable and in sequence, `apply` puts the rows into the heads.
+   * log (encoded after FRAME_HEADER_BYTES of headroom, see
+   * HeadLog.appendFrame); once durable and in sequence, `apply` puts the
+   * rows into the heads.
    */
   private async commitWrite(entries: ReadonlySet<SeriesEntry>, record: Buffer, apply: (seq: number) => void): Promise<void> {
     const batch = this.db.batch();
@@ -457,7 +459,7 @@ export class TimeSeriesStore implements TimeSeriesService {
       }
       if (!e.persisted) entries.add(e);
     }
-    await this.commitWrite(entries, encodePointsRecord(rows), (seq) => {
+    await this.commitWrite(entries, encodePointsRecord(rows, FRAME_HEADER_BYTES), (seq) => {
       for (const r of rows) this.appendRow(seq, r.sid, r.timeMs, r.nanos, r.ids, r.types, r.values, undefined, 0);
     });
     await this.afterWrite(rows.length, values);
@@ -534,7 +536,7 @@ export class TimeSeriesStore implements TimeSeriesService {
       if (!e.persisted) entries.add(e);
     }
     const fieldLists = lists.map((l) => ({ ids: l.metas.map((m) => m.id), types: l.types }));
-    const record = encodeColumnsRecord(c, sids, fieldLists, listOf);
+    const record = encodeColumnsRecord(c, sids, fieldLists, listOf, FRAME_HEADER_BYTES);
     await this.commitWrite(entries, record, (seq) => {
       for (let p = 0; p < n; p++) {
         const list = fieldLists[listOf[p]!]!;
@@ -554,7 +556,7 @@ export class TimeSeriesStore implements TimeSeriesService {
   private async commitInOrder(seq: number, batch: WriteBatch | undefined, record: Buffer, apply: () => void, forceSync = false): Promise<void> {
     try {
       if (batch !== undefined) await this.db.write(batch, { sync: this.opts.syncWrites === true });
-      this.headLog.append(seq, record);
+      this.headLog.appendFrame(seq, record);
       const now = this.clock.nowMs();
       if (forceSync || this.opts.syncWrites === true) await this.headLog.sync();
       else if (now - this.lastLogSyncMs >= 1000) {
@@ -870,7 +872,7 @@ export class TimeSeriesStore implements TimeSeriesService {
       await this.commitInOrder(
         seq,
         undefined,
-        encodeDeleteRecord(sids, fromMs, toMs),
+        encodeDeleteRecord(sids, fromMs, toMs, FRAME_HEADER_BYTES),
         () => {
           removed += this.removeFromHeads(sids, fromMs, toMs);
         },

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemFs, isStrataError } from '../../src/base/index.js';
-import { HeadLog } from '../../src/tsdb/head-log.js';
+import { FRAME_HEADER_BYTES, HeadLog } from '../../src/tsdb/head-log.js';
 
 const payload = (i: number) => Buffer.from(`record-${i}-${'x'.repeat(i % 7)}`);
 
@@ -86,4 +86,24 @@ test('a log whose every record is below the floor shrinks to one empty segment',
   log.append(11, payload(11));
   await log.close();
   assert.deepEqual(HeadLog.open(fs, '/d').records.map((r) => r.seq), [11]);
+});
+
+test('appendFrame writes the same bytes as append, with the header in the record\'s headroom', async () => {
+  const a = new MemFs();
+  const b = new MemFs();
+  const logA = HeadLog.open(a, '/d').log;
+  const logB = HeadLog.open(b, '/d').log;
+  for (let i = 1; i <= 20; i++) {
+    logA.append(2 ** 33 + i, payload(i));
+    const frame = Buffer.concat([Buffer.alloc(FRAME_HEADER_BYTES, 0xee), payload(i)]);
+    logB.appendFrame(2 ** 33 + i, frame);
+  }
+  await Promise.all([logA.sync(), logB.sync()]);
+  const files = a.list('/d');
+  assert.deepEqual(b.list('/d'), files);
+  for (const f of files) assert.ok(a.readFile(`/d/${f}`).equals(b.readFile(`/d/${f}`)), f);
+  const { records } = HeadLog.open(b, '/d');
+  assert.deepEqual(records.map((r) => r.seq - 2 ** 33), Array.from({ length: 20 }, (_, i) => i + 1));
+  assert.ok(records.every((r, i) => r.payload.equals(payload(i + 1))));
+  await Promise.all([logA.close(), logB.close()]);
 });
