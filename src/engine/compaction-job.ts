@@ -3,7 +3,7 @@ import type { Fs } from '../base/index.js';
 import { tableFile } from './filenames.js';
 import { isExpired } from './expiring-value.js';
 import { TRAILER_SIZE, ValueType, writeTrailer } from './format.js';
-import type { EntryScan, InternalIterator } from './iterator.js';
+import type { InternalIterator } from './iterator.js';
 import { MergingIterator } from './merging-iterator.js';
 import { TableBuilder, TableReader } from './table/index.js';
 import { compareRanges } from './table/block.js';
@@ -263,7 +263,7 @@ export async function buildTable(
   fs: Fs,
   dir: string,
   number: number,
-  src: EntryScan,
+  src: InternalIterator,
   table: TableBuilderOptions,
   yieldEvery: number,
 ): Promise<FileMeta | undefined> {
@@ -314,7 +314,7 @@ export interface FlushJobSpec {
 
 /** Builds table `number` from a memtable's exported records and syncs it; undefined (and no file) if it is empty. */
 export async function runFlushJob(fs: Fs, spec: FlushJobSpec): Promise<FileMeta | undefined> {
-  const scan = Memtable.fromArena(spec.arena, spec.used).scan();
+  const scan = Memtable.fromArena(spec.arena, spec.used).iterator();
   flushesRunning++;
   try {
     return await buildTable(fs, spec.dir, spec.number, scan, spec.table, spec.yieldEvery ?? 0);

@@ -22,7 +22,7 @@ export class InlineCompactionRunner implements CompactionRunner {
     return runCompactionJob(this.fs, { ...spec, yieldEvery: spec.yieldEvery || 1000 });
   }
   async flush(dir: string, number: number, mem: Memtable, table: TableBuilderOptions): Promise<FileMeta | undefined> {
-    const scan = mem.scan();
+    const scan = mem.iterator();
     try {
       return await buildTable(this.fs, dir, number, scan, table, 2000);
     } finally {

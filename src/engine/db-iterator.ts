@@ -132,14 +132,8 @@ export class DbIterator<K = Buffer, V = Buffer> implements AsyncIterable<Entry<K
     this.checkDb();
   }
 
-  private aboveUpper(userIkey: Buffer): boolean {
-    const u = this.bounds.upper;
-    if (u === undefined) return false;
-    const c = compareUserKeyTo(u, userIkey); // > 0: key < upper
-    return this.bounds.upperInclusive ? c < 0 : c <= 0;
-  }
-  /** aboveUpper of the user key kb[ks, ke) (no trailer). */
-  private aboveUpperRange(kb: Buffer, ks: number, ke: number): boolean {
+  /** Whether the user key kb[ks, ke) (no trailer) is past the upper bound. */
+  private aboveUpper(kb: Buffer, ks: number, ke: number): boolean {
     const u = this.bounds.upper;
     if (u === undefined) return false;
     const c = compareRanges(u, 0, u.length, kb, ks, ke); // > 0: key < upper
@@ -165,7 +159,7 @@ export class DbIterator<K = Buffer, V = Buffer> implements AsyncIterable<Entry<K
       if (kb.readUInt32LE(ue + 4) * TWO_24 + (low >>> 8) <= seq) {
         if (skip !== undefined && compareRanges(skip, 0, skip.length, kb, ks, ue) >= 0) {
           // An older version of a key already returned or deleted.
-        } else if (this.aboveUpperRange(kb, ks, ue)) {
+        } else if (this.aboveUpper(kb, ks, ue)) {
           break;
         } else if ((low & 0xff) === ValueType.DELETE) {
           skip = copyOf(kb, ks, ue);

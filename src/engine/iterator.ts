@@ -40,16 +40,3 @@ export interface InternalIterator extends EntryRanges {
   /** Releases resources (file references, cache pins). Idempotent. */
   close(): void;
 }
-
-/**
- * A forward pass over sorted entries with the same byte-range access, for
- * flushes and compactions (an InternalIterator is one too).
- */
-export interface EntryScan extends EntryRanges {
-  seekToFirst(): void;
-  valid(): boolean;
-  next(): void;
-  close(): void;
-}
-
-

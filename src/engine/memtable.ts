@@ -27,7 +27,7 @@
  */
 import { assert, copyRange } from '../base/index.js';
 import { MAX_SEQUENCE, TRAILER_SIZE, ValueType, seqOf, typeOf, writeTrailer } from './format.js';
-import type { EntryScan, InternalIterator } from './iterator.js';
+import type { InternalIterator } from './iterator.js';
 
 export type MemtableGetResult = { kind: 'value'; value: Buffer } | { kind: 'deleted' } | undefined;
 
@@ -376,11 +376,6 @@ export class Memtable {
     return new MemtableIterator(this.list);
   }
 
-  /** An EntryScan over the entries in order (flushes): no Buffer per entry. Only for memtables no longer written. */
-  scan(): EntryScan {
-    return new MemtableScan(this.list);
-  }
-
   /**
    * A copy of the memtable's records, for a flush worker to walk with
    * `Memtable.fromArena` (one memcpy here instead of re-encoding every entry
@@ -422,16 +417,21 @@ export class Memtable {
   }
 }
 
-class MemtableScan implements EntryScan {
+class MemtableIterator implements InternalIterator {
+  private readonly list: SkipList;
+  private node = NIL;
+  /** View of the current key, made on first `key()` after each move. */
+  private keyBuf: Buffer | undefined = undefined;
+  // The current entry as ranges of the arena (EntryRanges), set at every move.
   keySrc: Buffer;
   keyStart = 0;
   keyEnd = 0;
   valSrc: Buffer;
   valStart = 0;
   valEnd = 0;
-  private node = NIL;
 
-  constructor(private readonly list: SkipList) {
+  constructor(list: SkipList) {
+    this.list = list;
     this.keySrc = this.valSrc = list.buf;
   }
 
@@ -441,16 +441,46 @@ class MemtableScan implements EntryScan {
   seekToFirst(): void {
     this.at(this.list.nextOf(HEAD));
   }
+  seekToLast(): void {
+    this.at(this.list.findLast());
+  }
+  seek(target: Buffer): void {
+    this.at(this.list.findGE(target, target.length - TRAILER_SIZE, seqOf(target), typeOf(target)));
+  }
+  seekForPrev(target: Buffer): void {
+    const ukLen = target.length - TRAILER_SIZE;
+    const kp = keyPrefix(target, 0, ukLen);
+    this.at(this.list.findBefore(this.list.lookupScratch(target, ukLen), 0, ukLen, kp, seqOf(target), typeOf(target), true, null));
+  }
   next(): void {
-    assert(this.node !== NIL, 'memtable scan: next() while invalid');
+    assert(this.node !== NIL, 'memtable iterator: next() while invalid');
     this.at(this.list.nextOf(this.node));
   }
+  prev(): void {
+    assert(this.node !== NIL, 'memtable iterator: prev() while invalid');
+    this.at(this.list.prevOf(this.node));
+  }
+  key(): Buffer {
+    assert(this.node !== NIL, 'memtable iterator: key() while invalid');
+    return (this.keyBuf ??= this.keySrc.subarray(this.keyStart, this.keyEnd));
+  }
+  value(): Buffer {
+    assert(this.node !== NIL, 'memtable iterator: value() while invalid');
+    return this.valSrc.subarray(this.valStart, this.valEnd);
+  }
   close(): void {
+    this.keyBuf = undefined;
     this.node = NIL;
   }
 
+  /**
+   * Moves to node `n` and records its key and value ranges. The arena
+   * Buffer is taken now: a later insert may grow the list into a new arena,
+   * but records never change, so these ranges stay right until the next move.
+   */
   private at(n: number): void {
     this.node = n;
+    this.keyBuf = undefined;
     if (n === NIL) return;
     const list = this.list;
     const i32 = list.i32;
@@ -462,83 +492,5 @@ class MemtableScan implements EntryScan {
     this.keyEnd = kend;
     this.valStart = kend;
     this.valEnd = kend + i32[b + I_VALUE]!;
-  }
-}
-
-class MemtableIterator implements InternalIterator {
-  private readonly list: SkipList;
-  private node: number;
-  /** View of the current key, made on first `key()` after each move. */
-  private keyBuf: Buffer | undefined;
-
-  constructor(list: SkipList) {
-    this.list = list;
-    this.node = NIL;
-    this.keyBuf = undefined;
-  }
-
-  valid(): boolean {
-    return this.node !== NIL;
-  }
-  seekToFirst(): void {
-    this.keyBuf = undefined;
-    this.node = this.list.nextOf(HEAD);
-  }
-  seekToLast(): void {
-    this.keyBuf = undefined;
-    this.node = this.list.findLast();
-  }
-  seek(target: Buffer): void {
-    this.keyBuf = undefined;
-    this.node = this.list.findGE(target, target.length - TRAILER_SIZE, seqOf(target), typeOf(target));
-  }
-  seekForPrev(target: Buffer): void {
-    this.keyBuf = undefined;
-    const ukLen = target.length - TRAILER_SIZE;
-    const kp = keyPrefix(target, 0, ukLen);
-    this.node = this.list.findBefore(this.list.lookupScratch(target, ukLen), 0, ukLen, kp, seqOf(target), typeOf(target), true, null);
-  }
-  next(): void {
-    assert(this.node !== NIL, 'memtable iterator: next() while invalid');
-    this.keyBuf = undefined;
-    this.node = this.list.nextOf(this.node);
-  }
-  prev(): void {
-    assert(this.node !== NIL, 'memtable iterator: prev() while invalid');
-    this.keyBuf = undefined;
-    this.node = this.list.prevOf(this.node);
-  }
-  key(): Buffer {
-    assert(this.node !== NIL, 'memtable iterator: key() while invalid');
-    let k = this.keyBuf;
-    if (k === undefined) this.keyBuf = k = this.list.keyView(this.node);
-    return k;
-  }
-  value(): Buffer {
-    assert(this.node !== NIL, 'memtable iterator: value() while invalid');
-    return this.list.value(this.node);
-  }
-  close(): void {
-    this.keyBuf = undefined;
-    this.node = NIL;
-  }
-  get keySrc(): Buffer {
-    return this.list.buf;
-  }
-  get keyStart(): number {
-    return this.list.keyOffset(this.node);
-  }
-  get keyEnd(): number {
-    return this.list.keyOffset(this.node) + this.list.keyLength(this.node);
-  }
-  get valSrc(): Buffer {
-    return this.list.buf;
-  }
-  get valStart(): number {
-    return this.list.keyOffset(this.node) + this.list.keyLength(this.node);
-  }
-  get valEnd(): number {
-    const n = this.node;
-    return this.list.keyOffset(n) + this.list.keyLength(n) + this.list.i32[2 * n + I_VALUE]!;
   }
 }
