@@ -432,8 +432,6 @@ export class RiceBlocks {
     const bTop = rTop;
     const cntLE = rCntLE;
     const sumLE = rSumLE;
-    const qCount = rQCount;
-    const qWidth = rQWidth;
     const len = to - from;
     bHist.fill(0);
     for (let i = from; i < to; i++) {
@@ -451,77 +449,107 @@ export class RiceBlocks {
       sumLE[w] = sw;
       if (med < 0 && 2 * c >= len) med = w;
     }
-    const totalW = sw;
-    let bestBits = Infinity;
-    let bestK = 0;
-    let bestQ = 0;
-    let bestMode = 1;
+    // The cost is near-unimodal in k around the median bit length (the best k is med - 2 .. med + 1
+    // on sensor and monitoring data): try med - 1 and med, then walk on from the better one while
+    // the cost falls, within med - 4 .. med + 1.
     const kLo = Math.max(0, med - 4);
     const kHi = Math.min(63, med + 1);
-    for (let k = kLo; k <= kHi; k++) {
-      // Counts and summed bit lengths by quotient q = floor(z / 2^k), capped at RICE_MAX_Q + 1.
-      qCount.fill(0);
-      qWidth.fill(0);
-      qCount[0] = cntLE[k]!;
-      qWidth[0] = sumLE[k]!;
-      if (k + 1 <= 64) {
-        qCount[1] = bHist[k + 1]!;
-        qWidth[1] = (k + 1) * bHist[k + 1]!;
-      }
-      for (let d = 2; d <= 4 && k + d <= 64; d++) {
-        const w = k + d;
-        if (bHist[w] === 0) continue;
-        const base = w * 16;
-        for (let x = 0; x < 16; x++) {
-          const cnt = bTop[base + x]!;
-          if (cnt === 0) continue;
-          const q = (16 + x) >>> (5 - d);
-          qCount[q]! += cnt;
-          qWidth[q]! += w * cnt;
-        }
-      }
-      const capAt = Math.min(64, k + 4);
-      qCount[RICE_MAX_Q + 1] = len - cntLE[capAt]!;
-      qWidth[RICE_MAX_Q + 1] = totalW - sumLE[capAt]!;
-      // Mode 0: every q at most RICE_MAX_Q; Q = the largest q.
-      let qMax = RICE_MAX_Q + 1;
-      while (qMax > 0 && qCount[qMax] === 0) qMax--;
-      if (qMax <= RICE_MAX_Q) {
-        let bits = len * k - qCount[qMax]!;
-        for (let q = 0; q <= qMax; q++) bits += qCount[q]! * (q + 1);
-        if (bits < bestBits) {
-          bestBits = bits;
-          bestK = k;
-          bestQ = qMax;
-          bestMode = 0;
-        }
-      }
-      // Mode 1: codes with q >= Q escape, and so do those with q = 0 whose escape is
-      // shorter (bit length w <= k - Q - 7: Q + 7 + w < k + 1 bits), e.g. repeats.
-      let below = 0;
-      let escN = len;
-      let escW = totalW;
-      for (let Q = 0; Q <= RICE_MAX_Q; Q++) {
-        let bits = below + escN * (Q + RICE_ESC_BITS) + escW;
-        const lim = k - Q - RICE_ESC_BITS;
-        if (Q > 0 && lim >= 0) bits -= cntLE[lim]! * (lim + 1) - sumLE[lim]!;
-        if (bits < bestBits) {
-          bestBits = bits;
-          bestK = k;
-          bestQ = Q;
-          bestMode = 1;
-        }
-        below += qCount[Q]! * (k + Q + 1);
-        escN -= qCount[Q]!;
-        escW -= qWidth[Q]!;
-      }
+    this.bestBits = Infinity;
+    const k0 = Math.max(kLo, med - 1);
+    const c0 = this.costAtK(k0, len, sw);
+    if (k0 + 1 <= kHi && this.costAtK(k0 + 1, len, sw) < c0) {
+      for (let k = k0 + 2, prev = this.bestBits; k <= kHi && this.costAtK(k, len, sw) < prev; k++) prev = this.bestBits;
+    } else {
+      for (let k = k0 - 1, prev = c0; k >= kLo && this.costAtK(k, len, sw) < prev; k--) prev = this.bestBits;
     }
     // Clear the rows of the top-bits histogram this block used.
     for (let i = from; i < to; i++) if (ws[i]! >= 2) bTop[ws[i]! * 16 + tops[i]! - 16] = 0;
-    this.blockK[j] = bestK;
-    this.blockQ[j] = bestQ;
-    this.blockMode[j] = bestMode;
-    return RICE_HEADER_BITS + bestBits;
+    this.blockK[j] = this.bestK;
+    this.blockQ[j] = this.bestQ;
+    this.blockMode[j] = this.bestMode;
+    return RICE_HEADER_BITS + this.bestBits;
+  }
+
+  /** The best plan of the block just histogrammed by `planBlock` so far (its cost in bits and parameters). */
+  private bestBits = Infinity;
+  private bestK = 0;
+  private bestQ = 0;
+  private bestMode = 1;
+
+  /**
+   * The cheapest (Q, mode) for Rice parameter k over the block histogrammed in
+   * the shared tables (`len` codes, `totalW` summed bit lengths): returns its
+   * size in bits, and makes it the block's best plan when it beats that.
+   */
+  private costAtK(k: number, len: number, totalW: number): number {
+    const bHist = rHist;
+    const bTop = rTop;
+    const cntLE = rCntLE;
+    const sumLE = rSumLE;
+    const qCount = rQCount;
+    const qWidth = rQWidth;
+    let best = Infinity;
+    let bestQ = 0;
+    let bestMode = 1;
+    // Counts and summed bit lengths by quotient q = floor(z / 2^k), capped at RICE_MAX_Q + 1.
+    qCount.fill(0);
+    qWidth.fill(0);
+    qCount[0] = cntLE[k]!;
+    qWidth[0] = sumLE[k]!;
+    if (k + 1 <= 64) {
+      qCount[1] = bHist[k + 1]!;
+      qWidth[1] = (k + 1) * bHist[k + 1]!;
+    }
+    for (let d = 2; d <= 4 && k + d <= 64; d++) {
+      const w = k + d;
+      if (bHist[w] === 0) continue;
+      const base = w * 16;
+      for (let x = 0; x < 16; x++) {
+        const cnt = bTop[base + x]!;
+        if (cnt === 0) continue;
+        const q = (16 + x) >>> (5 - d);
+        qCount[q]! += cnt;
+        qWidth[q]! += w * cnt;
+      }
+    }
+    const capAt = Math.min(64, k + 4);
+    qCount[RICE_MAX_Q + 1] = len - cntLE[capAt]!;
+    qWidth[RICE_MAX_Q + 1] = totalW - sumLE[capAt]!;
+    // Mode 0: every q at most RICE_MAX_Q; Q = the largest q.
+    let qMax = RICE_MAX_Q + 1;
+    while (qMax > 0 && qCount[qMax] === 0) qMax--;
+    if (qMax <= RICE_MAX_Q) {
+      let bits = len * k - qCount[qMax]!;
+      for (let q = 0; q <= qMax; q++) bits += qCount[q]! * (q + 1);
+      best = bits;
+      bestQ = qMax;
+      bestMode = 0;
+    }
+    // Mode 1: codes with q >= Q escape, and so do those with q = 0 whose escape is
+    // shorter (bit length w <= k - Q - 7: Q + 7 + w < k + 1 bits), e.g. repeats.
+    let below = 0;
+    let escN = len;
+    let escW = totalW;
+    for (let Q = 0; Q <= RICE_MAX_Q; Q++) {
+      let bits = below + escN * (Q + RICE_ESC_BITS) + escW;
+      const lim = k - Q - RICE_ESC_BITS;
+      if (Q > 0 && lim >= 0) bits -= cntLE[lim]! * (lim + 1) - sumLE[lim]!;
+      if (bits < best) {
+        best = bits;
+        bestQ = Q;
+        bestMode = 1;
+      }
+      below += qCount[Q]! * (k + Q + 1);
+      escN -= qCount[Q]!;
+      escW -= qWidth[Q]!;
+    }
+    if (best < this.bestBits) {
+      this.bestBits = best;
+      this.bestK = k;
+      this.bestQ = bestQ;
+      this.bestMode = bestMode;
+    }
+    return best;
   }
 
   /** Writes the m codes planned by the last `plan(m)`. */

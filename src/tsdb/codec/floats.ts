@@ -121,8 +121,9 @@ export function encodeFloats(values: ArrayLike<number>): Buffer {
   const dec = decimalEncode(f);
   const gorillaBytes = (gorillaBits(u, n) + 7) >>> 3;
   const useDec = dec !== undefined && dec.length < gorillaBytes;
-  const deltaBits = deltaPlan(u, n);
-  if ((deltaBits + 7) >>> 3 < (useDec ? dec.length : gorillaBytes)) return deltaWrite(u, n, deltaBits);
+  const bestBytes = useDec ? dec.length : gorillaBytes;
+  const deltaBits = deltaPlan(u, n, bestBytes);
+  if (deltaBits >= 0 && (deltaBits + 7) >>> 3 < bestBytes) return deltaWrite(u, n, deltaBits);
   releaseScratch();
   return useDec ? dec : gorillaEncode(u, n);
 }
@@ -382,7 +383,7 @@ function ctz64(h: number, l: number): number {
 }
 
 function deltaEncode(u: Uint32Array, n: number): Buffer {
-  return deltaWrite(u, n, deltaPlan(u, n));
+  return deltaWrite(u, n, deltaPlan(u, n, Infinity));
 }
 
 /** Drops scratch arrays grown for an unusually long column. */
@@ -394,11 +395,16 @@ function releaseScratch(): void {
 /**
  * Computes the codes of the delta encoding of the n values in `u` and each
  * block's parameters into the scratch arrays; returns the encoding's size in
- * bits (before padding).
+ * bits (before padding), or -1 without planning the blocks when the encoding
+ * cannot be smaller than `beatBytes`. The bound: every Rice code takes at
+ * least its bit length (k + q + 1 bits with q >= 2^(w-k-1) >= w - k, k + Q
+ * for the largest quotient, Q + 7 + w as an escape), and the code of e >> t
+ * is at least as long as the bit length of e's magnitude, less t.
  */
-function deltaPlan(u: Uint32Array, n: number): number {
+function deltaPlan(u: Uint32Array, n: number, beatBytes: number): number {
   const m = n - 1;
   ensureScratch(m);
+  const fixedBits = DELTA_HEAD_BITS + Math.ceil(m / RICE_BLOCK) * RICE_HEADER_BITS;
   const dhs = sDh;
   const dls = sDl;
   // Pass 1: the key deltas d (stored), and for both orders the OR of the values (common
@@ -444,6 +450,9 @@ function deltaPlan(u: Uint32Array, n: number): number {
     w = width64((eh ^ s) >>> 0, (el ^ s) >>> 0);
     sum2 += w;
     if (w !== 0) nz2++;
+    // The bound over the codes so far can only grow (later codes add w - t >= 0, and t only
+    // shrinks): once it rules the encoding out, the rest need not be looked at.
+    if ((i & 63) === 63 && fixedBits + Math.min(sum1 - nz1 * ctz64(or1h >>> 0, or1l >>> 0), sum2 - nz2 * ctz64(or2h >>> 0, or2l >>> 0)) + 7 >= 8 * beatBytes) return -1;
   }
   const t1 = ctz64(or1h >>> 0, or1l >>> 0);
   const t2 = ctz64(or2h >>> 0, or2l >>> 0);
@@ -451,6 +460,7 @@ function deltaPlan(u: Uint32Array, n: number): number {
   const t = order === 1 ? t1 : t2;
   planOrder = order;
   planShift = t;
+  if (fixedBits + (order === 1 ? sum1 - nz1 * t1 : sum2 - nz2 * t2) + 7 >= 8 * beatBytes) return -1;
   // Pass 2: the zigzags z of e >> t, the codes.
   const zhs = rice.zh;
   const zls = rice.zl;
