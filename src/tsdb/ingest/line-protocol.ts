@@ -159,6 +159,11 @@ interface SeriesEntry {
   index: number;
   /** The field list of this series' previous line (lines of one series mostly repeat it). */
   layout: Layout | undefined;
+  /** Where this series' key text first appeared in the request: start and length. */
+  keyStart: number;
+  keyLen: number;
+  /** The series of the line that followed this series' previous line (agents write series in a steady order). */
+  next: SeriesEntry | undefined;
 }
 
 interface Layout extends TsColumnsLayout {
@@ -265,6 +270,8 @@ class LineParser {
   private readonly keyPos: number[] = [];
   private readonly keyLen: number[] = [];
   private readonly keyName: string[] = [];
+  /** The previous line's series (its `next` predicts the current line's). */
+  private prevEntry: SeriesEntry | undefined = undefined;
   /** Results of parseTimestamp / parseString / parseScalar (avoids allocating a tuple per call). */
   private tMs = 0;
   private tNanos = 0;
@@ -385,28 +392,40 @@ class LineParser {
 
   private parseLine(start: number, end: number): void {
     const buf = this.buf;
-    // The series key (measurement and tags) runs to the first unescaped space.
+    // The series key (measurement and tags) runs to the first unescaped space. The series that
+    // followed the previous line's series last time, byte for byte and then a space, is this
+    // line's: scanning would stop at that same space (the scan depends only on these bytes).
     let i = start;
-    let h = 0x811c9dc5 | 0;
-    while (i < end) {
-      const c = buf[i]!;
-      if (c === SP) break;
-      h = Math.imul(h ^ c, 0x01000193);
-      if (c === BSL && i + 1 < end) {
-        h = Math.imul(h ^ buf[i + 1]!, 0x01000193);
-        i += 2;
-      } else {
-        i++;
+    let entry = this.prevEntry?.next;
+    const plen = entry === undefined ? 0 : entry.keyLen;
+    if (entry !== undefined && start + plen < end && buf[start + plen] === SP && bytesEqual(buf, entry.keyStart, start, plen)) {
+      i = start + plen;
+    } else {
+      let h = 0x811c9dc5 | 0;
+      while (i < end) {
+        const c = buf[i]!;
+        if (c === SP) break;
+        h = Math.imul(h ^ c, 0x01000193);
+        if (c === BSL && i + 1 < end) {
+          h = Math.imul(h ^ buf[i + 1]!, 0x01000193);
+          i += 2;
+        } else {
+          i++;
+        }
       }
+      entry = this.series.get(buf, start, i - start, h);
+      if (entry === undefined) {
+        entry = this.parseSeriesKey(start, i);
+        entry.hint = latin1(buf, start, i);
+        entry.index = this.seriesList.length;
+        entry.keyStart = start;
+        entry.keyLen = i - start;
+        this.seriesList.push(entry);
+        this.series.set(start, i - start, h, entry);
+      }
+      if (this.prevEntry !== undefined) this.prevEntry.next = entry;
     }
-    let entry = this.series.get(buf, start, i - start, h);
-    if (entry === undefined) {
-      entry = this.parseSeriesKey(start, i);
-      entry.hint = latin1(buf, start, i);
-      entry.index = this.seriesList.length;
-      this.seriesList.push(entry);
-      this.series.set(start, i - start, h, entry);
-    }
+    this.prevEntry = entry;
 
     while (i < end && buf[i] === SP) i++;
     if (i >= end) this.fail(i, 'missing fields');
@@ -609,7 +628,7 @@ class LineParser {
       for (let t = 0; t < tags.length; t++) if (tags[t]![0] === key) this.fail(ks, `duplicate tag key ${quote(key)}`);
       tags.push(pair);
     }
-    return { measurement, tags, hint: '', index: -1, layout: undefined };
+    return { measurement, tags, hint: '', index: -1, layout: undefined, keyStart: 0, keyLen: 0, next: undefined };
   }
 
   /** String value whose opening quote is at `q`; sets `this.str`, returns the index after the closing quote. */
