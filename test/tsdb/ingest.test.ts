@@ -102,14 +102,20 @@ test('line protocol: floats', () => {
   assert.deepEqual(f['n'], ['float', -2.5e-3]);
 });
 
-test('line protocol: the float fast path agrees with Number() (fast-check)', () => {
-  fc.assert(
-    fc.property(fc.stringMatching(/^-?[0-9]{1,17}(\.[0-9]{0,17})?$/), (s) => {
-      const v = fieldsOf(one(`m f=${s}`))['f']![1];
-      assert.ok(Object.is(v, Number(s)), `${s}: ${String(v)} vs ${Number(s)}`);
-    }),
-    { seed: 42, numRuns: 300 },
-  );
+test('line protocol: the float fast paths agree with Number() (fast-check)', () => {
+  const agrees = (s: string) => {
+    const v = fieldsOf(one(`m f=${s}`))['f']![1];
+    assert.ok(Object.is(v, Number(s)), `${s}: ${String(v)} vs ${Number(s)}`);
+  };
+  fc.assert(fc.property(fc.stringMatching(/^-?[0-9]{1,17}(\.[0-9]{0,17})?$/), agrees), { seed: 42, numRuns: 300 });
+  // 16 to 19 significant digits (the double-double path), e.g. what shortest round-trip printing writes.
+  fc.assert(fc.property(fc.stringMatching(/^-?[1-9][0-9]{15,18}$/), fc.nat(19), (d, at) => agrees(d.replace(/^(-?)(\d+)$/, (_, sign: string, ds: string) => (at === 0 ? `${sign}${ds}` : `${sign}${ds.slice(0, -Math.min(at, ds.length - 1))}.${ds.slice(-Math.min(at, ds.length - 1))}`)))), {
+    seed: 42,
+    numRuns: 2000,
+  });
+  fc.assert(fc.property(fc.double({ min: -1e6, max: 1e6, noNaN: true }), (x) => agrees(String(x).includes('e') ? '1' : String(x))), { seed: 42, numRuns: 2000 });
+  // Ties and near-ties between neighbouring doubles, powers of two, leading zeros, and more than 19 digits.
+  for (const s of ['9007199254740993', '9007199254740995', '18014398509481985', '18014398509481986', '-9007199254740993', '4503599627370496.5', '1152921504606846977', '0.0000000000000000001', '00000000000000012345.5', '123456789012345678.9', '0.1000000000000000055511151231257827', '0.30000000000000004', '99.99999999999999', '9999999999999999999']) agrees(s);
 });
 
 test('line protocol: integers and unsigned integers up to ±(2^53-1)', () => {

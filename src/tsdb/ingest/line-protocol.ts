@@ -86,6 +86,82 @@ const POW10: readonly number[] = Array.from({ length: 23 }, (_, k) => Number(`1e
 const INT64_MAX_DIGITS = '9223372036854775807';
 const INT64_MIN_DIGITS = '9223372036854775808';
 
+// ------------------------------------------------------------------ decimals of 16..19 digits
+
+/** Veltkamp's splitter for doubles: 2^27 + 1. */
+const SPLITTER = 134217729;
+/** The low part of the last twoProduct (its result is the rounded product; the two sum to the exact one). */
+let productErr = 0;
+
+/** a * b rounded; sets `productErr` so that a * b = result + productErr exactly (Dekker; no overflow here). */
+function twoProduct(a: number, b: number): number {
+  const p = a * b;
+  let c = SPLITTER * a;
+  const ah = c - (c - a);
+  const al = a - ah;
+  c = SPLITTER * b;
+  const bh = c - (c - b);
+  const bl = b - bh;
+  productErr = ah * bh - p + ah * bl + al * bh + al * bl;
+  return p;
+}
+
+const ulpBits = new Float64Array(1);
+const ulpWords = new Uint32Array(ulpBits.buffer);
+/** Index of the high 32-bit word of a double in `ulpWords` (platform byte order). */
+const HIGH_WORD = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f ? 1 : 0;
+
+/**
+ * The double nearest the decimal whose `nd` digits (16..19, not all zero,
+ * no exponent) are in buf[a, b) with `fd` of them after the point (fd <= 22),
+ * ignoring a leading '-'; NaN when it cannot be decided cheaply (the caller
+ * then parses the text). The digits make an exact integer m = hi * 10^k + lo
+ * (hi below 10^15, held as the double-double mh + ml); the candidate
+ * m / 10^fd is refined once and then checked: the exact residual
+ * m - v * 10^fd must be under half an ulp of v times 10^fd by a margin far
+ * above the residual's own rounding error (about 2^-52 of that bound), so
+ * near-ties and powers of two (where the ulp below is half) are left to the
+ * slow path.
+ */
+function decimal19(buf: Buffer, a: number, b: number, nd: number, fd: number): number {
+  const k = nd - 15;
+  let hi = 0;
+  let lo = 0;
+  let seen = 0;
+  for (let j = a; j < b; j++) {
+    const d = buf[j]! - 48;
+    if (d < 0 || d > 9) continue; // '-' and '.'
+    if (seen < 15) hi = hi * 10 + d;
+    else lo = lo * 10 + d;
+    seen++;
+  }
+  // m = hi * 10^k + lo as mh + ml (|ml| <= ulp(mh) / 2).
+  const p = twoProduct(hi, POW10[k]!);
+  const pe = productErr;
+  const s = p + lo;
+  const bv = s - p;
+  const se = p - (s - bv) + (lo - bv); // Knuth's TwoSum: s + se = p + lo exactly
+  const t = se + pe; // exact: both are integers below 2^12
+  const mh = s + t;
+  const ml = t - (mh - s);
+  const P = POW10[fd]!;
+  // Candidate, refined by the residual of the first quotient.
+  let v = mh / P;
+  let q = twoProduct(v, P);
+  v += (mh - q - productErr + ml) / P;
+  // Check: |m - v * P| < ulp(v) / 2 * P (mh - q is exact: q is within a few ulps of mh).
+  q = twoProduct(v, P);
+  const r = mh - q - productErr + ml;
+  ulpBits[0] = v;
+  const e = (ulpWords[HIGH_WORD]! >>> 20) & 0x7ff;
+  if ((ulpWords[HIGH_WORD]! & 0xfffff) === 0 && ulpWords[1 - HIGH_WORD] === 0) return NaN; // a power of two
+  if (e <= 53) return NaN; // tiny: not reached with m >= 1 and fd <= 22
+  ulpWords[HIGH_WORD] = (e - 52) << 20;
+  ulpWords[1 - HIGH_WORD] = 0;
+  const halfUlpTimesP = 0.5 * ulpBits[0]! * P;
+  return Math.abs(r) < halfUlpTimesP * (1 - 2 ** -30) ? v : NaN;
+}
+
 /** Whether the digits buf[at, at + limit.length) read as a larger number than `limit` (same length; no string made). */
 function digitsAbove(buf: Buffer, at: number, limit: string): boolean {
   for (let i = 0; i < limit.length; i++) {
@@ -755,6 +831,9 @@ class LineParser {
       // Exact mantissa (every partial sum stayed below 2^53) and exact power of ten:
       // one correctly rounded division equals parsing.
       v = fd === 0 ? m : m / POW10[fd]!;
+      if (neg) v = -v;
+    } else if (!exp && nd <= 19 && fd <= 22 && m > 0 && !Number.isNaN((v = decimal19(buf, a, b, nd, fd)))) {
+      // Up to 19 digits (shortest round-trip doubles print 17): exact double-double arithmetic.
       if (neg) v = -v;
     } else {
       v = Number(latin1(buf, a, b));
