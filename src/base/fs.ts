@@ -14,7 +14,10 @@ export interface WritableFile {
   readonly path: string;
   /** Bytes appended so far. */
   readonly size: number;
-  /** Appends `data`. Not durable until `sync` resolves. */
+  /**
+   * Appends `data`. Not durable until `sync` resolves. The bytes are written
+   * (or copied) before append returns: the caller may reuse `data` at once.
+   */
   append(data: Uint8Array): void;
   /** Makes every byte appended so far durable (fdatasync). Rejects on failure; never retried. */
   sync(): Promise<void>;

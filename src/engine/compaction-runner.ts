@@ -66,6 +66,8 @@ export class WorkerCompactionRunner implements CompactionRunner {
 
   private worker: Worker | undefined;
   private nextId = 1;
+  /** The largest flush arena the worker gave back: the next flush copies its memtable into it. */
+  private spareArena: ArrayBuffer | undefined;
   private readonly pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
 
   /**
@@ -84,7 +86,8 @@ export class WorkerCompactionRunner implements CompactionRunner {
     // passes flags for diagnosis (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
     const execArgv = (process.env.STRATA_WORKER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
     const w = new Worker(new URL('./compaction-worker.js', import.meta.url), { execArgv });
-    w.on('message', (msg: { id: number; result?: unknown; error?: { code?: string; message: string } }) => {
+    w.on('message', (msg: { id: number; result?: unknown; error?: { code?: string; message: string }; arena?: ArrayBuffer }) => {
+      if (msg.arena !== undefined && msg.arena.byteLength > (this.spareArena?.byteLength ?? 0)) this.spareArena = msg.arena;
       const p = this.pending.get(msg.id);
       if (!p) return;
       this.pending.delete(msg.id);
@@ -121,7 +124,8 @@ export class WorkerCompactionRunner implements CompactionRunner {
   }
 
   async flush(dir: string, number: number, mem: Memtable, table: TableBuilderOptions): Promise<FileMeta | undefined> {
-    const { arena, used } = mem.exportArena();
+    const { arena, used } = mem.exportArena(this.spareArena);
+    if (arena === this.spareArena) this.spareArena = undefined;
     const spec: FlushJobSpec = { dir, number, arena, used, table, yieldEvery: WORKER_YIELD_EVERY };
     const meta = await this.post<FileMeta | undefined>({ kind: 'flush', spec }, [arena]);
     return meta === undefined ? undefined : revive(meta);

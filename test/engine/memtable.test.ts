@@ -344,3 +344,28 @@ test('any arena size works: a size that is not a multiple of 8 is rounded up (wr
     assert.equal(m.entries, 1);
   }
 });
+
+test('memtable: exportArena copies into a given buffer when it is large enough, else into a new one; fromArena reads either', () => {
+  const m = new Memtable(1 << 16);
+  for (let i = 0; i < 500; i++) m.add(i + 1, ValueType.PUT, Buffer.from(`k${String(i).padStart(5, '0')}`), Buffer.from(`v${i}`));
+  const fresh = m.exportArena();
+  const big = new ArrayBuffer(fresh.used + 4096);
+  new Uint8Array(big).fill(0xee); // stale bytes of an earlier flush
+  const reused = m.exportArena(big);
+  assert.equal(reused.arena, big);
+  assert.equal(reused.used, fresh.used);
+  const small = new ArrayBuffer(fresh.used - 8);
+  const other = m.exportArena(small);
+  assert.notEqual(other.arena, small);
+  for (const { arena, used } of [fresh, reused, other]) {
+    const it = Memtable.fromArena(arena, used).iterator();
+    let n = 0;
+    for (it.seekToFirst(); it.valid(); it.next()) {
+      assert.equal(userKeyOf(it.key()).toString(), `k${String(n).padStart(5, '0')}`);
+      assert.equal(it.value().toString(), `v${n}`);
+      n++;
+    }
+    it.close();
+    assert.equal(n, 500);
+  }
+});

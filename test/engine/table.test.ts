@@ -682,6 +682,77 @@ test('TableScanner: every entry of a run of tables in order, as byte ranges, for
   }
 });
 
+test('TableScanner: a closed scan gives its readahead window to the next scan (no new buffer per compaction input)', () => {
+  const fs = new MemFs();
+  writeTable(fs, '/w.sst', ENTRIES.slice(0, 3000), opts('snappy'));
+  const windowOf = (windowBytes: number): ArrayBufferLike => {
+    const scan = new TableScanner(1, () => openAt(fs, '/w.sst'), windowBytes);
+    scan.seekToFirst();
+    assert.ok(scan.valid());
+    const buf = (scan as unknown as { ra: { buf: Buffer } }).ra.buf.buffer;
+    scan.close();
+    return buf;
+  };
+  const first = windowOf(64 * 1024);
+  assert.equal(windowOf(64 * 1024), first, 'the second scan reuses the first one\'s window');
+  assert.notEqual(windowOf(32 * 1024), first, 'a window of another size is not handed out');
+  // Two scans open at once never share a window.
+  const a = new TableScanner(1, () => openAt(fs, '/w.sst'), 64 * 1024);
+  const b = new TableScanner(1, () => openAt(fs, '/w.sst'), 64 * 1024);
+  a.seekToFirst();
+  b.seekToFirst();
+  assert.notEqual((a as unknown as { ra: { buf: Buffer } }).ra.buf.buffer, (b as unknown as { ra: { buf: Buffer } }).ra.buf.buffer);
+  let n = 0;
+  for (; a.valid() && b.valid(); a.next(), b.next()) {
+    assert.ok(a.keySrc.subarray(a.keyStart, a.keyEnd).equals(b.keySrc.subarray(b.keyStart, b.keyEnd)));
+    n++;
+  }
+  assert.equal(n, 3000);
+  a.close();
+  b.close();
+  a.close(); // a second close gives nothing back twice
+  const c = new TableScanner(1, () => openAt(fs, '/w.sst'), 64 * 1024);
+  const d = new TableScanner(1, () => openAt(fs, '/w.sst'), 64 * 1024);
+  assert.notEqual((c as unknown as { ra: { buf: Buffer } }).ra.buf.buffer, (d as unknown as { ra: { buf: Buffer } }).ra.buf.buffer);
+  c.close();
+  d.close();
+});
+
+test('table: the builder reuses one output buffer across chunks; the file gets every byte once, in order', () => {
+  const mem = new MemFs();
+  const inner = mem.createWritable('/reuse.sst');
+  const seen: Buffer[] = [];
+  // A file that keeps a copy of each chunk as it was when appended.
+  const file = {
+    path: inner.path,
+    get size() {
+      return inner.size;
+    },
+    append(data: Uint8Array) {
+      seen.push(Buffer.from(data));
+      inner.append(data);
+    },
+    sync: () => inner.sync(),
+    close: () => inner.close(),
+  };
+  const b = new TableBuilder(file, opts('snappy'));
+  for (const e of ENTRIES) b.add(e.key, e.value);
+  b.finish();
+  file.close();
+  assert.ok(seen.length > 3, `${seen.length} chunks`);
+  assert.ok(Buffer.concat(seen).equals(mem.readFile('/reuse.sst')), 'the file holds exactly the chunks, in order');
+  const r = openAt(mem, '/reuse.sst');
+  const it = r.iterator({ fillCache: false });
+  let n = 0;
+  for (it.seekToFirst(); it.valid(); it.next()) {
+    assert.ok(it.key().equals(ENTRIES[n]!.key));
+    n++;
+  }
+  it.close();
+  r.close();
+  assert.equal(n, ENTRIES.length);
+});
+
 test('TableScanner: a corrupted data block is reported as CORRUPTION at its offset, not skipped', () => {
   const fs = new MemFs();
   writeTable(fs, '/good.sst', SMALL, opts('snappy'));

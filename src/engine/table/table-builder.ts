@@ -241,7 +241,7 @@ export class TableBuilder {
     const indexHandle = this.writeBlock(this.indexBlock.finish(), this.options.compression === 'snappy');
 
     this.emit(encodeFooter({ metaIndex: metaHandle, index: indexHandle }, (d) => maskCrc(crc32c(d))));
-    this.flushOut(true);
+    this.flushOut();
     return {
       entries: this.count,
       deletions: this.deletions,
@@ -292,8 +292,7 @@ export class TableBuilder {
     if (this.outLen + data.length > this.out.length) {
       this.flushOut();
       if (data.length > this.out.length) {
-        // `data` may be a builder's reusable buffer: hand the file its own copy.
-        this.file.append(Buffer.from(data));
+        this.file.append(data);
         this.offset += data.length;
         return;
       }
@@ -304,11 +303,10 @@ export class TableBuilder {
     if (this.outLen >= WRITE_CHUNK) this.flushOut();
   }
 
-  private flushOut(last = false): void {
+  private flushOut(): void {
     if (this.outLen === 0) return;
-    // The file may keep the buffer it is given: start a new one rather than reuse it.
+    // Files consume what they are given before append returns (see WritableFile.append): reuse it.
     this.file.append(this.out.subarray(0, this.outLen));
-    if (!last) this.out = Buffer.allocUnsafe(this.out.length);
     this.outLen = 0;
   }
 }

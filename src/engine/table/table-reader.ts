@@ -65,13 +65,31 @@ function allocBlock(n: number): Buffer {
  * `limit`. One per scan; returned views are valid until the next `get`.
  */
 export class Readahead {
+  /**
+   * Windows given back by `release`, for the next scans in this thread. A
+   * compaction scans every input run through a window of its own; allocated
+   * anew each time they are garbage the worker's heap, which seldom runs a
+   * collection, keeps for long (tens of MB of RSS).
+   */
+  private static readonly spare: Buffer[] = [];
+  private static readonly MAX_SPARE = 16;
+
   private buf: Buffer;
   private start = 0;
   private len = 0;
   private file: RandomAccessFile | undefined;
 
   constructor(private readonly windowBytes = 256 * 1024) {
-    this.buf = Buffer.allocUnsafeSlow(windowBytes);
+    const spare = Readahead.spare;
+    const i = spare.findIndex((b) => b.length === windowBytes);
+    this.buf = i >= 0 ? spare.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(windowBytes);
+  }
+
+  /** Gives the window's memory back for another scan; views `get` returned must no longer be used, nor this. */
+  release(): void {
+    this.reset();
+    if (this.buf.length === this.windowBytes && Readahead.spare.length < Readahead.MAX_SPARE) Readahead.spare.push(this.buf);
+    this.buf = EMPTY_VALUE;
   }
 
   get(file: RandomAccessFile, offset: number, n: number, limit: number): Buffer {

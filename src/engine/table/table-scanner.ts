@@ -58,8 +58,10 @@ export class TableScanner implements InternalIterator {
   }
 
   close(): void {
+    if (this.closed) return;
     this.closed = true;
     this.closeReader();
+    this.ra.release();
   }
 
   key(): Buffer {
