@@ -307,6 +307,8 @@ export interface FlushJobSpec {
   /** A frozen memtable's records (Memtable.exportArena). */
   arena: ArrayBuffer;
   used: number;
+  /** The memtable's reference prefix (its node prefixes depend on it). */
+  ref: Uint8Array;
   table: TableBuilderOptions;
   /** Yield to the event loop every this many entries (0 or absent: never). */
   yieldEvery?: number;
@@ -314,7 +316,7 @@ export interface FlushJobSpec {
 
 /** Builds table `number` from a memtable's exported records and syncs it; undefined (and no file) if it is empty. */
 export async function runFlushJob(fs: Fs, spec: FlushJobSpec): Promise<FileMeta | undefined> {
-  const scan = Memtable.fromArena(spec.arena, spec.used).iterator();
+  const scan = Memtable.fromArena(spec.arena, spec.used, spec.ref).iterator();
   flushesRunning++;
   try {
     return await buildTable(fs, spec.dir, spec.number, scan, spec.table, spec.yieldEvery ?? 0);

@@ -124,9 +124,9 @@ export class WorkerCompactionRunner implements CompactionRunner {
   }
 
   async flush(dir: string, number: number, mem: Memtable, table: TableBuilderOptions): Promise<FileMeta | undefined> {
-    const { arena, used } = mem.exportArena(this.spareArena);
+    const { arena, used, ref } = mem.exportArena(this.spareArena);
     if (arena === this.spareArena) this.spareArena = undefined;
-    const spec: FlushJobSpec = { dir, number, arena, used, table, yieldEvery: WORKER_YIELD_EVERY };
+    const spec: FlushJobSpec = { dir, number, arena, used, ref, table, yieldEvery: WORKER_YIELD_EVERY };
     const meta = await this.post<FileMeta | undefined>({ kind: 'flush', spec }, [arena]);
     return meta === undefined ? undefined : revive(meta);
   }

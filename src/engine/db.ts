@@ -717,7 +717,7 @@ export class DB {
     old.close();
     this.log = log;
     this.frozen.push(this.active);
-    this.active = { mem: new Memtable(this.opts.writeBufferSize), logNumber };
+    this.active = { mem: new Memtable(this.opts.writeBufferSize, this.active.mem.commonPrefix()), logNumber };
     this.maybeScheduleFlush();
   }
 

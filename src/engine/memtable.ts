@@ -45,6 +45,10 @@ const I_HEIGHT = 7;
 const I_LINKS = 8;
 /** Leading user-key bytes kept per node as a number (48 bits: exact in a double). */
 const PREFIX_BYTES = 6;
+/** The stored prefix of keys after the reference prefix (every in-reference prefix is below 2^48). */
+const AFTER_REFERENCE = 2 ** 53;
+/** Longest reference prefix a memtable takes over from the previous one. */
+const MAX_REFERENCE = 32;
 /** From this many bytes left to compare, Buffer#compare (native) beats a JS loop. */
 const NATIVE_COMPARE_MIN = 64;
 const DELETED: MemtableGetResult = { kind: 'deleted' };
@@ -85,9 +89,19 @@ class SkipList {
   bytes: number;
   /** Scratch for inserts: predecessor at each level. */
   readonly prevs: Int32Array;
+  /**
+   * The reference prefix (see `prefixOf`): the bytes every key of the
+   * previous memtable began with, e.g. a key space's "user:" or the leading
+   * zeros of fixed-width numbers. Empty: prefixes are the keys' first bytes.
+   */
+  readonly ref: Uint8Array;
 
-  /** `arena`, `used`: the records of another list (see Memtable.exportArena), to read; else a new empty list. */
-  constructor(initialBytes: number, arena?: ArrayBuffer, used = 0) {
+  /**
+   * `arena`, `used`: the records of another list (see Memtable.exportArena), to read; else a new empty list.
+   * `ref`: the reference prefix its node prefixes were computed with.
+   */
+  constructor(initialBytes: number, arena?: ArrayBuffer, used = 0, ref: Uint8Array = new Uint8Array(0)) {
+    this.ref = ref;
     // A whole number of 8-byte words: the arena is also viewed as a Float64Array (any writeBufferSize is accepted).
     this.arena = arena ?? new ArrayBuffer(Math.ceil(Math.max(INITIAL_ARENA_BYTES, initialBytes) / 8) * 8);
     this.f64 = new Float64Array(this.arena);
@@ -109,6 +123,27 @@ class SkipList {
     // The head: zeroed memory already reads as prefix 0, no links, empty key.
     this.i32[I_HEIGHT] = MAX_HEIGHT;
     this.used = HEADER_BYTES + 4 * MAX_HEIGHT;
+  }
+
+  /**
+   * The number stored with a key to decide most comparisons without reading
+   * key bytes (monotone: a < b bytewise implies prefixOf(a) <= prefixOf(b)).
+   * Keys that begin with the reference prefix get their next PREFIX_BYTES
+   * bytes (0 .. 2^48 - 1); keys below it get -1 and keys above it 2^53, so
+   * they compare by their bytes among themselves. With an empty reference,
+   * the first PREFIX_BYTES bytes.
+   */
+  prefixOf(buf: Uint8Array, off: number, len: number): number {
+    const ref = this.ref;
+    const r = ref.length;
+    if (r === 0) return keyPrefix(buf, off, len);
+    const m = len < r ? len : r;
+    for (let i = 0; i < m; i++) {
+      const d = buf[off + i]! - ref[i]!;
+      if (d !== 0) return d < 0 ? -1 : AFTER_REFERENCE;
+    }
+    // A key that is a proper prefix of the reference sorts before every key that begins with it.
+    return len < r ? -1 : keyPrefix(buf, off + r, len - r);
   }
 
   keyOffset(n: number): number {
@@ -144,8 +179,10 @@ class SkipList {
     const b = 2 * n;
     const nLen = i32[b + I_KLEN]! - TRAILER_SIZE;
     const m = nLen < ukLen ? nLen : ukLen;
-    // Equal prefixes: the first min(PREFIX_BYTES, m) bytes are equal.
-    let i = m < PREFIX_BYTES ? m : PREFIX_BYTES;
+    // Equal prefixes within the reference's range: the first min(reference + PREFIX_BYTES, m) bytes
+    // are equal; below or above it, nothing is known.
+    const known = np < 0 || np === AFTER_REFERENCE ? 0 : this.ref.length + PREFIX_BYTES;
+    let i = m < known ? m : known;
     if (m > i) {
       const noff = 8 * n + HEADER_BYTES + 4 * i32[b + I_HEIGHT]!;
       const dv = this.dv;
@@ -223,7 +260,7 @@ class SkipList {
 
   /** First node >= the key (NIL if none). */
   findGE(kbuf: Buffer, ukLen: number, seq: number, type: number): number {
-    const kp = keyPrefix(kbuf, 0, ukLen);
+    const kp = this.prefixOf(kbuf, 0, ukLen);
     return this.nextOf(this.findBefore(this.lookupScratch(kbuf, ukLen), 0, ukLen, kp, seq, type, false, null));
   }
 
@@ -281,7 +318,7 @@ class SkipList {
     // The key goes into its place first and is searched for from there: every comparison
     // then reads the arena's DataView on both sides.
     copyRange(src, kOff, kOff + ukLen, this.u8, koff);
-    const kp = keyPrefix(this.u8, koff, ukLen);
+    const kp = this.prefixOf(this.u8, koff, ukLen);
     const prevs = this.prevs;
     const after = this.nextOf(this.findBefore(this.dv, koff, ukLen, kp, seq, type, false, prevs));
     assert(after === NIL || this.cmp(after, this.dv, koff, ukLen, kp, seq, type) !== 0, 'memtable: duplicate internal key');
@@ -335,9 +372,30 @@ export class Memtable {
    * arena (node records and keys, not values) is sized from it up front, so
    * inserts never pause to copy a multi-megabyte arena into a bigger one.
    */
-  constructor(expectedBytes = 0) {
+  constructor(expectedBytes = 0, referencePrefix?: Uint8Array) {
     // approximateBytes is the arena's use: 1/8 more than the expected size leaves room for the last insert.
-    this.list = new SkipList(Math.min(expectedBytes + (expectedBytes >>> 3), 1024 * 1024 * 1024));
+    this.list = new SkipList(Math.min(expectedBytes + (expectedBytes >>> 3), 1024 * 1024 * 1024), undefined, 0, referencePrefix);
+  }
+
+  /**
+   * The bytes every user key here begins with (at most 32; empty when there
+   * are fewer than 64 entries): the reference prefix for the next memtable.
+   * Keys mostly keep to a key space, and a shared prefix (fixed-width
+   * numbers' leading zeros, "user:") otherwise makes every comparison read
+   * key bytes. Keys outside it stay correct, only slower to compare.
+   */
+  commonPrefix(): Buffer {
+    const list = this.list;
+    const first = list.nextOf(HEAD);
+    if (list.count < 64 || first === NIL) return Buffer.alloc(0);
+    const last = list.findLast();
+    const a = list.keyOffset(first);
+    const b = list.keyOffset(last);
+    const max = Math.min(list.keyLength(first) - TRAILER_SIZE, list.keyLength(last) - TRAILER_SIZE, MAX_REFERENCE);
+    const u8 = list.u8;
+    let n = 0;
+    while (n < max && u8[a + n] === u8[b + n]) n++;
+    return Buffer.from(u8.subarray(a, a + n));
   }
 
   /**
@@ -385,17 +443,18 @@ export class Memtable {
    * RSS 64 MB higher over 70 flushes). `into`, when large enough, receives
    * the copy (an arena a worker gave back) instead of a new buffer.
    */
-  exportArena(into?: ArrayBuffer): { arena: ArrayBuffer; used: number } {
+  exportArena(into?: ArrayBuffer): { arena: ArrayBuffer; used: number; ref: Uint8Array } {
     const used = this.list.used;
-    if (into === undefined || into.byteLength < used) return { arena: this.list.arena.slice(0, used), used };
+    const ref = this.list.ref;
+    if (into === undefined || into.byteLength < used) return { arena: this.list.arena.slice(0, used), used, ref };
     new Uint8Array(into, 0, used).set(new Uint8Array(this.list.arena, 0, used));
-    return { arena: into, used };
+    return { arena: into, used, ref };
   }
 
-  /** A read-only memtable over exported records (in a worker): its iterator walks the entries in order. */
-  static fromArena(arena: ArrayBuffer, used: number): Memtable {
+  /** A read-only memtable over exported records (in a worker), with the reference prefix they were inserted with. */
+  static fromArena(arena: ArrayBuffer, used: number, ref?: Uint8Array): Memtable {
     const m = Object.create(Memtable.prototype) as Memtable;
-    (m as unknown as { list: SkipList }).list = new SkipList(0, arena, used);
+    (m as unknown as { list: SkipList }).list = new SkipList(0, arena, used, ref);
     return m;
   }
 
@@ -453,7 +512,7 @@ class MemtableIterator implements InternalIterator {
   }
   seekForPrev(target: Buffer): void {
     const ukLen = target.length - TRAILER_SIZE;
-    const kp = keyPrefix(target, 0, ukLen);
+    const kp = this.list.prefixOf(target, 0, ukLen);
     this.at(this.list.findBefore(this.list.lookupScratch(target, ukLen), 0, ukLen, kp, seqOf(target), typeOf(target), true, null));
   }
   next(): void {

@@ -369,3 +369,58 @@ test('memtable: exportArena copies into a given buffer when it is large enough, 
     assert.equal(n, 500);
   }
 });
+
+test('reference prefixes: order, get, seeks and an exported copy match the model for keys below, inside, above and shorter than the reference', () => {
+  for (const ref of [[0x61], [0x61, 0x62], [0x00, 0x01, 0x61], [0xff], [0x61, 0x61, 0x61, 0x61, 0x61, 0x61, 0x61, 0x61]]) {
+    const rnd = new SeededRandom(ref.length * 31 + ref[0]!);
+    const mem = new Memtable(0, Buffer.from(ref));
+    const entries: Entry[] = [];
+    const key = (): Buffer => {
+      const tail = randomUserKey(rnd, 9);
+      const cut = rnd.int(0, ref.length);
+      // Most keys begin with the reference; the others with a part of it, or anything.
+      const roll = rnd.int(0, 9);
+      return roll < 6 ? Buffer.concat([Buffer.from(ref), tail]) : roll < 8 ? Buffer.concat([Buffer.from(ref.slice(0, cut)), tail]) : tail;
+    };
+    for (let seq = 1; seq <= 3000; seq++) {
+      const uk = key();
+      const type = rnd.int(0, 4) === 0 ? ValueType.DELETE : ValueType.PUT;
+      const value = type === ValueType.DELETE ? Buffer.alloc(0) : Buffer.from(`v${seq}`);
+      mem.add(seq, type, uk, value);
+      entries.push({ ikey: makeInternalKey(uk, seq, type), value });
+    }
+    entries.sort((a, b) => compareInternalKeys(a.ikey, b.ikey));
+    const keys = entries.map((e) => e.ikey);
+    const { arena, used, ref: exportedRef } = mem.exportArena();
+    for (const m of [mem, Memtable.fromArena(arena, used, exportedRef)]) {
+      const it = m.iterator();
+      assert.deepEqual(collectForward(it), keys, `ref ${ref}`);
+      assert.deepEqual(collectBackward(it), [...keys].reverse(), `ref ${ref}`);
+      for (let round = 0; round < 500; round++) {
+        const target = makeInternalKey(key(), rnd.int(0, 3100), rnd.int(0, 1) as ValueType);
+        const ge = keys.findIndex((k) => compareInternalKeys(k, target) >= 0);
+        it.seek(target);
+        if (ge < 0) assert.equal(it.valid(), false);
+        else assert.deepEqual(it.key(), keys[ge]);
+        const le = ge < 0 ? keys.length - 1 : compareInternalKeys(keys[ge]!, target) === 0 ? ge : ge - 1;
+        it.seekForPrev(target);
+        if (le < 0) assert.equal(it.valid(), false);
+        else assert.deepEqual(it.key(), keys[le]);
+      }
+      it.close();
+    }
+    for (let round = 0; round < 500; round++) {
+      const uk = key();
+      const snap = rnd.int(0, 3100);
+      assert.deepEqual(mem.get(uk, snap), modelGet(entries, uk, snap), `get ${uk.toString('hex')} at ${snap}`);
+    }
+    // The next memtable's reference: what every key here begins with (nothing, with keys outside it).
+    assert.equal(mem.commonPrefix().length, 0);
+  }
+  const m = new Memtable();
+  for (let i = 0; i < 100; i++) m.add(i + 1, ValueType.PUT, Buffer.from(`user:${String(i).padStart(8, '0')}`), Buffer.from('v'));
+  assert.equal(m.commonPrefix().toString(), 'user:000000');
+  const few = new Memtable();
+  for (let i = 0; i < 10; i++) few.add(i + 1, ValueType.PUT, Buffer.from(`user:${i}`), Buffer.from('v'));
+  assert.equal(few.commonPrefix().length, 0, 'too few keys to go by');
+});
