@@ -102,7 +102,7 @@ interface PreparedRow extends LogRow {
 }
 
 const NUMERIC = (t: FieldType) => t === 'float' || t === 'integer';
-const SEAL_BATCH_SERIES = 500;
+const SEAL_BATCH_SERIES = 16;
 const HINTS_MAX = 1_000_000;
 /** Raw reads of at most this many chunk windows look each one up instead of scanning the range. */
 const POINT_READ_WINDOWS = 16;
@@ -699,6 +699,8 @@ export class TimeSeriesStore implements TimeSeriesService {
       }
       for (const sid of sids) this.dirty.delete(sid);
       await this.sealSeries(sids, all);
+      // Let sockets and parsed requests in between batches: a batch is one synchronous stretch of encoding.
+      if (this.dirty.size > 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
     await this.truncateLog();
   }
@@ -709,6 +711,9 @@ export class TimeSeriesStore implements TimeSeriesService {
     // Rows appended while this step awaits are not in its chunks: only the first `rows` rows of a head are removed after.
     const sealed: Array<{ sid: number; head: SeriesHead; windows: Set<number>; rows: number }> = [];
     const coldDeletes: string[] = [];
+    // A head's newest window stays open while it may still be written to; once it has been closed
+    // for sealAfterMs it is idle and sealed too.
+    const idleBefore = this.clock.nowMs() - this.windowMs - this.sealAfterMs;
     for (const sid of sids) {
       const head = this.heads.get(sid);
       if (head === undefined || head.rows === 0) continue;
@@ -717,7 +722,7 @@ export class TimeSeriesStore implements TimeSeriesService {
       const groups = head.groupRows((t) => this.windowOf(t));
       const take = new Set<number>();
       for (const w of [...groups.keys()].sort((a, b) => a - b)) {
-        if (!all && w === newest && rows < this.maxHeadRows) continue;
+        if (!all && w === newest && rows < this.maxHeadRows && w > idleBefore) continue;
         take.add(w);
         const fresh = head.rowsToChunk(groups.get(w)!);
         const existing = await this.readWindow(sid, w);

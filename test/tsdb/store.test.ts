@@ -408,3 +408,34 @@ test('sealed points leave the head log: a reopened store replays nothing and its
   assert.ok(logs.every((n) => fs.fileSize(`/ts/${n}`) === 0), JSON.stringify(logs.map((n) => [n, fs.fileSize(`/ts/${n}`)])));
   await again.close();
 });
+
+test('sealing many series lets the event loop turn between batches (requests are not held for the whole seal)', async () => {
+  const { store, clock } = await openStore({}, new MemFs(), new ManualClock(T0 + H));
+  // 100 series with points in the current window; a day later it is closed: one seal of all of them.
+  const points: TsPoint[] = [];
+  for (let h = 0; h < 100; h++) for (let i = 0; i < 60; i++) points.push(pt(`h${h}`, T0 + i * 60_000, [f('usage', h + i / 100)]));
+  await store.write(points);
+  clock.advance(D);
+  // At every event-loop turn while the seal runs: how many chunks were sealed since the last turn.
+  let sealing = true;
+  let last = store.stats().chunksSealed;
+  const sealedBefore = last;
+  let mostInOneTurn = 0;
+  const tick = (): void => {
+    const now = store.stats().chunksSealed;
+    mostInOneTurn = Math.max(mostInOneTurn, now - last);
+    last = now;
+    if (sealing) setImmediate(tick);
+  };
+  setImmediate(tick);
+  await store.maintain();
+  sealing = false;
+  tick();
+  assert.equal(store.stats().chunksSealed - sealedBefore, 100, 'idle windows are sealed by maintenance');
+  assert.equal(store.stats().headPoints, 0);
+  // Batches of 16 series, the event loop turning between them (was: all 100 in one stretch).
+  assert.ok(mostInOneTurn > 0 && mostInOneTurn <= 16, `${mostInOneTurn} chunks sealed without an event-loop turn`);
+  const count = await store.query({ measurement: 'cpu', fromMs: T0, toMs: T0 + D, aggregate: { fn: 'count' }, groupBy: [], level: 'raw' });
+  assert.equal(count.series[0]!.values[0], 6000);
+  await store.close();
+});
