@@ -36,6 +36,8 @@ export class SeriesHead {
   private seqs = new Float64Array(INITIAL_ROWS);
   private nanos: Int32Array | undefined = undefined;
   readonly columns = new Map<number, HeadColumn>();
+  /** The store's clock at the last append (how long the series has been idle). */
+  lastWriteMs = 0;
   /** Lowest head-log sequence whose rows are still here (the log must keep it). */
   minSeq = Infinity;
   minTime = Infinity;

@@ -155,6 +155,8 @@ export class TimeSeriesStore implements TimeSeriesService {
   /** Set by `open` (the log's records are replayed by `load`). */
   private headLog!: HeadLog;
   private headLogRecords: Array<{ seq: number; payload: Buffer }> = [];
+  /** The clock when the writes being applied were applied (heads note it as their last write). */
+  private applyAtMs = 0;
   /** When the head log was last synced (without syncWrites it is synced about once a second). */
   private lastLogSyncMs = 0;
   /** Writes become visible in sequence order. */
@@ -574,6 +576,7 @@ export class TimeSeriesStore implements TimeSeriesService {
   }
 
   private drainApplies(): void {
+    this.applyAtMs = this.clock.nowMs();
     for (;;) {
       if (!this.ready.has(this.nextApply)) return;
       const f = this.ready.get(this.nextApply);
@@ -601,6 +604,7 @@ export class TimeSeriesStore implements TimeSeriesService {
       this.heads.set(sid, head);
     }
     head.append(seq, timeMs, nanos, ids, types, values, c, base);
+    head.lastWriteMs = this.applyAtMs;
     this.headRows++;
     if (head.rows >= this.maxHeadRows || this.windowOf(head.minTime) !== this.windowOf(head.maxTime)) this.dirty.add(sid);
   }
@@ -711,9 +715,11 @@ export class TimeSeriesStore implements TimeSeriesService {
     // Rows appended while this step awaits are not in its chunks: only the first `rows` rows of a head are removed after.
     const sealed: Array<{ sid: number; head: SeriesHead; windows: Set<number>; rows: number }> = [];
     const coldDeletes: string[] = [];
-    // A head's newest window stays open while it may still be written to; once it has been closed
-    // for sealAfterMs it is idle and sealed too.
-    const idleBefore = this.clock.nowMs() - this.windowMs - this.sealAfterMs;
+    // A head's newest window stays open while it may still be written to. It is idle, and sealed
+    // too, once it closed sealAfterMs ago by the clock and nothing was written to the series for
+    // sealAfterMs (a backfill of old data keeps writing to its newest window: no reseal each pass).
+    const now = this.clock.nowMs();
+    const idleBefore = now - this.windowMs - this.sealAfterMs;
     for (const sid of sids) {
       const head = this.heads.get(sid);
       if (head === undefined || head.rows === 0) continue;
@@ -722,7 +728,7 @@ export class TimeSeriesStore implements TimeSeriesService {
       const groups = head.groupRows((t) => this.windowOf(t));
       const take = new Set<number>();
       for (const w of [...groups.keys()].sort((a, b) => a - b)) {
-        if (!all && w === newest && rows < this.maxHeadRows && w > idleBefore) continue;
+        if (!all && w === newest && rows < this.maxHeadRows && (w > idleBefore || head.lastWriteMs > now - this.sealAfterMs)) continue;
         take.add(w);
         const fresh = head.rowsToChunk(groups.get(w)!);
         const existing = await this.readWindow(sid, w);

@@ -439,3 +439,22 @@ test('sealing many series lets the event loop turn between batches (requests are
   assert.equal(count.series[0]!.values[0], 6000);
   await store.close();
 });
+
+test('a backfill keeps its newest windows open while it writes; maintenance seals them once the series is idle', async () => {
+  const { store, clock } = await openStore(); // the clock is 400 days past the data
+  const write = (k: number) => store.write(Array.from({ length: 10 }, (_, h) => pt(`h${h}`, T0 + k * 60_000, [f('v', k)])));
+  for (let k = 0; k < 30; k++) {
+    await write(k);
+    clock.advance(60_000);
+    await store.maintain();
+    // Every window of these series closed long ago by the clock, but they are being written to.
+    assert.equal(store.stats().chunksSealed, 0, `sealed while still written (minute ${k})`);
+  }
+  clock.advance(10 * 60_000);
+  await store.maintain();
+  assert.equal(store.stats().chunksSealed, 10);
+  assert.equal(store.stats().headPoints, 0);
+  const r = await store.query({ measurement: 'cpu', fromMs: T0, toMs: T0 + H, aggregate: { fn: 'count' }, groupBy: [], level: 'raw' });
+  assert.equal(r.series[0]!.values[0], 300);
+  await store.close();
+});
