@@ -609,6 +609,16 @@ export class TimeSeriesStore implements TimeSeriesService {
     if (head.rows >= this.maxHeadRows || this.windowOf(head.minTime) !== this.windowOf(head.maxTime)) this.dirty.add(sid);
   }
 
+  /**
+   * Whether a head's newest window is idle (sealed by maintenance): it closed
+   * sealAfterMs ago by the clock, and nothing was written to the series for
+   * sealAfterMs (a backfill of old data keeps writing to its newest window,
+   * which is not resealed at every pass).
+   */
+  private isIdle(head: SeriesHead, now: number): boolean {
+    return this.windowOf(head.maxTime) + this.windowMs + this.sealAfterMs <= now && head.lastWriteMs + this.sealAfterMs <= now;
+  }
+
   private windowOf(t: number): number {
     return Math.floor(t / this.windowMs) * this.windowMs;
   }
@@ -656,7 +666,7 @@ export class TimeSeriesStore implements TimeSeriesService {
 
   private async periodic(): Promise<void> {
     const now = this.clock.nowMs();
-    for (const [sid, head] of this.heads) if (this.windowOf(head.maxTime) + this.windowMs + this.sealAfterMs <= now) this.dirty.add(sid);
+    for (const [sid, head] of this.heads) if (this.isIdle(head, now)) this.dirty.add(sid);
     await this.sealDirty(false);
     await this.applyRetention(now);
     if (this.coldAfterMs > 0) await this.moveCold(now);
@@ -715,11 +725,8 @@ export class TimeSeriesStore implements TimeSeriesService {
     // Rows appended while this step awaits are not in its chunks: only the first `rows` rows of a head are removed after.
     const sealed: Array<{ sid: number; head: SeriesHead; windows: Set<number>; rows: number }> = [];
     const coldDeletes: string[] = [];
-    // A head's newest window stays open while it may still be written to. It is idle, and sealed
-    // too, once it closed sealAfterMs ago by the clock and nothing was written to the series for
-    // sealAfterMs (a backfill of old data keeps writing to its newest window: no reseal each pass).
+    // A head's newest window stays open while it may still be written to, unless the head is idle.
     const now = this.clock.nowMs();
-    const idleBefore = now - this.windowMs - this.sealAfterMs;
     for (const sid of sids) {
       const head = this.heads.get(sid);
       if (head === undefined || head.rows === 0) continue;
@@ -728,7 +735,7 @@ export class TimeSeriesStore implements TimeSeriesService {
       const groups = head.groupRows((t) => this.windowOf(t));
       const take = new Set<number>();
       for (const w of [...groups.keys()].sort((a, b) => a - b)) {
-        if (!all && w === newest && rows < this.maxHeadRows && (w > idleBefore || head.lastWriteMs > now - this.sealAfterMs)) continue;
+        if (!all && w === newest && rows < this.maxHeadRows && !this.isIdle(head, now)) continue;
         take.add(w);
         const fresh = head.rowsToChunk(groups.get(w)!);
         const existing = await this.readWindow(sid, w);
