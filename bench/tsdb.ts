@@ -3,8 +3,8 @@
  * on this machine, in one run, loopback only, on a TSBS-like "cpu-only" data
  * set (bench/lib/tsdb-data.ts).
  *
- *   npm run bench:tsdb -- [--hosts 100] [--days 1] [--variant tsbs|sensor|both] [--runs 1]
- *                         [--rounds 3] [--draws 10] [--concurrency 4] [--batch 10000]
+ *   npm run bench:tsdb -- [--hosts 100] [--days 1] [--variant tsbs|sensor|both] [--runs 3]
+ *                         [--rounds 10] [--draws 10] [--concurrency 4] [--batch 10000]
  *                         [--queries single-groupby-1-1-1,…] [--warmup 3] [--server-warmup 30]
  *                         [--no-vm] [--out bench/results]
  *

@@ -50,8 +50,8 @@ export const USAGE = `Usage: npm run bench:tsdb -- [flags]
                      on a cold JIT for its first several hundred requests)
   --days D           days of data at 10 s per row (default 1)
   --variant V        tsbs | sensor | both: full-precision floats, two decimals, or both (default both)
-  --runs R           full ingest runs per database and variant into fresh dirs, median reported (default 1)
-  --rounds R         timed rounds per query type (default 3, minimum 3)
+  --runs R           full ingest runs per database and variant into fresh dirs, median reported (default 3)
+  --rounds R         timed rounds per query type (default 10, minimum 3)
   --draws N          random parameter draws per query type and round (default 10; lastpoint: 1)
   --concurrency C    write requests in flight while loading (default 4)
   --batch L          lines per write request (default 10000)
@@ -69,8 +69,8 @@ export function parseTsdbArgs(argv: readonly string[]): TsdbBenchConfig | 'help'
     hosts: 100,
     days: 1,
     variants: [...VARIANTS],
-    runs: 1,
-    rounds: 3,
+    runs: 3,
+    rounds: 10,
     draws: 10,
     concurrency: 4,
     batchLines: 10_000,
