@@ -188,23 +188,50 @@ export function cloneAgg(a: Agg): Agg {
 }
 
 /**
- * A bucket record: per field id, an Agg. Encoding (version 2):
+ * A bucket record: per field id, an Agg. Encoding (version 3; version 2 is
+ * still read):
  *
- *   u8 version (2) · varint field count, then per field:
- *     varint field id · varint count · value sum · value min · value max · value first · value last
- *     · varint (first time - bucket start) · varint (last time - bucket start)
+ *   u8 version (3) · varint field count, then per field:
+ *     varint field id · u8 flags
+ *     [unless flags bit 5] varint count · varint (firstTs - bucket start) · zigzag varint (lastTs - firstTs)
+ *     values, by the scale s = flags bits 0–4:
+ *       s = 0: five tagged values (below): sum min max first last
+ *       s ≥ 1: first, last, min and max are m / 10^k exactly, k = s - 1, as
+ *              zigzag varint mFirst · zigzag varint (mLast - mFirst)
+ *              · varint (mMax - max(mFirst, mLast)) · varint (min(mFirst, mLast) - mMin)
+ *              then the sum: a tagged value when flags bit 6, otherwise
+ *              zigzag varint (mSum - round(count × (mMin + mMax) / 2)) · zigzag varint d:
+ *              the sum is mSum / 10^k moved by d units in the last place (its
+ *              magnitude's bit pattern + d, same sign), which carries the
+ *              rounding of a floating-point running sum exactly
+ *   Flags bit 5: count and times are those of the previous field (fields
+ *   written together share them).
  *
- * A value is a tag byte and its payload: 0 → f64 LE; 1..16 → the value is
- * m / 10^(tag-1) exactly, with m as a zigzag varint (two-decimal sensor
- * readings take 2–4 bytes instead of 8); 17 → the same value as the
- * previous one of this field (first == min, ...). Times are inside the
- * bucket, so their offsets are small.
+ * A tagged value is a tag byte and its payload: 0 → f64 LE; 1..16 → the
+ * value is m / 10^(tag-1) exactly, with m as a zigzag varint; 17 → the same
+ * value as the previous one of this field (first == min, ...).
+ *
+ * Version 2 (written before 2026-12): u8 version (2) · varint field count,
+ * then per field: varint field id · varint count · five tagged values (sum
+ * min max first last) · varint (firstTs - bucket start) · varint (lastTs -
+ * bucket start).
+ *
+ * Two-decimal sensor data takes ~13 bytes per field and hour in version 3,
+ * ~29 in version 2: the values of one bucket are close to each other, so
+ * their differences are short.
  */
-const VERSION = 2;
+const VERSION_2 = 2;
+const VERSION = 3;
 const TAG_F64 = 0;
 const TAG_SAME = 17;
 const MAX_DIGITS = 15;
 const POW10 = Array.from({ length: MAX_DIGITS + 1 }, (_, k) => 10 ** k);
+const FLAG_SAME_META = 0x20;
+const FLAG_SUM_TAGGED = 0x40;
+const SCALE_MASK = 0x1f;
+/** Largest unit-in-the-last-place correction of a sum the residual form carries. */
+const MAX_ULPS = 2 ** 40;
+const TWO_32 = 4294967296;
 
 /** Digits k (0..15) such that v = m / 10^k exactly with m a safe integer, or -1. */
 function decimalDigits(v: number): number {
@@ -220,63 +247,214 @@ function decimalDigits(v: number): number {
 const zz = (n: number) => (n >= 0 ? n * 2 : -n * 2 - 1);
 const unzz = (z: number) => (z % 2 === 0 ? z / 2 : -(z + 1) / 2);
 
+const f64 = new Float64Array(1);
+const u32 = new Uint32Array(f64.buffer);
+const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
+const LO = 1 - HI;
+
+/**
+ * (bits of `a`'s magnitude) - (bits of `b`'s magnitude), when both have the
+ * same sign bit and the difference is within ±MAX_ULPS; otherwise undefined.
+ */
+function ulpDistance(a: number, b: number): number | undefined {
+  f64[0] = a;
+  const ah = u32[HI]!;
+  const al = u32[LO]!;
+  f64[0] = b;
+  const bh = u32[HI]!;
+  const bl = u32[LO]!;
+  if ((ah ^ bh) >>> 31 !== 0) return undefined;
+  const d = ((ah & 0x7fffffff) - (bh & 0x7fffffff)) * TWO_32 + (al - bl);
+  return Math.abs(d) <= MAX_ULPS ? d : undefined;
+}
+
+/** `b` with its magnitude's bit pattern moved by d, or undefined when that leaves the sign's range. */
+function addUlps(b: number, d: number): number | undefined {
+  f64[0] = b;
+  const sign = u32[HI]! & 0x80000000;
+  const total = u32[LO]! + d;
+  const carry = Math.floor(total / TWO_32);
+  const hi = (u32[HI]! & 0x7fffffff) + carry;
+  if (hi < 0 || hi > 0x7fffffff) return undefined;
+  u32[HI] = (sign | hi) >>> 0;
+  u32[LO] = total - carry * TWO_32;
+  return f64[0]!;
+}
+
+/** Writes a tagged value; returns the new offset. */
+function putTagged(buf: Buffer, off: number, v: number, prev: number | undefined): number {
+  if (prev !== undefined && Object.is(v, prev)) {
+    buf[off++] = TAG_SAME;
+    return off;
+  }
+  const k = decimalDigits(v);
+  const m = k < 0 ? 0 : Math.round(v * POW10[k]!);
+  if (k >= 0 && Math.abs(m) < 2 ** 52) {
+    buf[off++] = k + 1;
+    return putVarint(buf, off, zz(m));
+  }
+  buf[off++] = TAG_F64;
+  return buf.writeDoubleLE(v, off);
+}
+
+/** The decimal form of one aggregate's values, or undefined when they have none. */
+function decimalForm(a: Agg): { k: number; mFirst: number; mLast: number; mMin: number; mMax: number } | undefined {
+  let k = -1;
+  for (const v of [a.first, a.last, a.min, a.max]) {
+    const d = decimalDigits(v);
+    if (d < 0) return undefined;
+    if (d > k) k = d;
+  }
+  const p = POW10[k]!;
+  const mFirst = Math.round(a.first * p);
+  const mLast = Math.round(a.last * p);
+  const mMin = Math.round(a.min * p);
+  const mMax = Math.round(a.max * p);
+  for (const m of [mFirst, mLast, mMin, mMax]) if (!(Math.abs(m) < 2 ** 52)) return undefined;
+  if (mFirst / p !== a.first || mLast / p !== a.last || mMin / p !== a.min || mMax / p !== a.max) return undefined;
+  if (mMax < Math.max(mFirst, mLast) || mMin > Math.min(mFirst, mLast)) return undefined;
+  return { k, mFirst, mLast, mMin, mMax };
+}
+
+function sumPrediction(count: number, mMin: number, mMax: number): number {
+  return Math.round((count * (mMin + mMax)) / 2);
+}
+
 export function encodeBucket(fields: ReadonlyMap<number, Agg>, bucketStartMs: number): Buffer {
-  const buf = Buffer.allocUnsafe(1 + 9 + fields.size * (2 * 9 + 5 * 10 + 2 * 9));
+  const buf = Buffer.allocUnsafe(1 + 9 + fields.size * (9 + 1 + 3 * 9 + 5 * 10 + 2 * 9));
   let off = 0;
   buf[off++] = VERSION;
   off = putVarint(buf, off, fields.size);
+  let prev: Agg | undefined;
   for (const [id, a] of fields) {
     off = putVarint(buf, off, id);
-    off = putVarint(buf, off, a.count);
-    let prev: number | undefined;
-    for (const v of [a.sum, a.min, a.max, a.first, a.last]) {
-      if (prev !== undefined && Object.is(v, prev)) buf[off++] = TAG_SAME;
-      else {
-        const k = decimalDigits(v);
-        const m = k < 0 ? 0 : Math.round(v * POW10[k]!);
-        if (k >= 0 && Math.abs(m) < 2 ** 52) {
-          buf[off++] = k + 1;
-          off = putVarint(buf, off, zz(m));
-        } else {
-          buf[off++] = TAG_F64;
-          off = buf.writeDoubleLE(v, off);
-        }
-      }
-      prev = v;
+    const flagsAt = off++;
+    let flags = 0;
+    if (prev !== undefined && prev.count === a.count && prev.firstTs === a.firstTs && prev.lastTs === a.lastTs) flags |= FLAG_SAME_META;
+    else {
+      off = putVarint(buf, off, a.count);
+      off = putVarint(buf, off, a.firstTs - bucketStartMs);
+      off = putVarint(buf, off, zz(a.lastTs - a.firstTs));
     }
-    off = putVarint(buf, off, a.firstTs - bucketStartMs);
-    off = putVarint(buf, off, a.lastTs - bucketStartMs);
+    prev = a;
+    const d = decimalForm(a);
+    if (d === undefined) {
+      let before: number | undefined;
+      for (const v of [a.sum, a.min, a.max, a.first, a.last]) {
+        off = putTagged(buf, off, v, before);
+        before = v;
+      }
+    } else {
+      flags |= d.k + 1;
+      off = putVarint(buf, off, zz(d.mFirst));
+      off = putVarint(buf, off, zz(d.mLast - d.mFirst));
+      off = putVarint(buf, off, d.mMax - Math.max(d.mFirst, d.mLast));
+      off = putVarint(buf, off, Math.min(d.mFirst, d.mLast) - d.mMin);
+      const p = POW10[d.k]!;
+      const mSum = Math.round(a.sum * p);
+      const prediction = sumPrediction(a.count, d.mMin, d.mMax);
+      const residual = mSum - prediction;
+      let ulps: number | undefined;
+      if (Number.isSafeInteger(mSum) && Number.isSafeInteger(prediction) && Number.isSafeInteger(residual) && prediction + residual === mSum) {
+        ulps = ulpDistance(a.sum, mSum / p);
+        // The decoder's arithmetic must give back this very sum.
+        if (ulps !== undefined && !Object.is(addUlps(mSum / p, ulps), a.sum)) ulps = undefined;
+      }
+      if (ulps === undefined) {
+        flags |= FLAG_SUM_TAGGED;
+        off = putTagged(buf, off, a.sum, undefined);
+      } else {
+        off = putVarint(buf, off, zz(residual));
+        off = putVarint(buf, off, zz(ulps));
+      }
+    }
+    buf[flagsAt] = flags;
   }
   return buf.subarray(0, off);
 }
 
 export function decodeBucket(buf: Buffer, bucketStartMs: number, what = '<rollup>'): Map<number, Agg> {
+  if (buf.length < 2 || (buf[0] !== VERSION && buf[0] !== VERSION_2)) throw corruption(what, 0, 'unknown rollup record version');
   const out = new Map<number, Agg>();
-  const cur = { pos: 0 };
-  if (buf.length < 2 || buf[0] !== VERSION) throw corruption(what, 0, 'unknown rollup record version');
-  cur.pos = 1;
+  const cur = { pos: 1 };
   const n = getVar(buf, cur, what);
-  const vals = [0, 0, 0, 0, 0];
-  for (let i = 0; i < n; i++) {
-    const id = getVar(buf, cur, what);
-    const count = getVar(buf, cur, what);
-    for (let j = 0; j < 5; j++) {
-      if (cur.pos >= buf.length) throw corruption(what, cur.pos, 'truncated rollup record');
-      const tag = buf[cur.pos++]!;
-      if (tag === TAG_F64) {
-        if (cur.pos + 8 > buf.length) throw corruption(what, cur.pos, 'truncated rollup record');
-        vals[j] = buf.readDoubleLE(cur.pos);
-        cur.pos += 8;
-      } else if (tag === TAG_SAME && j > 0) vals[j] = vals[j - 1]!;
-      else if (tag >= 1 && tag <= MAX_DIGITS + 1) vals[j] = unzz(getVar(buf, cur, what)) / POW10[tag - 1]!;
-      else throw corruption(what, cur.pos - 1, `bad value tag ${tag} in rollup record`);
+  if (buf[0] === VERSION_2) {
+    const vals = [0, 0, 0, 0, 0];
+    for (let i = 0; i < n; i++) {
+      const id = getVar(buf, cur, what);
+      const count = getVar(buf, cur, what);
+      getTaggedValues(buf, cur, vals, what);
+      const firstTs = bucketStartMs + getVar(buf, cur, what);
+      const lastTs = bucketStartMs + getVar(buf, cur, what);
+      out.set(id, { count, sum: vals[0]!, min: vals[1]!, max: vals[2]!, first: vals[3]!, last: vals[4]!, firstTs, lastTs });
     }
-    const firstTs = bucketStartMs + getVar(buf, cur, what);
-    const lastTs = bucketStartMs + getVar(buf, cur, what);
-    out.set(id, { count, sum: vals[0]!, min: vals[1]!, max: vals[2]!, first: vals[3]!, last: vals[4]!, firstTs, lastTs });
+  } else {
+    let prev: Agg | undefined;
+    const vals = [0, 0, 0, 0, 0];
+    for (let i = 0; i < n; i++) {
+      const id = getVar(buf, cur, what);
+      if (cur.pos >= buf.length) throw corruption(what, cur.pos, 'truncated rollup record');
+      const flags = buf[cur.pos++]!;
+      const scale = flags & SCALE_MASK;
+      if (flags & 0x80 || scale > MAX_DIGITS + 1 || (scale === 0 && flags & FLAG_SUM_TAGGED)) throw corruption(what, cur.pos - 1, `bad flags ${flags} in rollup record`);
+      let count: number;
+      let firstTs: number;
+      let lastTs: number;
+      if (flags & FLAG_SAME_META) {
+        if (prev === undefined) throw corruption(what, cur.pos - 1, 'first field of a rollup record refers to a previous one');
+        ({ count, firstTs, lastTs } = prev);
+      } else {
+        count = getVar(buf, cur, what);
+        firstTs = bucketStartMs + getVar(buf, cur, what);
+        lastTs = firstTs + unzz(getVar(buf, cur, what));
+      }
+      let a: Agg;
+      if (scale === 0) {
+        getTaggedValues(buf, cur, vals, what);
+        a = { count, sum: vals[0]!, min: vals[1]!, max: vals[2]!, first: vals[3]!, last: vals[4]!, firstTs, lastTs };
+      } else {
+        const p = POW10[scale - 1]!;
+        const mFirst = unzz(getVar(buf, cur, what));
+        const mLast = mFirst + unzz(getVar(buf, cur, what));
+        const mMax = Math.max(mFirst, mLast) + getVar(buf, cur, what);
+        const mMin = Math.min(mFirst, mLast) - getVar(buf, cur, what);
+        let sum: number;
+        if (flags & FLAG_SUM_TAGGED) {
+          vals[0] = 0;
+          getTagged(buf, cur, vals, 0, what);
+          sum = vals[0];
+        } else {
+          const mSum = sumPrediction(count, mMin, mMax) + unzz(getVar(buf, cur, what));
+          const s = addUlps(mSum / p, unzz(getVar(buf, cur, what)));
+          if (s === undefined) throw corruption(what, cur.pos, 'rollup sum correction out of range');
+          sum = s;
+        }
+        a = { count, sum, min: mMin / p, max: mMax / p, first: mFirst / p, last: mLast / p, firstTs, lastTs };
+      }
+      out.set(id, a);
+      prev = a;
+    }
   }
   if (cur.pos !== buf.length) throw corruption(what, cur.pos, 'trailing bytes after rollup record');
   return out;
+}
+
+/** Reads the tagged value j of `vals` (17 copies value j-1). */
+function getTagged(buf: Buffer, cur: { pos: number }, vals: number[], j: number, what: string): void {
+  if (cur.pos >= buf.length) throw corruption(what, cur.pos, 'truncated rollup record');
+  const tag = buf[cur.pos++]!;
+  if (tag === TAG_F64) {
+    if (cur.pos + 8 > buf.length) throw corruption(what, cur.pos, 'truncated rollup record');
+    vals[j] = buf.readDoubleLE(cur.pos);
+    cur.pos += 8;
+  } else if (tag === TAG_SAME && j > 0) vals[j] = vals[j - 1]!;
+  else if (tag >= 1 && tag <= MAX_DIGITS + 1) vals[j] = unzz(getVar(buf, cur, what)) / POW10[tag - 1]!;
+  else throw corruption(what, cur.pos - 1, `bad value tag ${tag} in rollup record`);
+}
+
+/** Reads five tagged values: sum min max first last. */
+function getTaggedValues(buf: Buffer, cur: { pos: number }, vals: number[], what: string): void {
+  for (let j = 0; j < 5; j++) getTagged(buf, cur, vals, j, what);
 }
 
 function getVar(buf: Buffer, cur: { pos: number }, what: string): number {
