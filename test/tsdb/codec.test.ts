@@ -16,6 +16,7 @@ import {
   decodePresence,
   decodeStrings,
   decodeTimestamps,
+  timestampsCodecName,
   encodeBooleans,
   encodeColumn,
   encodeFloats,
@@ -35,7 +36,7 @@ import {
 } from '../../src/tsdb/codec/index.js';
 import { encodeFloatsDelta, floatsCodecDetail } from '../../src/tsdb/codec/floats.js';
 import { encodeIntegersRice } from '../../src/tsdb/codec/integers.js';
-import { RiceBlocks, WordWriter, zigzagSize } from '../../src/tsdb/codec/bits.js';
+import { RiceBlocks, varintSize, WordWriter, zigzagSize } from '../../src/tsdb/codec/bits.js';
 import type { FieldType, FieldValue } from '../../src/tsdb/types.js';
 
 const RUNS = { seed: 42, numRuns: 300 };
@@ -739,11 +740,55 @@ test('encoders reject values they cannot represent exactly (INVALID_ARGUMENT)', 
 
 // ---- sizes ----
 
-test('size: 720 timestamps at exactly 10 s cost about 1 bit each (< 120 bytes)', () => {
+test('size: 720 timestamps at exactly 10 s are one run (< 16 bytes); with a few gaps, a few runs', () => {
   const ts = Array.from({ length: 720 }, (_, i) => 1_700_000_000_000 + i * 10_000);
   const enc = encodeTimestamps(ts);
-  assert.ok(enc.length < 120, `${enc.length} bytes`);
+  assert.equal(timestampsCodecName(enc), 'runs');
+  assert.ok(enc.length < 16, `${enc.length} bytes`);
   assert.deepEqual(decodeTimestamps(enc, 720), ts);
+  // Three points missing: five runs, still far below the 1 bit a point of delta-of-delta.
+  const gappy = ts.filter((_, i) => i !== 100 && i !== 101 && i !== 500);
+  const g = encodeTimestamps(gappy);
+  assert.equal(timestampsCodecName(g), 'runs');
+  assert.ok(g.length < 30, `${g.length} bytes`);
+  assert.deepEqual(decodeTimestamps(g, gappy.length), gappy);
+  // Jittered times are many short runs: delta-of-delta stays smaller.
+  const rng = new SeededRandom(9);
+  const jittered = ts.map((t) => t + rng.int(0, 40));
+  const j = encodeTimestamps(jittered);
+  assert.equal(timestampsCodecName(j), 'dod');
+  assert.deepEqual(decodeTimestamps(j, 720), jittered);
+});
+
+test('timestamps: the encoder writes runs only when no larger than the least delta-of-delta takes', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: -1e12, max: 1e12 }),
+      fc.array(fc.tuple(fc.constantFrom(1, 10_000, 60_000, 2 ** 40), fc.integer({ min: 1, max: 300 })), { minLength: 1, maxLength: 12 }),
+      (t0, runs) => {
+        const ts = [t0];
+        for (const [d, len] of runs) for (let i = 0; i < len; i++) ts.push(ts[ts.length - 1]! + d);
+        const enc = encodeTimestamps(ts);
+        assert.deepEqual(decodeTimestamps(enc, ts.length), ts);
+        if (ts.length >= 3) {
+          // Delta-of-delta takes at least its header and a bit per point after the second.
+          const dodFloor = encodeTimestamps(ts.slice(0, 2)).length + Math.ceil((ts.length - 2) / 8);
+          const merged: Array<[number, number]> = [];
+          for (const [d, len] of runs) {
+            const last = merged[merged.length - 1];
+            if (last !== undefined && last[0] === d) last[1] += len;
+            else merged.push([d, len]);
+          }
+          const runsSize = 1 + zigzagSize(t0) + merged.reduce((n, [d, len]) => n + varintSize(d) + varintSize(len), 0);
+          if (runsSize <= dodFloor) {
+            assert.equal(timestampsCodecName(enc), 'runs');
+            assert.equal(enc.length, runsSize);
+          } else assert.equal(timestampsCodecName(enc), 'dod');
+        }
+      },
+    ),
+    RUNS,
+  );
 });
 
 test('size: 720 two-decimal random-walk floats pick decimal at under half the gorilla size', () => {
@@ -872,7 +917,7 @@ test('corruption: every truncation of a valid encoding throws CORRUPTION', () =>
     const enc = encodeIntegers(xs);
     assertPrefixesCorrupt(enc, (b) => decodeIntegers(b, xs.length), `integers ${integersCodecName(enc)}`);
   }
-  for (const ts of [[5], [5, 10], Array.from({ length: 100 }, (_, i) => i * 1000 + rnd.int(0, 30)), [-MAX, MAX]]) {
+  for (const ts of [[5], [5, 10], Array.from({ length: 100 }, (_, i) => i * 1000 + rnd.int(0, 30)), [-MAX, MAX], [0, 10, 20, 30, 45, 60, 75]]) {
     assertPrefixesCorrupt(encodeTimestamps(ts), (b) => decodeTimestamps(b, ts.length), 'timestamps');
   }
   for (const ss of [['a', 'b', 'a', 'a'], ['x', 'yy', 'zzz', 'é🙂']]) {
@@ -919,6 +964,11 @@ test('corruption: unknown codec ids, inconsistent counts and bad fields throw CO
   assertCorrupt(() => decodeStrings(Buffer.from([1, 1, 1, 0x61, 1, 2]), 1), 'dictionary index out of range');
   assertCorrupt(() => decodeTimestamps(Buffer.from([1, 10, 0]), 2), 'zero delta');
   assertCorrupt(() => decodeTimestamps(Buffer.from([2, 4, 2]), 2), 'varint timestamps not ascending');
+  assertCorrupt(() => decodeTimestamps(Buffer.from([3, 0, 10, 3]), 3), 'timestamp run longer than the count');
+  assertCorrupt(() => decodeTimestamps(Buffer.from([3, 0, 10, 1]), 3), 'timestamp runs shorter than the count');
+  assertCorrupt(() => decodeTimestamps(Buffer.from([3, 0, 0, 2]), 3), 'timestamp run of delta 0');
+  assertCorrupt(() => decodeTimestamps(Buffer.from([3, 0, 10, 0, 10, 2]), 3), 'timestamp run of length 0');
+  assertCorrupt(() => decodeTimestamps(Buffer.from([3, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 10, 1]), 2), 'timestamp run past 2^53');
   assertCorrupt(() => decodeFloats(Buffer.concat([encodeFloats([1, 1]), Buffer.from([0])]), 2), 'trailing byte');
   assertCorrupt(() => decodeIntegers(Buffer.from([1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]), 1), 'varint beyond 2^53');
   // A gorilla stream whose first entry reuses a window that was never defined.
@@ -1055,6 +1105,7 @@ test('corruption: random bytes never crash a decoder with anything but CORRUPTIO
     [encodeIntegersRice(walk(new SeededRandom(4), 300, 200))!, (b) => decodeIntegers(b, 300)],
     [encodeIntegersRice(steadyCounter(new SeededRandom(4), 300, 0, 1000, 30), true)!, (b) => decodeIntegers(b, 300)],
     [encodeTimestamps(Array.from({ length: 50 }, (_, i) => i * 1000 + (i % 3))), (b) => decodeTimestamps(b, 50)],
+    [encodeTimestamps(Array.from({ length: 300 }, (_, i) => i * 1000 + (i > 100 ? 500 : 0))), (b) => decodeTimestamps(b, 300)],
     [encodeStrings(Array.from({ length: 50 }, (_, i) => `s${i % 4}`)), (b) => decodeStrings(b, 50)],
   ];
   fc.assert(

@@ -18,14 +18,20 @@
  *         '11111' + 1 bit s + 53 bits q    dod = s ? -q-1 : q
  *   2 varint: the zigzag varint of every timestamp; used when some delta is
  *     2^53 or more and so not exact as a double.
+ *   3 runs: zigzag varint t0, then runs of equal deltas until count - 1
+ *     deltas are given: varint delta (>= 1) · varint run length (>= 1).
  *
- * Regular data (a fixed interval) costs one bit per point after the second.
+ * The encoder writes runs when they are no larger than the least that
+ * delta-of-delta could take (one bit per point after the second): a fixed
+ * interval with a few gaps costs a few bytes per chunk instead of one bit
+ * per point.
  */
 import { invalidArgument } from '../../base/index.js';
-import { BitReader, BitWriter, ByteReader, ByteWriter, checkCount } from './bits.js';
+import { BitReader, BitWriter, ByteReader, ByteWriter, checkCount, varintSize } from './bits.js';
 
 export const TS_DOD = 1;
 export const TS_VARINT = 2;
+export const TS_RUNS = 3;
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const TWO_32 = 4294967296;
@@ -33,7 +39,7 @@ const TWO_32 = 4294967296;
 /** The human name of the mode that wrote `buf`. */
 export function timestampsCodecName(buf: Uint8Array): string {
   if (buf.length === 0) return 'empty';
-  return buf[0] === TS_DOD ? 'dod' : buf[0] === TS_VARINT ? 'varint' : 'unknown';
+  return buf[0] === TS_DOD ? 'dod' : buf[0] === TS_VARINT ? 'varint' : buf[0] === TS_RUNS ? 'runs' : 'unknown';
 }
 
 export function encodeTimestamps(times: ArrayLike<number>): Buffer {
@@ -53,6 +59,19 @@ export function encodeTimestamps(times: ArrayLike<number>): Buffer {
   if (!deltasFit) {
     head.byte(TS_VARINT);
     for (let i = 0; i < n; i++) head.zigzag(times[i]!);
+    return head.finish();
+  }
+  if (n >= 3 && runsSize(times) <= varintSize(times[1]! - times[0]!) + ((n - 2 + 7) >> 3)) {
+    head.byte(TS_RUNS);
+    head.zigzag(times[0]!);
+    for (let i = 1; i < n; ) {
+      const d = times[i]! - times[i - 1]!;
+      let j = i + 1;
+      while (j < n && times[j]! - times[j - 1]! === d) j++;
+      head.varint(d);
+      head.varint(j - i);
+      i = j;
+    }
     return head.finish();
   }
   head.byte(TS_DOD);
@@ -87,6 +106,20 @@ export function encodeTimestamps(times: ArrayLike<number>): Buffer {
   return w.finish();
 }
 
+/** Bytes of the runs mode after its first byte and t0: (delta, length) varint pairs. */
+function runsSize(times: ArrayLike<number>): number {
+  let size = 0;
+  const n = times.length;
+  for (let i = 1; i < n; ) {
+    const d = times[i]! - times[i - 1]!;
+    let j = i + 1;
+    while (j < n && times[j]! - times[j - 1]! === d) j++;
+    size += varintSize(d) + varintSize(j - i);
+    i = j;
+  }
+  return size;
+}
+
 export function decodeTimestamps(buf: Uint8Array, count: number): number[] {
   checkCount(count, 'timestamps');
   const r = new ByteReader(buf);
@@ -95,7 +128,8 @@ export function decodeTimestamps(buf: Uint8Array, count: number): number[] {
     return [];
   }
   const mode = r.byte();
-  if (count > buf.length * 8 + 2) r.fail(`timestamps: ${count} values cannot fit in ${buf.length} bytes`, 0);
+  // Runs are compact by design; the other modes take at least a bit per value.
+  if (mode !== TS_RUNS && count > buf.length * 8 + 2) r.fail(`timestamps: ${count} values cannot fit in ${buf.length} bytes`, 0);
   const out = new Array<number>(count);
   if (mode === TS_VARINT) {
     if (count > r.remaining) r.fail(`timestamps: ${count} values cannot fit in ${r.remaining} bytes`);
@@ -104,6 +138,23 @@ export function decodeTimestamps(buf: Uint8Array, count: number): number[] {
       const t = r.zigzag();
       if (t > MAX_SAFE || t < -MAX_SAFE || !(t > prev)) r.fail(`timestamps: value ${i} is out of range or not ascending`);
       out[i] = prev = t;
+    }
+    r.expectEnd('timestamps');
+    return out;
+  }
+  if (mode === TS_RUNS) {
+    let t = r.zigzag();
+    if (t > MAX_SAFE || t < -MAX_SAFE) r.fail('timestamps: first value out of range');
+    out[0] = t;
+    for (let i = 1; i < count; ) {
+      const d = r.varint();
+      const len = r.varint();
+      if (d < 1 || len < 1 || len > count - i) r.fail(`timestamps: bad run at value ${i}`);
+      for (const end = i + len; i < end; i++) {
+        t += d;
+        if (t > MAX_SAFE) r.fail(`timestamps: value ${i} out of range`);
+        out[i] = t;
+      }
     }
     r.expectEnd('timestamps');
     return out;
