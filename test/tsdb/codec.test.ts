@@ -128,6 +128,16 @@ function walk(rnd: SeededRandom, n: number, step: number): number[] {
   return Array.from({ length: n }, () => (x += rnd.int(-step, step)));
 }
 
+/** Values whose zigzag deltas are uniform over w bits, w cycling through `widths` block (128 deltas) by block. */
+function zigzagBlocks(rnd: SeededRandom, n: number, widths: number[]): number[] {
+  let x = 0;
+  return Array.from({ length: n }, (_, i) => {
+    if (i === 0) return x;
+    const z = rnd.int(0, 2 ** widths[Math.floor((i - 1) / 128) % widths.length]! - 1);
+    return (x += z % 2 === 0 ? z / 2 : -(z + 1) / 2);
+  });
+}
+
 /** Standard normal draws (Box–Muller, the second output kept for the next call), as bench/lib/tsdb-data.ts draws them. */
 function normals(rng: SeededRandom): () => number {
   let spare: number | undefined;
@@ -459,32 +469,77 @@ test('rice blocks round-trip arbitrary 64-bit codes (the shared entropy stage of
   );
   const rice = new RiceBlocks(16);
   fc.assert(
-    fc.property(fc.array(code, { maxLength: 700 }), (codes) => {
+    fc.property(fc.array(code, { maxLength: 700 }), fc.boolean(), (codes, shared) => {
       const m = codes.length;
       rice.reserve(m);
       codes.forEach(([h, l], i) => {
         rice.zh[i] = h;
         rice.zl[i] = l;
       });
-      const bits = rice.plan(m);
+      const bits = rice.plan(m, shared);
       const ww = new WordWriter(bits, 'test');
       rice.write(ww, m);
       const buf = ww.finish();
       const br = new BitReader(buf);
-      rice.read(br, m, 'test');
+      rice.read(br, m, 'test', shared);
       br.expectEnd('test');
       assert.deepEqual(
         Array.from({ length: m }, (_, i) => [rice.zh[i], rice.zl[i]]),
         codes,
       );
-      // Never worse than escaping every code (mode 1, Q = 0: 7 + w bits each) after the block headers.
-      const escapeAll = codes.reduce((a, [h, l]) => a + 7 + (h !== 0 ? 64 - Math.clz32(h) : 32 - Math.clz32(l)), 11 * Math.ceil(m / 128));
+      // Never worse than escaping every code (mode 1, Q = 0: 7 + w bits each) after the block
+      // headers (and, shared, the header bit of every block after the first).
+      const blocks = Math.ceil(m / 128);
+      const headers = 11 * blocks + (shared && blocks > 0 ? blocks - 1 : 0);
+      const escapeAll = codes.reduce((a, [h, l]) => a + 7 + (h !== 0 ? 64 - Math.clz32(h) : 32 - Math.clz32(l)), headers);
       assert.ok(bits <= escapeAll, `${bits} > ${escapeAll}`);
       assert.equal(buf.length, Math.ceil(bits / 8));
       rice.release();
     }),
     RUNS,
   );
+});
+
+test('rice blocks with shared headers: a stationary column pays ~1 bit a block after the first header; the old format still reads', () => {
+  const normal = normals(new SeededRandom(5));
+  const m = 1024;
+  const zs = Array.from({ length: m }, () => {
+    const d = Math.round(normal() * 100);
+    return d < 0 ? -2 * d - 1 : 2 * d + 0;
+  });
+  const sizes = [true, false].map((shared) => {
+    const rice = new RiceBlocks(16);
+    rice.reserve(m);
+    zs.forEach((z, i) => {
+      rice.zh[i] = 0;
+      rice.zl[i] = z;
+    });
+    const bits = rice.plan(m, shared);
+    const ww = new WordWriter(bits, 'test');
+    rice.write(ww, m);
+    const br = new BitReader(ww.finish());
+    rice.read(br, m, 'test', shared);
+    br.expectEnd('test');
+    assert.deepEqual(Array.from(rice.zl.subarray(0, m)), zs);
+    return bits;
+  });
+  // Eight blocks: seven 11-bit headers become 1-bit "as before" marks where the previous block's
+  // parameters cost at most 10 bits more than the block's best (measured: 50 bits saved).
+  assert.ok(sizes[0]! <= sizes[1]! - 7 * 5, `shared ${sizes[0]} bits, full headers ${sizes[1]}`);
+  // A single block is the same in both formats: an old column decodes from the new bytes with the flag cleared.
+  const walk = fullPrecisionWalk(new SeededRandom(3), 100);
+  const f = encodeFloatsDelta(walk);
+  const old = Buffer.from(f);
+  old[1] = old[1]! & 127;
+  assert.notEqual(old[1], f[1]);
+  assert.deepEqual(decodeFloats(old, 100), Float64Array.from(walk));
+  const ints = walk.map((x) => Math.round(x * 1000));
+  const r = encodeIntegersRice(ints)!;
+  assert.equal(integersCodecName(r), 'rice');
+  const oldR = Buffer.from(r);
+  oldR[0] = 7;
+  assert.equal(integersCodecName(oldR), 'rice-v1');
+  assert.deepEqual(decodeIntegers(oldR, ints.length), ints);
 });
 
 // ---- round trips ----
@@ -697,7 +752,8 @@ test('encodeColumn / decodeColumn / codecOf by field type', () => {
     ['float', fullPrecisionWalk(rnd, n), 'delta'],
     ['float', new Array<number>(n).fill(-0), 'const'],
     ['integer', Array.from({ length: n }, (_, i) => 1000 + i * 5 + (i > 150 ? (i - 150) * 2 : 0)), 'simple8b'],
-    ['integer', walk(rnd, n, 1000), 'bitpack'],
+    // Zigzag deltas uniform over 10 bits, then 2, then 10: rice needs a new header per block, bitpack is no longer per code.
+    ['integer', zigzagBlocks(rnd, n, [10, 2]), 'bitpack'],
     ['integer', Array.from({ length: n }, (_, i) => 1000 + i * 5), 'rice-dod'],
     ['integer', steadyCounter(rnd, n, 1e9, 1000, 50), 'rice-dod'],
     ['integer', benchSensorColumns(7, 0, n)[0]!.map((x) => Math.round(x * 100)), 'rice'],
@@ -933,7 +989,7 @@ test('corruption: unknown codec ids, inconsistent counts and bad fields throw CO
   const ints = encodeIntegers([1, 5, 9, 100]);
   const ts = encodeTimestamps([10, 20, 30, 45]);
   const strs = encodeStrings(['a', 'b', 'a']);
-  for (const id of [0, 9, 0x55, 255]) {
+  for (const id of [0, 11, 0x55, 255]) {
     const patch = (b: Buffer) => {
       const c = Buffer.from(b);
       c[0] = id;
@@ -984,7 +1040,9 @@ test('corruption: unknown codec ids, inconsistent counts and bad fields throw CO
   assertCorrupt(() => decodeFloats(del, 301), 'delta count too large');
   assertCorrupt(() => decodeFloats(del, 299), 'delta count too small');
   assertCorrupt(() => decodeFloats(Buffer.concat([del, Buffer.from([0xff])]), 300), 'delta trailing byte');
-  for (const hdr of [128, 200, 255]) {
+  // Every header byte has a meaning now (shift, order, shared headers); with the shared-headers bit
+  // flipped, block headers are read as codes or the reverse, and this stream's ends do not meet.
+  for (const hdr of [del[1]! ^ 128]) {
     const c = Buffer.from(del);
     c[1] = hdr;
     assertCorrupt(() => decodeFloats(c, 300), `delta header byte ${hdr}`);

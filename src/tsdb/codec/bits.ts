@@ -328,8 +328,17 @@ export class WordWriter {
  * no bits); with Q = 1 it is bit packing in k + 1 bits. Escapes carry
  * outliers.
  *
+ * With shared headers (the format the encoders write now; the older one,
+ * every header in full, is still read), every block after the first starts
+ * with one bit instead: 1 = the previous block's (k, Q, mode) again, 0 = an
+ * 11-bit header follows. Stationary data (a sensor's noise, a random walk's
+ * steps) keeps one k for the whole column, so its headers cost ~1 bit a
+ * block instead of 11.
+ *
  * The encoder picks for each block the (k, Q, mode) of the smallest size,
- * k searched around the median bit length of z. In mode 1 it also escapes a
+ * k searched around the median bit length of z, and with shared headers
+ * keeps the previous block's parameters when that costs no more in total
+ * (1 bit against 12 for a new header). In mode 1 it also escapes a
  * code with q = 0 when that is shorter (z = 0, a repeat, costs Q + 7 bits
  * instead of k + 1).
  */
@@ -340,6 +349,12 @@ export const RICE_MAX_Q = 15;
 export const RICE_HEADER_BITS = 11;
 /** Bits of an escape's width field. */
 export const RICE_ESC_BITS = 7;
+
+/** The fewest bits the headers of m codes take (m > 0 is at least one block). */
+export function riceHeaderBitsMin(m: number, shared: boolean): number {
+  const blocks = Math.ceil(m / RICE_BLOCK);
+  return blocks === 0 ? 0 : shared ? RICE_HEADER_BITS + blocks - 1 : blocks * RICE_HEADER_BITS;
+}
 
 /** Per block being planned: bit lengths (65 counts), and counts by bit length and top five bits (65 x 16). */
 const rHist = new Int32Array(65);
@@ -373,6 +388,10 @@ export class RiceBlocks {
   private blockK = new Uint8Array(0);
   private blockQ = new Uint8Array(0);
   private blockMode = new Uint8Array(0);
+  /** Per block: 1 when it repeats the previous block's parameters (shared headers only). */
+  private blockSame = new Uint8Array(0);
+  /** Whether the last `plan` shares headers. */
+  private shared = false;
 
   /** `keep`: scratch kept between calls covers sequences of up to this many codes. */
   constructor(private readonly keep = 1 << 16) {}
@@ -389,12 +408,16 @@ export class RiceBlocks {
   release(): void {
     if (this.zh.length > this.keep) {
       this.zh = this.zl = new Uint32Array(0);
-      this.ws = this.tops = this.blockK = this.blockQ = this.blockMode = new Uint8Array(0);
+      this.ws = this.tops = this.blockK = this.blockQ = this.blockMode = this.blockSame = new Uint8Array(0);
     }
   }
 
-  /** Chooses the parameters of every block of the m codes in `zh`/`zl`; returns their size in bits. */
-  plan(m: number): number {
+  /**
+   * Chooses the parameters of every block of the m codes in `zh`/`zl`, with
+   * shared headers unless `shared` is false; returns their size in bits.
+   */
+  plan(m: number, shared = true): number {
+    this.shared = shared;
     if (this.ws.length < m || this.ws.length === 0) {
       const cap = Math.max(m, 1024);
       this.ws = new Uint8Array(cap);
@@ -406,6 +429,7 @@ export class RiceBlocks {
       this.blockK = new Uint8Array(cap);
       this.blockQ = new Uint8Array(cap);
       this.blockMode = new Uint8Array(cap);
+      this.blockSame = new Uint8Array(cap);
     }
     const zhs = this.zh;
     const zls = this.zl;
@@ -462,12 +486,29 @@ export class RiceBlocks {
     } else {
       for (let k = k0 - 1, prev = c0; k >= kLo && this.costAtK(k, len, sw) < prev; k--) prev = this.bestBits;
     }
+    let bits = RICE_HEADER_BITS + this.bestBits;
+    this.blockSame[j] = 0;
+    if (this.shared && j > 0) {
+      // One bit says "as before" or "new header follows".
+      const k = this.blockK[j - 1]!;
+      const Q = this.blockQ[j - 1]!;
+      const mode = this.blockMode[j - 1]!;
+      const again = this.costOf(k, Q, mode, len, sw);
+      if (again <= RICE_HEADER_BITS + this.bestBits) {
+        this.bestK = k;
+        this.bestQ = Q;
+        this.bestMode = mode;
+        this.blockSame[j] = 1;
+        bits = again;
+      }
+      bits += 1;
+    }
     // Clear the rows of the top-bits histogram this block used.
     for (let i = from; i < to; i++) if (ws[i]! >= 2) bTop[ws[i]! * 16 + tops[i]! - 16] = 0;
     this.blockK[j] = this.bestK;
     this.blockQ[j] = this.bestQ;
     this.blockMode[j] = this.bestMode;
-    return RICE_HEADER_BITS + this.bestBits;
+    return bits;
   }
 
   /** The best plan of the block just histogrammed by `planBlock` so far (its cost in bits and parameters). */
@@ -482,8 +523,6 @@ export class RiceBlocks {
    * size in bits, and makes it the block's best plan when it beats that.
    */
   private costAtK(k: number, len: number, totalW: number): number {
-    const bHist = rHist;
-    const bTop = rTop;
     const cntLE = rCntLE;
     const sumLE = rSumLE;
     const qCount = rQCount;
@@ -491,30 +530,7 @@ export class RiceBlocks {
     let best = Infinity;
     let bestQ = 0;
     let bestMode = 1;
-    // Counts and summed bit lengths by quotient q = floor(z / 2^k), capped at RICE_MAX_Q + 1.
-    qCount.fill(0);
-    qWidth.fill(0);
-    qCount[0] = cntLE[k]!;
-    qWidth[0] = sumLE[k]!;
-    if (k + 1 <= 64) {
-      qCount[1] = bHist[k + 1]!;
-      qWidth[1] = (k + 1) * bHist[k + 1]!;
-    }
-    for (let d = 2; d <= 4 && k + d <= 64; d++) {
-      const w = k + d;
-      if (bHist[w] === 0) continue;
-      const base = w * 16;
-      for (let x = 0; x < 16; x++) {
-        const cnt = bTop[base + x]!;
-        if (cnt === 0) continue;
-        const q = (16 + x) >>> (5 - d);
-        qCount[q]! += cnt;
-        qWidth[q]! += w * cnt;
-      }
-    }
-    const capAt = Math.min(64, k + 4);
-    qCount[RICE_MAX_Q + 1] = len - cntLE[capAt]!;
-    qWidth[RICE_MAX_Q + 1] = totalW - sumLE[capAt]!;
+    this.quotients(k, len, totalW);
     // Mode 0: every q at most RICE_MAX_Q; Q = the largest q.
     let qMax = RICE_MAX_Q + 1;
     while (qMax > 0 && qCount[qMax] === 0) qMax--;
@@ -552,6 +568,64 @@ export class RiceBlocks {
     return best;
   }
 
+  /** The size in bits of the block histogrammed by `planBlock` coded with exactly (k, Q, mode); Infinity when mode 0 cannot code it. */
+  private costOf(k: number, Q: number, mode: number, len: number, totalW: number): number {
+    const qCount = rQCount;
+    const qWidth = rQWidth;
+    this.quotients(k, len, totalW);
+    let bits = 0;
+    if (mode === 0) {
+      for (let q = Q + 1; q <= RICE_MAX_Q + 1; q++) if (qCount[q]! > 0) return Infinity;
+      bits = len * k - qCount[Q]!;
+      for (let q = 0; q <= Q; q++) bits += qCount[q]! * (q + 1);
+      return bits;
+    }
+    let escN = len;
+    let escW = totalW;
+    for (let q = 0; q < Q; q++) {
+      bits += qCount[q]! * (k + q + 1);
+      escN -= qCount[q]!;
+      escW -= qWidth[q]!;
+    }
+    bits += escN * (Q + RICE_ESC_BITS) + escW;
+    const lim = k - Q - RICE_ESC_BITS;
+    if (Q > 0 && lim >= 0) bits -= rCntLE[lim]! * (lim + 1) - rSumLE[lim]!;
+    return bits;
+  }
+
+  /** Counts and summed bit lengths of the block's codes by quotient q = floor(z / 2^k), capped at RICE_MAX_Q + 1, into rQCount/rQWidth. */
+  private quotients(k: number, len: number, totalW: number): void {
+    const bHist = rHist;
+    const bTop = rTop;
+    const cntLE = rCntLE;
+    const sumLE = rSumLE;
+    const qCount = rQCount;
+    const qWidth = rQWidth;
+    qCount.fill(0);
+    qWidth.fill(0);
+    qCount[0] = cntLE[k]!;
+    qWidth[0] = sumLE[k]!;
+    if (k + 1 <= 64) {
+      qCount[1] = bHist[k + 1]!;
+      qWidth[1] = (k + 1) * bHist[k + 1]!;
+    }
+    for (let d = 2; d <= 4 && k + d <= 64; d++) {
+      const w = k + d;
+      if (bHist[w] === 0) continue;
+      const base = w * 16;
+      for (let x = 0; x < 16; x++) {
+        const cnt = bTop[base + x]!;
+        if (cnt === 0) continue;
+        const q = (16 + x) >>> (5 - d);
+        qCount[q]! += cnt;
+        qWidth[q]! += w * cnt;
+      }
+    }
+    const capAt = Math.min(64, k + 4);
+    qCount[RICE_MAX_Q + 1] = len - cntLE[capAt]!;
+    qWidth[RICE_MAX_Q + 1] = totalW - sumLE[capAt]!;
+  }
+
   /** Writes the m codes planned by the last `plan(m)`. */
   write(bw: WordWriter, m: number): void {
     const zhs = this.zh;
@@ -563,7 +637,8 @@ export class RiceBlocks {
       const k = this.blockK[j]!;
       const Q = this.blockQ[j]!;
       const esc = this.blockMode[j]!;
-      bw.write((k << 5) | (Q << 1) | esc, RICE_HEADER_BITS);
+      if (this.shared && j > 0) bw.write(this.blockSame[j]!, 1);
+      if (!this.shared || j === 0 || this.blockSame[j] === 0) bw.write((k << 5) | (Q << 1) | esc, RICE_HEADER_BITS);
       const allOnes = (1 << Q) - 1;
       const escBelow = esc === 1 && Q > 0 ? k - Q - RICE_ESC_BITS : -1;
       for (let i = b; i < to; i++) {
@@ -591,15 +666,16 @@ export class RiceBlocks {
    * CORRUPTION, prefixed with `what`, on a truncated stream, an escape wider
    * than 64 bits or a code of 2^64 or more.
    */
-  read(br: BitReader, m: number, what: string): void {
-    // Codes may take no bits (k = Q = 0), but every block has a header.
-    if (br.remaining < Math.ceil(m / RICE_BLOCK) * RICE_HEADER_BITS) br.fail(`${what}: ${m} codes cannot fit in the remaining bits`);
+  read(br: BitReader, m: number, what: string, shared: boolean): void {
+    // Codes may take no bits (k = Q = 0), but every block has a header or a header bit.
+    if (br.remaining < riceHeaderBitsMin(m, shared)) br.fail(`${what}: ${m} codes cannot fit in the remaining bits`);
     this.reserve(m);
     const zhs = this.zh;
     const zls = this.zl;
+    let header = 0;
     for (let b = 0; b < m; b += RICE_BLOCK) {
       const stop = Math.min(b + RICE_BLOCK, m);
-      const header = br.readBits(RICE_HEADER_BITS);
+      if (!shared || b === 0 || br.readBits(1) === 0) header = br.readBits(RICE_HEADER_BITS);
       const k = header >>> 5;
       const Q = (header >>> 1) & 15;
       const esc = header & 1;

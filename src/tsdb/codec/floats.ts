@@ -31,8 +31,9 @@
  * are monotone in the value; within a binade, consecutive keys differ by the
  * value change in ulps. Arithmetic is modulo 2^64, so every column (NaNs,
  * infinities, sign changes) is representable. After the id byte:
- *   byte     s + 64 * (order - 1): shift s (0..63), order 1 or 2; values >= 128
- *            are invalid
+ *   byte     s + 64 * (order - 1) + 128 * shared: shift s (0..63), order 1
+ *            or 2, and whether the blocks share headers (below; written
+ *            before 2026-12 without)
  *   then a bit stream (MSB first, padded with 1 bits):
  *   64 bits  the first value's bit pattern (big-endian IEEE 754)
  *   codes    count - 1 codes: for i = 1 .. count-1, with d[i] = key[i] - key[i-1]
@@ -47,7 +48,9 @@
  *     q = Q in mode 1 (escape)     7 bits w (0..64), then z in w bits
  *   Mode 0 with Q = 0 is plain bit packing in k bits (k = 0: every z is 0, in
  *   no bits); with Q = 1 it is bit packing in k + 1 bits. Escapes carry
- *   outliers (NaN, jumps across binades or zero).
+ *   outliers (NaN, jumps across binades or zero). With shared headers, each
+ *   block after the first starts with one bit instead of its header: 1 = the
+ *   previous block's (k, Q, mode), 0 = an 11-bit header follows.
  *
  * The delta encoder keeps the order whose deltas have the smaller summed bit
  * lengths, s = their common trailing zero bits (29 or more for float32 data), and for
@@ -58,7 +61,7 @@
  * integer rice codecs (integers.ts ids 7 and 8).
  */
 import { corruption } from '../../base/index.js';
-import { BitReader, BitWriter, ByteReader, ByteWriter, CHUNK_FILE, checkCount, HI, LO, RICE_BLOCK, RICE_HEADER_BITS, RiceBlocks, width64, WordWriter } from './bits.js';
+import { BitReader, BitWriter, ByteReader, ByteWriter, CHUNK_FILE, checkCount, HI, LO, RiceBlocks, riceHeaderBitsMin, width64, WordWriter } from './bits.js';
 import { decodeIntegersRange, encodeIntegers, integersCodecName } from './integers.js';
 
 export const FLOAT_GORILLA = 1;
@@ -352,6 +355,8 @@ function decimalEncode(f: Float64Array): Buffer | undefined {
 
 /** Bits before the blocks: id byte, header byte, first value. */
 const DELTA_HEAD_BITS = 80;
+/** Header byte bit: the Rice blocks share headers (bits.ts). */
+const DELTA_SHARED_HEADERS = 128;
 /** Scratch kept between calls covers columns of up to this many values. */
 const SCRATCH_KEEP = 1 << 16;
 
@@ -404,7 +409,7 @@ function releaseScratch(): void {
 function deltaPlan(u: Uint32Array, n: number, beatBytes: number): number {
   const m = n - 1;
   ensureScratch(m);
-  const fixedBits = DELTA_HEAD_BITS + Math.ceil(m / RICE_BLOCK) * RICE_HEADER_BITS;
+  const fixedBits = DELTA_HEAD_BITS + riceHeaderBitsMin(m, true);
   const dhs = sDh;
   const dls = sDl;
   // Pass 1: the key deltas d (stored), and for both orders the OR of the values (common
@@ -496,7 +501,7 @@ function deltaPlan(u: Uint32Array, n: number, beatBytes: number): number {
 function deltaWrite(u: Uint32Array, n: number, bits: number): Buffer {
   const bw = new WordWriter(bits, 'floats: delta');
   bw.write(FLOAT_DELTA, 8);
-  bw.write(planShift + 64 * (planOrder - 1), 8);
+  bw.write(DELTA_SHARED_HEADERS | (planShift + 64 * (planOrder - 1)), 8);
   bw.write(u[HI]!, 32);
   bw.write(u[LO]!, 32);
   rice.write(bw, n - 1);
@@ -506,14 +511,14 @@ function deltaWrite(u: Uint32Array, n: number, bits: number): Buffer {
 
 function deltaDecode(buf: Uint8Array, count: number): Float64Array {
   if (buf.length < 2) throw corruption(CHUNK_FILE, buf.length, 'floats: delta header truncated');
-  const hdr = buf[1]!;
-  if (hdr >= 128) throw corruption(CHUNK_FILE, 1, `floats: delta header byte ${hdr} is invalid`);
+  const shared = (buf[1]! & DELTA_SHARED_HEADERS) !== 0;
+  const hdr = buf[1]! & ~DELTA_SHARED_HEADERS;
   const t = hdr & 63;
   const order = hdr >= 64 ? 2 : 1;
   const m = count - 1;
   const br = new BitReader(buf, 2, buf.length);
-  // Codes may take no bits (k = Q = 0), but every block has a header.
-  if (br.remaining < 64 + Math.ceil(m / RICE_BLOCK) * RICE_HEADER_BITS) {
+  // Codes may take no bits (k = Q = 0), but every block has a header or a header bit.
+  if (br.remaining < 64 + riceHeaderBitsMin(m, shared)) {
     br.fail(`floats: ${count} values cannot fit in ${buf.length} bytes`);
   }
   const out = new Uint32Array(count * 2);
@@ -521,7 +526,7 @@ function deltaDecode(buf: Uint8Array, count: number): Float64Array {
   const l0 = br.readBits(32);
   out[HI] = h0;
   out[LO] = l0;
-  rice.read(br, m, 'floats: delta');
+  rice.read(br, m, 'floats: delta', shared);
   br.expectEnd('floats: delta');
   const zhs = rice.zh;
   const zls = rice.zl;

@@ -18,17 +18,19 @@
  *                   every value (count of them) in simple8b words
  *   6 bitpack-for   zigzag varint min, then v[i] - min for every value in
  *                   bitpack blocks
- *   7 rice      zigzag varint v0, then a bit stream (MSB first, padded with 1
+ *   9 rice      zigzag varint v0, then a bit stream (MSB first, padded with 1
  *               bits) of count-1 codes z = zigzag(v[i] - v[i-1]), i = 1..count-1,
- *               in blocks of limited Rice codes (below)
- *   8 rice-dod  zigzag varint v0, zigzag varint d1 = v1 - v0 (when count >= 2),
+ *               in blocks of limited Rice codes with shared headers (below)
+ *  10 rice-dod  zigzag varint v0, zigzag varint d1 = v1 - v0 (when count >= 2),
  *               then a bit stream of count-2 codes (none when count < 3)
  *               z = zigzag(d[i] - d[i-1]), d[i] = v[i] - v[i-1], i = 2..count-1,
- *               in blocks of limited Rice codes
+ *               in blocks of limited Rice codes with shared headers
+ *   7, 8        rice-v1 and rice-dod-v1: 9 and 10 with every block header in
+ *               full, as written before 2026-12 (still read)
  *
  * The encoder uses const when it applies. Otherwise it sizes every candidate
  * that applies without writing it and writes only the smallest (ties go to
- * the lower id, so 7 and 8 appear only where they save bytes):
+ * the candidate sized first, so the rice codecs appear only where they save bytes):
  *   - when every |delta| < 2^52: the zigzag deltas in simple8b, bitpack and
  *     rice; and, when every |delta of deltas| < 2^52 too and their summed
  *     bit lengths are smaller than those of the deltas (smooth data: steady
@@ -52,7 +54,9 @@
  * Blocks of limited Rice codes (the same blocks as the float delta codec's,
  * one implementation: RiceBlocks in bits.ts): the codes come in blocks of
  * 128 (the last block may be shorter). A block starts with a header of 6 bits
- * k, 4 bits Q, 1 bit mode; each code is a limited Rice code, q ones followed
+ * k, 4 bits Q, 1 bit mode (with shared headers, every block after the first
+ * starts with one bit instead: 1 = the previous block's header again, 0 = a
+ * header follows); each code is a limited Rice code, q ones followed
  * by a 0 when q < Q, or Q ones alone:
  *   q < Q, or q = Q in mode 0    z = q * 2^k + r, r in the next k bits
  *   q = Q in mode 1 (escape)     7 bits w (0..64), then z in w bits
@@ -84,8 +88,11 @@ export const INT_BITPACK = 3;
 export const INT_VARINT = 4;
 export const INT_SIMPLE8B_FOR = 5;
 export const INT_BITPACK_FOR = 6;
-export const INT_RICE = 7;
-export const INT_RICE_DOD = 8;
+/** Rice codecs written before 2026-12: every block header in full (still read). */
+export const INT_RICE_V1 = 7;
+export const INT_RICE_DOD_V1 = 8;
+export const INT_RICE = 9;
+export const INT_RICE_DOD = 10;
 
 const INT_NAMES: Record<number, string> = {
   [INT_CONST]: 'const',
@@ -94,6 +101,8 @@ const INT_NAMES: Record<number, string> = {
   [INT_VARINT]: 'varint',
   [INT_SIMPLE8B_FOR]: 'simple8b-for',
   [INT_BITPACK_FOR]: 'bitpack-for',
+  [INT_RICE_V1]: 'rice-v1',
+  [INT_RICE_DOD_V1]: 'rice-dod-v1',
   [INT_RICE]: 'rice',
   [INT_RICE_DOD]: 'rice-dod',
 };
@@ -373,6 +382,8 @@ export function decodeIntegersRange(buf: Uint8Array, start: number, end: number,
       }
       return out;
     }
+    case INT_RICE_V1:
+    case INT_RICE_DOD_V1:
     case INT_RICE:
     case INT_RICE_DOD:
       return riceDecode(r, id, count, out, what);
@@ -389,7 +400,7 @@ function riceDecode(r: ByteReader, id: number, count: number, out: number[], wha
   out[0] = v;
   let d = 0;
   let from = 1;
-  const dod = id === INT_RICE_DOD;
+  const dod = id === INT_RICE_DOD || id === INT_RICE_DOD_V1;
   if (dod && count >= 2) {
     d = r.zigzag();
     v += d;
@@ -401,7 +412,7 @@ function riceDecode(r: ByteReader, id: number, count: number, out: number[], wha
   const label = `${what}: ${INT_NAMES[id]}`;
   const br = new BitReader(r.buf, r.pos, r.end);
   const rice = riceDelta;
-  rice.read(br, m, label);
+  rice.read(br, m, label, id === INT_RICE || id === INT_RICE_DOD);
   br.expectEnd(label);
   const zhs = rice.zh;
   const zls = rice.zl;
