@@ -224,8 +224,8 @@ const VERSION_2 = 2;
 const VERSION = 3;
 const TAG_F64 = 0;
 const TAG_SAME = 17;
-const MAX_DIGITS = 15;
-const POW10 = Array.from({ length: MAX_DIGITS + 1 }, (_, k) => 10 ** k);
+export const MAX_DIGITS = 15;
+export const POW10 = Array.from({ length: MAX_DIGITS + 1 }, (_, k) => 10 ** k);
 const FLAG_SAME_META = 0x20;
 const FLAG_SUM_TAGGED = 0x40;
 const SCALE_MASK = 0x1f;
@@ -234,7 +234,7 @@ const MAX_ULPS = 2 ** 40;
 const TWO_32 = 4294967296;
 
 /** Digits k (0..15) such that v = m / 10^k exactly with m a safe integer, or -1. */
-function decimalDigits(v: number): number {
+export function decimalDigits(v: number): number {
   if (!Number.isFinite(v) || Object.is(v, -0)) return -1;
   for (let k = 0; k <= MAX_DIGITS; k++) {
     const m = Math.round(v * POW10[k]!);
@@ -256,7 +256,7 @@ const LO = 1 - HI;
  * (bits of `a`'s magnitude) - (bits of `b`'s magnitude), when both have the
  * same sign bit and the difference is within ±MAX_ULPS; otherwise undefined.
  */
-function ulpDistance(a: number, b: number): number | undefined {
+export function ulpDistance(a: number, b: number): number | undefined {
   f64[0] = a;
   const ah = u32[HI]!;
   const al = u32[LO]!;
@@ -269,7 +269,7 @@ function ulpDistance(a: number, b: number): number | undefined {
 }
 
 /** `b` with its magnitude's bit pattern moved by d, or undefined when that leaves the sign's range. */
-function addUlps(b: number, d: number): number | undefined {
+export function addUlps(b: number, d: number): number | undefined {
   f64[0] = b;
   const sign = u32[HI]! & 0x80000000;
   const total = u32[LO]! + d;
@@ -316,7 +316,7 @@ function decimalForm(a: Agg): { k: number; mFirst: number; mLast: number; mMin: 
   return { k, mFirst, mLast, mMin, mMax };
 }
 
-function sumPrediction(count: number, mMin: number, mMax: number): number {
+export function sumPrediction(count: number, mMin: number, mMax: number): number {
   return Math.round((count * (mMin + mMax)) / 2);
 }
 

@@ -17,6 +17,7 @@ import type { ObjectStore } from './object-store.js';
 import { planSegments } from './planner.js';
 import { DAY_MS, HOUR_MS, LEVEL_CODE, addRows, bucketEnd, bucketStart, decodeBucket, encodeBucket, finerLevel, intervalStart, mergeAgg } from './rollup.js';
 import type { Agg } from './rollup.js';
+import { decodeDayHours, encodeDayHours, isDayRecord } from './rollup-day.js';
 import { SeriesIndex, canonicalSeriesKey, sortTags } from './series-index.js';
 import type { SeriesEntry } from './series-index.js';
 import { ROLLUP_LEVELS } from './types.js';
@@ -841,8 +842,10 @@ export class TimeSeriesStore implements TimeSeriesService {
           if (!keep) continue;
           const cutoff = now - keep;
           const code = LEVEL_CODE[level];
-          for (const [k] of await this.db.scanRange(rollupKey(sid, code, -(2 ** 52)), rollupKey(sid, code, bucketStart(level, cutoff)))) {
-            if (bucketEnd(level, timeOfKey(k, TAG.rollup)) <= cutoff) batch.delete(k);
+          for (const [k, v] of await this.db.scanRange(rollupKey(sid, code, -(2 ** 52)), rollupKey(sid, code, bucketStart(level, cutoff)))) {
+            // A day record of 1h buckets goes when its whole day has expired.
+            const t = timeOfKey(k, TAG.rollup);
+            if ((level === '1h' && isDayRecord(v) ? t + DAY_MS : bucketEnd(level, t)) <= cutoff) batch.delete(k);
           }
         }
       }
@@ -1255,10 +1258,8 @@ export class TimeSeriesStore implements TimeSeriesService {
       }
       for (const seg of plan.segments) {
         if (seg.level === 'raw') continue;
-        const code = LEVEL_CODE[seg.level];
-        for (const [k, v] of await this.db.scanRange(rollupKey(sid, code, seg.fromMs), rollupKey(sid, code, seg.toMs))) {
-          const b = timeOfKey(k, TAG.rollup);
-          for (const [id, a] of decodeBucket(v, b, `rollup ${sid}/${seg.level}@${b}`)) if (ids.has(id)) aggOf(id).addAgg(bucketOf(b), a);
+        for (const [b, fields] of await readRollups(this.db, sid, seg.level, seg.fromMs, seg.toMs)) {
+          for (const [id, a] of fields) if (ids.has(id)) aggOf(id).addAgg(bucketOf(b), a);
         }
       }
       if (q.groupBy === undefined) {
@@ -1495,6 +1496,25 @@ function lowerBound(times: readonly number[], t: number): number {
 }
 
 /**
+ * The stored buckets of `level` starting in [from, to) of a series, in time
+ * order. 1h buckets live in day records (rollup-day.ts), or, when written
+ * before those, in single-bucket records like the other levels (rollup.ts).
+ */
+async function readRollups(db: DB, sid: number, level: RollupLevel, from: number, to: number): Promise<Array<[number, Map<number, Agg>]>> {
+  const code = LEVEL_CODE[level];
+  const out: Array<[number, Map<number, Agg>]> = [];
+  const scanFrom = level === '1h' ? bucketStart('1d', from) : from;
+  for (const [k, v] of await db.scanRange(rollupKey(sid, code, scanFrom), rollupKey(sid, code, to))) {
+    const t = timeOfKey(k, TAG.rollup);
+    const what = `rollup ${sid}/${level}@${t}`;
+    if (level === '1h' && isDayRecord(v)) {
+      for (const [h, fields] of decodeDayHours(v, t, what)) if (h >= from && h < to) out.push([h, fields]);
+    } else if (t >= from) out.push([t, decodeBucket(v, t, what)]);
+  }
+  return out;
+}
+
+/**
  * Rollup updates of one maintenance step: 1h buckets recomputed from a
  * window's merged raw rows, then each coarser bucket touched recomputed
  * from the finer level below it (reading through the updates pending in
@@ -1552,7 +1572,9 @@ class RollupWriter {
         for (const start of starts) out.set(start, await this.combine(sid, finer, start, bucketEnd(level, start)));
       }
     }
+    for (const [sid, buckets] of this.pending.get('1h')!) await this.writeHours(sid, buckets);
     for (const level of ROLLUP_LEVELS) {
+      if (level === '1h') continue;
       for (const [sid, buckets] of this.pending.get(level)!) {
         for (const [t, fields] of buckets) {
           const k = rollupKey(sid, LEVEL_CODE[level], t);
@@ -1566,14 +1588,47 @@ class RollupWriter {
     }
   }
 
+  /**
+   * Puts the 1h bucket changes of a series into the batch: one day record
+   * per UTC day touched, holding that day's stored buckets with the changes
+   * applied (single-bucket 1h records of the day, written before day
+   * records, are folded in and deleted).
+   */
+  private async writeHours(sid: number, changes: ReadonlyMap<number, Map<number, Agg> | null>): Promise<void> {
+    const days = new Map<number, Array<[number, Map<number, Agg> | null]>>();
+    for (const [t, fields] of changes) {
+      const day = bucketStart('1d', t);
+      let list = days.get(day);
+      if (list === undefined) days.set(day, (list = []));
+      list.push([t, fields]);
+    }
+    const code = LEVEL_CODE['1h'];
+    for (const [day, list] of days) {
+      const hours = new Map<number, Map<number, Agg>>();
+      for (const [k, v] of await this.db.scanRange(rollupKey(sid, code, day), rollupKey(sid, code, day + DAY_MS))) {
+        const t = timeOfKey(k, TAG.rollup);
+        const what = `rollup ${sid}/1h@${t}`;
+        if (isDayRecord(v)) for (const [h, fields] of decodeDayHours(v, t, what)) hours.set(h, fields);
+        else hours.set(t, decodeBucket(v, t, what));
+        if (t !== day) this.batch.delete(k);
+      }
+      for (const [t, fields] of list) {
+        if (fields === null || fields.size === 0) hours.delete(t);
+        else {
+          hours.set(t, fields);
+          this.written++;
+        }
+      }
+      const key = rollupKey(sid, code, day);
+      if (hours.size === 0) this.batch.delete(key);
+      else this.batch.put(key, encodeDayHours(day, hours));
+    }
+  }
+
   /** The aggregate of `level` buckets in [from, to) of a series: stored ones overlaid with this step's. */
   private async combine(sid: number, level: RollupLevel, from: number, to: number): Promise<Map<number, Agg> | null> {
-    const code = LEVEL_CODE[level];
     const parts = new Map<number, Map<number, Agg> | null>();
-    for (const [k, v] of await this.db.scanRange(rollupKey(sid, code, from), rollupKey(sid, code, to))) {
-      const t = timeOfKey(k, TAG.rollup);
-      parts.set(t, decodeBucket(v, t, `rollup ${sid}/${level}@${t}`));
-    }
+    for (const [t, fields] of await readRollups(this.db, sid, level, from, to)) parts.set(t, fields);
     for (const [t, fields] of this.bucketsOf(level, sid)) if (t >= from && t < to) parts.set(t, fields);
     const out = new Map<number, Agg>();
     for (const fields of parts.values()) {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isStrataError } from '../../src/base/index.js';
 import { addPoint, decodeBucket, encodeBucket, newAgg } from '../../src/tsdb/rollup.js';
+import { decodeDayHours, encodeDayHours, isDayRecord } from '../../src/tsdb/rollup-day.js';
 import type { Agg } from '../../src/tsdb/rollup.js';
 
 const B = Date.UTC(2024, 0, 1);
@@ -123,4 +124,104 @@ test('truncated or unknown records are CORRUPTION', () => {
   const bad = Buffer.from(buf);
   bad[0] = 9;
   assert.throws(() => decodeBucket(bad, B), (e: unknown) => isStrataError(e, 'CORRUPTION'));
+});
+
+// ---- day records of 1h buckets ----
+
+const DAY = Date.UTC(2024, 0, 1);
+const HOUR = 3_600_000;
+
+/** An hour's aggregate built point by point (times inside hour h of DAY). */
+const hourAgg = (h: number, point: fc.Arbitrary<number>) =>
+  fc.array(fc.tuple(fc.integer({ min: 0, max: HOUR - 1 }), point), { minLength: 1, maxLength: 60 }).map((pts) => {
+    const a = newAgg(DAY + h * HOUR + pts[0]![0], pts[0]![1]);
+    for (const [t, v] of pts.slice(1)) addPoint(a, DAY + h * HOUR + t, v);
+    return a;
+  });
+
+const dayOf = (point: fc.Arbitrary<number>) =>
+  fc
+    .array(fc.tuple(fc.integer({ min: 0, max: 23 }), fc.array(fc.tuple(fc.integer({ min: 0, max: 40 }), fc.boolean()), { minLength: 1, maxLength: 4 })), { minLength: 1, maxLength: 24 })
+    .chain((hours) =>
+      fc.tuple(...hours.map(([h, fields]) => fc.tuple(fc.constant(h), fc.tuple(...fields.map(([id, decimal]) => fc.tuple(fc.constant(id), hourAgg(h, decimal ? point : fc.double()))))))),
+    )
+    .map((hours) => {
+      const m = new Map<number, Map<number, Agg>>();
+      for (const [h, fields] of hours) m.set(DAY + h * HOUR, new Map(fields));
+      return m;
+    });
+
+function sameDay(back: Map<number, Map<number, Agg>>, day: Map<number, Map<number, Agg>>): void {
+  assert.deepEqual([...back.keys()], [...day.keys()].sort((a, b) => a - b));
+  for (const [h, fields] of day) {
+    const got = back.get(h)!;
+    assert.equal(got.size, fields.size, `hour ${h}`);
+    for (const [id, a] of fields) sameAgg(got.get(id), a, `hour ${(h - DAY) / HOUR} field ${id}`);
+  }
+}
+
+test('day records of 1h buckets round-trip bit for bit: decimal and full-precision fields, gaps, NaN, -0', () => {
+  const point = fc.oneof(
+    { weight: 8, arbitrary: fc.integer({ min: -100_000, max: 100_000 }).map((m) => m / 100) },
+    { weight: 1, arbitrary: fc.integer({ min: -(2 ** 45), max: 2 ** 45 }) },
+    { weight: 1, arbitrary: fc.constantFrom(NaN, -0, 1e-300, 1e15, Infinity) },
+  );
+  fc.assert(
+    fc.property(dayOf(point), (day) => {
+      sameDay(decodeDayHours(encodeDayHours(DAY, day), DAY), day);
+    }),
+    { seed: 11, numRuns: 300 },
+  );
+});
+
+/** Ten fields of two-decimal random walks, a reading every 10 s, for `hours` hours of DAY. */
+function sensorDay(hours: number): Map<number, Map<number, Agg>> {
+  let seed = 99;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const day = new Map<number, Map<number, Agg>>();
+  const walk = Array.from({ length: 10 }, () => 5000);
+  for (let h = 0; h < hours; h++) {
+    const fields = new Map<number, Agg>();
+    for (let f = 0; f < 10; f++) {
+      let a: Agg | undefined;
+      for (let t = DAY + h * HOUR; t < DAY + (h + 1) * HOUR; t += 10_000) {
+        walk[f] = Math.max(0, Math.min(10_000, walk[f]! + Math.round((rnd() + rnd() + rnd() - 1.5) * 200)));
+        if (a === undefined) a = newAgg(t, walk[f]! / 100);
+        else addPoint(a, t, walk[f]! / 100);
+      }
+      fields.set(f, a!);
+    }
+    day.set(DAY + h * HOUR, fields);
+  }
+  return day;
+}
+
+test('a day of ten two-decimal fields costs about 9 bytes a field and hour (single-hour records: ~13 plus an entry each)', () => {
+  const day = sensorDay(24);
+  const buf = encodeDayHours(DAY, day);
+  assert.ok(buf.length <= 24 * 10 * 10, `${buf.length} bytes`);
+  let single = 0;
+  for (const [h, fields] of day) single += encodeBucket(fields, h).length;
+  assert.ok(buf.length < single * 0.8, `${buf.length} vs ${single}`);
+  sameDay(decodeDayHours(buf, DAY), day);
+});
+
+test('day records: every truncation and random damage is CORRUPTION or a clean decode, never another error', () => {
+  const buf = encodeDayHours(DAY, sensorDay(5));
+  for (let n = 0; n < buf.length; n++) assert.throws(() => decodeDayHours(buf.subarray(0, n), DAY), (e: unknown) => isStrataError(e, 'CORRUPTION'), `prefix ${n}`);
+  assert.throws(() => decodeDayHours(Buffer.concat([buf, Buffer.from([0])]), DAY), (e: unknown) => isStrataError(e, 'CORRUPTION'));
+  assert.ok(!isDayRecord(encodeBucket(new Map([[1, newAgg(DAY, 1)]]), DAY)));
+  assert.ok(isDayRecord(buf));
+  fc.assert(
+    fc.property(fc.nat(), fc.integer({ min: 1, max: 255 }), (pos, xor) => {
+      const b = Buffer.from(buf);
+      b[pos % b.length] = b[pos % b.length]! ^ xor;
+      try {
+        decodeDayHours(b, DAY);
+      } catch (e) {
+        assert.ok(isStrataError(e, 'CORRUPTION'), String(e));
+      }
+    }),
+    { seed: 3, numRuns: 1000 },
+  );
 });

@@ -6,6 +6,9 @@ import assert from 'node:assert/strict';
 import { ManualClock, MemFs, SeededRandom, isStrataError } from '../../src/base/index.js';
 import { LocalDirObjectStore, TimeSeriesStore } from '../../src/tsdb/index.js';
 import type { TsPoint, TsQuery, TsStoreOptions } from '../../src/tsdb/index.js';
+import { TAG, rollupKey, timeOfKey } from '../../src/tsdb/keys.js';
+import { encodeBucket } from '../../src/tsdb/rollup.js';
+import { decodeDayHours, isDayRecord } from '../../src/tsdb/rollup-day.js';
 
 const H = 3_600_000;
 const D = 24 * H;
@@ -182,6 +185,38 @@ test('late points, overwrites and deletes correct every rollup level they touch'
   await store.close();
 });
 
+test('1h rollups written one record per hour (before day records) are read, and folded into a day record when their day changes', async () => {
+  const { store } = await openStore();
+  // Three days of one host, every 10 minutes.
+  const pts: TsPoint[] = [];
+  for (let t = T0; t < T0 + 3 * D; t += 600_000) pts.push(pt('a', t, [f('usage', ((t / 600_000) % 97) / 4)]));
+  await store.write(pts);
+  await store.flush();
+  const hourly = { measurement: 'cpu', fromMs: T0, toMs: T0 + 3 * D, aggregate: { fn: 'max' as const, every: { ms: H } }, level: '1h' as const };
+  const before = await store.query(hourly);
+  const level1 = async () => (await store.db.scanRange(rollupKey(1, 1, T0 - D), rollupKey(1, 1, T0 + 4 * D))).map(([k, v]) => [timeOfKey(k, TAG.rollup), v] as const);
+  const days = await level1();
+  assert.deepEqual(days.map(([t]) => t), [T0, T0 + D, T0 + 2 * D]);
+  assert.ok(days.every(([, v]) => isDayRecord(v)));
+  // Rewrite the store as an older version left it: one single-bucket record per hour.
+  const old = store.db.batch();
+  for (const [t, v] of days) for (const [h, fields] of decodeDayHours(v, t)) old.put(rollupKey(1, 1, h), encodeBucket(fields, h));
+  await store.db.write(old);
+  assert.equal((await level1()).length, 72);
+  assert.deepEqual(await store.query(hourly), before);
+  // A late point on day 2: that day becomes one day record again, the others stay as they were.
+  await store.write([pt('a', T0 + D + 5 * H + 1, [f('usage', 99)])]);
+  await store.flush();
+  const after = await level1();
+  assert.equal(after.filter(([t]) => t >= T0 + D && t < T0 + 2 * D).length, 1);
+  assert.ok(isDayRecord(after.find(([t]) => t === T0 + D)![1]));
+  assert.equal(after.length, 1 + 48);
+  const again = await store.query(hourly);
+  assert.equal(again.series[0]!.values[24 + 5], 99);
+  assertSameAggregates(again, await store.query({ ...hourly, level: 'raw' }), 'max');
+  await store.close();
+});
+
 test('the planner reads the coarsest exact level, raw at unaligned edges and where the head holds points', async () => {
   const { store } = await openStore();
   await store.write(month(3));
@@ -326,6 +361,12 @@ test('retention drops whole expired chunks and rollup buckets; cold chunks are r
   assert.ok(firstKept >= T0 + 20 * D - 2 * H && firstKept < T0 + 20 * D + 10 * 60_000, new Date(firstKept).toISOString());
   const hours = await store.query({ measurement: 'cpu', fromMs: T0 - 3 * D, toMs: T0 + 40 * D, level: '1h', aggregate: { fn: 'count', every: { ms: H } }, fields: ['usage'], groupBy: [] });
   assert.equal(hours.series[0]!.times[0], T0 + 10 * D);
+  // A cutoff inside a day: 1h buckets live in day records, yet no expired hour is answered.
+  await store.setRetention('cpu', { raw: 20 * D, '1h': 30 * D - 5 * H });
+  await store.maintain();
+  const later = await store.query({ measurement: 'cpu', fromMs: T0 - 3 * D, toMs: T0 + 40 * D, level: '1h', aggregate: { fn: 'count', every: { ms: H } }, fields: ['usage'], groupBy: [] });
+  assert.equal(later.series[0]!.times[0], T0 + 10 * D + 5 * H);
+  assert.deepEqual(later.series[0]!.values.slice(0, 3), hours.series[0]!.values.slice(5, 8));
   // Daily rollups are kept forever: still the whole month.
   const days = await store.query({ measurement: 'cpu', fromMs: T0 - 3 * D, toMs: T0 + 40 * D, level: '1d', aggregate: { fn: 'count', every: { ms: D } }, fields: ['usage'], groupBy: [] });
   assert.equal(days.series[0]!.times[0], T0 - 3 * D);
