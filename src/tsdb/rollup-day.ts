@@ -71,18 +71,20 @@ function getG(br: BitReader): number {
 }
 
 function riceBits(z: number, k: number): number {
-  const q = Math.floor(z / 2 ** k);
+  const q = z < 2147483648 && k < 31 ? z >>> k : Math.floor(z / 2 ** k);
   return q < ESCAPE_Q ? q + 1 + k : ESCAPE_Q + 6 + bitLength(z);
 }
 
 /** Writes 6 bits of the cheapest k, then each code (nothing for an empty sequence). */
 function putRiceSeq(bw: BitWriter, zs: readonly number[]): void {
   if (zs.length === 0) return;
-  let maxW = 0;
-  for (const z of zs) maxW = Math.max(maxW, bitLength(z));
+  // The best k of a geometric-like sequence is near log2 of its mean: try around it.
+  let sum = 0;
+  for (const z of zs) sum += z;
+  const k0 = Math.max(0, bitLength(Math.floor(sum / zs.length)) - 2);
   let best = Infinity;
   let bestK = 0;
-  for (let k = 0; k <= Math.min(MAX_K, maxW); k++) {
+  for (let k = k0; k <= Math.min(MAX_K, k0 + 3); k++) {
     let bits = 0;
     for (const z of zs) bits += riceBits(z, k);
     if (bits < best) {
@@ -111,8 +113,10 @@ function getRiceSeq(br: BitReader, n: number): number[] {
   const k = br.readBits(6);
   if (k > MAX_K) br.fail(`rollup day record: Rice parameter ${k}`);
   for (let i = 0; i < n; i++) {
-    let q = 0;
-    while (q < ESCAPE_Q && br.readBit() === 1) q++;
+    // The unary part: leading ones of the next 17 bits (bits past the end read as zeros).
+    const ones = Math.clz32(~(br.peekBits(17) << 15));
+    const q = ones < ESCAPE_Q ? ones : ESCAPE_Q;
+    br.skipBits(q < ESCAPE_Q ? q + 1 : q);
     if (q < ESCAPE_Q) out.push(q * 2 ** k + getBits(br, k));
     else {
       const w = br.readBits(6);

@@ -1589,10 +1589,11 @@ class RollupWriter {
   }
 
   /**
-   * Puts the 1h bucket changes of a series into the batch: one day record
-   * per UTC day touched, holding that day's stored buckets with the changes
-   * applied (single-bucket 1h records of the day, written before day
-   * records, are folded in and deleted).
+   * Puts the 1h bucket changes of a series into the batch. A day still being
+   * filled keeps single-bucket records (each seal would otherwise rewrite the
+   * whole day so far); once its last hour is written, and for every later
+   * change, the day is one day record holding its stored buckets with the
+   * changes applied (single-bucket records of the day folded in and deleted).
    */
   private async writeHours(sid: number, changes: ReadonlyMap<number, Map<number, Agg> | null>): Promise<void> {
     const days = new Map<number, Array<[number, Map<number, Agg> | null]>>();
@@ -1604,6 +1605,21 @@ class RollupWriter {
     }
     const code = LEVEL_CODE['1h'];
     for (const [day, list] of days) {
+      const key = rollupKey(sid, code, day);
+      const last = day + DAY_MS - HOUR_MS;
+      if (!list.some(([t, fields]) => t === last && fields !== null && fields.size > 0)) {
+        const atDay = await this.db.get(key);
+        if (atDay === undefined || !isDayRecord(atDay)) {
+          for (const [t, fields] of list) {
+            if (fields === null || fields.size === 0) this.batch.delete(rollupKey(sid, code, t));
+            else {
+              this.batch.put(rollupKey(sid, code, t), encodeBucket(fields, t));
+              this.written++;
+            }
+          }
+          continue;
+        }
+      }
       const hours = new Map<number, Map<number, Agg>>();
       for (const [k, v] of await this.db.scanRange(rollupKey(sid, code, day), rollupKey(sid, code, day + DAY_MS))) {
         const t = timeOfKey(k, TAG.rollup);
@@ -1619,7 +1635,6 @@ class RollupWriter {
           this.written++;
         }
       }
-      const key = rollupKey(sid, code, day);
       if (hours.size === 0) this.batch.delete(key);
       else this.batch.put(key, encodeDayHours(day, hours));
     }

@@ -185,34 +185,48 @@ test('late points, overwrites and deletes correct every rollup level they touch'
   await store.close();
 });
 
-test('1h rollups written one record per hour (before day records) are read, and folded into a day record when their day changes', async () => {
+test('1h rollups: a day being filled keeps one record per hour, a whole day is one day record; per-hour records of older stores are read and folded in', async () => {
   const { store } = await openStore();
-  // Three days of one host, every 10 minutes.
-  const pts: TsPoint[] = [];
-  for (let t = T0; t < T0 + 3 * D; t += 600_000) pts.push(pt('a', t, [f('usage', ((t / 600_000) % 97) / 4)]));
-  await store.write(pts);
+  const points = (from: number, to: number) => {
+    const pts: TsPoint[] = [];
+    for (let t = from; t < to; t += 600_000) pts.push(pt('a', t, [f('usage', ((t / 600_000) % 97) / 4)]));
+    return pts;
+  };
+  // Three whole days of one host, every 10 minutes, and the first 10 hours of a fourth.
+  await store.write(points(T0, T0 + 3 * D + 10 * H));
   await store.flush();
-  const hourly = { measurement: 'cpu', fromMs: T0, toMs: T0 + 3 * D, aggregate: { fn: 'max' as const, every: { ms: H } }, level: '1h' as const };
+  const hourly = { measurement: 'cpu', fromMs: T0, toMs: T0 + 4 * D, aggregate: { fn: 'max' as const, every: { ms: H } }, level: '1h' as const };
   const before = await store.query(hourly);
-  const level1 = async () => (await store.db.scanRange(rollupKey(1, 1, T0 - D), rollupKey(1, 1, T0 + 4 * D))).map(([k, v]) => [timeOfKey(k, TAG.rollup), v] as const);
-  const days = await level1();
-  assert.deepEqual(days.map(([t]) => t), [T0, T0 + D, T0 + 2 * D]);
-  assert.ok(days.every(([, v]) => isDayRecord(v)));
-  // Rewrite the store as an older version left it: one single-bucket record per hour.
+  const level1 = async () => (await store.db.scanRange(rollupKey(1, 1, T0 - D), rollupKey(1, 1, T0 + 5 * D))).map(([k, v]) => [timeOfKey(k, TAG.rollup), v] as const);
+  const inDay = (keys: ReadonlyArray<readonly [number, Buffer]>, day: number) => keys.filter(([t]) => t >= T0 + day * D && t < T0 + (day + 1) * D);
+  let keys = await level1();
+  for (const day of [0, 1, 2]) {
+    assert.equal(inDay(keys, day).length, 1, `day ${day}`);
+    assert.ok(isDayRecord(inDay(keys, day)[0]![1]));
+  }
+  assert.equal(inDay(keys, 3).length, 10);
+  assert.ok(inDay(keys, 3).every(([, v]) => !isDayRecord(v)));
+  // Rewrite the whole days as an older version left them: one single-bucket record per hour.
   const old = store.db.batch();
-  for (const [t, v] of days) for (const [h, fields] of decodeDayHours(v, t)) old.put(rollupKey(1, 1, h), encodeBucket(fields, h));
+  for (const [t, v] of keys) if (isDayRecord(v)) for (const [h, fields] of decodeDayHours(v, t)) old.put(rollupKey(1, 1, h), encodeBucket(fields, h));
   await store.db.write(old);
-  assert.equal((await level1()).length, 72);
+  assert.equal((await level1()).length, 82);
   assert.deepEqual(await store.query(hourly), before);
-  // A late point on day 2: that day becomes one day record again, the others stay as they were.
-  await store.write([pt('a', T0 + D + 5 * H + 1, [f('usage', 99)])]);
+  // A late point in the last hour of day 1 folds that day; one in the middle of day 2 keeps its hours.
+  await store.write([pt('a', T0 + D + 23 * H + 1, [f('usage', 99)]), pt('a', T0 + 2 * D + 5 * H + 1, [f('usage', 98)])]);
   await store.flush();
-  const after = await level1();
-  assert.equal(after.filter(([t]) => t >= T0 + D && t < T0 + 2 * D).length, 1);
-  assert.ok(isDayRecord(after.find(([t]) => t === T0 + D)![1]));
-  assert.equal(after.length, 1 + 48);
+  keys = await level1();
+  assert.deepEqual(inDay(keys, 1).map(([t, v]) => [t, isDayRecord(v)]), [[T0 + D, true]]);
+  assert.equal(inDay(keys, 0).length, 24);
+  assert.equal(inDay(keys, 2).length, 24);
+  // The rest of day 3: it becomes one day record.
+  await store.write(points(T0 + 3 * D + 10 * H, T0 + 4 * D));
+  await store.flush();
+  keys = await level1();
+  assert.deepEqual(inDay(keys, 3).map(([t, v]) => [t, isDayRecord(v)]), [[T0 + 3 * D, true]]);
   const again = await store.query(hourly);
-  assert.equal(again.series[0]!.values[24 + 5], 99);
+  assert.equal(again.series[0]!.values[24 + 23], 99);
+  assert.equal(again.series[0]!.values[48 + 5], 98);
   assertSameAggregates(again, await store.query({ ...hourly, level: 'raw' }), 'max');
   await store.close();
 });
