@@ -1,3 +1,4 @@
+import { corruption, getVarint, putVarint } from '../base/index.js';
 import { BitReader, BitWriter } from './codec/bits.js';
 import { addUlps, decimalDigits, HOUR_MS, MAX_DIGITS, POW10, sumPrediction, ulpDistance } from './rollup.js';
 import type { Agg } from './rollup.js';
@@ -6,16 +7,19 @@ import type { Agg } from './rollup.js';
  * The 1h rollup buckets of one series and one UTC day, in one record
  * (docs/formats.md "Rollup day record"). Hour records one by one cost ~13
  * bytes per field and hour plus an engine entry each; a day of them in one
- * record, with each field's hours coded against each other, ~8.5: an hour's
- * first value is close to the hour before's last, its count and times are
- * the same as the hour before's, and each kind of number (a span, a sum's
- * residual) gets its Rice parameter once per field and day.
+ * record, with each field's hours coded against each other, ~9: an hour's
+ * first value is close to the hour before's last, counts and times repeat,
+ * and each kind of number (a span, a sum's residual) gets its Rice parameter
+ * once per field and day. Each field is a separate bit stream, so a query
+ * decodes only the fields it asks for.
  *
- *   u8 version (4), then a bit stream (MSB first, padded with 1 bits):
- *   G(fields), then per field:
- *     G(field id) · 24 bits: the hours present (hour 0 first) · 5 bits scale s
- *     per present hour: 1 bit "count and times as the hour coded before in
- *       this record"; when 0: G(count) · G(firstTs - hour start) · G(zz(lastTs - firstTs))
+ *   u8 version (4) · varint fields · the record's common count, first-time
+ *   offset and span: varint count · varint (firstTs - hour start) · zigzag
+ *   varint (lastTs - firstTs) · per field: varint field id · varint n ·
+ *   n bytes, a bit stream (MSB first, padded with 1 bits):
+ *     24 bits: the hours present (hour 0 first) · 5 bits scale s
+ *     per present hour: 1 bit "the record's common count and times", or 0
+ *       and G(count) · G(firstTs - hour start) · G(zz(lastTs - firstTs))
  *     s = 0 (values as doubles): per present hour the sum's 64 bits, then for
  *       min, max, first, last: 1 bit "the same as the value before", or 0 and 64 bits
  *     s ≥ 1 (first, last, min, max are m / 10^(s-1) exactly), with n present hours:
@@ -184,12 +188,31 @@ export function encodeDayHours(dayMs: number, hours: ReadonlyMap<number, Readonl
       row[h] = a;
     }
   }
-  const bw = new BitWriter(64 + fields.size * 200);
-  bw.writeBits(DAY_RECORD_VERSION, 8);
-  putG(bw, fields.size);
-  let meta: [number, number, number] | undefined;
+  // The record's common count and times: those of the most hours.
+  const tally = new Map<string, { n: number; meta: [number, number, number] }>();
+  for (const [start, byField] of hours) {
+    for (const a of byField.values()) {
+      const meta: [number, number, number] = [a.count, a.firstTs - start, a.lastTs - a.firstTs];
+      const key = meta.join();
+      const t = tally.get(key);
+      if (t === undefined) tally.set(key, { n: 1, meta });
+      else t.n++;
+    }
+  }
+  let common: [number, number, number] = [1, 0, 0];
+  let most = 0;
+  for (const t of tally.values()) if (t.n > most) [most, common] = [t.n, t.meta];
+  const parts: Buffer[] = [];
+  const head = Buffer.allocUnsafe(1 + 4 * 9);
+  let off = 0;
+  head[off++] = DAY_RECORD_VERSION;
+  off = putVarint(head, off, fields.size);
+  off = putVarint(head, off, common[0]);
+  off = putVarint(head, off, common[1]);
+  off = putVarint(head, off, zz(common[2]));
+  parts.push(head.subarray(0, off));
   for (const [id, row] of fields) {
-    putG(bw, id);
+    const bw = new BitWriter(256);
     let mask = 0;
     const present: Array<[number, Agg]> = [];
     for (let h = 0; h < HOURS; h++) {
@@ -203,16 +226,25 @@ export function encodeDayHours(dayMs: number, hours: ReadonlyMap<number, Readonl
     const k = sharedScale(aggs);
     bw.writeBits(k + 1, 5);
     for (const [start, a] of present) {
-      const m: [number, number, number] = [a.count, a.firstTs - start, a.lastTs - a.firstTs];
-      if (meta !== undefined && meta[0] === m[0] && meta[1] === m[1] && meta[2] === m[2]) bw.writeBit(1);
+      if (a.count === common[0] && a.firstTs - start === common[1] && a.lastTs - a.firstTs === common[2]) bw.writeBit(1);
       else {
         bw.writeBit(0);
-        putG(bw, m[0]);
-        putG(bw, m[1]);
-        putG(bw, zz(m[2]));
+        putG(bw, a.count);
+        putG(bw, a.firstTs - start);
+        putG(bw, zz(a.lastTs - a.firstTs));
       }
-      meta = m;
     }
+    writeFieldValues(bw, k, aggs);
+    const body = bw.finish();
+    const fh = Buffer.allocUnsafe(18);
+    const fl = putVarint(fh, putVarint(fh, 0, id), body.length);
+    parts.push(fh.subarray(0, fl), body);
+  }
+  return Buffer.concat(parts);
+}
+
+/** The values of one field's present hours (after its hours and metas) at scale k (-1: doubles). */
+function writeFieldValues(bw: BitWriter, k: number, aggs: readonly Agg[]): void {
     if (k < 0) {
       for (const a of aggs) {
         putDouble(bw, a.sum);
@@ -226,7 +258,7 @@ export function encodeDayHours(dayMs: number, hours: ReadonlyMap<number, Readonl
           before = v;
         }
       }
-      continue;
+      return;
     }
     const p = POW10[k]!;
     const firsts: number[] = [];
@@ -268,8 +300,6 @@ export function encodeDayHours(dayMs: number, hours: ReadonlyMap<number, Readonl
     for (const b of sumRaw) bw.writeBit(b);
     for (const seq of [firsts, spans, above, below, residuals, ulps]) putRiceSeq(bw, seq);
     for (const s of rawSums) putDouble(bw, s);
-  }
-  return bw.finish();
 }
 
 /** Whether `buf` is a day record (the other 1h records are single buckets, rollup.ts). */
@@ -277,84 +307,102 @@ export function isDayRecord(buf: Uint8Array): boolean {
   return buf.length > 0 && buf[0] === DAY_RECORD_VERSION;
 }
 
-/** Decodes a day record of the day starting at `dayMs`: bucket start → field id → aggregate, hours ascending. */
-export function decodeDayHours(buf: Uint8Array, dayMs: number, what = '<rollup day>'): Map<number, Map<number, Agg>> {
-  const br: BitReader = new BitReader(buf, 0, buf.length, what);
-  if (br.readBits(8) !== DAY_RECORD_VERSION) br.fail('not a rollup day record');
+/**
+ * Decodes a day record of the day starting at `dayMs`: bucket start → field
+ * id → aggregate, hours ascending. With `fields`, only those fields are
+ * decoded (the others' bit streams are skipped).
+ */
+export function decodeDayHours(buf: Uint8Array, dayMs: number, what = '<rollup day>', fields?: ReadonlySet<number>): Map<number, Map<number, Agg>> {
+  const fail = (pos: number, msg: string): never => {
+    throw corruption(what, pos, `rollup day record: ${msg}`);
+  };
+  const varint = (cur: { pos: number }): number => {
+    const n = getVarint(buf, cur);
+    if (n < 0) fail(cur.pos, 'bad varint');
+    return n;
+  };
+  if (buf.length < 1 || buf[0] !== DAY_RECORD_VERSION) fail(0, 'unknown version');
+  const cur = { pos: 1 };
+  const nFields = varint(cur);
+  const common: [number, number, number] = [varint(cur), varint(cur), unzz(varint(cur))];
   const byHour: Array<Map<number, Agg> | undefined> = new Array<Map<number, Agg> | undefined>(HOURS).fill(undefined);
-  const nFields = getG(br);
-  let meta: [number, number, number] | undefined;
   for (let f = 0; f < nFields; f++) {
-    const id = getG(br);
-    const mask = br.readBits(HOURS);
-    if (mask === 0) br.fail(`rollup day record: field ${id} has no hours`);
-    const s = br.readBits(5);
-    if (s > MAX_DIGITS + 1) br.fail(`rollup day record: scale ${s}`);
-    const hours: number[] = [];
-    for (let h = 0; h < HOURS; h++) if (mask & (1 << (HOURS - 1 - h))) hours.push(h);
-    const metas: Array<[number, number, number]> = [];
-    for (let i = 0; i < hours.length; i++) {
-      if (br.readBit() === 1) {
-        if (meta === undefined) br.fail('rollup day record: the first hour refers to one before it');
-      } else meta = [getG(br), getG(br), unzz(getG(br))];
-      metas.push(meta!);
-    }
-    const put = (i: number, sum: number, min: number, max: number, first: number, last: number) => {
-      const h = hours[i]!;
-      const start = dayMs + h * HOUR_MS;
-      const [count, firstOff, span] = metas[i]!;
-      let m = byHour[h];
-      if (m === undefined) byHour[h] = m = new Map();
-      if (m.has(id)) br.fail(`rollup day record: field ${id} appears twice`);
-      m.set(id, { count, sum, min, max, first, last, firstTs: start + firstOff, lastTs: start + firstOff + span });
-    };
-    if (s === 0) {
-      for (let i = 0; i < hours.length; i++) {
-        const v = [getDouble(br), 0, 0, 0, 0];
-        for (let j = 1; j < 5; j++) v[j] = br.readBit() === 1 ? v[j - 1]! : getDouble(br);
-        put(i, v[0]!, v[1]!, v[2]!, v[3]!, v[4]!);
-      }
-      continue;
-    }
-    const p = POW10[s - 1]!;
-    const n = hours.length;
-    const first0 = unzz(getG(br));
-    const sumRaw: number[] = [];
-    let residualCount = 0;
-    for (let i = 0; i < n; i++) {
-      const b = br.readBit();
-      sumRaw.push(b);
-      if (b === 0) residualCount++;
-    }
-    const firsts = getRiceSeq(br, n - 1);
-    const spans = getRiceSeq(br, n);
-    const above = getRiceSeq(br, n);
-    const below = getRiceSeq(br, n);
-    const residuals = getRiceSeq(br, residualCount);
-    const ulps = getRiceSeq(br, residualCount);
-    let prevLast = 0;
-    let r = 0;
-    for (let i = 0; i < n; i++) {
-      const mf = i === 0 ? first0 : prevLast + unzz(firsts[i - 1]!);
-      const ml = mf + unzz(spans[i]!);
-      const mx = Math.max(mf, ml) + above[i]!;
-      const mn = Math.min(mf, ml) - below[i]!;
-      prevLast = ml;
-      let sum: number;
-      if (sumRaw[i] === 1) sum = Number.NaN;
-      else {
-        const mSum = sumPrediction(metas[i]![0], mn, mx) + unzz(residuals[r]!);
-        const back = addUlps(mSum / p, unzz(ulps[r]!));
-        r++;
-        if (back === undefined) br.fail('rollup day record: sum correction out of range');
-        sum = back;
-      }
-      put(i, sum, mn / p, mx / p, mf / p, ml / p);
-    }
-    for (let i = 0; i < n; i++) if (sumRaw[i] === 1) byHour[hours[i]!]!.get(id)!.sum = getDouble(br);
+    const id = varint(cur);
+    const len = varint(cur);
+    const start = cur.pos;
+    if (start + len > buf.length) fail(start, `field ${id} runs past the end`);
+    cur.pos += len;
+    if (fields !== undefined && !fields.has(id)) continue;
+    decodeField(new BitReader(buf, start, start + len, what), id, dayMs, common, byHour);
   }
-  br.expectEnd('rollup day record');
+  if (cur.pos !== buf.length) fail(cur.pos, 'trailing bytes');
   const out = new Map<number, Map<number, Agg>>();
   for (let h = 0; h < HOURS; h++) if (byHour[h] !== undefined) out.set(dayMs + h * HOUR_MS, byHour[h]!);
   return out;
+}
+
+/** Decodes one field's bit stream into `byHour` (hour index → field id → aggregate). */
+function decodeField(br: BitReader, id: number, dayMs: number, common: readonly [number, number, number], byHour: Array<Map<number, Agg> | undefined>): void {
+  const mask = br.readBits(HOURS);
+  if (mask === 0) br.fail(`rollup day record: field ${id} has no hours`);
+  const s = br.readBits(5);
+  if (s > MAX_DIGITS + 1) br.fail(`rollup day record: scale ${s}`);
+  const hours: number[] = [];
+  for (let h = 0; h < HOURS; h++) if (mask & (1 << (HOURS - 1 - h))) hours.push(h);
+  const metas: Array<readonly [number, number, number]> = [];
+  for (let i = 0; i < hours.length; i++) metas.push(br.readBit() === 1 ? common : [getG(br), getG(br), unzz(getG(br))]);
+  const put = (i: number, sum: number, min: number, max: number, first: number, last: number) => {
+    const h = hours[i]!;
+    const start = dayMs + h * HOUR_MS;
+    const [count, firstOff, span] = metas[i]!;
+    let m = byHour[h];
+    if (m === undefined) byHour[h] = m = new Map();
+    if (m.has(id)) br.fail(`rollup day record: field ${id} appears twice`);
+    m.set(id, { count, sum, min, max, first, last, firstTs: start + firstOff, lastTs: start + firstOff + span });
+  };
+  if (s === 0) {
+    for (let i = 0; i < hours.length; i++) {
+      const v = [getDouble(br), 0, 0, 0, 0];
+      for (let j = 1; j < 5; j++) v[j] = br.readBit() === 1 ? v[j - 1]! : getDouble(br);
+      put(i, v[0]!, v[1]!, v[2]!, v[3]!, v[4]!);
+    }
+    br.expectEnd('rollup day record');
+    return;
+  }
+  const p = POW10[s - 1]!;
+  const n = hours.length;
+  const first0 = unzz(getG(br));
+  const sumRaw: number[] = [];
+  let residualCount = 0;
+  for (let i = 0; i < n; i++) {
+    const b = br.readBit();
+    sumRaw.push(b);
+    if (b === 0) residualCount++;
+  }
+  const firsts = getRiceSeq(br, n - 1);
+  const spans = getRiceSeq(br, n);
+  const above = getRiceSeq(br, n);
+  const below = getRiceSeq(br, n);
+  const residuals = getRiceSeq(br, residualCount);
+  const ulps = getRiceSeq(br, residualCount);
+  let prevLast = 0;
+  let r = 0;
+  for (let i = 0; i < n; i++) {
+    const mf = i === 0 ? first0 : prevLast + unzz(firsts[i - 1]!);
+    const ml = mf + unzz(spans[i]!);
+    const mx = Math.max(mf, ml) + above[i]!;
+    const mn = Math.min(mf, ml) - below[i]!;
+    prevLast = ml;
+    let sum = Number.NaN;
+    if (sumRaw[i] === 0) {
+      const mSum = sumPrediction(metas[i]![0], mn, mx) + unzz(residuals[r]!);
+      const back = addUlps(mSum / p, unzz(ulps[r]!));
+      r++;
+      if (back === undefined) br.fail('rollup day record: sum correction out of range');
+      sum = back;
+    }
+    put(i, sum, mn / p, mx / p, mf / p, ml / p);
+  }
+  for (let i = 0; i < n; i++) if (sumRaw[i] === 1) byHour[hours[i]!]!.get(id)!.sum = getDouble(br);
+  br.expectEnd('rollup day record');
 }

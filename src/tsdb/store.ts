@@ -1258,7 +1258,7 @@ export class TimeSeriesStore implements TimeSeriesService {
       }
       for (const seg of plan.segments) {
         if (seg.level === 'raw') continue;
-        for (const [b, fields] of await readRollups(this.db, sid, seg.level, seg.fromMs, seg.toMs)) {
+        for (const [b, fields] of await readRollups(this.db, sid, seg.level, seg.fromMs, seg.toMs, ids)) {
           for (const [id, a] of fields) if (ids.has(id)) aggOf(id).addAgg(bucketOf(b), a);
         }
       }
@@ -1499,8 +1499,10 @@ function lowerBound(times: readonly number[], t: number): number {
  * The stored buckets of `level` starting in [from, to) of a series, in time
  * order. 1h buckets live in day records (rollup-day.ts), or, when written
  * before those, in single-bucket records like the other levels (rollup.ts).
+ * With `fields`, day records decode only those fields (other records may
+ * hold more).
  */
-async function readRollups(db: DB, sid: number, level: RollupLevel, from: number, to: number): Promise<Array<[number, Map<number, Agg>]>> {
+async function readRollups(db: DB, sid: number, level: RollupLevel, from: number, to: number, fields?: ReadonlySet<number>): Promise<Array<[number, Map<number, Agg>]>> {
   const code = LEVEL_CODE[level];
   const out: Array<[number, Map<number, Agg>]> = [];
   const scanFrom = level === '1h' ? bucketStart('1d', from) : from;
@@ -1508,7 +1510,7 @@ async function readRollups(db: DB, sid: number, level: RollupLevel, from: number
     const t = timeOfKey(k, TAG.rollup);
     const what = `rollup ${sid}/${level}@${t}`;
     if (level === '1h' && isDayRecord(v)) {
-      for (const [h, fields] of decodeDayHours(v, t, what)) if (h >= from && h < to) out.push([h, fields]);
+      for (const [h, byField] of decodeDayHours(v, t, what, fields)) if (h >= from && h < to) out.push([h, byField]);
     } else if (t >= from) out.push([t, decodeBucket(v, t, what)]);
   }
   return out;
