@@ -500,6 +500,26 @@ test('rice blocks round-trip arbitrary 64-bit codes (the shared entropy stage of
   );
 });
 
+test('decimal columns carry their scale in the id byte (16 + k); the older form (2, then a scale byte) still reads', () => {
+  const xs = twoDecimalWalk(new SeededRandom(8), 300);
+  const enc = encodeFloats(xs);
+  assert.equal(enc[0], 16 + 2);
+  assert.match(floatsCodecDetail(enc), /^decimal\/(bitpack|rice)$/);
+  const old = Buffer.concat([Buffer.from([2, 2]), enc.subarray(1)]);
+  assert.equal(floatsCodecDetail(old), floatsCodecDetail(enc));
+  assert.deepEqual(decodeFloats(old, xs.length), Float64Array.from(xs));
+  assert.deepEqual(decodeFloats(enc, xs.length), Float64Array.from(xs));
+  // Whole numbers: scale 0.
+  assert.equal(encodeFloats([1, 5, 3, 8, 2])[0], 16);
+  // Deltas of first or second order show in the detail (bit 6 of the header byte; bit 7 is the shared headers).
+  const walk = fullPrecisionWalk(new SeededRandom(4), 300);
+  assert.equal(floatsCodecDetail(encodeFloatsDelta(walk)), 'delta');
+  // A ramp inside one binade: nearly constant key deltas, so deltas of deltas.
+  const r = encodeFloatsDelta(Array.from({ length: 300 }, (_, i) => 1 + i / 1024 + 1e-13 * (i % 3)));
+  assert.equal(floatsCodecDetail(r), 'delta/2');
+  assert.ok(r[1]! & 128);
+});
+
 test('rice blocks with shared headers: a stationary column pays ~1 bit a block after the first header; the old format still reads', () => {
   const normal = normals(new SeededRandom(5));
   const m = 1024;

@@ -13,10 +13,12 @@
  *                '11' + 5 bits lead + 6 bits (L-1) + L bits  new window: lead = leading zero bits
  *                                                         (at most 31), L significant bits, trail =
  *                                                         64 - lead - L low zero bits
- *   2 decimal  byte k (0..15), then an integer column (integers.ts format) of
- *              the count mantissas m; value = m / 10^k (IEEE division, both
- *              operands exact). Used only when that reproduces every bit
- *              pattern: finite values, no -0, |m| <= 2^53-1.
+ *  16+k decimal  an integer column (integers.ts format) of the count
+ *              mantissas m; value = m / 10^k (k = 0..15; IEEE division,
+ *              both operands exact). Used only when that reproduces every
+ *              bit pattern: finite values, no -0, |m| <= 2^53-1.
+ *   2 decimal  the same with k in a byte of its own after the id (written
+ *              before 2026-12; still read).
  *   3 const    8 bytes: the bit pattern (big-endian) shared by every value.
  *   4 delta    integer deltas of the bit patterns (see below).
  *
@@ -66,6 +68,8 @@ import { decodeIntegersRange, encodeIntegers, integersCodecName } from './intege
 
 export const FLOAT_GORILLA = 1;
 export const FLOAT_DECIMAL = 2;
+/** Ids 16 + k (k = 0..15): the decimal codec with its scale in the id byte (2 and a scale byte: written before 2026-12). */
+export const FLOAT_DECIMAL_K = 16;
 export const FLOAT_CONST = 3;
 export const FLOAT_DELTA = 4;
 
@@ -79,14 +83,16 @@ const POW10: readonly number[] = Array.from({ length: MAX_K + 1 }, (_, k) => 10 
 /** The human name of the float codec that wrote `buf`. */
 export function floatsCodecName(buf: Uint8Array): string {
   if (buf.length === 0) return 'empty';
+  if (buf[0]! >= FLOAT_DECIMAL_K && buf[0]! <= FLOAT_DECIMAL_K + MAX_K) return 'decimal';
   return FLOAT_NAMES[buf[0]!] ?? 'unknown';
 }
 
 /** For the decimal codec: the inner integer codec's name as well, e.g. 'decimal/simple8b'. */
 export function floatsCodecDetail(buf: Uint8Array): string {
   const name = floatsCodecName(buf);
-  if (name === 'decimal' && buf.length > 2) return `decimal/${integersCodecName(buf.subarray(2))}`;
-  if (name === 'delta' && buf.length > 1 && buf[1]! >= 64) return 'delta/2';
+  const ints = buf[0] === FLOAT_DECIMAL ? 2 : 1;
+  if (name === 'decimal' && buf.length > ints) return `decimal/${integersCodecName(buf.subarray(ints))}`;
+  if (name === 'delta' && buf.length > 1 && (buf[1]! & 64) !== 0) return 'delta/2';
   return name;
 }
 
@@ -161,11 +167,7 @@ export function decodeFloats(buf: Uint8Array, count: number): Float64Array {
     case FLOAT_DECIMAL: {
       const k = r.byte();
       if (k > MAX_K) r.fail(`floats: decimal scale ${k} exceeds ${MAX_K}`, 1);
-      const ms = decodeIntegersRange(buf, 2, buf.length, count, 'floats/decimal');
-      const p = POW10[k]!;
-      const out = new Float64Array(count);
-      for (let i = 0; i < count; i++) out[i] = ms[i]! / p;
-      return out;
+      return decimalDecode(buf, 2, k, count);
     }
     case FLOAT_DELTA:
       return deltaDecode(buf, count);
@@ -180,8 +182,10 @@ export function decodeFloats(buf: Uint8Array, count: number): Float64Array {
       }
       return new Float64Array(u.buffer);
     }
-    default:
-      return r.fail(`floats: unknown codec id ${id}`, 0);
+    default: {
+      if (id < FLOAT_DECIMAL_K || id > FLOAT_DECIMAL_K + MAX_K) return r.fail(`floats: unknown codec id ${id}`, 0);
+      return decimalDecode(buf, 1, id - FLOAT_DECIMAL_K, count);
+    }
   }
 }
 
@@ -314,6 +318,15 @@ function gorillaDecode(buf: Uint8Array, count: number): Float64Array {
   return new Float64Array(u.buffer);
 }
 
+/** The values of a decimal column whose integer column starts at `from`, at scale k. */
+function decimalDecode(buf: Uint8Array, from: number, k: number, count: number): Float64Array {
+  const ms = decodeIntegersRange(buf, from, buf.length, count, 'floats/decimal');
+  const p = POW10[k]!;
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i++) out[i] = ms[i]! / p;
+  return out;
+}
+
 /**
  * The decimal encoding of `f`, or undefined when some value is not exactly
  * m / 10^k for one k (see the file comment).
@@ -344,9 +357,8 @@ function decimalEncode(f: Float64Array): Buffer | undefined {
     ms[i] = m === 0 ? 0 : m;
   }
   const ints = encodeIntegers(ms);
-  const w = new ByteWriter(ints.length + 2);
-  w.byte(FLOAT_DECIMAL);
-  w.byte(k);
+  const w = new ByteWriter(ints.length + 1);
+  w.byte(FLOAT_DECIMAL_K + k);
   w.bytes(ints);
   return w.finish();
 }
