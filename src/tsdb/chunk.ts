@@ -7,20 +7,26 @@ import type { FieldType, FieldValue } from './types.js';
  * A sealed chunk: the points of one series in one time window, columnar
  * (docs/formats.md "Time-series chunk"):
  *
- *   u8 version (1) · u8 flags (bit0: nanos column, bit1: body deflated) · varint count
+ *   u8 version (2) · u8 flags (bit0: nanos column, bit1: body deflated) · varint count
  *   body (deflate-raw when bit1):
- *     varint len · timestamps column (delta-of-delta)
+ *     varint len · timestamps column
  *     [bit0] varint len · nanos column (integers)
  *     varint field count, then per field:
- *       varint field id · u8 type (1 float, 2 integer, 3 boolean, 4 string) · u8 flags (bit0: sparse)
+ *       varint field id · u8 type (bits 0–2: 1 float, 2 integer, 3 boolean, 4 string; bit 3: sparse)
  *       [sparse] varint len · presence bitmap · varint len · column (present values only)
  *   u32 crc32c (LE) of every byte before it
+ *
+ * Version 1 (written before 2026-12, still read) has two bytes after the
+ * field id: u8 type · u8 flags (bit0: sparse).
  *
  * Times are strictly ascending (one row per timestamp; writes to the same
  * timestamp merge, the later value of a field winning).
  */
 
 export const TYPE_CODE: Record<FieldType, number> = { float: 1, integer: 2, boolean: 3, string: 4 };
+const VERSION = 2;
+/** Version 2: the type byte's sparse bit. */
+const SPARSE = 8;
 export const CODE_TYPE: Record<number, FieldType> = { 1: 'float', 2: 'integer', 3: 'boolean', 4: 'string' };
 
 export interface ChunkColumn {
@@ -65,7 +71,7 @@ export function encodeChunk(data: ChunkData, options: { deflate?: boolean } = {}
       present = col.values.map((v) => v !== undefined);
       values = col.values.filter((v): v is FieldValue => v !== undefined);
     }
-    parts.push(varint(id), Buffer.from([TYPE_CODE[col.type], present ? 1 : 0]));
+    parts.push(varint(id), Buffer.from([TYPE_CODE[col.type] | (present ? SPARSE : 0)]));
     if (present) withLen(encodePresence(present));
     withLen(encodeColumn(col.type, values));
   }
@@ -79,7 +85,7 @@ export function encodeChunk(data: ChunkData, options: { deflate?: boolean } = {}
     }
   }
   const head = Buffer.allocUnsafe(11);
-  head[0] = 1;
+  head[0] = VERSION;
   head[1] = flags;
   const headLen = putVarint(head, 2, count);
   const out = Buffer.allocUnsafe(headLen + body.length + 4);
@@ -99,7 +105,8 @@ export function decodeChunk(buf: Uint8Array, what: string, fields?: ReadonlySet<
   const bodyEnd = buf.length - 4;
   const stored = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).readUInt32LE(bodyEnd);
   if (crc32c(buf.subarray(0, bodyEnd)) !== stored) throw corruption(what, 0, 'chunk checksum mismatch');
-  if (buf[0] !== 1) throw corruption(what, 0, `unknown chunk version ${buf[0]}`);
+  const version = buf[0];
+  if (version !== VERSION && version !== 1) throw corruption(what, 0, `unknown chunk version ${version}`);
   const flags = buf[1]!;
   const cur = { pos: 2 };
   const count = getVarint(buf, cur, bodyEnd);
@@ -127,11 +134,13 @@ export function decodeChunk(buf: Uint8Array, what: string, fields?: ReadonlySet<
   const columns = new Map<number, ChunkColumn>();
   for (let i = 0; i < n; i++) {
     const id = getVarint(body, c);
-    if (id < 0 || c.pos + 2 > body.length) throw corruption(what, c.pos, 'truncated column header');
-    const type = CODE_TYPE[body[c.pos]!];
-    const sparse = (body[c.pos + 1]! & 1) === 1;
-    c.pos += 2;
-    if (type === undefined) throw corruption(what, c.pos - 2, `unknown field type code ${body[c.pos - 2]}`);
+    const headLen = version === 1 ? 2 : 1;
+    if (id < 0 || c.pos + headLen > body.length) throw corruption(what, c.pos, 'truncated column header');
+    const code = body[c.pos]!;
+    const type = CODE_TYPE[version === 1 ? code : code & ~SPARSE];
+    const sparse = version === 1 ? (body[c.pos + 1]! & 1) === 1 : (code & SPARSE) !== 0;
+    c.pos += headLen;
+    if (type === undefined) throw corruption(what, c.pos - headLen, `unknown field type code ${code}`);
     const presence = sparse ? slice() : undefined;
     const col = slice();
     if (fields !== undefined && !fields.has(id)) continue;
