@@ -6,7 +6,8 @@
  *   'I' sid:u32                          → series record (measurement, tags)
  *   'F' measurement 0x00 field           → field type code, field id:u16
  *   'R' measurement                      → retention policy (JSON)
- *   'M' name                             → store metadata ('Msync': rewritten to sync the engine)
+ *   'M' name                             → store metadata ('Msync': rewritten to sync the engine;
+ *                                          'Mwindow': the chunk window in ms, decimal text)
  *   'C' sid:u32 window:t64               → sealed chunk of the window starting at `window`
  *   'K' sid:u32 window:t64               → pointer to a chunk moved to the cold tier
  *   'U' sid:u32 level:u8 bucket:t64      → rollup bucket record of one level

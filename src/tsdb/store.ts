@@ -49,7 +49,11 @@ export interface TsStoreOptions {
   engine?: Partial<OpenOptions>;
   /** fsync every write before acknowledging it (default false: the engine's WAL policy). */
   syncWrites?: boolean;
-  /** Chunk window: a whole number of hours (default 2 h). */
+  /**
+   * Chunk window: a whole number of hours (default 2 h). A store keeps the
+   * window it was created with; opening it with a different one is
+   * INVALID_ARGUMENT (chunks are keyed by their window's start).
+   */
   chunkWindowMs?: number;
   /** A series' head is sealed once it holds this many rows (default 4096). */
   maxHeadRows?: number;
@@ -109,6 +113,8 @@ const HINTS_MAX = 1_000_000;
 const POINT_READ_WINDOWS = 16;
 /** A key rewritten with sync:true to make every earlier engine write durable (keys.ts: 'M' meta keys). */
 const SYNC_MARK_KEY = Buffer.from('Msync');
+/** The chunk window the store was created with, in ms (decimal text). */
+const WINDOW_KEY = Buffer.from('Mwindow');
 
 function fieldTypeFromCode(code: number): FieldType | undefined {
   return code === 1 ? 'float' : code === 2 ? 'integer' : code === 3 ? 'boolean' : code === 4 ? 'string' : undefined;
@@ -172,7 +178,8 @@ export class TimeSeriesStore implements TimeSeriesService {
   private mayHaveCold = false;
   private readonly counters = { pointsWritten: 0, valuesWritten: 0, chunksSealed: 0, chunksExpired: 0, chunksMovedCold: 0, rollupBucketsWritten: 0 };
   private readonly clock: Clock;
-  private readonly windowMs: number;
+  /** Set from the store's record at open (`load`). */
+  private windowMs: number;
   private readonly maxHeadRows: number;
   private readonly maxHeadRowsTotal: number;
   /** Rows in all heads. */
@@ -228,6 +235,18 @@ export class TimeSeriesStore implements TimeSeriesService {
   // ------------------------------------------------------------------ open
 
   private async load(): Promise<void> {
+    const stored = await this.db.get(WINDOW_KEY);
+    if (stored === undefined) {
+      // A new store, or one written before the window was recorded (it was opened with this window then).
+      await this.db.put(WINDOW_KEY, String(this.windowMs));
+    } else {
+      const w = Number(stored.toString('utf8'));
+      if (!Number.isInteger(w / HOUR_MS) || w <= 0) throw corruption(this.opts.dir, 0, `recorded chunk window ${JSON.stringify(stored.toString('utf8'))} is not valid`);
+      if (this.opts.chunkWindowMs !== undefined && this.opts.chunkWindowMs !== w) {
+        throw invalidArgument(`chunkWindowMs is ${this.opts.chunkWindowMs} ms, but this store was created with ${w} ms; a store's chunk window cannot change`);
+      }
+      this.windowMs = w;
+    }
     for (const [k, v] of await this.db.scanPrefix(Buffer.from([TAG.series]))) {
       const sid = k.readUInt32BE(1);
       let rec: unknown;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { ManualClock, MemFs, SeededRandom, isStrataError } from '../../src/base/index.js';
 import { LocalDirObjectStore, TimeSeriesStore } from '../../src/tsdb/index.js';
 import type { TsPoint, TsQuery, TsStoreOptions } from '../../src/tsdb/index.js';
-import { TAG, rollupKey, timeOfKey } from '../../src/tsdb/keys.js';
+import { TAG, rollupKey, timeOfKey, windowKey } from '../../src/tsdb/keys.js';
 import { encodeBucket } from '../../src/tsdb/rollup.js';
 import { decodeDayHours, isDayRecord } from '../../src/tsdb/rollup-day.js';
 
@@ -229,6 +229,30 @@ test('1h rollups: a day being filled keeps one record per hour, a whole day is o
   assert.equal(again.series[0]!.values[48 + 5], 98);
   assertSameAggregates(again, await store.query({ ...hourly, level: 'raw' }), 'max');
   await store.close();
+});
+
+test('a store keeps the chunk window it was created with: reopened without one it uses it, with another it refuses', async () => {
+  const fs = new MemFs();
+  const { store } = await openStore({ chunkWindowMs: 4 * H }, fs);
+  const pts: TsPoint[] = [];
+  for (let t = T0; t < T0 + 12 * H; t += 600_000) pts.push(pt('a', t, [f('usage', t / 1e9)]));
+  await store.write(pts);
+  await store.flush();
+  await store.close();
+  const again = (await openStore({}, fs)).store;
+  const windows = (await again.db.scanRange(windowKey(TAG.chunk, 1, T0 - D), windowKey(TAG.chunk, 1, T0 + D))).map(([k]) => timeOfKey(k, TAG.chunk));
+  assert.deepEqual(windows, [T0, T0 + 4 * H, T0 + 8 * H]);
+  // A late point lands in the 4 h window it belongs to, not a 2 h one.
+  await again.write([pt('a', T0 + 6 * H + 7, [f('usage', 1)])]);
+  await again.flush();
+  const after = (await again.db.scanRange(windowKey(TAG.chunk, 1, T0 - D), windowKey(TAG.chunk, 1, T0 + D))).map(([k]) => timeOfKey(k, TAG.chunk));
+  assert.deepEqual(after, windows);
+  const all = await again.query({ measurement: 'cpu', fromMs: T0, toMs: T0 + D, fields: ['usage'] });
+  assert.equal(all.series[0]!.times.length, pts.length + 1);
+  await again.close();
+  await assert.rejects(openStore({ chunkWindowMs: 2 * H }, fs), (e: unknown) => isStrataError(e, 'INVALID_ARGUMENT') && /created with 14400000 ms/.test(String(e)));
+  // The same window again is fine.
+  await (await openStore({ chunkWindowMs: 4 * H }, fs)).store.close();
 });
 
 test('the planner reads the coarsest exact level, raw at unaligned edges and where the head holds points', async () => {
