@@ -1,5 +1,5 @@
 import { corruption, getVarint, putVarint } from '../base/index.js';
-import { BitReader, BitWriter } from './codec/bits.js';
+import { BitReader, BitWriter, HI, LO } from './codec/bits.js';
 import { addUlps, decimalDigits, HOUR_MS, MAX_DIGITS, POW10, sumPrediction, ulpDistance } from './rollup.js';
 import type { Agg } from './rollup.js';
 
@@ -133,8 +133,6 @@ function getRiceSeq(br: BitReader, n: number): number[] {
 
 const f64 = new Float64Array(1);
 const u32 = new Uint32Array(f64.buffer);
-const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
-const LO = 1 - HI;
 
 function putDouble(bw: BitWriter, v: number): void {
   f64[0] = v;
@@ -245,61 +243,61 @@ export function encodeDayHours(dayMs: number, hours: ReadonlyMap<number, Readonl
 
 /** The values of one field's present hours (after its hours and metas) at scale k (-1: doubles). */
 function writeFieldValues(bw: BitWriter, k: number, aggs: readonly Agg[]): void {
-    if (k < 0) {
-      for (const a of aggs) {
-        putDouble(bw, a.sum);
-        let before = a.sum;
-        for (const v of [a.min, a.max, a.first, a.last]) {
-          if (Object.is(v, before)) bw.writeBit(1);
-          else {
-            bw.writeBit(0);
-            putDouble(bw, v);
-          }
-          before = v;
-        }
-      }
-      return;
-    }
-    const p = POW10[k]!;
-    const firsts: number[] = [];
-    const spans: number[] = [];
-    const above: number[] = [];
-    const below: number[] = [];
-    const residuals: number[] = [];
-    const ulps: number[] = [];
-    const rawSums: number[] = [];
-    const sumRaw: number[] = [];
-    let prevLast: number | undefined;
+  if (k < 0) {
     for (const a of aggs) {
-      const mf = Math.round(a.first * p);
-      const ml = Math.round(a.last * p);
-      const mn = Math.round(a.min * p);
-      const mx = Math.round(a.max * p);
-      if (prevLast === undefined) putG(bw, zz(mf));
-      else firsts.push(zz(mf - prevLast));
-      prevLast = ml;
-      spans.push(zz(ml - mf));
-      above.push(mx - Math.max(mf, ml));
-      below.push(Math.min(mf, ml) - mn);
-      const mSum = Math.round(a.sum * p);
-      const prediction = sumPrediction(a.count, mn, mx);
-      let d: number | undefined;
-      if (Math.abs(mSum) < MAX_M && Math.abs(prediction) < MAX_M) {
-        d = ulpDistance(a.sum, mSum / p);
-        if (d !== undefined && !Object.is(addUlps(mSum / p, d), a.sum)) d = undefined;
-      }
-      if (d === undefined) {
-        sumRaw.push(1);
-        rawSums.push(a.sum);
-      } else {
-        sumRaw.push(0);
-        residuals.push(zz(mSum - prediction));
-        ulps.push(zz(d));
+      putDouble(bw, a.sum);
+      let before = a.sum;
+      for (const v of [a.min, a.max, a.first, a.last]) {
+        if (Object.is(v, before)) bw.writeBit(1);
+        else {
+          bw.writeBit(0);
+          putDouble(bw, v);
+        }
+        before = v;
       }
     }
-    for (const b of sumRaw) bw.writeBit(b);
-    for (const seq of [firsts, spans, above, below, residuals, ulps]) putRiceSeq(bw, seq);
-    for (const s of rawSums) putDouble(bw, s);
+    return;
+  }
+  const p = POW10[k]!;
+  const firsts: number[] = [];
+  const spans: number[] = [];
+  const above: number[] = [];
+  const below: number[] = [];
+  const residuals: number[] = [];
+  const ulps: number[] = [];
+  const rawSums: number[] = [];
+  const sumRaw: number[] = [];
+  let prevLast: number | undefined;
+  for (const a of aggs) {
+    const mf = Math.round(a.first * p);
+    const ml = Math.round(a.last * p);
+    const mn = Math.round(a.min * p);
+    const mx = Math.round(a.max * p);
+    if (prevLast === undefined) putG(bw, zz(mf));
+    else firsts.push(zz(mf - prevLast));
+    prevLast = ml;
+    spans.push(zz(ml - mf));
+    above.push(mx - Math.max(mf, ml));
+    below.push(Math.min(mf, ml) - mn);
+    const mSum = Math.round(a.sum * p);
+    const prediction = sumPrediction(a.count, mn, mx);
+    let d: number | undefined;
+    if (Math.abs(mSum) < MAX_M && Math.abs(prediction) < MAX_M) {
+      d = ulpDistance(a.sum, mSum / p);
+      if (d !== undefined && !Object.is(addUlps(mSum / p, d), a.sum)) d = undefined;
+    }
+    if (d === undefined) {
+      sumRaw.push(1);
+      rawSums.push(a.sum);
+    } else {
+      sumRaw.push(0);
+      residuals.push(zz(mSum - prediction));
+      ulps.push(zz(d));
+    }
+  }
+  for (const b of sumRaw) bw.writeBit(b);
+  for (const seq of [firsts, spans, above, below, residuals, ulps]) putRiceSeq(bw, seq);
+  for (const s of rawSums) putDouble(bw, s);
 }
 
 /** Whether `buf` is a day record (the other 1h records are single buckets, rollup.ts). */

@@ -1,4 +1,5 @@
 import { corruption, getVarint, putVarint } from '../base/index.js';
+import { HI, LO } from './codec/bits.js';
 import type { Interval, RollupLevel } from './types.js';
 
 /**
@@ -249,8 +250,6 @@ const unzz = (z: number) => (z % 2 === 0 ? z / 2 : -(z + 1) / 2);
 
 const f64 = new Float64Array(1);
 const u32 = new Uint32Array(f64.buffer);
-const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
-const LO = 1 - HI;
 
 /**
  * (bits of `a`'s magnitude) - (bits of `b`'s magnitude), when both have the
