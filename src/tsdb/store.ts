@@ -184,6 +184,12 @@ export class TimeSeriesStore implements TimeSeriesService {
   private readonly maxHeadRowsTotal: number;
   /** Rows in all heads. */
   private headRows = 0;
+  /**
+   * Days whose 1h buckets this process wrote as single-hour records (sid →
+   * day starts): maintenance folds each into a day record once the day is
+   * over. Not kept across restarts (such a day folds when it next changes).
+   */
+  private readonly unfolded = new Map<number, Set<number>>();
   private readonly sealAfterMs: number;
   private readonly acceptPastMs: number;
   private readonly acceptFutureMs: number;
@@ -688,6 +694,7 @@ export class TimeSeriesStore implements TimeSeriesService {
     const now = this.clock.nowMs();
     for (const [sid, head] of this.heads) if (this.isIdle(head, now)) this.dirty.add(sid);
     await this.sealDirty(false);
+    await this.foldDays(now);
     await this.applyRetention(now);
     if (this.coldAfterMs > 0) await this.moveCold(now);
   }
@@ -774,12 +781,54 @@ export class TimeSeriesStore implements TimeSeriesService {
     await rollups.cascade();
     this.counters.rollupBucketsWritten += rollups.written;
     await this.db.write(batch, { sync: this.opts.syncWrites === true });
+    this.noteDays(rollups);
     for (const { sid, head, windows, rows } of sealed) {
       if (this.heads.get(sid) !== head) continue;
       this.headRows -= head.remove((t, row) => row < rows && windows.has(this.windowOf(t)));
       if (head.rows === 0) this.heads.delete(sid);
     }
     for (const name of coldDeletes) await this.objects.delete(name);
+  }
+
+  /** Records which days a written step left as single-hour records, and which it folded. */
+  private noteDays(rollups: RollupWriter): void {
+    for (const [sid, day] of rollups.singleDays) {
+      let days = this.unfolded.get(sid);
+      if (days === undefined) this.unfolded.set(sid, (days = new Set()));
+      days.add(day);
+    }
+    for (const [sid, day] of rollups.foldedDays) {
+      const days = this.unfolded.get(sid);
+      if (days === undefined) continue;
+      days.delete(day);
+      if (days.size === 0) this.unfolded.delete(sid);
+    }
+  }
+
+  /**
+   * Folds the single-hour 1h records of every day that is over (its end more
+   * than the seal delay ago, and no head row of the series in it) into a day
+   * record: a series that stops writing
+   * before a day's last hour (a sensor that reports in working hours) gets
+   * the compact form too. In batches of SEAL_BATCH_SERIES days, the event
+   * loop turning in between.
+   */
+  private async foldDays(now: number): Promise<void> {
+    const due: Array<[number, number]> = [];
+    for (const [sid, days] of this.unfolded) {
+      // Not while the head still holds rows of the day (a backfill loading it, late points): its seal comes first.
+      const head = this.heads.get(sid);
+      const headFrom = head !== undefined && head.rows > 0 ? head.minTime : Infinity;
+      for (const day of days) if (day + DAY_MS + this.sealAfterMs <= now && headFrom >= day + DAY_MS) due.push([sid, day]);
+    }
+    for (let i = 0; i < due.length; i += SEAL_BATCH_SERIES) {
+      const batch = this.db.batch();
+      const rollups = new RollupWriter(this.db, batch);
+      for (const [sid, day] of due.slice(i, i + SEAL_BATCH_SERIES)) await rollups.foldDay(sid, day);
+      await this.db.write(batch, { sync: this.opts.syncWrites === true });
+      this.noteDays(rollups);
+      if (i + SEAL_BATCH_SERIES < due.length) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
 
   private numericIds(sid: number): Set<number> {
@@ -939,6 +988,7 @@ export class TimeSeriesStore implements TimeSeriesService {
       }
       await rollups.cascade();
       await this.db.write(batch, { sync: true });
+      this.noteDays(rollups);
       for (const name of coldDeletes) await this.objects.delete(name);
       return removed;
     });
@@ -1545,6 +1595,9 @@ class RollupWriter {
   /** level → sid → bucket start → fields (null: the bucket is now empty). */
   private readonly pending = new Map<RollupLevel, Map<number, Map<number, Map<number, Agg> | null>>>(ROLLUP_LEVELS.map((l) => [l, new Map()]));
   written = 0;
+  /** (sid, day) whose 1h changes went to single-hour records, and (sid, day) written as day records. */
+  readonly singleDays: Array<[number, number]> = [];
+  readonly foldedDays: Array<[number, number]> = [];
 
   constructor(
     private readonly db: DB,
@@ -1615,6 +1668,8 @@ class RollupWriter {
    * whole day so far); once its last hour is written, and for every later
    * change, the day is one day record holding its stored buckets with the
    * changes applied (single-bucket records of the day folded in and deleted).
+   * Days left with single-bucket records are listed in `singleDays`: the
+   * store folds them when they are over (`foldDays`).
    */
   private async writeHours(sid: number, changes: ReadonlyMap<number, Map<number, Agg> | null>): Promise<void> {
     const days = new Map<number, Array<[number, Map<number, Agg> | null]>>();
@@ -1638,27 +1693,41 @@ class RollupWriter {
               this.written++;
             }
           }
+          this.singleDays.push([sid, day]);
           continue;
         }
       }
-      const hours = new Map<number, Map<number, Agg>>();
-      for (const [k, v] of await this.db.scanRange(rollupKey(sid, code, day), rollupKey(sid, code, day + DAY_MS))) {
-        const t = timeOfKey(k, TAG.rollup);
-        const what = `rollup ${sid}/1h@${t}`;
-        if (isDayRecord(v)) for (const [h, fields] of decodeDayHours(v, t, what)) hours.set(h, fields);
-        else hours.set(t, decodeBucket(v, t, what));
-        if (t !== day) this.batch.delete(k);
-      }
-      for (const [t, fields] of list) {
-        if (fields === null || fields.size === 0) hours.delete(t);
-        else {
-          hours.set(t, fields);
-          this.written++;
-        }
-      }
-      if (hours.size === 0) this.batch.delete(key);
-      else this.batch.put(key, encodeDayHours(day, hours));
+      await this.writeDay(sid, day, list);
     }
+  }
+
+  /** Folds a day's single-hour records (if any are left) into a day record. */
+  async foldDay(sid: number, day: number): Promise<void> {
+    await this.writeDay(sid, day, []);
+  }
+
+  /** Writes the day record of `day`: its stored 1h buckets with `changes` applied; single-hour records of the day are deleted. */
+  private async writeDay(sid: number, day: number, changes: ReadonlyArray<[number, Map<number, Agg> | null]>): Promise<void> {
+    const code = LEVEL_CODE['1h'];
+    const key = rollupKey(sid, code, day);
+    const hours = new Map<number, Map<number, Agg>>();
+    for (const [k, v] of await this.db.scanRange(rollupKey(sid, code, day), rollupKey(sid, code, day + DAY_MS))) {
+      const t = timeOfKey(k, TAG.rollup);
+      const what = `rollup ${sid}/1h@${t}`;
+      if (isDayRecord(v)) for (const [h, fields] of decodeDayHours(v, t, what)) hours.set(h, fields);
+      else hours.set(t, decodeBucket(v, t, what));
+      if (t !== day) this.batch.delete(k);
+    }
+    for (const [t, fields] of changes) {
+      if (fields === null || fields.size === 0) hours.delete(t);
+      else {
+        hours.set(t, fields);
+        this.written++;
+      }
+    }
+    if (hours.size === 0) this.batch.delete(key);
+    else this.batch.put(key, encodeDayHours(day, hours));
+    this.foldedDays.push([sid, day]);
   }
 
   /** The aggregate of `level` buckets in [from, to) of a series: stored ones overlaid with this step's. */

@@ -231,6 +231,37 @@ test('1h rollups: a day being filled keeps one record per hour, a whole day is o
   await store.close();
 });
 
+test('a day that stops before its last hour is folded into a day record once it is over', async () => {
+  // A sensor that reports in working hours only: 08:00–18:00.
+  const clock = new ManualClock(T0 + 18 * H);
+  const { store } = await openStore({}, new MemFs(), clock);
+  const pts: TsPoint[] = [];
+  for (let t = T0 + 8 * H; t < T0 + 18 * H; t += 600_000) pts.push(pt('a', t, [f('usage', (t / 600_000) % 13)]));
+  await store.write(pts);
+  await store.flush();
+  const level1 = async () => (await store.db.scanRange(rollupKey(1, 1, T0 - D), rollupKey(1, 1, T0 + 2 * D))).map(([k, v]) => [timeOfKey(k, TAG.rollup), isDayRecord(v)] as const);
+  assert.equal((await level1()).length, 10);
+  // Still the same day (and the day after, within the seal delay): nothing folds.
+  clock.advance(T0 + D + 5 * 60_000 - clock.nowMs());
+  await store.maintain();
+  assert.equal((await level1()).length, 10);
+  const hourly = { measurement: 'cpu', fromMs: T0, toMs: T0 + D, aggregate: { fn: 'sum' as const, every: { ms: H } }, level: '1h' as const };
+  const before = await store.query(hourly);
+  // Over, but a late point of that day waits in the head: no fold until it is sealed.
+  await store.write([pt('a', T0 + 12 * H + 1, [f('usage', 5)])]);
+  clock.advance(T0 + D + 11 * 60_000 - clock.nowMs());
+  await store.maintain();
+  assert.equal((await level1()).length, 10);
+  // The series idle, its point sealed: the day is one day record, answering what raw data answers.
+  clock.advance(20 * 60_000);
+  await store.maintain();
+  assert.deepEqual(await level1(), [[T0, true]]);
+  const after = await store.query(hourly);
+  assert.notDeepEqual(after, before);
+  assertSameAggregates(after, await store.query({ ...hourly, level: 'raw' }), 'sum');
+  await store.close();
+});
+
 test('a store keeps the chunk window it was created with: reopened without one it uses it, with another it refuses', async () => {
   const fs = new MemFs();
   const { store } = await openStore({ chunkWindowMs: 4 * H }, fs);
