@@ -808,10 +808,9 @@ export class TimeSeriesStore implements TimeSeriesService {
   /**
    * Folds the single-hour 1h records of every day that is over (its end more
    * than the seal delay ago, and no head row of the series in it) into a day
-   * record: a series that stops writing
-   * before a day's last hour (a sensor that reports in working hours) gets
-   * the compact form too. In batches of SEAL_BATCH_SERIES days, the event
-   * loop turning in between.
+   * record: a series that stops writing before a day's last hour (a sensor
+   * that reports in working hours) gets the compact form too. In batches of
+   * SEAL_BATCH_SERIES days, the event loop turning in between.
    */
   private async foldDays(now: number): Promise<void> {
     const due: Array<[number, number]> = [];
