@@ -1,6 +1,6 @@
 import { corruption, getVarint, putVarint } from '../base/index.js';
-import { BitReader, BitWriter, HI, LO } from './codec/bits.js';
-import { addUlps, decimalDigits, HOUR_MS, MAX_DIGITS, POW10, sumPrediction, ulpDistance } from './rollup.js';
+import { BitReader, BitWriter, bitWidth, HI, LO, unzigzag as unzz, zigzag as zz } from './codec/bits.js';
+import { addUlps, decimalScale, HOUR_MS, MAX_DIGITS, POW10, sumPrediction, ulpDistance } from './rollup.js';
 import type { Agg } from './rollup.js';
 
 /**
@@ -45,12 +45,7 @@ const TWO_32 = 4294967296;
 /** Decimal mantissas this record codes as differences: their differences stay exact below 2^53 as zigzags. */
 const MAX_M = 2 ** 50;
 
-const zz = (n: number) => (n >= 0 ? n * 2 : -n * 2 - 1);
-const unzz = (z: number) => (z % 2 === 0 ? z / 2 : -(z + 1) / 2);
 
-function bitLength(z: number): number {
-  return z < TWO_32 ? 32 - Math.clz32(z) : 64 - Math.clz32(Math.floor(z / TWO_32));
-}
 
 function putBits(bw: BitWriter, z: number, n: number): void {
   if (n > 32) bw.writeBits64(Math.floor(z / TWO_32), z >>> 0, n);
@@ -63,7 +58,7 @@ function getBits(br: BitReader, n: number): number {
 
 /** Exp-Golomb code of n (0 ≤ n < 2^53). */
 function putG(bw: BitWriter, n: number): void {
-  const w = bitLength(n + 1);
+  const w = bitWidth(n + 1);
   for (let zeros = w - 1; zeros > 0; zeros -= 32) bw.writeBits(0, Math.min(32, zeros));
   putBits(bw, n + 1, w);
 }
@@ -76,7 +71,7 @@ function getG(br: BitReader): number {
 
 function riceBits(z: number, k: number): number {
   const q = z < 2147483648 && k < 31 ? z >>> k : Math.floor(z / 2 ** k);
-  return q < ESCAPE_Q ? q + 1 + k : ESCAPE_Q + 6 + bitLength(z);
+  return q < ESCAPE_Q ? q + 1 + k : ESCAPE_Q + 6 + bitWidth(z);
 }
 
 /** Writes 6 bits of the cheapest k, then each code (nothing for an empty sequence). */
@@ -85,7 +80,7 @@ function putRiceSeq(bw: BitWriter, zs: readonly number[]): void {
   // The best k of a geometric-like sequence is near log2 of its mean: try around it.
   let sum = 0;
   for (const z of zs) sum += z;
-  const k0 = Math.max(0, bitLength(Math.floor(sum / zs.length)) - 2);
+  const k0 = Math.max(0, bitWidth(Math.floor(sum / zs.length)) - 2);
   let best = Infinity;
   let bestK = 0;
   for (let k = k0; k <= Math.min(MAX_K, k0 + 3); k++) {
@@ -104,7 +99,7 @@ function putRiceSeq(bw: BitWriter, zs: readonly number[]): void {
       putBits(bw, z % 2 ** bestK, bestK);
     } else {
       bw.writeBits((1 << ESCAPE_Q) - 1, ESCAPE_Q);
-      const w = bitLength(z);
+      const w = bitWidth(z);
       bw.writeBits(w, 6);
       putBits(bw, z, w);
     }
@@ -144,29 +139,6 @@ function getDouble(br: BitReader): number {
   u32[HI] = br.readBits(32);
   u32[LO] = br.readBits(32);
   return f64[0]!;
-}
-
-/** The decimal scale k shared by every hour's first, last, min and max, or -1 when they have none this record can code. */
-function sharedScale(aggs: readonly Agg[]): number {
-  let k = 0;
-  for (const a of aggs) {
-    for (const v of [a.first, a.last, a.min, a.max]) {
-      const d = decimalDigits(v);
-      if (d < 0) return -1;
-      if (d > k) k = d;
-    }
-  }
-  const p = POW10[k]!;
-  for (const a of aggs) {
-    const mf = Math.round(a.first * p);
-    const ml = Math.round(a.last * p);
-    const mn = Math.round(a.min * p);
-    const mx = Math.round(a.max * p);
-    for (const m of [mf, ml, mn, mx]) if (!(Math.abs(m) < MAX_M)) return -1;
-    if (mf / p !== a.first || ml / p !== a.last || mn / p !== a.min || mx / p !== a.max) return -1;
-    if (mx < Math.max(mf, ml) || mn > Math.min(mf, ml)) return -1;
-  }
-  return k;
 }
 
 /**
@@ -221,7 +193,7 @@ export function encodeDayHours(dayMs: number, hours: ReadonlyMap<number, Readonl
     }
     bw.writeBits(mask, HOURS);
     const aggs = present.map(([, a]) => a);
-    const k = sharedScale(aggs);
+    const k = decimalScale(aggs, MAX_M);
     bw.writeBits(k + 1, 5);
     for (const [start, a] of present) {
       if (a.count === common[0] && a.firstTs - start === common[1] && a.lastTs - a.firstTs === common[2]) bw.writeBit(1);

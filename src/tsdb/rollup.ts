@@ -1,5 +1,5 @@
 import { corruption, getVarint, putVarint } from '../base/index.js';
-import { HI, LO } from './codec/bits.js';
+import { HI, LO, unzigzag as unzz, zigzag as zz } from './codec/bits.js';
 import type { Interval, RollupLevel } from './types.js';
 
 /**
@@ -245,8 +245,6 @@ export function decimalDigits(v: number): number {
   return -1;
 }
 
-const zz = (n: number) => (n >= 0 ? n * 2 : -n * 2 - 1);
-const unzz = (z: number) => (z % 2 === 0 ? z / 2 : -(z + 1) / 2);
 
 const f64 = new Float64Array(1);
 const u32 = new Uint32Array(f64.buffer);
@@ -296,23 +294,39 @@ function putTagged(buf: Buffer, off: number, v: number, prev: number | undefined
   return buf.writeDoubleLE(v, off);
 }
 
-/** The decimal form of one aggregate's values, or undefined when they have none. */
-function decimalForm(a: Agg): { k: number; mFirst: number; mLast: number; mMin: number; mMax: number } | undefined {
-  let k = -1;
-  for (const v of [a.first, a.last, a.min, a.max]) {
-    const d = decimalDigits(v);
-    if (d < 0) return undefined;
-    if (d > k) k = d;
+/**
+ * The decimal scale k (0..15) at which every aggregate's first, last, min and
+ * max is m / 10^k exactly with |m| < maxM and min ≤ first, last ≤ max; -1 when
+ * there is none (a NaN, -0, a full-precision double).
+ */
+export function decimalScale(aggs: readonly Agg[], maxM: number): number {
+  let k = 0;
+  for (const a of aggs) {
+    for (const v of [a.first, a.last, a.min, a.max]) {
+      const d = decimalDigits(v);
+      if (d < 0) return -1;
+      if (d > k) k = d;
+    }
   }
   const p = POW10[k]!;
-  const mFirst = Math.round(a.first * p);
-  const mLast = Math.round(a.last * p);
-  const mMin = Math.round(a.min * p);
-  const mMax = Math.round(a.max * p);
-  for (const m of [mFirst, mLast, mMin, mMax]) if (!(Math.abs(m) < 2 ** 52)) return undefined;
-  if (mFirst / p !== a.first || mLast / p !== a.last || mMin / p !== a.min || mMax / p !== a.max) return undefined;
-  if (mMax < Math.max(mFirst, mLast) || mMin > Math.min(mFirst, mLast)) return undefined;
-  return { k, mFirst, mLast, mMin, mMax };
+  for (const a of aggs) {
+    const mf = Math.round(a.first * p);
+    const ml = Math.round(a.last * p);
+    const mn = Math.round(a.min * p);
+    const mx = Math.round(a.max * p);
+    for (const m of [mf, ml, mn, mx]) if (!(Math.abs(m) < maxM)) return -1;
+    if (mf / p !== a.first || ml / p !== a.last || mn / p !== a.min || mx / p !== a.max) return -1;
+    if (mx < Math.max(mf, ml) || mn > Math.min(mf, ml)) return -1;
+  }
+  return k;
+}
+
+/** The decimal form of one aggregate's values, or undefined when they have none. */
+function decimalForm(a: Agg): { k: number; mFirst: number; mLast: number; mMin: number; mMax: number } | undefined {
+  const k = decimalScale([a], 2 ** 52);
+  if (k < 0) return undefined;
+  const p = POW10[k]!;
+  return { k, mFirst: Math.round(a.first * p), mLast: Math.round(a.last * p), mMin: Math.round(a.min * p), mMax: Math.round(a.max * p) };
 }
 
 export function sumPrediction(count: number, mMin: number, mMax: number): number {

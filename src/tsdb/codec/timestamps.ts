@@ -61,7 +61,7 @@ export function encodeTimestamps(times: ArrayLike<number>): Buffer {
     for (let i = 0; i < n; i++) head.zigzag(times[i]!);
     return head.finish();
   }
-  if (n >= 3 && runsSize(times) <= varintSize(times[1]! - times[0]!) + ((n - 2 + 7) >> 3)) {
+  if (n >= 3 && runsSize(times, varintSize(times[1]! - times[0]!) + ((n - 2 + 7) >> 3)) >= 0) {
     head.byte(TS_RUNS);
     head.zigzag(times[0]!);
     for (let i = 1; i < n; ) {
@@ -106,8 +106,12 @@ export function encodeTimestamps(times: ArrayLike<number>): Buffer {
   return w.finish();
 }
 
-/** Bytes of the runs mode after its first byte and t0: (delta, length) varint pairs. */
-function runsSize(times: ArrayLike<number>): number {
+/**
+ * Bytes of the runs mode after its first byte and t0 ((delta, length) varint
+ * pairs) when at most `limit`, else -1 (found without walking the rest:
+ * jittered times are many short runs).
+ */
+function runsSize(times: ArrayLike<number>, limit: number): number {
   let size = 0;
   const n = times.length;
   for (let i = 1; i < n; ) {
@@ -115,6 +119,7 @@ function runsSize(times: ArrayLike<number>): number {
     let j = i + 1;
     while (j < n && times[j]! - times[j - 1]! === d) j++;
     size += varintSize(d) + varintSize(j - i);
+    if (size > limit) return -1;
     i = j;
   }
   return size;
