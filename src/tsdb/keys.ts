@@ -25,6 +25,7 @@ export const TAG = {
   chunk: 0x43, // 'C'
   cold: 0x4b, // 'K'
   rollup: 0x55, // 'U'
+  rounding: 0x50, // 'P'
 } as const;
 
 export function writeT64(buf: Buffer, off: number, ms: number): void {
@@ -51,6 +52,10 @@ export function fieldKey(measurement: string, field: string): Buffer {
 
 export function retentionKey(measurement: string): Buffer {
   return Buffer.concat([Buffer.from([TAG.retention]), Buffer.from(measurement, 'utf8')]);
+}
+
+export function roundingKey(measurement: string): Buffer {
+  return Buffer.concat([Buffer.from([TAG.rounding]), Buffer.from(measurement, 'utf8')]);
 }
 
 /** 'C' or 'K' key of (sid, window). */

@@ -8,7 +8,7 @@ import type { ChunkData } from './chunk.js';
 import { SeriesHead } from './head.js';
 import { DecodedChunkCache } from './decoded-cache.js';
 import { FRAME_HEADER_BYTES, HeadLog } from './head-log.js';
-import { TAG, fieldKey, readT64, retentionKey, rollupKey, seriesKey, timeOfKey, windowKey } from './keys.js';
+import { TAG, fieldKey, readT64, retentionKey, rollupKey, roundingKey, seriesKey, timeOfKey, windowKey } from './keys.js';
 import { decodeLogRecord, encodeColumnsRecord, encodeDeleteRecord, encodePointsRecord } from './log-record.js';
 import type { LogRow } from './log-record.js';
 import { columnValue } from './columns.js';
@@ -18,6 +18,7 @@ import { planSegments } from './planner.js';
 import { DAY_MS, HOUR_MS, LEVEL_CODE, addRows, bucketEnd, bucketStart, decodeBucket, encodeBucket, finerLevel, intervalStart, mergeAgg } from './rollup.js';
 import type { Agg } from './rollup.js';
 import { decodeDayHours, encodeDayHours, isDayRecord } from './rollup-day.js';
+import { checkSignificantDigits, roundSignificant } from './rounding.js';
 import { SeriesIndex, canonicalSeriesKey, sortTags } from './series-index.js';
 import type { SeriesEntry } from './series-index.js';
 import { ROLLUP_LEVELS } from './types.js';
@@ -149,6 +150,8 @@ export class TimeSeriesStore implements TimeSeriesService {
   private readonly index = new SeriesIndex();
   private readonly schemas = new Map<string, MeasurementSchema>();
   private readonly retention = new Map<string, RetentionPolicy>();
+  /** Measurement → significant digits its float values are rounded to (absent: exact). */
+  private readonly rounding = new Map<string, number>();
   private readonly heads = new Map<number, SeriesHead>();
   /** Series whose heads have rows ready to seal. */
   private readonly dirty = new Set<number>();
@@ -279,6 +282,11 @@ export class TimeSeriesStore implements TimeSeriesService {
     this.mayHaveCold = (await this.db.scanPrefix(Buffer.from([TAG.cold]), { limit: 1 })).length > 0;
     for (const [k, v] of await this.db.scanPrefix(Buffer.from([TAG.retention]))) {
       this.retention.set(k.toString('utf8', 1), JSON.parse(v.toString('utf8')) as RetentionPolicy);
+    }
+    for (const [k, v] of await this.db.scanPrefix(Buffer.from([TAG.rounding]))) {
+      const d = v.length === 1 ? v[0]! : 0;
+      if (d < 1 || d > 15) throw corruption(this.opts.dir, 0, `float rounding record of ${JSON.stringify(k.toString('utf8', 1))} is not valid`);
+      this.rounding.set(k.toString('utf8', 1), d);
     }
     // Records may sit in the log out of sequence order (a write that also created series waited for
     // the engine before appending); they are replayed in sequence order, as they were applied.
@@ -443,13 +451,14 @@ export class TimeSeriesStore implements TimeSeriesService {
         if (!Array.isArray(pt.fields) || pt.fields.length === 0) throw invalidArgument('a point needs at least one field');
         const entry = this.seriesFor(ws, pt.measurement, pt.tags, pt.seriesHint);
         const layout = entry.layout;
+        const digits = this.rounding.size === 0 ? undefined : this.rounding.get(pt.measurement);
         if (layout !== undefined && sameLayout(layout, pt.fields)) {
           // The series' fields as last time: ids and types are shared, only values are new.
           const vals: FieldValue[] = new Array(pt.fields.length);
           for (let i = 0; i < vals.length; i++) {
             const fl = pt.fields[i]!;
             checkValue(fl.name, fl.type, fl.value);
-            vals[i] = fl.value;
+            vals[i] = digits !== undefined && fl.type === 'float' ? roundSignificant(fl.value as number, digits) : fl.value;
           }
           rows[p] = { sid: -1, timeMs: pt.timeMs, nanos, ids: layout.ids, names: layout.names, types: layout.types, values: vals, entry };
           values += vals.length;
@@ -466,7 +475,7 @@ export class TimeSeriesStore implements TimeSeriesService {
           names.push(f.name);
           ids.push(meta.id);
           types.push(f.type);
-          vals.push(f.value);
+          vals.push(digits !== undefined && f.type === 'float' ? roundSignificant(f.value as number, digits) : f.value);
         }
         rows[p] = { sid: -1, timeMs: pt.timeMs, nanos, ids, names, types, values: vals, entry };
         values += ids.length;
@@ -554,6 +563,7 @@ export class TimeSeriesStore implements TimeSeriesService {
         throw pointError(err, p, n);
       }
     }
+    if (this.rounding.size > 0) roundColumns(c, this.rounding);
     this.allocate(ws);
     const entries = new Set<SeriesEntry>();
     const sids = new Int32Array(S);
@@ -883,6 +893,20 @@ export class TimeSeriesStore implements TimeSeriesService {
 
   getRetention(measurement: string): RetentionPolicy {
     return { ...(this.retention.get(measurement) ?? {}) };
+  }
+
+  async setFloatRounding(measurement: string, significantDigits: number | null | undefined): Promise<void> {
+    this.check();
+    if (typeof measurement !== 'string' || measurement === '') throw invalidArgument('measurement must be a non-empty string');
+    const d = checkSignificantDigits(significantDigits);
+    if (d === undefined) await this.db.delete(roundingKey(measurement), { sync: true });
+    else await this.db.put(roundingKey(measurement), Buffer.of(d), { sync: true });
+    if (d === undefined) this.rounding.delete(measurement);
+    else this.rounding.set(measurement, d);
+  }
+
+  getFloatRounding(measurement: string): number | undefined {
+    return this.rounding.get(measurement);
   }
 
   /** Drops whole chunks (and rollup buckets) past each level's retention. */
@@ -1744,5 +1768,22 @@ class RollupWriter {
       }
     }
     return out.size === 0 ? null : out;
+  }
+}
+
+/**
+ * Rounds, in place, the float values of points whose measurement has a
+ * float rounding setting (the columns are the caller's parse result).
+ */
+function roundColumns(c: TsPointColumns, rounding: ReadonlyMap<string, number>): void {
+  const digitsOf = c.series.map((s) => rounding.get(s.measurement));
+  if (digitsOf.every((d) => d === undefined)) return;
+  const { seriesOf, layoutOf, valueStart, numbers } = c;
+  for (let p = 0; p < c.length; p++) {
+    const d = digitsOf[seriesOf[p]!];
+    if (d === undefined) continue;
+    const types = c.layouts[layoutOf[p]!]!.types;
+    const base = valueStart[p]!;
+    for (let i = 0; i < types.length; i++) if (types[i] === 'float') numbers[base + i] = roundSignificant(numbers[base + i]!, d);
   }
 }

@@ -70,6 +70,7 @@ export interface TsPointColumns {
   /** Nanoseconds within the millisecond per point; absent when all are 0. */
   nanos?: Int32Array;
   valueStart: Int32Array;
+  /** Numeric values; a measurement with float rounding has its float values rounded here in place by the write. */
   numbers: Float64Array;
   strings?: ReadonlyMap<number, string>;
 }
@@ -207,6 +208,13 @@ export interface TimeSeriesService {
   schema(measurement: string): Record<string, FieldType>;
   setRetention(measurement: string, policy: RetentionPolicy): Promise<void>;
   getRetention(measurement: string): RetentionPolicy;
+  /**
+   * Float values of `measurement` written from now on are stored rounded to
+   * `significantDigits` (1..15) significant decimal digits; null or
+   * undefined: exact (the default). Stored values are not rewritten.
+   */
+  setFloatRounding(measurement: string, significantDigits: number | null | undefined): Promise<void>;
+  getFloatRounding(measurement: string): number | undefined;
   /** Seals head buffers into chunks, updates rollups, applies retention and tiering. */
   flush(): Promise<void>;
   stats(): TsStats;

@@ -568,3 +568,52 @@ test('a backfill keeps its newest windows open while it writes; maintenance seal
   assert.equal(r.series[0]!.values[0], 300);
   await store.close();
 });
+
+test('float rounding: a measurement set to d significant digits stores its floats rounded (write, writeColumns, replay, rollups); others stay exact', async () => {
+  const fs = new MemFs();
+  let { store } = await openStore({}, fs);
+  await assert.rejects(store.setFloatRounding('cpu', 0), (e: unknown) => isStrataError(e, 'INVALID_ARGUMENT') && /from 1 to 15/.test((e as Error).message));
+  await store.setFloatRounding('cpu', 5);
+  assert.equal(store.getFloatRounding('cpu'), 5);
+  assert.equal(store.getFloatRounding('mem'), undefined);
+  const x = 12.3456789;
+  await store.write([
+    pt('a', T0, [f('v', x), { name: 'n', type: 'integer', value: 1234567 }]),
+    pt('a', T0 + 1000, [f('v', -x)]), // the series' layout differs from the first point's
+    pt('a', T0 + 2 * H, [f('v', NaN)]),
+    pt('a', T0, [f('v', x)], 'mem'),
+  ]);
+  await store.write([pt('a', T0 + 3000, [f('v', 0.000123456789)])]); // a known layout: the shared-layout path
+  const { parseLineProtocolColumns } = await import('../../src/tsdb/index.js');
+  await store.writeColumns(parseLineProtocolColumns(`cpu,host=a v=98765.4321 ${(T0 + 4000) * 1e6}\nmem,host=a v=98765.4321 ${(T0 + 4000) * 1e6}`, { nowMs: T0 + 400 * D }));
+  const want = [12.346, -12.346, 0.00012346, 98765, NaN];
+  const check = async (s: TimeSeriesStore) => {
+    const r = await s.query({ measurement: 'cpu', fromMs: T0, toMs: T0 + 3 * H });
+    const by = Object.fromEntries(r.series.map((x) => [x.field, x.values]));
+    assert.deepEqual(by.v, want);
+    assert.deepEqual(by.n, [1234567]);
+    const m = await s.query({ measurement: 'mem', fromMs: T0, toMs: T0 + 10_000 });
+    assert.deepEqual(m.series[0]!.values, [x, 98765.4321]);
+  };
+  await check(store);
+  // Replayed from the head log after a crash: the log holds the rounded values.
+  await store.close();
+  ({ store } = await openStore({}, fs));
+  assert.equal(store.getFloatRounding('cpu'), 5, 'the setting is durable');
+  await check(store);
+  await store.flush();
+  await check(store);
+  // Rollups are built from what is stored.
+  const hour = await store.query({ measurement: 'cpu', fields: ['v'], fromMs: T0, toMs: T0 + H, aggregate: { fn: 'sum', every: { ms: H } } });
+  assert.equal(hour.plan.segments[0]!.level, '1h');
+  assert.equal(hour.series[0]!.values[0], 12.346 + -12.346 + 0.00012346 + 98765);
+  // Cleared: later writes are exact again, earlier ones stay as stored.
+  await store.setFloatRounding('cpu', null);
+  await store.write([pt('a', T0 + 5000, [f('v', x)])]);
+  const r = await store.query({ measurement: 'cpu', fields: ['v'], fromMs: T0 + 4000, toMs: T0 + 6000 });
+  assert.deepEqual(r.series[0]!.values, [98765, x]);
+  await store.close();
+  ({ store } = await openStore({}, fs));
+  assert.equal(store.getFloatRounding('cpu'), undefined);
+  await store.close();
+});

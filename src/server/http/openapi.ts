@@ -222,6 +222,11 @@ const TS_SCHEMAS: { [k: string]: Json } = {
     description: 'Per storage level, how long to keep data: ms, or a duration "500ms", "30s", "10m", "12h", "30d", "1w", "1y" (365 days). 0 or absent keeps forever.',
     properties: Object.fromEntries(['raw', '1h', '1d', '1M', '1y'].map((l) => [l, { type: ['integer', 'string'] }])),
   },
+  FloatRounding: {
+    type: 'object',
+    description: 'Float values of the measurement written from now on are stored rounded to this many significant decimal digits (relative error at most 5 × 10^-significantDigits); null: exact, the default.',
+    properties: { measurement: { type: 'string' }, significantDigits: { type: ['integer', 'null'], minimum: 1, maximum: 15 } },
+  },
 };
 
 function tsPaths(limits: ServerLimits, o: OpenApiOptions): { [k: string]: Json } {
@@ -412,6 +417,26 @@ function tsPaths(limits: ServerLimits, o: OpenApiOptions): { [k: string]: Json }
         requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/RetentionPolicy' } } } },
         responses: {
           '200': { description: 'The policy as stored (ms per level).', content: { 'application/json': { schema: { type: 'object', properties: { measurement: { type: 'string' }, retention: { type: 'object' } } } } } },
+          ...errorResponses(...COMMON_ERRORS, 'PermissionDenied', 'UnsupportedMediaType'),
+        },
+      },
+    },
+    '/v1/ts/rounding/{measurement}': {
+      parameters: [measurementParam],
+      get: {
+        operationId: 'tsRoundingGet',
+        summary: "A measurement's float rounding (significant digits; null: exact)",
+        responses: {
+          '200': { description: 'The setting.', content: { 'application/json': { schema: { $ref: '#/components/schemas/FloatRounding' } } } },
+          ...errorResponses(...COMMON_ERRORS),
+        },
+      },
+      put: {
+        operationId: 'tsRoundingSet',
+        summary: 'Round float values written from now on to significantDigits (1..15); null keeps them exact',
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', properties: { significantDigits: { type: ['integer', 'null'], minimum: 1, maximum: 15 } }, additionalProperties: false } } } },
+        responses: {
+          '200': { description: 'The setting as stored.', content: { 'application/json': { schema: { $ref: '#/components/schemas/FloatRounding' } } } },
           ...errorResponses(...COMMON_ERRORS, 'PermissionDenied', 'UnsupportedMediaType'),
         },
       },

@@ -45,6 +45,7 @@ import type { RouteMeta } from './route-meta.js';
  *   GET  /v1/ts/schema/:m    → {measurement, fields}
  *   POST /v1/ts/delete       {measurement, matchers, fromMs, toMs} → {deleted}
  *   PUT|GET /v1/ts/retention/:m  a RetentionPolicy (ms or "30d")
+ *   PUT|GET /v1/ts/rounding/:m   {significantDigits: 1..15 | null}: float rounding (null: exact)
  *   POST /v1/ts/flush        seal heads, flush the engine → {ok}
  *
  * Floats that are not finite (NaN, +Inf, -Inf: Prometheus staleness markers
@@ -525,6 +526,22 @@ export function registerTsRoutes(app: HttpApp, ctx: TsRouteContext): void {
     queryOf(request, []);
     const measurement = measurementParam(request, '/v1/ts/retention/');
     return { measurement, retention: tsdb.getRetention(measurement) };
+  });
+
+  app.put('/v1/ts/rounding/:measurement', meta('ts.rounding.set', true), async (request) => {
+    queryOf(request, []);
+    const measurement = measurementParam(request, '/v1/ts/rounding/');
+    const doc = jsonBodyOf(request);
+    if (!isObject(doc)) throw invalidArgument('the rounding body must be a JSON object like {"significantDigits": 13} (null: exact floats)');
+    onlyKeys(doc, ['significantDigits'], 'rounding key ');
+    await tsdb.setFloatRounding(measurement, doc.significantDigits as number | null | undefined);
+    return { measurement, significantDigits: tsdb.getFloatRounding(measurement) ?? null };
+  });
+
+  app.get('/v1/ts/rounding/:measurement', meta('ts.rounding.get', false), async (request) => {
+    queryOf(request, []);
+    const measurement = measurementParam(request, '/v1/ts/rounding/');
+    return { measurement, significantDigits: tsdb.getFloatRounding(measurement) ?? null };
   });
 
   app.post('/v1/ts/flush', meta('ts.flush', true), async (request) => {

@@ -308,6 +308,32 @@ describe('time-series HTTP routes', () => {
     assert.deepEqual(q.series.map((x) => x.tags.host), ['a']);
   });
 
+  test('float rounding: PUT/GET /v1/ts/rounding/:m, then line protocol floats are stored at that many digits', async () => {
+    const put = (body: unknown) => fetch(`${s.base}/v1/ts/rounding/rnd`, { method: 'PUT', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    assert.deepEqual(await (await fetch(`${s.base}/v1/ts/rounding/rnd`)).json(), { measurement: 'rnd', significantDigits: null });
+    const ok = await put({ significantDigits: 4 });
+    assert.equal(ok.status, 200);
+    assert.deepEqual(await ok.json(), { measurement: 'rnd', significantDigits: 4 });
+    assert.deepEqual(await (await fetch(`${s.base}/v1/ts/rounding/rnd`)).json(), { measurement: 'rnd', significantDigits: 4 });
+    for (const [body, pattern] of [
+      [{ significantDigits: 16 }, /significantDigits must be an integer from 1 to 15/],
+      [{ significantDigits: '4' }, /significantDigits must be an integer/],
+      [{ digits: 4 }, /rounding key "digits"/],
+      [[4], /must be a JSON object/],
+    ] as const) {
+      const bad = await put(body);
+      assert.equal(bad.status, 400, JSON.stringify(body));
+      assert.match(errorOf(await bad.json()).message, pattern);
+    }
+    const w = await post(s.base, '/v1/ts/write?precision=ms', `rnd,host=a v=3.14159265,n=31415i ${T0_MS}`);
+    assert.equal(w.status, 204);
+    const q = await query(s.base, { measurement: 'rnd', fromMs: T0_MS, toMs: T0_MS + 1 });
+    const by = Object.fromEntries(q.series.map((x) => [x.field, x.values]));
+    assert.deepEqual(by, { v: [3.142], n: [31415] });
+    const cleared = await put({ significantDigits: null });
+    assert.deepEqual(await cleared.json(), { measurement: 'rnd', significantDigits: null });
+  });
+
   test('/metrics carries the time-series counters; /openapi.json covers every route', async () => {
     const text = await (await fetch(`${s.base}/metrics`)).text();
     assert.match(text, /^strata_tsdb_points_written_total [1-9]\d*$/m);
@@ -330,6 +356,8 @@ describe('time-series HTTP routes', () => {
       'post /v1/ts/delete',
       'put /v1/ts/retention/{measurement}',
       'get /v1/ts/retention/{measurement}',
+      'put /v1/ts/rounding/{measurement}',
+      'get /v1/ts/rounding/{measurement}',
       'post /v1/ts/flush',
     ];
     const documented: string[] = [];
