@@ -88,7 +88,7 @@ const errText = (err: unknown): string => (err instanceof Error ? err.message : 
 const CHILD_FLAG = '--bench-tsdb-child';
 
 type ChildTask =
-  | { kind: 'ingest'; spool: SpoolInfo; dir: string; label: string }
+  | { kind: 'ingest'; spool: SpoolInfo; dir: string; label: string; significantDigits?: number }
   | { kind: 'year'; dir: string; seed: number; repetitions: number }
   | { kind: 'index'; series: number };
 type ChildReply = { ok: true; result: unknown } | { ok: false; error: string };
@@ -101,7 +101,7 @@ async function childMain(): Promise<void> {
     if (typeof tsdb === 'string') throw new Error(tsdb);
     if (task.kind === 'ingest') {
       const spool = SpooledBatches.fromInfo(task.spool);
-      reply = { ok: true, result: await ingestInProcess(tsdb, spool, task.dir, progressLine(task.label, spool.rows)) };
+      reply = { ok: true, result: await ingestInProcess(tsdb, spool, task.dir, progressLine(task.label, spool.rows), task.significantDigits) };
     } else if (task.kind === 'index') {
       reply = { ok: true, result: await runSeriesIndexBench(task.series, (m) => status(m)) };
     } else {
@@ -376,6 +376,7 @@ async function main(): Promise<number> {
         vm: cfg.vm ? { runs: [], disk: [] } : undefined,
         strataHttp: { runs: [], serverDirBytes: [] },
         strataInProcess: tsdb?.parse ? { runs: [] } : undefined,
+        strataRounded: tsdb?.parse && variant === 'tsbs' && cfg.likeForLikeDigits > 0 ? { significantDigits: cfg.likeForLikeDigits, runs: [] } : undefined,
       };
       variants.push(vr);
       for (let run = 1; run <= cfg.runs; run++) {
@@ -395,6 +396,23 @@ async function main(): Promise<number> {
           } catch (err) {
             vr.strataInProcess.error = errText(err);
             status(`  StrataDB in-process ${tag}: FAILED: ${vr.strataInProcess.error}`);
+          }
+        }
+
+        // StrataDB in-process with floats rounded (bytes at VictoriaMetrics' precision or finer).
+        if (vr.strataRounded && !vr.strataRounded.error) {
+          const d = vr.strataRounded.significantDigits;
+          try {
+            const dir = join(work, `inproc-${variant}-rounded-${run}`);
+            const r = await runChild<InProcessIngest>({ kind: 'ingest', spool: spool.info(), dir, label: `StrataDB in-process, ${d} digits, ${tag}`, significantDigits: d });
+            vr.strataRounded.runs.push(r);
+            status(
+              `  StrataDB in-process ${tag}, floats rounded to ${d} significant digits: ${fmtBytes(r.disk.apparent)} = ${r.bytesPerValue.toFixed(3)} B/value; ` +
+                `max relative error ${r.rounding?.maxRelError.toExponential(2) ?? '?'} over ${fmtInt(r.rounding?.valuesChecked ?? 0)} values; counted ${r.countedValues === undefined ? '?' : fmtInt(r.countedValues)} values`,
+            );
+          } catch (err) {
+            vr.strataRounded.error = errText(err);
+            status(`  StrataDB in-process ${tag}, rounded: FAILED: ${vr.strataRounded.error}`);
           }
         }
 
@@ -535,7 +553,7 @@ async function main(): Promise<number> {
       '(they become durable in ≤ 1 s), StrataDB once the write is in its log (periodic fsync, the server default). In-process rates time ' +
       'parseLineProtocolColumns and store.writeColumns (the path of the servers\' line-protocol routes) separately per batch in one pass (write only = the store.writeColumns time).',
   );
-  if (cfg.runs === 1) notes.push('Ingest figures come from one load per database and variant (--runs 1, the default: a full load takes long); pass --runs 3 for medians.');
+  if (cfg.runs === 1) notes.push('Ingest figures come from one load per database and variant (--runs 1); the default, --runs 3, reports medians.');
   notes.push(
     `VictoriaMetrics ran with ${VM_FLAGS.join(' ')}: 100 years of retention because the data is from 2016, no response cache so repeated ` +
       'rounds are not served from it. Every range query also passes nocache=1.',

@@ -39,6 +39,12 @@ export interface TsdbBenchConfig {
   serverWarmup: number;
   /** Series created for the series-index measurement (0 skips it). */
   indexSeries: number;
+  /**
+   * Full-precision variant only: one more in-process load per run with the
+   * measurement's floats rounded to this many significant digits, for bytes
+   * at VictoriaMetrics' precision or finer (0 skips it).
+   */
+  likeForLikeDigits: number;
 }
 
 export const USAGE = `Usage: npm run bench:tsdb -- [flags]
@@ -62,6 +68,10 @@ export const USAGE = `Usage: npm run bench:tsdb -- [flags]
   --dir DIR          where temp data goes (default os.tmpdir())
   --out DIR          where tsdb-<date>.{md,json,svg} go (default bench/results)
   --seed S           PRNG seed (default 2016)
+  --like-for-like-digits D
+                     tsbs variant: one more in-process load per run with floats rounded to D
+                     significant digits (max relative error 5e-D; VictoriaMetrics keeps values
+                     to a relative error of up to 1e-12), for bytes at equal precision (default 13; 0 skips)
 `;
 
 export function parseTsdbArgs(argv: readonly string[]): TsdbBenchConfig | 'help' {
@@ -83,6 +93,7 @@ export function parseTsdbArgs(argv: readonly string[]): TsdbBenchConfig | 'help'
     indexSeries: 1_000_000,
     warmup: 3,
     serverWarmup: 30,
+    likeForLikeDigits: 13,
   };
   const help = walkFlags(argv, USAGE, ['no-vm'], (name, value) => {
     switch (name) {
@@ -135,6 +146,10 @@ export function parseTsdbArgs(argv: readonly string[]): TsdbBenchConfig | 'help'
         break;
       case 'server-warmup':
         cfg.serverWarmup = intFlag(value, name, 0);
+        break;
+      case 'like-for-like-digits':
+        cfg.likeForLikeDigits = intFlag(value, name, 0);
+        if (cfg.likeForLikeDigits > 15) throw new Error('--like-for-like-digits must be 0 (skip) or 1..15');
         break;
       case 'index-series':
         cfg.indexSeries = intFlag(value, name, 0);

@@ -44,6 +44,8 @@ export interface VariantResult {
   vm: { runs: HttpIngestRun[]; disk: VmDisk[]; error?: string } | undefined;
   strataHttp: { runs: HttpIngestRun[]; serverDirBytes: number[]; error?: string } | undefined;
   strataInProcess: { runs: InProcessIngest[]; error?: string } | undefined;
+  /** In-process loads with floats rounded (tsbs variant, --like-for-like-digits). */
+  strataRounded?: { significantDigits: number; runs: InProcessIngest[]; error?: string };
 }
 
 export interface LatencyStats {
@@ -194,7 +196,7 @@ export function markdown(r: Report, concurrency: number): string {
           if (run.countedValues !== undefined && run.countedValues !== v.values) checks.push(`${v.variant} ${label} run ${run.run}: counts ${fmtInt(run.countedValues)} values, expected ${fmtInt(v.values)}`);
         }
       }
-      for (const run of v.strataInProcess?.runs ?? []) {
+      for (const run of [...(v.strataInProcess?.runs ?? []), ...(v.strataRounded?.runs ?? [])]) {
         if (run.countedValues !== undefined && run.countedValues !== v.values) checks.push(`${v.variant} StrataDB in-process: counts ${fmtInt(run.countedValues)} values, expected ${fmtInt(v.values)}`);
       }
     }
@@ -222,6 +224,18 @@ export function markdown(r: Report, concurrency: number): string {
       vmBpv !== undefined && ip ? fmtRatio(vmBpv / ip.bytesPerValue) : '—',
       srv.length > 0 ? (median(srv) / v.values).toFixed(3) : '—',
     ]);
+    const rounded = v.strataRounded && v.strataRounded.runs.length > 0 ? v.strataRounded : undefined;
+    if (rounded) {
+      const bpv = median(rounded.runs.map((x) => x.bytesPerValue));
+      diskRows.push([
+        `${v.variant}, StrataDB floats rounded to ${rounded.significantDigits} digits`,
+        '',
+        vmBpv !== undefined ? vmBpv.toFixed(3) : '—',
+        bpv.toFixed(3),
+        vmBpv !== undefined ? fmtRatio(vmBpv / bpv) : '—',
+        '',
+      ]);
+    }
   }
   if (diskRows.length > 0) {
     parts.push('#### Bytes on disk per field value');
@@ -237,6 +251,22 @@ export function markdown(r: Report, concurrency: number): string {
         'the total also counts cache/ and metadata). StrataDB: store.flush(), store.compact(), close, apparent file sizes of its directory. ' +
         'VictoriaMetrics stores one sample per metric (cpu_usage_user, …), so per field value is the like-for-like unit.',
     );
+    for (const v of r.variants) {
+      const rounded = v.strataRounded;
+      if (!rounded) continue;
+      if (rounded.error) {
+        parts.push(`${v.variant}, floats rounded: FAILED: ${rounded.error}`);
+        continue;
+      }
+      const errs = rounded.runs.map((x) => x.rounding?.maxRelError ?? NaN);
+      parts.push(
+        `Equal precision (${v.variant}): StrataDB stores floats exactly by default. VictoriaMetrics keeps a value to a relative error of up to 1e-12 ` +
+          `(it converts each float to a decimal of 12 to 14 significant digits; see "Answers compared" below for what it returned). The row ` +
+          `"floats rounded to ${rounded.significantDigits} digits" is StrataDB with the measurement's opt-in float rounding ` +
+          `(PUT /v1/ts/rounding/cpu {"significantDigits": ${rounded.significantDigits}}), whose bound is 5e-${rounded.significantDigits}; ` +
+          `measured against the line protocol's values over the first batch of each run: max relative error ${errs.map((e) => e.toExponential(2)).join(', ')}.`,
+      );
+    }
   }
 
   // Queries.
@@ -330,6 +360,8 @@ export function markdown(r: Report, concurrency: number): string {
     }
   }
 
+  parts.push(barCheck(r));
+
   if (r.skipped.length > 0) parts.push(`#### Not measured\n\n${r.skipped.map((s) => `- ${s}`).join('\n')}`);
   if (r.notes.length > 0) parts.push(`#### Notes\n\n${r.notes.map((s) => `- ${s}`).join('\n')}`);
   return parts.join('\n\n') + '\n';
@@ -407,3 +439,38 @@ export function svgChart(r: Report, title: string, subtitle: string): string {
 }
 
 export { fmtBytes, fmtInt, fmtMs, fmtRatio };
+
+// ------------------------------------------------------------------ bar check
+
+/** The issue's bars, each PASS or FAIL from the medians above ("—" where not measured). */
+export function barCheck(r: Report): string {
+  const lines: string[] = [];
+  const bar = (ok: boolean | undefined, text: string) => lines.push(`- ${ok === undefined ? '—   ' : ok ? 'PASS' : 'FAIL'}  ${text}`);
+  for (const v of r.variants) {
+    const vm = summarizeHttp(v.vm?.runs);
+    const sh = summarizeHttp(v.strataHttp?.runs);
+    bar(vm && sh ? sh.rowsPerSec >= vm.rowsPerSec : undefined, `${v.variant} HTTP ingest StrataDB ÷ VictoriaMetrics ≥ 1: ${vm && sh ? fmtRatio(sh.rowsPerSec / vm.rowsPerSec) : '—'}`);
+    const ip = summarizeInProcess(v.strataInProcess?.runs);
+    bar(ip ? ip.parseWrite.valuesPerSec >= 1e6 : undefined, `${v.variant} in-process parse + write ≥ 1,000,000 values/s: ${ip ? fmtOps(ip.parseWrite.valuesPerSec) : '—'}`);
+    const vmd = v.vm?.disk ?? [];
+    const vmBpv = vmd.length > 0 ? median(vmd.map((d) => d.bytesPerValue)) : undefined;
+    const exact = ip && vmBpv !== undefined ? vmBpv / ip.bytesPerValue : undefined;
+    const rounded = v.strataRounded && v.strataRounded.runs.length > 0 ? v.strataRounded : undefined;
+    if (rounded && vmBpv !== undefined) {
+      const ratio = vmBpv / median(rounded.runs.map((x) => x.bytesPerValue));
+      bar(
+        ratio >= 1,
+        `${v.variant} bytes per value VictoriaMetrics ÷ StrataDB ≥ 1 at equal precision (StrataDB at ${rounded.significantDigits} digits): ${fmtRatio(ratio)}; ` +
+          `exact floats (the default): ${exact !== undefined ? fmtRatio(exact) : '—'}`,
+      );
+    } else bar(exact !== undefined ? exact >= 1 : undefined, `${v.variant} bytes per value VictoriaMetrics ÷ StrataDB ≥ 1: ${exact !== undefined ? fmtRatio(exact) : '—'}`);
+  }
+  for (const q of r.queries) {
+    const vm = q.stats.vm;
+    const auto = q.stats['strata-auto'];
+    const ok = vm && auto && !vm.error && !auto.error ? auto.medianMs <= vm.medianMs : undefined;
+    bar(ok, `${q.name} median StrataDB ≤ VictoriaMetrics: ${ok === undefined ? '—' : `${fmtMs(auto!.medianMs)} vs ${fmtMs(vm!.medianMs)} ms (${fmtRatio(vm!.medianMs / auto!.medianMs)})`}`);
+  }
+  if (r.year && !('error' in r.year)) bar(r.year.auto.medianMs < 10, `one-year daily average from rollups < 10 ms: ${fmtMs(r.year.auto.medianMs)} ms`);
+  return `#### Bar check\n\n${lines.join('\n')}`;
+}

@@ -24,6 +24,8 @@ export interface TsStore {
   flush(): Promise<void>;
   compact(): Promise<void>;
   close(): Promise<void>;
+  /** Opt-in float rounding per measurement, where the store has it. */
+  setFloatRounding?(measurement: string, significantDigits: number | null): Promise<void>;
 }
 
 export interface TsdbModule {
@@ -88,6 +90,8 @@ export interface InProcessIngest {
   countedValues: number | undefined;
   disk: { apparent: number; allocated: number };
   bytesPerValue: number;
+  /** With float rounding: its digits, and the largest relative error of a stored value against the line protocol's, over the first batch. */
+  rounding?: { significantDigits: number; maxRelError: number; valuesChecked: number };
 }
 
 /**
@@ -96,11 +100,22 @@ export interface InProcessIngest {
  * one batch at a time. Then flush, compact, a count check, close, and the
  * size of the directory. The directory is removed afterwards.
  */
-export async function ingestInProcess(tsdb: TsdbModule, spool: SpooledBatches, dir: string, progress: (rows: number) => void): Promise<InProcessIngest> {
+export async function ingestInProcess(
+  tsdb: TsdbModule,
+  spool: SpooledBatches,
+  dir: string,
+  progress: (rows: number) => void,
+  significantDigits?: number,
+): Promise<InProcessIngest> {
   if (!tsdb.parse) throw new Error('parseLineProtocol is not exported by src/tsdb/index.js');
   const store = await tsdb.open(dir);
   let closed = false;
   try {
+    let firstBatch: TsPoint[] | undefined;
+    if (significantDigits !== undefined) {
+      if (typeof store.setFloatRounding !== 'function') throw new Error('the store has no setFloatRounding');
+      await store.setFloatRounding(MEASUREMENT, significantDigits);
+    }
     let rows = 0;
     let values = 0;
     let parseMs = 0;
@@ -109,6 +124,8 @@ export async function ingestInProcess(tsdb: TsdbModule, spool: SpooledBatches, d
     // The columns path (what the servers' line-protocol routes use) where the store has it.
     const columns = tsdb.parseColumns !== undefined && typeof store.writeColumns === 'function' ? tsdb.parseColumns : undefined;
     for await (const b of spool.read()) {
+      // The first batch's exact values, to measure what rounding kept (untimed).
+      if (significantDigits !== undefined && firstBatch === undefined) firstBatch = tsdb.parse(b.body);
       const p0 = performance.now();
       const parsed = columns ? columns(b.body) : tsdb.parse(b.body);
       const p1 = performance.now();
@@ -126,6 +143,7 @@ export async function ingestInProcess(tsdb: TsdbModule, spool: SpooledBatches, d
     await store.compact();
     const flushCompactMs = performance.now() - f0;
     const countedValues = await countValues(store, spool.spec.days);
+    const rounding = significantDigits !== undefined && firstBatch !== undefined ? { significantDigits, ...(await roundingError(store, firstBatch)) } : undefined;
     await store.close();
     closed = true;
     const disk = dirBytes(dir);
@@ -141,11 +159,42 @@ export async function ingestInProcess(tsdb: TsdbModule, spool: SpooledBatches, d
       countedValues,
       disk,
       bytesPerValue: disk.apparent / values,
+      ...(rounding ? { rounding } : {}),
     };
   } finally {
     if (!closed) await store.close().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The largest relative difference between `points` (exact, as parsed) and what the store returns for them. */
+async function roundingError(store: TsStore, points: TsPoint[]): Promise<{ maxRelError: number; valuesChecked: number }> {
+  let from = Infinity;
+  let to = -Infinity;
+  for (const p of points) {
+    from = Math.min(from, p.timeMs);
+    to = Math.max(to, p.timeMs);
+  }
+  const r = await store.query({ measurement: MEASUREMENT, fromMs: from, toMs: to + 1, level: 'raw' });
+  const stored = new Map<string, number>();
+  for (const s of r.series) {
+    const tags = Object.entries(s.tags).sort().map(([k, v]) => `${k}=${v}`).join(',');
+    for (let i = 0; i < s.times.length; i++) stored.set(`${tags}|${s.field}|${s.times[i]}`, s.values[i] as number);
+  }
+  let maxRelError = 0;
+  let valuesChecked = 0;
+  for (const p of points) {
+    const tags = [...p.tags].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`).join(',');
+    for (const f of p.fields) {
+      const got = stored.get(`${tags}|${f.name}|${p.timeMs}`);
+      const want = f.value as number;
+      if (got === undefined) throw new Error(`rounding check: no stored value for ${tags} ${f.name} at ${p.timeMs}`);
+      if (want !== 0) maxRelError = Math.max(maxRelError, Math.abs(got - want) / Math.abs(want));
+      else if (got !== 0) throw new Error(`rounding check: 0 came back as ${got}`);
+      valuesChecked++;
+    }
+  }
+  return { maxRelError, valuesChecked };
 }
 
 /** count of every field over the whole data set, all series merged (raw level): should be rows × 10. */
