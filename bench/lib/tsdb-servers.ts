@@ -195,7 +195,9 @@ export function vmDiskBytes(dir: string): { data: number; index: number; total: 
 
 export async function startStrata(root: string, dir: string, maxSockets: number): Promise<ServerHandle> {
   const main = join(root, 'dist', 'src', 'cli', 'main.js');
-  const child = spawn(process.execPath, [main, 'serve', '--data-dir', dir, '--http-port', '0', '--protocols', 'http', '--log-level', 'warn'], {
+  // BENCH_SERVER_NODE_ARGS: Node flags for the server, for diagnosis (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, main, 'serve', '--data-dir', dir, '--http-port', '0', '--protocols', 'http', '--log-level', 'warn'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, STRATA_PRINT_PORTS: '1' },
   });

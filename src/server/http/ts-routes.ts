@@ -464,7 +464,7 @@ export function registerTsRoutes(app: HttpApp, ctx: TsRouteContext): void {
     // The plan is computed (and the query validated) before the status line goes out, so bad queries still get 400.
     const plan = await tsdb.explain(query);
     const lines = ndjsonLines(plan, tsdb.queryStream(query, TS_STREAM_POINTS_PER_LINE), (err) => {
-      request.log.error({ err, route: 'ts.query' }, 'streamed time-series query failed');
+      request.log.error({ err, reqId: request.id, route: 'ts.query' }, 'streamed time-series query failed');
     });
     return reply.header('cache-control', 'no-store').type(`${NDJSON}; charset=utf-8`).send(Readable.from(lines));
   });

@@ -148,14 +148,16 @@ describe('HTTP server lifecycle, metrics, OpenAPI and limits', () => {
       }
       assert.equal(h.server.connectionCount, 2);
       const c3 = await RawConnection.open(h.port);
-      c3.send(GET_HEALTH);
+      c3.send('PUT /v1/kv/refused HTTP/1.1\r\nHost: test\r\nContent-Length: 2\r\n\r\nno');
       const refused = await c3.readResponse();
       assert.equal(refused.status, 503);
       assert.equal(errorOf(JSON.parse(refused.body)).code, 'LIMIT_EXCEEDED');
       await c3.closed;
-      // The admitted connections keep working.
+      // The admitted connections keep working, and the refused write never ran.
       c2.send(GET_HEALTH);
       assert.equal((await c2.readResponse()).status, 200);
+      c2.send('GET /v1/kv/refused HTTP/1.1\r\nHost: test\r\n\r\n');
+      assert.equal((await c2.readResponse()).status, 404);
 
       c1.destroy();
       await eventually(() => h.server.connectionCount === 1, 'the server sees the client leave');
