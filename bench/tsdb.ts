@@ -158,14 +158,19 @@ interface Targets {
 }
 
 /** Runs one request of a target. The time ends with the last response byte; the body is parsed only when asked (warm-up). */
+/** Longest query URL sent as GET /v1/ts/query?q= (the server takes request lines up to 16 KiB). */
+const STRATA_GET_URL_MAX = 8192;
+
 async function runOne(t: Target, spec: QuerySpec, p: QueryParams, servers: Targets): Promise<{ ms: number; answer: () => Answer; plan: () => TsPlan | undefined }> {
   if (t === 'vm') {
     const r = await servers.vm!.client.send('GET', vmRequest(spec, p));
     if (r.status !== 200) throw new Error(`VictoriaMetrics answered ${r.status}: ${r.body.toString('utf8').slice(0, 300)}`);
     return { ms: r.ms, answer: () => vmAnswer(spec, JSON.parse(r.body.toString('utf8'))), plan: () => undefined };
   }
-  const q = strataQuery(spec, p, t === 'strata-raw' ? 'raw' : 'auto');
-  const r = await servers.strata!.client.send('POST', '/v1/ts/query', JSON.stringify(q), { 'content-type': 'application/json' });
+  const q = JSON.stringify(strataQuery(spec, p, t === 'strata-raw' ? 'raw' : 'auto'));
+  // GET with the query in the URL, as VictoriaMetrics is asked; POST when the URL would be long.
+  const url = `/v1/ts/query?q=${encodeURIComponent(q)}`;
+  const r = url.length <= STRATA_GET_URL_MAX ? await servers.strata!.client.send('GET', url) : await servers.strata!.client.send('POST', '/v1/ts/query', q, { 'content-type': 'application/json' });
   if (r.status !== 200) throw new Error(`StrataDB answered ${r.status}: ${r.body.toString('utf8').slice(0, 300)}`);
   let parsed: TsQueryResult | undefined;
   const get = () => (parsed ??= JSON.parse(r.body.toString('utf8')) as TsQueryResult);

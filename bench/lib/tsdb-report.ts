@@ -290,7 +290,9 @@ export function markdown(r: Report, concurrency: number): string {
     parts.push(table(header, rows));
     parts.push(
       'Ratios above 1× mean StrataDB answered faster. Each round runs every draw on every target (target order rotated per round) after ' +
-        `one untimed pass whose answers are compared below, then ${r.warmup ?? 0} more untimed warm-up pass(es) over every draw on every target. With few samples p99 is close to the maximum.`,
+        `one untimed pass whose answers are compared below, then ${r.warmup ?? 0} more untimed warm-up pass(es) over every draw on every target. With few samples p99 is close to the maximum. ` +
+        'Both are asked with GET, the query in the URL: VictoriaMetrics /api/v1/query_range (or /api/v1/query), StrataDB /v1/ts/query?q=<the query as JSON> ' +
+        '(POST with a JSON body when the URL would pass 8 KiB).',
     );
     parts.push('Query types (TSBS names):');
     parts.push(r.queries.map((q) => `- **${q.name}**: ${q.description}.${q.vmNote ? ` VictoriaMetrics: ${q.vmNote}.` : ''}`).join('\n'));

@@ -296,6 +296,30 @@ function tsPaths(limits: ServerLimits, o: OpenApiOptions): { [k: string]: Json }
       },
     },
     '/v1/ts/query': {
+      get: {
+        operationId: 'tsQueryGet',
+        summary: 'Query raw points or aggregates, the query URL-encoded in q (as POST, for clients and tools that send GET)',
+        parameters: [
+          { name: 'q', in: 'query', required: true, schema: { type: 'string' }, description: 'The query as JSON (the POST body), URL-encoded; the request line may take up to 16 KiB.' },
+          { name: 'format', in: 'query', schema: { type: 'string', enum: ['json', 'ndjson'] }, description: 'Default json, or ndjson when the Accept header asks for it.' },
+        ],
+        responses: {
+          '200': {
+            description: 'The result.',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['series', 'plan'],
+                  properties: { series: { type: 'array', items: { $ref: '#/components/schemas/TsSeriesResult' } }, plan: { $ref: '#/components/schemas/TsPlan' } },
+                },
+              },
+              'application/x-ndjson': { schema: { type: 'string' } },
+            },
+          },
+          ...errorResponses(...COMMON_ERRORS, 'UnsupportedMediaType'),
+        },
+      },
       post: {
         operationId: 'tsQuery',
         summary: 'Query raw points or aggregates',

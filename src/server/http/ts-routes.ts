@@ -39,6 +39,7 @@ import type { RouteMeta } from './route-meta.js';
  *   POST /api/v2/write       InfluxDB 2 write API (Telegraf, client libraries) → 204
  *   POST /api/v1/write       Prometheus remote write 1.0 (snappy protobuf) → 204
  *   POST /v1/ts/query        a TsQuery as JSON → {series, plan} or NDJSON
+ *   GET  /v1/ts/query?q=     the same, the TsQuery URL-encoded in q
  *   POST /v1/ts/explain      a TsQuery as JSON → {plan}
  *   GET  /v1/ts/series       ?measurement=&match=...&limit=  → {series}
  *   GET  /v1/ts/measurements → {measurements}
@@ -451,10 +452,10 @@ export function registerTsRoutes(app: HttpApp, ctx: TsRouteContext): void {
     return writePoints(tsdb, decodeRemoteWrite(bodyOf(request), { maxDecompressedBytes: decompressedBytesMax }), reply);
   });
 
-  app.post('/v1/ts/query', meta('ts.query', false), async (request, reply) => {
-    const q = queryOf(request, ['format']);
+  // The query as a JSON body, or (GET, as Prometheus and InfluxDB take queries) URL-encoded in ?q=.
+  const answerQuery = async (request: FastifyRequest, reply: FastifyReply, q: QueryParams, doc: unknown) => {
     const format = q.choice('format', ['json', 'ndjson'] as const);
-    const query = parseTsQuery(jsonBodyOf(request));
+    const query = parseTsQuery(doc);
     const accept = request.headers.accept ?? '';
     const stream = format === 'ndjson' || (format === undefined && accept.toLowerCase().includes(NDJSON));
     if (!stream) {
@@ -467,6 +468,22 @@ export function registerTsRoutes(app: HttpApp, ctx: TsRouteContext): void {
       request.log.error({ err, reqId: request.id, route: 'ts.query' }, 'streamed time-series query failed');
     });
     return reply.header('cache-control', 'no-store').type(`${NDJSON}; charset=utf-8`).send(Readable.from(lines));
+  };
+  app.post('/v1/ts/query', meta('ts.query', false), async (request, reply) => {
+    const q = queryOf(request, ['format']);
+    return answerQuery(request, reply, q, jsonBodyOf(request));
+  });
+  app.get('/v1/ts/query', meta('ts.query', false), async (request, reply) => {
+    const q = queryOf(request, ['q', 'format']);
+    const text = q.bytes('q');
+    if (text === undefined) throw invalidArgument("query parameter 'q' (the query as JSON) is required");
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text.toString('utf8'));
+    } catch (err) {
+      throw new StrataError(ERROR_CODES.PROTOCOL, "query parameter 'q' is not valid JSON", { cause: err });
+    }
+    return answerQuery(request, reply, q, doc);
   });
 
   app.post('/v1/ts/explain', meta('ts.explain', false), async (request) => {

@@ -117,6 +117,28 @@ describe('time-series HTTP routes', () => {
     assert.equal(count.series[0]!.type, 'integer');
   });
 
+  test('GET /v1/ts/query?q= answers as POST does; q is required and must be JSON', async () => {
+    const doc = { measurement: 'cpu', fields: ['usage_user'], fromMs: T0_MS - (T0_MS % 60_000), toMs: T0_MS + 3_600_000, aggregate: { fn: 'avg', every: { ms: 60_000 } }, groupBy: ['host'] };
+    const viaPost = await (await postJson(s.base, '/v1/ts/query', doc)).text();
+    const r = await fetch(`${s.base}/v1/ts/query?q=${encodeURIComponent(JSON.stringify(doc))}`);
+    assert.equal(r.status, 200);
+    assert.equal(await r.text(), viaPost);
+    assert.equal((JSON.parse(viaPost) as { series: unknown[] }).series.length, 2);
+    const nd = await fetch(`${s.base}/v1/ts/query?format=ndjson&q=${encodeURIComponent(JSON.stringify(doc))}`);
+    assert.match(nd.headers.get('content-type') ?? '', /ndjson/);
+    assert.equal((await nd.text()).trim().split('\n').length, 3, 'a plan line and one line per host');
+    for (const [path, status, pattern] of [
+      ['/v1/ts/query', 400, /'q' \(the query as JSON\) is required/],
+      ['/v1/ts/query?q=%7Bnot', 400, /'q' is not valid JSON/],
+      [`/v1/ts/query?q=${encodeURIComponent(JSON.stringify({ ...doc, form: 1 }))}`, 400, /"form": unknown key/],
+      [`/v1/ts/query?x=1&q=${encodeURIComponent(JSON.stringify(doc))}`, 400, /unknown query parameter 'x'/],
+    ] as const) {
+      const bad = await fetch(`${s.base}${path}`);
+      assert.equal(bad.status, status, path);
+      assert.match(errorOf(await bad.json()).message, pattern);
+    }
+  });
+
   test('NDJSON streaming: a plan line, then pieces of at most 1000 points', async () => {
     const lines: string[] = [];
     for (let i = 0; i < 2500; i++) lines.push(`stream,host=s v=${i} ${ns(T0_MS + i)}`);
@@ -349,6 +371,7 @@ describe('time-series HTTP routes', () => {
       'post /api/v2/write',
       'post /api/v1/write',
       'post /v1/ts/query',
+      'get /v1/ts/query',
       'post /v1/ts/explain',
       'get /v1/ts/series',
       'get /v1/ts/measurements',
