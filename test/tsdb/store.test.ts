@@ -617,3 +617,16 @@ test('float rounding: a measurement set to d significant digits stores its float
   assert.equal(store.getFloatRounding('cpu'), undefined);
   await store.close();
 });
+
+test('a tag named __proto__ is an ordinary tag in query results and series listings', async () => {
+  const { store } = await openStore();
+  await store.write([{ measurement: 'm', tags: [['__proto__', 'x'], ['host', 'a']], fields: [f('v', 1)], timeMs: T0 }]);
+  const r = await store.query({ measurement: 'm', fromMs: T0, toMs: T0 + 1 });
+  const tags = r.series[0]!.tags;
+  assert.deepEqual(Object.keys(tags), ['__proto__', 'host']);
+  assert.equal(Object.getPrototypeOf(tags), Object.prototype);
+  assert.equal(JSON.stringify(tags), '{"__proto__":"x","host":"a"}');
+  const s = await store.series('m', []);
+  assert.equal(JSON.stringify(s[0]!.tags), '{"__proto__":"x","host":"a"}');
+  await store.close();
+});
