@@ -18,7 +18,7 @@ import { planSegments } from './planner.js';
 import { DAY_MS, HOUR_MS, LEVEL_CODE, addRows, bucketEnd, bucketStart, decodeBucket, encodeBucket, finerLevel, intervalStart, mergeAgg } from './rollup.js';
 import type { Agg } from './rollup.js';
 import { decodeDayHours, encodeDayHours, isDayRecord } from './rollup-day.js';
-import { checkSignificantDigits, roundSignificant } from './rounding.js';
+import { MAX_SIGNIFICANT_DIGITS, MIN_SIGNIFICANT_DIGITS, checkSignificantDigits, roundSignificant } from './rounding.js';
 import { SeriesIndex, canonicalSeriesKey, sortTags } from './series-index.js';
 import type { SeriesEntry } from './series-index.js';
 import { ROLLUP_LEVELS } from './types.js';
@@ -285,7 +285,7 @@ export class TimeSeriesStore implements TimeSeriesService {
     }
     for (const [k, v] of await this.db.scanPrefix(Buffer.from([TAG.rounding]))) {
       const d = v.length === 1 ? v[0]! : 0;
-      if (d < 1 || d > 15) throw corruption(this.opts.dir, 0, `float rounding record of ${JSON.stringify(k.toString('utf8', 1))} is not valid`);
+      if (d < MIN_SIGNIFICANT_DIGITS || d > MAX_SIGNIFICANT_DIGITS) throw corruption(this.opts.dir, 0, `float rounding record of ${JSON.stringify(k.toString('utf8', 1))} is not valid`);
       this.rounding.set(k.toString('utf8', 1), d);
     }
     // Records may sit in the log out of sequence order (a write that also created series waited for
@@ -899,10 +899,13 @@ export class TimeSeriesStore implements TimeSeriesService {
     this.check();
     if (typeof measurement !== 'string' || measurement === '') throw invalidArgument('measurement must be a non-empty string');
     const d = checkSignificantDigits(significantDigits);
-    if (d === undefined) await this.db.delete(roundingKey(measurement), { sync: true });
-    else await this.db.put(roundingKey(measurement), Buffer.of(d), { sync: true });
-    if (d === undefined) this.rounding.delete(measurement);
-    else this.rounding.set(measurement, d);
+    if (d === undefined) {
+      await this.db.delete(roundingKey(measurement), { sync: true });
+      this.rounding.delete(measurement);
+    } else {
+      await this.db.put(roundingKey(measurement), Buffer.of(d), { sync: true });
+      this.rounding.set(measurement, d);
+    }
   }
 
   getFloatRounding(measurement: string): number | undefined {
@@ -1261,7 +1264,7 @@ export class TimeSeriesStore implements TimeSeriesService {
     const groupOf = (e: SeriesEntry): { key: string; tags: Record<string, string> } => {
       if (q.groupBy === undefined) return { key: String(e.sid), tags: tagsObject(e.tags) };
       const tags: Record<string, string> = {};
-      for (const g of q.groupBy) tags[g] = e.tags.find(([n]) => n === g)?.[1] ?? '';
+      for (const g of q.groupBy) setTag(tags, g, e.tags.find(([n]) => n === g)?.[1] ?? '');
       return { key: JSON.stringify(q.groupBy.map((g) => tags[g])), tags };
     };
     const desc = q.order === 'desc';
@@ -1796,11 +1799,12 @@ function roundColumns(c: TsPointColumns, rounding: ReadonlyMap<string, number>):
  */
 function tagsObject(tags: ReadonlyArray<readonly [string, string]>): Record<string, string> {
   const o: Record<string, string> = {};
-  for (let i = 0; i < tags.length; i++) {
-    const [k, v] = tags[i]!;
-    // A tag named __proto__ would set the prototype by assignment: define it as data.
-    if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
-    else o[k] = v;
-  }
+  for (let i = 0; i < tags.length; i++) setTag(o, tags[i]![0], tags[i]![1]);
   return o;
+}
+
+/** o[k] = v, except that a tag named __proto__ (which would set the prototype by assignment) is defined as data. */
+function setTag(o: Record<string, string>, k: string, v: string): void {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
 }

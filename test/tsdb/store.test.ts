@@ -628,5 +628,7 @@ test('a tag named __proto__ is an ordinary tag in query results and series listi
   assert.equal(JSON.stringify(tags), '{"__proto__":"x","host":"a"}');
   const s = await store.series('m', []);
   assert.equal(JSON.stringify(s[0]!.tags), '{"__proto__":"x","host":"a"}');
+  const grouped = await store.query({ measurement: 'm', fromMs: T0, toMs: T0 + 1, aggregate: { fn: 'count' }, groupBy: ['__proto__'] });
+  assert.equal(JSON.stringify(grouped.series[0]!.tags), '{"__proto__":"x"}');
   await store.close();
 });

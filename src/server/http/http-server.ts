@@ -217,8 +217,7 @@ export class HttpServer implements FrontEnd {
     this.app.get('/openapi.json', meta('openapi'), async (_request, reply) => reply.type('application/json; charset=utf-8').send(doc));
   }
 
-  /** onRequest: connection limit, shutdown, credentials and role. Returns the reply when it answered early. */
-  /** Admission, shutdown and credentials; true when it has answered the request itself (throws to answer with an error). */
+  /** onRequest: connection limit, shutdown, credentials and role. True when it answered the request itself; throws to answer with an error. */
   private checkRequest(request: FastifyRequest, reply: FastifyReply): boolean {
     const meta = request.routeOptions.config.strata;
     if (this.limiter.isRejected(request.raw.socket)) {
