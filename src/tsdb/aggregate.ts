@@ -115,7 +115,10 @@ export class BucketAggregator {
    * addColumn's common case (fixed-width buckets, no row filter, values in a
    * plain array: what a chunk column decodes to), one loop over the rows
    * with the bucket's aggregate in locals: this is most of a raw query's
-   * time. Absent values (sparse columns) are skipped.
+   * time. Absent values (sparse columns) are skipped. The per-row update is
+   * rollup.ts addRows' (kept in step with it), inlined here: a call per
+   * bucket to the shared, polymorphic addRows plus a second pass to find the
+   * bucket's end took 46 µs of a 1 h / 1 min query where this takes 33.
    */
   private addDenseNumbers(times: ArrayLike<number>, values: readonly (number | undefined)[], lo: number, hi: number, everyMs: number): void {
     let r = lo;

@@ -233,6 +233,22 @@ function tsPaths(limits: ServerLimits, o: OpenApiOptions): { [k: string]: Json }
   const writeErrors = errorResponses(...COMMON_ERRORS, 'PermissionDenied', 'SchemaConflict', 'TooLarge', 'UnsupportedMediaType');
   const lineProtocol: Json = { schema: { type: 'string', description: 'InfluxDB line protocol: measurement[,tag=value...] field=value[,...] [timestamp]' } };
   const gzipNote = `A body with Content-Encoding: gzip is decompressed first (at most ${o.decompressedBytesMax} bytes once decompressed, tsdb.remoteWriteMaxBytes).`;
+  const tsQueryResponses: Json = {
+    '200': {
+      description: 'The result.',
+      content: {
+        'application/json': {
+          schema: {
+            type: 'object',
+            required: ['series', 'plan'],
+            properties: { series: { type: 'array', items: { $ref: '#/components/schemas/TsSeriesResult' } }, plan: { $ref: '#/components/schemas/TsPlan' } },
+          },
+        },
+        'application/x-ndjson': { schema: { type: 'string' } },
+      },
+    },
+    ...errorResponses(...COMMON_ERRORS, 'UnsupportedMediaType'),
+  };
   return {
     '/v1/ts/write': {
       post: {
@@ -303,22 +319,7 @@ function tsPaths(limits: ServerLimits, o: OpenApiOptions): { [k: string]: Json }
           { name: 'q', in: 'query', required: true, schema: { type: 'string' }, description: 'The query as JSON (the POST body), URL-encoded; the request line may take up to 16 KiB.' },
           { name: 'format', in: 'query', schema: { type: 'string', enum: ['json', 'ndjson'] }, description: 'Default json, or ndjson when the Accept header asks for it.' },
         ],
-        responses: {
-          '200': {
-            description: 'The result.',
-            content: {
-              'application/json': {
-                schema: {
-                  type: 'object',
-                  required: ['series', 'plan'],
-                  properties: { series: { type: 'array', items: { $ref: '#/components/schemas/TsSeriesResult' } }, plan: { $ref: '#/components/schemas/TsPlan' } },
-                },
-              },
-              'application/x-ndjson': { schema: { type: 'string' } },
-            },
-          },
-          ...errorResponses(...COMMON_ERRORS, 'UnsupportedMediaType'),
-        },
+        responses: tsQueryResponses,
       },
       post: {
         operationId: 'tsQuery',
@@ -326,22 +327,7 @@ function tsPaths(limits: ServerLimits, o: OpenApiOptions): { [k: string]: Json }
         description: `With format=ndjson or Accept: application/x-ndjson the result streams as JSON lines: first {"plan": ...}, then one TsSeriesResult per line, at most ${TS_STREAM_POINTS_PER_LINE} points each (a series longer than that spans several lines); a failure after the first line is a last line {"error":{"code","message"}}. Non-finite floats are "NaN", "+Inf", "-Inf".`,
         parameters: [{ name: 'format', in: 'query', schema: { type: 'string', enum: ['json', 'ndjson'] }, description: 'Default json, or ndjson when the Accept header asks for it.' }],
         requestBody: tsQueryBody,
-        responses: {
-          '200': {
-            description: 'The result.',
-            content: {
-              'application/json': {
-                schema: {
-                  type: 'object',
-                  required: ['series', 'plan'],
-                  properties: { series: { type: 'array', items: { $ref: '#/components/schemas/TsSeriesResult' } }, plan: { $ref: '#/components/schemas/TsPlan' } },
-                },
-              },
-              'application/x-ndjson': { schema: { type: 'string' } },
-            },
-          },
-          ...errorResponses(...COMMON_ERRORS, 'UnsupportedMediaType'),
-        },
+        responses: tsQueryResponses,
       },
     },
     '/v1/ts/explain': {
