@@ -82,6 +82,10 @@ export class HttpServer implements FrontEnd {
       // request-scoped lines (errors) carry reqId themselves.
       childLoggerFactory: (logger) => logger,
       exposeHeadRoutes: false,
+      // Routes read their parameters from the raw target (QueryParams: strict, with limits); the
+      // router's own parse of every query string into request.query would be wasted (a GET
+      // /v1/ts/query carries the whole query there).
+      routerOptions: { querystringParser: () => ({}) },
       return503OnClosing: false,
       forceCloseConnections: 'idle',
       bodyLimit: limits.requestBytesMax,
