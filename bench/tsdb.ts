@@ -6,13 +6,15 @@
  *   npm run bench:tsdb -- [--hosts 100] [--days 1] [--variant tsbs|sensor|both] [--runs 3]
  *                         [--rounds 10] [--draws 10] [--concurrency 4] [--batch 10000]
  *                         [--queries single-groupby-1-1-1,…] [--warmup 3] [--server-warmup 30]
- *                         [--no-vm] [--out bench/results]
+ *                         [--like-for-like-digits 13] [--no-vm] [--out bench/results]
  *
  * Per variant (tsbs: full-precision floats; sensor: two decimals):
  *  1. the line protocol is generated once into a temp spool file;
  *  2. per run, into fresh directories:
  *     - StrataDB in-process: parseLineProtocolColumns + store.writeColumns per batch
  *       (both timed apart), flush, compact, count check, close, bytes on disk;
+ *       for tsbs once more with floats rounded to --like-for-like-digits (bytes at
+ *       VictoriaMetrics' precision or finer, the rounding error measured);
  *     - VictoriaMetrics: started fresh, loaded over HTTP /write, then
  *       force_flush + force_merge until settled, count check, bytes on disk;
  *     - StrataDB server: started fresh, loaded over HTTP /v1/ts/write, count
