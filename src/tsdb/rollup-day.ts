@@ -45,8 +45,6 @@ const TWO_32 = 4294967296;
 /** Decimal mantissas this record codes as differences: their differences stay exact below 2^53 as zigzags. */
 const MAX_M = 2 ** 50;
 
-
-
 function putBits(bw: BitWriter, z: number, n: number): void {
   if (n > 32) bw.writeBits64(Math.floor(z / TWO_32), z >>> 0, n);
   else bw.writeBits(z >>> 0, n);

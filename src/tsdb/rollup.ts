@@ -123,27 +123,35 @@ export function addPoint(a: Agg, t: number, v: number): void {
   }
 }
 
+/** An aggregate of no points yet: adding a value v makes sum v exactly (-0 included), and min, max, first and last v. */
+export function emptyAgg(): Agg {
+  return { count: 0, sum: -0, min: Number.NaN, max: Number.NaN, first: Number.NaN, firstTs: Infinity, last: Number.NaN, lastTs: -Infinity };
+}
+
 /**
- * `addPoint` for every numeric value of rows [lo, hi) that `keep` accepts,
- * in row order (the same sums to the last bit), into `a`, or into a new
- * aggregate from the first such value when `a` is undefined (then returned;
- * undefined when there was none). One call per run of rows: the values stay
- * unboxed, where a call per value would box each double it passes.
+ * `addPoint` into `a` for every numeric value of rows lo.. that `keep`
+ * accepts, in row order (the same sums to the last bit), up to `hi` or the
+ * first row whose time is `endMs` or later (rows are in time order): one
+ * bucket's run of rows in one pass. Returns the row it stopped at. One call
+ * per run: the values stay unboxed, where a call per value would box each
+ * double it passes.
  */
-export function addRows(a: Agg | undefined, times: ArrayLike<number>, values: ArrayLike<unknown>, lo: number, hi: number, keep?: (row: number) => boolean): Agg | undefined {
-  let r = lo;
-  if (a === undefined) {
-    for (; r < hi && a === undefined; r++) {
-      const v = values[r];
-      if (typeof v === 'number' && (keep === undefined || keep(r))) a = newAgg(times[r]!, v);
-    }
-    if (a === undefined) return undefined;
-  }
+export function addRowsBefore(
+  a: Agg,
+  times: ArrayLike<number>,
+  values: ArrayLike<unknown>,
+  lo: number,
+  hi: number,
+  endMs: number,
+  keep?: (row: number) => boolean,
+): number {
   let { count, sum, min, max, first, firstTs, last, lastTs } = a;
+  let r = lo;
   for (; r < hi; r++) {
+    const t = times[r]!;
+    if (t >= endMs) break;
     const v = values[r];
     if (typeof v !== 'number' || (keep !== undefined && !keep(r))) continue;
-    const t = times[r]!;
     count++;
     sum += v;
     if (v < min || Number.isNaN(min)) min = v;
@@ -165,7 +173,18 @@ export function addRows(a: Agg | undefined, times: ArrayLike<number>, values: Ar
   a.firstTs = firstTs;
   a.last = last;
   a.lastTs = lastTs;
-  return a;
+  return r;
+}
+
+/**
+ * `addRowsBefore` over rows [lo, hi) whatever their times, into `a`, or into
+ * a new aggregate when `a` is undefined (then returned; undefined when no
+ * value was taken).
+ */
+export function addRows(a: Agg | undefined, times: ArrayLike<number>, values: ArrayLike<unknown>, lo: number, hi: number, keep?: (row: number) => boolean): Agg | undefined {
+  const into = a ?? emptyAgg();
+  addRowsBefore(into, times, values, lo, hi, Infinity, keep);
+  return a === undefined && into.count === 0 ? undefined : into;
 }
 
 /** Merges b into a. */
@@ -244,7 +263,6 @@ export function decimalDigits(v: number): number {
   }
   return -1;
 }
-
 
 const f64 = new Float64Array(1);
 const u32 = new Uint32Array(f64.buffer);

@@ -15,7 +15,7 @@ import { columnValue } from './columns.js';
 import { LocalDirObjectStore } from './object-store.js';
 import type { ObjectStore } from './object-store.js';
 import { planSegments } from './planner.js';
-import { DAY_MS, HOUR_MS, LEVEL_CODE, addRows, bucketEnd, bucketStart, decodeBucket, encodeBucket, finerLevel, intervalStart, mergeAgg } from './rollup.js';
+import { DAY_MS, HOUR_MS, LEVEL_CODE, addRowsBefore, bucketEnd, bucketStart, decodeBucket, emptyAgg, encodeBucket, finerLevel, intervalStart, mergeAgg } from './rollup.js';
 import type { Agg } from './rollup.js';
 import { decodeDayHours, encodeDayHours, isDayRecord } from './rollup-day.js';
 import { MAX_SIGNIFICANT_DIGITS, MIN_SIGNIFICANT_DIGITS, checkSignificantDigits, roundSignificant } from './rounding.js';
@@ -1643,19 +1643,17 @@ class RollupWriter {
     const times = data.times;
     for (const [id, col] of data.columns) {
       if (!numericIds.has(id)) continue;
-      // Rows are in time order: one addRows per hour's run of rows.
+      // Rows are in time order: one pass per hour's run of rows.
       for (let r = 0; r < times.length; ) {
         const h = Math.floor(times[r]! / HOUR_MS) * HOUR_MS;
-        let e = r + 1;
-        while (e < times.length && times[e]! >= h && times[e]! < h + HOUR_MS) e++;
         const fields = hours.get(h);
         const prev = fields?.get(id);
-        const a = addRows(prev, times, col.values, r, e);
-        if (a !== undefined && prev === undefined) {
+        const a = prev ?? emptyAgg();
+        r = addRowsBefore(a, times, col.values, r, times.length, h + HOUR_MS);
+        if (a.count > 0 && prev === undefined) {
           if (fields === null || fields === undefined) hours.set(h, new Map([[id, a]]));
           else fields.set(id, a);
         }
-        r = e;
       }
     }
   }

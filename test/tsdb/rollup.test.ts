@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isStrataError } from '../../src/base/index.js';
-import { addPoint, decodeBucket, encodeBucket, newAgg } from '../../src/tsdb/rollup.js';
+import { addPoint, addRows, addRowsBefore, decodeBucket, emptyAgg, encodeBucket, newAgg } from '../../src/tsdb/rollup.js';
 import { decodeDayHours, encodeDayHours, isDayRecord } from '../../src/tsdb/rollup-day.js';
 import type { Agg } from '../../src/tsdb/rollup.js';
 
@@ -224,4 +224,22 @@ test('day records: every truncation and random damage is CORRUPTION or a clean d
     }),
     { seed: 3, numRuns: 1000 },
   );
+});
+
+test('addRowsBefore: one run of rows up to a time bound, the same aggregate as addPoint one by one (-0 and NaN included)', () => {
+  const times = [0, 10, 20, 30, 40];
+  const values: Array<number | undefined> = [-0, undefined, NaN, 5, 7];
+  const a = emptyAgg();
+  assert.equal(addRowsBefore(a, times, values, 0, times.length, 30), 3, 'stops at the first row at or after the bound');
+  const b = newAgg(0, -0);
+  addPoint(b, 20, NaN);
+  assert.deepEqual(a, b);
+  assert.ok(Number.isNaN(a.sum));
+  // A single -0 sums to -0, as newAgg gives.
+  assert.ok(Object.is(addRows(undefined, [0], [-0], 0, 1)!.sum, -0));
+  assert.equal(addRows(undefined, times, [undefined, undefined], 0, 2), undefined, 'no value: no aggregate');
+  // Carried on from an aggregate already there, with a row filter.
+  const c = newAgg(0, 1);
+  assert.equal(addRowsBefore(c, times, values, 3, 5, Infinity, (r) => r !== 3), 5);
+  assert.deepEqual(c, { count: 2, sum: 8, min: 1, max: 7, first: 1, firstTs: 0, last: 7, lastTs: 40 });
 });
