@@ -305,7 +305,7 @@ export interface FlushJobSpec {
   dir: string;
   number: number;
   /** A frozen memtable's records (Memtable.exportArena). */
-  arena: ArrayBuffer;
+  arena: ArrayBufferLike;
   used: number;
   /** The memtable's reference prefix (its node prefixes depend on it). */
   ref: Uint8Array;

@@ -53,6 +53,9 @@ const WORKER_YIELD_EVERY = 2000;
  * interleave in it (see WORKER_YIELD_EVERY). It does not keep the process
  * alive when idle.
  */
+/** Idle shared flush arenas kept for reuse (one per database flushing concurrently is typical). */
+const MAX_SPARE_ARENAS = 4;
+
 export class WorkerCompactionRunner implements CompactionRunner {
   private static shared: WorkerCompactionRunner | undefined;
   private users = 0;
@@ -66,8 +69,19 @@ export class WorkerCompactionRunner implements CompactionRunner {
 
   private worker: Worker | undefined;
   private nextId = 1;
-  /** The largest flush arena the worker gave back: the next flush copies its memtable into it. */
-  private spareArena: ArrayBuffer | undefined;
+  /**
+   * Shared arenas no flush is using: the next flush copies its memtable into
+   * one (the smallest large enough). Shared and reused, never transferred:
+   * transferring an ArrayBuffer detaches it, which costs every isolate that
+   * does it its optimized typed-array code (V8 drops each function that
+   * relied on no buffer ever being detached: ~20 recompiles on the event
+   * loop's side, ~10 of the hottest table-building functions in the worker,
+   * in the first seconds of every process); and a fresh SharedArrayBuffer
+   * per flush would stay allocated until the rarely collecting worker heap
+   * let go of it (peak RSS 64 MB higher over 70 flushes). At most as many
+   * exist as flushes ever ran at once (plus MAX_SPARE_ARENAS kept idle).
+   */
+  private readonly spareArenas: SharedArrayBuffer[] = [];
   private readonly pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
 
   /**
@@ -86,8 +100,7 @@ export class WorkerCompactionRunner implements CompactionRunner {
     // passes flags for diagnosis (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
     const execArgv = (process.env.STRATA_WORKER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
     const w = new Worker(new URL('./compaction-worker.js', import.meta.url), { execArgv });
-    w.on('message', (msg: { id: number; result?: unknown; error?: { code?: string; message: string }; arena?: ArrayBuffer }) => {
-      if (msg.arena !== undefined && msg.arena.byteLength > (this.spareArena?.byteLength ?? 0)) this.spareArena = msg.arena;
+    w.on('message', (msg: { id: number; result?: unknown; error?: { code?: string; message: string } }) => {
       const p = this.pending.get(msg.id);
       if (!p) return;
       this.pending.delete(msg.id);
@@ -107,13 +120,13 @@ export class WorkerCompactionRunner implements CompactionRunner {
     return w;
   }
 
-  private post<T>(msg: object, transfer: ArrayBuffer[] = []): Promise<T> {
+  private post<T>(msg: object): Promise<T> {
     const w = this.start();
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (r: unknown) => void, reject });
       w.ref();
-      w.postMessage({ id, ...msg }, transfer);
+      w.postMessage({ id, ...msg });
     });
   }
 
@@ -124,11 +137,28 @@ export class WorkerCompactionRunner implements CompactionRunner {
   }
 
   async flush(dir: string, number: number, mem: Memtable, table: TableBuilderOptions): Promise<FileMeta | undefined> {
-    const { arena, used, ref } = mem.exportArena(this.spareArena);
-    if (arena === this.spareArena) this.spareArena = undefined;
-    const spec: FlushJobSpec = { dir, number, arena, used, ref, table, yieldEvery: WORKER_YIELD_EVERY };
-    const meta = await this.post<FileMeta | undefined>({ kind: 'flush', spec }, [arena]);
-    return meta === undefined ? undefined : revive(meta);
+    const shared = this.takeArena(mem.arenaBytes, mem.arenaCapacity);
+    const { used, ref } = mem.exportArena(shared);
+    const spec: FlushJobSpec = { dir, number, arena: shared, used, ref, table, yieldEvery: WORKER_YIELD_EVERY };
+    try {
+      const meta = await this.post<FileMeta | undefined>({ kind: 'flush', spec });
+      return meta === undefined ? undefined : revive(meta);
+    } finally {
+      // The worker answers after its last read of the arena.
+      this.spareArenas.push(shared);
+      if (this.spareArenas.length > MAX_SPARE_ARENAS) this.spareArenas.sort((a, b) => b.byteLength - a.byteLength).length = MAX_SPARE_ARENAS;
+    }
+  }
+
+  /** The smallest spare arena of at least `need` bytes, or a new one of `size` bytes. */
+  private takeArena(need: number, size: number): SharedArrayBuffer {
+    let best = -1;
+    for (let i = 0; i < this.spareArenas.length; i++) {
+      const len = this.spareArenas[i]!.byteLength;
+      if (len >= need && (best < 0 || len < this.spareArenas[best]!.byteLength)) best = i;
+    }
+    if (best < 0) return new SharedArrayBuffer(Math.max(need, size));
+    return this.spareArenas.splice(best, 1)[0]!;
   }
 
   /** Lets go of the runner; the last user's close terminates the thread. */

@@ -24,20 +24,12 @@ function run(msg: Job): Promise<unknown> {
   });
 }
 
-// A flush's arena goes back with the answer (moved, not copied): the parent copies the next frozen
-// memtable into it. Left here, each would stay allocated until this rarely collecting heap is collected.
-const spare = (msg: Job): { arena?: ArrayBuffer; transfer: ArrayBuffer[] } => (msg.kind === 'flush' ? { arena: msg.spec.arena, transfer: [msg.spec.arena] } : { transfer: [] });
-
 parentPort?.on('message', (msg: Job) => {
   run(msg).then(
-    (result) => {
-      const { arena, transfer } = spare(msg);
-      parentPort?.postMessage({ id: msg.id, result, arena }, transfer);
-    },
+    (result) => parentPort?.postMessage({ id: msg.id, result }),
     (err: unknown) => {
       const e = err as { code?: string; message?: string; file?: string; offset?: number };
-      const { arena, transfer } = spare(msg);
-      parentPort?.postMessage({ id: msg.id, error: { code: e.code, message: e.message ?? String(err), file: e.file, offset: e.offset }, arena }, transfer);
+      parentPort?.postMessage({ id: msg.id, error: { code: e.code, message: e.message ?? String(err), file: e.file, offset: e.offset } });
     },
   );
 });

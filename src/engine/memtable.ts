@@ -68,7 +68,7 @@ function keyPrefix(buf: Uint8Array, off: number, len: number): number {
 }
 
 class SkipList {
-  arena: ArrayBuffer;
+  arena: ArrayBufferLike;
   f64: Float64Array;
   i32: Int32Array;
   u8: Uint8Array;
@@ -100,7 +100,7 @@ class SkipList {
    * `arena`, `used`: the records of another list (see Memtable.exportArena), to read; else a new empty list.
    * `ref`: the reference prefix its node prefixes were computed with.
    */
-  constructor(initialBytes: number, arena?: ArrayBuffer, used = 0, ref: Uint8Array = new Uint8Array(0)) {
+  constructor(initialBytes: number, arena?: ArrayBufferLike, used = 0, ref: Uint8Array = new Uint8Array(0)) {
     this.ref = ref;
     // A whole number of 8-byte words: the arena is also viewed as a Float64Array (any writeBufferSize is accepted).
     this.arena = arena ?? new ArrayBuffer(Math.ceil(Math.max(INITIAL_ARENA_BYTES, initialBytes) / 8) * 8);
@@ -437,22 +437,30 @@ export class Memtable {
   /**
    * A copy of the memtable's records, for a flush worker to walk with
    * `Memtable.fromArena` (one memcpy here instead of re-encoding every entry
-   * on the event loop). Only for frozen memtables. A copy, transferred, and
-   * not shared memory: a SharedArrayBuffer stays alive until the worker's
-   * heap is collected too, which an idle worker rarely does (measured: peak
-   * RSS 64 MB higher over 70 flushes). `into`, when large enough, receives
-   * the copy (an arena a worker gave back) instead of a new buffer.
+   * on the event loop). Only for frozen memtables. `into`, when large
+   * enough, receives the copy (a shared arena the worker is done with: see
+   * WorkerCompactionRunner.flush) instead of a new buffer.
    */
-  exportArena(into?: ArrayBuffer): { arena: ArrayBuffer; used: number; ref: Uint8Array } {
+  exportArena<T extends ArrayBufferLike>(into?: T): { arena: T | ArrayBuffer; used: number; ref: Uint8Array } {
     const used = this.list.used;
     const ref = this.list.ref;
-    if (into === undefined || into.byteLength < used) return { arena: this.list.arena.slice(0, used), used, ref };
-    new Uint8Array(into, 0, used).set(new Uint8Array(this.list.arena, 0, used));
+    if (into === undefined || into.byteLength < used) return { arena: this.list.u8.slice(0, used).buffer, used, ref };
+    new Uint8Array(into, 0, used).set(this.list.u8.subarray(0, used));
     return { arena: into, used, ref };
   }
 
+  /** Bytes an exported copy of the records takes (exportArena's `used`). */
+  get arenaBytes(): number {
+    return this.list.used;
+  }
+
+  /** Bytes the records may grow to before the arena is enlarged (for a reusable export buffer). */
+  get arenaCapacity(): number {
+    return this.list.arena.byteLength;
+  }
+
   /** A read-only memtable over exported records (in a worker), with the reference prefix they were inserted with. */
-  static fromArena(arena: ArrayBuffer, used: number, ref?: Uint8Array): Memtable {
+  static fromArena(arena: ArrayBufferLike, used: number, ref?: Uint8Array): Memtable {
     const m = Object.create(Memtable.prototype) as Memtable;
     (m as unknown as { list: SkipList }).list = new SkipList(0, arena, used, ref);
     return m;

@@ -20,8 +20,11 @@ import type { IteratorOptions } from '../../src/engine/db-iterator.js';
 import type { OpenOptions } from '../../src/engine/options.js';
 import type { Snapshot } from '../../src/engine/snapshot.js';
 import { WriteBatch } from '../../src/engine/write-batch.js';
-import { seqOf, typeOf } from '../../src/engine/format.js';
+import { seqOf, typeOf, ValueType } from '../../src/engine/format.js';
 import { TableReader } from '../../src/engine/table/table-reader.js';
+import { DEFAULT_TABLE_BUILDER_OPTIONS } from '../../src/engine/table/table-builder.js';
+import { WorkerCompactionRunner } from '../../src/engine/compaction-runner.js';
+import { Memtable } from '../../src/engine/memtable.js';
 import * as pkg from '../../src/index.js';
 
 const KiB = 1024;
@@ -1385,6 +1388,45 @@ test('real file system: databases in one process share one background worker; fl
     assert.equal(workers(), 0, `no worker left after the last close: ${process.getActiveResourcesInfo().join(',')}`);
   } finally {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('real file system: flushes through the worker reuse shared arenas: a small memtable copied into a larger one\'s arena, after it, holds only its own entries; the flushed memtable stays readable', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-arena-'));
+  const runner = WorkerCompactionRunner.acquire();
+  const table = { ...DEFAULT_TABLE_BUILDER_OPTIONS };
+  const fill = (n: number, tag: string) => {
+    const m = new Memtable(64 * 1024);
+    for (let i = 0; i < n; i++) m.add(i + 1, ValueType.PUT, Buffer.from(`${tag}${String(i).padStart(6, '0')}`), Buffer.from(`v${tag}${i}`));
+    return m;
+  };
+  const read = (n: number) => {
+    const reader = TableReader.open(new NodeFs().openRandomAccess(join(dir, `${String(n).padStart(6, '0')}.sst`)), { fileNumber: n });
+    const out: string[] = [];
+    const it = reader.iterator();
+    for (it.seekToFirst(); it.valid(); it.next()) out.push(`${it.key().subarray(0, it.key().length - 8).toString()}=${it.value().toString()}`);
+    it.close();
+    reader.close();
+    return out;
+  };
+  try {
+    const big = fill(3000, 'b');
+    const bigBytes = big.arenaBytes;
+    const metaA = await runner.flush(dir, 1, big, table);
+    assert.equal(metaA?.number, 1);
+    // The memtable's own arena is still readable (nothing was moved out of it).
+    assert.equal(big.arenaBytes, bigBytes);
+    assert.equal(big.get(Buffer.from('b000007'), 10_000)?.kind, 'value');
+    const small = fill(5, 'a');
+    assert.ok(small.arenaBytes < bigBytes);
+    await runner.flush(dir, 2, small, table);
+    assert.deepEqual(read(2), ['a000000=va0', 'a000001=va1', 'a000002=va2', 'a000003=va3', 'a000004=va4']);
+    const all = read(1);
+    assert.equal(all.length, 3000);
+    assert.equal(all[2999], 'b002999=vb2999');
+  } finally {
+    await runner.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
