@@ -100,6 +100,9 @@ export class BloomFilterBuilder {
     const bytes = Math.ceil(Math.max(64, this.count * this.bitsPerKey) / 8);
     const bits = bytes * 8;
     const out = Buffer.alloc(bytes + 1);
+    // Before the loop: stored after it, this was the first store V8 had no feedback for when the
+    // hot loop's on-stack-replaced code left it, a deopt and a fresh compile at every flush.
+    out[bytes] = k;
     const hashes = this.hashes;
     for (let n = 0; n < this.count; n++) {
       let h = hashes[n]!;
@@ -110,7 +113,6 @@ export class BloomFilterBuilder {
         h = (h + delta) >>> 0;
       }
     }
-    out[bytes] = k;
     return out;
   }
 }
