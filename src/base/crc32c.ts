@@ -1,4 +1,6 @@
-import { crc32c as nativeCrc32c } from '@node-rs/crc32';
+import { nodeRsCrc32 } from './native-deps.js';
+
+const nativeCrc32c = nodeRsCrc32.crc32c;
 
 /** CRC-32C (Castagnoli) of `data`, continuing from `initial` (0 to start). Native, SIMD. */
 export function crc32c(data: Uint8Array, initial = 0): number {

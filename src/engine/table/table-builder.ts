@@ -1,4 +1,4 @@
-import { compressSync } from 'snappy';
+import { snappy } from '../../base/native-deps.js';
 import { assert, crc32c, invalidArgument, maskCrc, putVarint, varintLength } from '../../base/index.js';
 import type { WritableFile } from '../../base/index.js';
 import { MAX_SEQUENCE, TRAILER_SIZE, VALUE_TYPE_FOR_SEEK, ValueType, writeTrailer } from '../format.js';
@@ -273,7 +273,7 @@ export class TableBuilder {
     if (compress) {
       // copyOutputData: a plain buffer, not an external one whose native memory is only
       // released by a finalizer on a later event-loop turn (which a busy loop may not give).
-      const c = compressSync(contents, SNAPPY_OPTIONS);
+      const c = snappy.compressSync(contents, SNAPPY_OPTIONS);
       if (c.length <= contents.length - contents.length / 8) {
         stored = c;
         type = CompressionType.SNAPPY;

@@ -1,4 +1,4 @@
-import { uncompressSync } from 'snappy';
+import { snappy } from '../../base/native-deps.js';
 import { assert, closedError, corruption, crc32c, getVarint, maskCrc } from '../../base/index.js';
 import type { Cursor, RandomAccessFile } from '../../base/index.js';
 import type { BlockCache } from '../block-cache.js';
@@ -415,7 +415,7 @@ export class TableReader {
     if (type === CompressionType.SNAPPY) {
       let out: string | Buffer;
       try {
-        out = uncompressSync(buf.subarray(0, h.size), SNAPPY_OPTIONS);
+        out = snappy.uncompressSync(buf.subarray(0, h.size), SNAPPY_OPTIONS);
       } catch (err) {
         throw corruption(this.path, h.offset, `snappy decompression failed: ${err instanceof Error ? err.message : String(err)}`);
       }

@@ -24,7 +24,7 @@
  * `__name__`, bad names, duplicate labels, timestamps beyond ±(2^53-1) ms)
  * are INVALID_ARGUMENT.
  */
-import { compressSync, uncompressSync } from 'snappy';
+import { snappy } from '../../base/native-deps.js';
 import { ERROR_CODES, StrataError, invalidArgument } from '../../base/index.js';
 import { ByteWriter, varintSize } from '../codec/index.js';
 import type { TsField, TsPoint } from '../types.js';
@@ -186,7 +186,7 @@ export function decodeRemoteWrite(body: Buffer, options: { maxDecompressedBytes:
   }
   let raw: Buffer;
   try {
-    const out = uncompressSync(body, { asBuffer: true });
+    const out = snappy.uncompressSync(body, { asBuffer: true });
     raw = typeof out === 'string' ? Buffer.from(out, 'utf8') : out;
   } catch (err) {
     throw new StrataError(ERROR_CODES.PROTOCOL, `remote write: snappy: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
@@ -359,5 +359,5 @@ export function encodeRemoteWrite(series: RemoteWriteSeries[]): Buffer {
       w.int64(sample.timestampMs);
     }
   }
-  return compressSync(w.finish());
+  return snappy.compressSync(w.finish());
 }
