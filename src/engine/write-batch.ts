@@ -212,6 +212,9 @@ export class WriteBatch {
   insertInto(mem: Memtable, seq: number): number {
     const rep = this.rep;
     const end = this.len;
+    // Keys and values are copied from a plain Uint8Array view: a range of it is a Uint8Array,
+    // where a Buffer's is a Buffer (FastBuffer's constructor: ~20 ns more per value copied).
+    const src = new Uint8Array(rep.buffer, rep.byteOffset, end);
     const cur = this.cursor;
     cur.pos = BATCH_HEADER_SIZE;
     let bytes = 0;
@@ -222,11 +225,11 @@ export class WriteBatch {
       cur.pos += klen;
       if (type === ValueType.PUT) {
         const vlen = getVarint(rep, cur, end);
-        mem.addFrom(seq++, type, rep, koff, klen, rep, cur.pos, vlen);
+        mem.addFrom(seq++, type, src, koff, klen, src, cur.pos, vlen);
         cur.pos += vlen;
         bytes += klen + vlen;
       } else {
-        mem.addFrom(seq++, type, rep, koff, klen, rep, 0, 0);
+        mem.addFrom(seq++, type, src, koff, klen, src, 0, 0);
         bytes += klen;
       }
     }
