@@ -45,6 +45,9 @@ const revive = (f: FileMeta): FileMeta => ({ number: f.number, size: f.size, sma
  */
 const WORKER_YIELD_EVERY = 2000;
 
+/** Idle shared flush arenas kept for reuse (one per database flushing concurrently is typical). */
+const MAX_SPARE_ARENAS = 4;
+
 /**
  * The background thread of every database in the process: one worker (a
  * Node worker costs ~23 MB of RSS before it does anything, and a cluster
@@ -53,9 +56,6 @@ const WORKER_YIELD_EVERY = 2000;
  * interleave in it (see WORKER_YIELD_EVERY). It does not keep the process
  * alive when idle.
  */
-/** Idle shared flush arenas kept for reuse (one per database flushing concurrently is typical). */
-const MAX_SPARE_ARENAS = 4;
-
 export class WorkerCompactionRunner implements CompactionRunner {
   private static shared: WorkerCompactionRunner | undefined;
   private users = 0;

@@ -28,7 +28,7 @@
  * arena, and growing the arena copies it, so buffers handed out earlier
  * (views of the old arena) keep their contents.
  */
-import { assert, copyRange } from '../base/index.js';
+import { assert, copyRange, grownCopy } from '../base/index.js';
 import { MAX_SEQUENCE, TRAILER_SIZE, ValueType, seqOf, typeOf, writeTrailer } from './format.js';
 import type { InternalIterator } from './iterator.js';
 
@@ -174,18 +174,13 @@ class EntryTree {
 
   private growNodes(): void {
     const n = this.nodeCount.length * 2;
-    const grow = <T extends Int32Array | Float64Array | Uint8Array>(a: T, len: number): T => {
-      const b = new (a.constructor as new (n: number) => T)(len);
-      b.set(a);
-      return b;
-    };
-    this.slotEntry = grow(this.slotEntry, n * NODE_SLOTS);
-    this.slotPrefix = grow(this.slotPrefix, n * NODE_SLOTS);
-    this.slotChild = grow(this.slotChild, n * NODE_SLOTS);
-    this.nodeCount = grow(this.nodeCount, n);
-    this.nodeLeaf = grow(this.nodeLeaf, n);
-    this.nodeNext = grow(this.nodeNext, n);
-    this.nodePrev = grow(this.nodePrev, n);
+    this.slotEntry = grownCopy(this.slotEntry, n * NODE_SLOTS);
+    this.slotPrefix = grownCopy(this.slotPrefix, n * NODE_SLOTS);
+    this.slotChild = grownCopy(this.slotChild, n * NODE_SLOTS);
+    this.nodeCount = grownCopy(this.nodeCount, n);
+    this.nodeLeaf = grownCopy(this.nodeLeaf, n);
+    this.nodeNext = grownCopy(this.nodeNext, n);
+    this.nodePrev = grownCopy(this.nodePrev, n);
   }
 
   /** Builds the tree over entry ids already in key order (an exported memtable): full leaves, then the levels above. */
