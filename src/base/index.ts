@@ -7,3 +7,4 @@ export * from './clock.js';
 export * from './random.js';
 export * from './kv-service.js';
 export * from './byte-io.js';
+export * from './native-deps.js';

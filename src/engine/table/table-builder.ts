@@ -1,5 +1,4 @@
-import { snappy } from '../../base/native-deps.js';
-import { assert, crc32c, invalidArgument, maskCrc, putVarint, varintLength } from '../../base/index.js';
+import { assert, crc32c, invalidArgument, maskCrc, putVarint, snappy, varintLength } from '../../base/index.js';
 import type { WritableFile } from '../../base/index.js';
 import { MAX_SEQUENCE, TRAILER_SIZE, VALUE_TYPE_FOR_SEEK, ValueType, writeTrailer } from '../format.js';
 import { copyRange } from '../../base/index.js';

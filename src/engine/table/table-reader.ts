@@ -1,5 +1,4 @@
-import { snappy } from '../../base/native-deps.js';
-import { assert, closedError, corruption, crc32c, getVarint, maskCrc } from '../../base/index.js';
+import { assert, closedError, corruption, crc32c, getVarint, maskCrc, snappy } from '../../base/index.js';
 import type { Cursor, RandomAccessFile } from '../../base/index.js';
 import type { BlockCache } from '../block-cache.js';
 import { TRAILER_SIZE, ValueType } from '../format.js';

@@ -24,8 +24,7 @@
  * `__name__`, bad names, duplicate labels, timestamps beyond ±(2^53-1) ms)
  * are INVALID_ARGUMENT.
  */
-import { snappy } from '../../base/native-deps.js';
-import { ERROR_CODES, StrataError, invalidArgument } from '../../base/index.js';
+import { ERROR_CODES, StrataError, invalidArgument, snappy } from '../../base/index.js';
 import { ByteWriter, varintSize } from '../codec/index.js';
 import type { TsField, TsPoint } from '../types.js';
 import { checkName, checkTagValue } from './validate.js';
