@@ -333,41 +333,39 @@ class EntryTree {
    * last slot; records the inner nodes passed for a split.
    */
   search(kdv: DataView, koff: number, ukLen: number, kp: number, seq: number, type: number, after: boolean): void {
-    const slotPrefix = this.slotPrefix;
-    const slotEntry = this.slotEntry;
-    const limit = after ? 1 : 0;
     let t = this.root;
     let d = 0;
     while (this.nodeLeaf[t] === 0) {
       // The last slot whose separator is <= the key (slot 0 when none is).
-      const base = t * NODE_SLOTS;
-      let lo = 1;
-      let hi = this.nodeCount[t]!;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        const p = slotPrefix[base + mid]!;
-        const c = p !== kp ? (p < kp ? -1 : 1) : this.cmp(slotEntry[base + mid]!, kdv, koff, ukLen, kp, seq, type);
-        if (c <= 0) lo = mid + 1;
-        else hi = mid;
-      }
+      const slot = this.slotsBelow(t, 1, 1, kdv, koff, ukLen, kp, seq, type) - 1;
       this.pathNode[d] = t;
-      this.pathSlot[d] = lo - 1;
+      this.pathSlot[d] = slot;
       d++;
-      t = this.slotChild[base + lo - 1]!;
+      t = this.slotChild[t * NODE_SLOTS + slot]!;
     }
     this.depth = d;
+    this.posNode = t;
+    this.posSlot = this.slotsBelow(t, 0, after ? 1 : 0, kdv, koff, ukLen, kp, seq, type);
+  }
+
+  /**
+   * Binary search of node `t` from slot `lo`: the first slot whose entry
+   * compares >= `limit` with the key (0: the first at or after the key; 1:
+   * the first after it), or the node's count if none does. Prefixes decide
+   * most steps without reading a record.
+   */
+  private slotsBelow(t: number, lo: number, limit: number, kdv: DataView, koff: number, ukLen: number, kp: number, seq: number, type: number): number {
+    const slotPrefix = this.slotPrefix;
     const base = t * NODE_SLOTS;
-    let lo = 0;
     let hi = this.nodeCount[t]!;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       const p = slotPrefix[base + mid]!;
-      const c = p !== kp ? (p < kp ? -1 : 1) : this.cmp(slotEntry[base + mid]!, kdv, koff, ukLen, kp, seq, type);
+      const c = p !== kp ? (p < kp ? -1 : 1) : this.cmp(this.slotEntry[base + mid]!, kdv, koff, ukLen, kp, seq, type);
       if (c < limit) lo = mid + 1;
       else hi = mid;
     }
-    this.posNode = t;
-    this.posSlot = lo;
+    return lo;
   }
 
   /** The entry at posNode/posSlot, moving to the next leaf when past the last slot; NIL at the end. */
