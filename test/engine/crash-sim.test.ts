@@ -420,9 +420,14 @@ function samplePoints(n: number, count: number, r: SeededRandom): number[] {
  */
 class TracingFs implements Fs {
   readonly trace: string[] = [];
-  constructor(private readonly fs: Fs) {}
+  /** `numbered`: keep file numbers in the trace (by default they read N, so runs compare). */
+  constructor(
+    private readonly fs: Fs,
+    private readonly numbered = false,
+  ) {}
   private t(op: string, p: string): void {
-    this.trace.push(`${op} ${p.replace(/^.*\//, '').replace(/[0-9]+/g, 'N')}`);
+    const name = p.replace(/^.*\//, '');
+    this.trace.push(`${op} ${this.numbered ? name : name.replace(/[0-9]+/g, 'N')}`);
   }
   createWritable(p: string): WritableFile {
     this.t('createWritable', p);
@@ -815,7 +820,40 @@ test('minimal: sync:false writes then a WAL switch, crash while the old memtable
   await verifyImage(fs.crashImage({ tear: true, random: half }), wl, lastSyncAck + 1, issued, `${ctx} torn image`);
 });
 
-test('minimal: a failed directory fsync while flush() switches the WAL turns the database READ_ONLY', async () => {
+test('a WAL switch leaves the old WAL unsynced: the next sync write syncs it, then the directory, then the new WAL; flushed ones are closed', async () => {
+  const fs = new TracingFs(new MemFs(), true);
+  const db = await DB.open(DIR, { ...OPTIONS, fs, compression: 'none' });
+  const logs = () => fs.trace.filter((t) => t.startsWith('createWritable') && t.endsWith('.log')).map((t) => t.split(' ')[1]!);
+  const first = logs();
+  assert.equal(first.length, 1);
+  let i = 0;
+  while (db.stats().memtableBytes < OPTIONS.writeBufferSize!) await db.put(keyName(i++ % KEY_SPACE), 'x'.repeat(500));
+  const beforeSwitch = fs.trace.length;
+  // Switches to a new WAL, then commits to it and syncs.
+  await db.put('sync-write', 'y', { sync: true });
+  const after = fs.trace.slice(beforeSwitch);
+  const [old] = first;
+  const created = logs().filter((l) => l !== old);
+  assert.equal(created.length, 1, `one new WAL: ${created.join(' ')}`);
+  const syncOld = after.indexOf(`sync ${old}`);
+  const syncDir = after.indexOf('syncDir db');
+  const syncNew = after.indexOf(`sync ${created[0]}`);
+  assert.ok(fs.trace.slice(0, beforeSwitch).every((t) => t !== `sync ${old}`), 'the sync:false writes synced the WAL');
+  assert.ok(after.indexOf(`createWritable ${created[0]}`) < syncOld, `the old WAL was synced at the switch: ${after.join(', ')}`);
+  assert.ok(syncOld >= 0 && syncOld < syncDir && syncDir < syncNew, `sync order: old WAL ${syncOld}, directory ${syncDir}, new WAL ${syncNew}`);
+
+  // sync:false writes over several more switches; once flushed, every WAL but the current one is closed, synced or not.
+  while (logs().length < 5) await db.put(keyName(i++ % KEY_SPACE), 'x'.repeat(500));
+  await db.flush();
+  const all = logs();
+  const open = all.filter((l) => !fs.trace.includes(`close ${l}`));
+  assert.deepEqual(open, [all[all.length - 1]], `WALs still open after the flush: ${open.join(' ')}`);
+  const unsynced = all.slice(2, -1).filter((l) => !fs.trace.includes(`sync ${l}`));
+  assert.ok(unsynced.length > 0, 'every switched-away WAL was synced, though only sync:false writes went to them');
+  await db.close();
+});
+
+test('minimal: a failed directory fsync during flush() turns the database READ_ONLY', async () => {
   const fs = new FaultFs();
   const db = await DB.open(DIR, { ...OPTIONS, fs });
   for (let i = 0; i < 30; i++) await db.put(keyName(i), `v${i}`, { sync: true });
