@@ -30,6 +30,16 @@ const MAX_OP_OVERHEAD = 1 + 8 + 8;
 /** Strings shorter than this (UTF-16 units) take the ASCII fast path; < 128 so the length is 1 varint byte. */
 const SHORT_STRING = 64;
 
+/** Where a sliced memtable insert of a batch stands (see WriteBatch.insertSome). */
+export interface BatchInsertion {
+  /** Byte offset of the next entry in the encoding. */
+  pos: number;
+  /** Its sequence number. */
+  seq: number;
+  /** Key and value bytes inserted so far. */
+  bytes: number;
+}
+
 /** An upper bound of the encoded bytes of `v` (UTF-8 takes at most 3 bytes per UTF-16 unit). */
 function maxBytes(v: Uint8Array | string): number {
   return typeof v === 'string' ? v.length * 3 : v.length;
@@ -210,15 +220,28 @@ export class WriteBatch {
    * bytes added.
    */
   insertInto(mem: Memtable, seq: number): number {
+    const at: BatchInsertion = { pos: BATCH_HEADER_SIZE, seq, bytes: 0 };
+    this.insertSome(mem, at, Infinity);
+    return at.bytes;
+  }
+
+  /**
+   * `insertInto` a slice at a time: inserts up to `maxEntries` entries from
+   * `at` (start with pos BATCH_HEADER_SIZE and the batch's first sequence)
+   * and advances it. True once every entry is in.
+   */
+  insertSome(mem: Memtable, at: BatchInsertion, maxEntries: number): boolean {
     const rep = this.rep;
     const end = this.len;
     // Keys and values are copied from a plain Uint8Array view: a range of it is a Uint8Array,
     // where a Buffer's is a Buffer (FastBuffer's constructor: ~20 ns more per value copied).
     const src = new Uint8Array(rep.buffer, rep.byteOffset, end);
     const cur = this.cursor;
-    cur.pos = BATCH_HEADER_SIZE;
+    cur.pos = at.pos;
+    let seq = at.seq;
     let bytes = 0;
-    while (cur.pos < end) {
+    let left = maxEntries;
+    while (cur.pos < end && left-- > 0) {
       const type = rep[cur.pos++] as ValueType;
       const klen = getVarint(rep, cur, end);
       const koff = cur.pos;
@@ -233,7 +256,10 @@ export class WriteBatch {
         bytes += klen;
       }
     }
-    return bytes;
+    at.pos = cur.pos;
+    at.seq = seq;
+    at.bytes += bytes;
+    return cur.pos >= end;
   }
 
   private readonly cursor: Cursor = { pos: 0 };

@@ -45,6 +45,17 @@ export class YieldGate {
     return this.nowMs !== undefined && this.nowMs() - this.turnStart >= this.maxTurnMs;
   }
 
+  /** Resolves on the next event-loop turn, which starts a fresh count and clock. */
+  nextTurn(): Promise<void> {
+    return new Promise<void>((r) =>
+      setImmediate(() => {
+        this.work = 0;
+        if (this.nowMs !== undefined) this.turnStart = this.nowMs();
+        r();
+      }),
+    );
+  }
+
   /** A promise of `v`: settled now, or on the next turn once enough work has gone by. */
   resolve<T>(v: T, work = 1): Promise<T> {
     if (!this.shouldYield(work)) return Promise.resolve(v);

@@ -725,6 +725,34 @@ test('iterators: binary keys and a 0xff prefix with no successor', async () => {
   await db.close();
 });
 
+test('memtable memory is reused after a flush, but never under a view: getSyncView copies memtable values, and an open iterator keeps its memtable', async () => {
+  const { db } = await memDb();
+  const n = () => db.stats().flush.count;
+  // Several memtables' worth of other keys: each flush frees a memtable for a later one to reuse.
+  let next = 1000;
+  const fillMemtables = async (count: number) => {
+    const before = n();
+    while (n() < before + count) await db.put(key(next++), 'y'.repeat(500));
+  };
+  await db.put('viewed', 'x'.repeat(300));
+  const view = db.getSyncView('viewed')!;
+  await fillMemtables(4);
+  assert.equal(view.toString(), 'x'.repeat(300), 'a getSyncView of a memtable value changed after later writes');
+
+  for (let i = 0; i < 50; i++) await db.put(key(i), valueOf(i, 1, 200));
+  const it = db.iterator<string, string>({ keyEncoding: 'utf8', valueEncoding: 'utf8', lt: key(1000) });
+  const first = it.nextvSync(10);
+  await fillMemtables(4);
+  const rest = it.nextvSync(1000);
+  it.close();
+  assert.deepEqual(
+    [...first, ...rest],
+    Array.from({ length: 50 }, (_, i): [string, string] => [key(i), valueOf(i, 1, 200)]),
+    'an iterator opened before the flushes read memory reused by a later memtable',
+  );
+  await db.close();
+});
+
 test('iterators: a live iterator keeps its view through puts, deletes, flush and compactRange; closing it frees the files it pinned', async () => {
   const { db, fs } = await memDb();
   const N = 3000;
@@ -1199,6 +1227,46 @@ test('stats(): bloomBitsPerKey 0 disables filters; blockCacheSize 0 disables the
 });
 
 // =================================================================== group commit, periodic sync, stalls
+
+test('a large batch goes into the memtable over several event-loop turns, and readers see none of it until all of it is in', async () => {
+  // A clock that moves 1 ms each time it is read: the 10 ms turn budget runs out after a few slices.
+  let now = 0;
+  const { db } = await memDb({ clock: { nowMs: () => (now += 1) }, writeBufferSize: 4 * 1024 * 1024 });
+  await db.put('before', 'b');
+  const batch = db.batch();
+  const n = 20_000;
+  for (let i = 0; i < n; i++) batch.put(key(i), `v${i}`);
+  // Turns of the event loop that ran while the batch was going in (none of it visible yet).
+  let turnsBefore = 0;
+  let visible = false;
+  const partial: string[] = [];
+  const watch = () => {
+    const first = db.getSync(key(0)) !== undefined;
+    const last = db.getSync(key(n - 1)) !== undefined;
+    const it = db.iterator<string, string>({ keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    const count = it.nextvSync(n + 10).length;
+    it.close();
+    // All of the batch or none of it, for a get and for an iterator alike.
+    if (first !== last || (count !== 1 && count !== n + 1) || (count === n + 1) !== first) partial.push(`first ${first} last ${last} iterator ${count}`);
+    if (first) visible = true;
+    else turnsBefore++;
+    if (!visible) setImmediate(watch);
+  };
+  setImmediate(watch);
+  const write = db.write(batch);
+  // Other writes queue behind it and are committed after it, in order.
+  const after = db.put(key(0), 'overwritten');
+  await write;
+  await after;
+  assert.deepEqual(partial, []);
+  assert.ok(turnsBefore >= 3, `the batch went in within ${turnsBefore + 1} turn(s) of the event loop`);
+  assert.equal(db.getSync(key(0))?.toString(), 'overwritten');
+  assert.equal(db.getSync(key(n - 1))?.toString(), `v${n - 1}`);
+  const it = db.iterator({ keyEncoding: 'utf8' });
+  assert.equal(it.nextvSync(n + 10).length, n + 1);
+  it.close();
+  await db.close();
+});
 
 test('group commit: 1000 concurrent sync puts share far fewer WAL syncs and all survive a reopen', async () => {
   const fs = new MemFs();

@@ -422,3 +422,41 @@ test('reference prefixes: order, get, seeks and an exported copy match the model
   for (let i = 0; i < 10; i++) few.add(i + 1, ValueType.PUT, Buffer.from(`user:${i}`), Buffer.from('v'));
   assert.equal(few.commonPrefix().length, 0, 'too few keys to go by');
 });
+
+test('retire: the memory goes to recycle once no iterator reads the memtable; a memtable built on it holds only its own entries', () => {
+  const rnd = new SeededRandom(77);
+  const old = new Memtable(256 * 1024);
+  fill(old, rnd, 2000, 12);
+  const it1 = old.iterator();
+  const it2 = old.iterator();
+  it1.seekToFirst();
+  const recycled: Memtable[] = [];
+  old.retire((m) => recycled.push(m));
+  assert.equal(recycled.length, 0, 'recycled while two iterators were open');
+  it1.close();
+  it1.close(); // a second close does not count twice
+  assert.equal(recycled.length, 0, 'recycled while one iterator was open');
+  it2.close();
+  assert.deepEqual(recycled, [old]);
+  assert.throws(() => old.retire(() => undefined), /retired twice/);
+
+  const fresh = new Memtable(256 * 1024, undefined, recycled[0]);
+  const model = fill(fresh, rnd, 1500, 12, 10_000);
+  assert.deepEqual(collectForward(fresh.iterator()), model.map((e) => e.ikey));
+  assert.deepEqual(collectBackward(fresh.iterator()), model.map((e) => e.ikey).reverse());
+  for (const e of model) assert.deepEqual(fresh.get(userKeyOf(e.ikey), MAX_SEQUENCE), modelGet(model, userKeyOf(e.ikey), MAX_SEQUENCE));
+  // A memory still in use is refused.
+  assert.throws(() => new Memtable(256 * 1024, undefined, fresh), /still in use/);
+});
+
+test('retire: a memtable retired with no iterator open is recycled at once', () => {
+  const small = new Memtable(64 * 1024);
+  small.add(1, ValueType.PUT, Buffer.from('a'), Buffer.from('1'));
+  let got: Memtable | undefined;
+  small.retire((m) => (got = m));
+  assert.equal(got, small);
+  const next = new Memtable(64 * 1024, undefined, got);
+  next.add(1, ValueType.PUT, Buffer.from('b'), Buffer.from('2'));
+  assert.equal(next.get(Buffer.from('a'), MAX_SEQUENCE), undefined);
+  assert.deepEqual(collectForward(next.iterator()), [makeInternalKey(Buffer.from('b'), 1, ValueType.PUT)]);
+});
