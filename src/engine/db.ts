@@ -206,8 +206,8 @@ export class DB {
   private readonly tableCache: TableCache;
   private readonly snapshots = new SnapshotList();
   private readonly iterators = new Set<DbIterator<unknown, unknown>>();
+  /** Runs flushes and compactions (a flush never waits for a long compaction: see WORKER_YIELD_EVERY). */
   private readonly runner: CompactionRunner;
-  /** Flushes get their own worker so a long compaction never holds up a memtable flush. */
   private readonly tableOptions: TableBuilderOptions;
   private readonly policy: LevelPolicy;
   private lock: FileLock | undefined;
