@@ -419,7 +419,9 @@ export class TableReader {
         throw corruption(this.path, h.offset, `snappy decompression failed: ${err instanceof Error ? err.message : String(err)}`);
       }
       if (!Buffer.isBuffer(out)) throw corruption(this.path, h.offset, 'snappy decompression returned no buffer');
-      return out;
+      // Rewrapped (no copy): a Buffer made by native code has a hidden class of its own, and
+      // block, key and value code that met both kinds was recompiled after "wrong map" deopts.
+      return Buffer.from(out.buffer, out.byteOffset, out.length);
     }
     throw corruption(this.path, h.offset, `unknown block compression type ${type}`);
   }
