@@ -783,7 +783,8 @@ export class DB {
     const logNumber = this.versions.newFileNumber();
     const log = new LogWriter(this.fs.createWritable(logFile(this.location, logNumber)));
     const old = this.log;
-    if (this.walDirty) {
+    // A periodic sync still running may have cleared walDirty before its sync of this WAL is done.
+    if (this.walDirty || this.periodicSync !== undefined) {
       this.walDirty = false;
       this.unsyncedLogs.push({ number: this.active.logNumber, log: old, synced: undefined });
     } else {
@@ -817,7 +818,14 @@ export class DB {
       await this.fs.syncDir(this.location);
       if (this.walDirPending === dir) this.walDirPending = undefined;
     }
-    await log.sync();
+    if (log === this.log) {
+      await log.sync();
+      return;
+    }
+    // Switched away meanwhile (a periodic sync does not hold the commit loop): it is an older
+    // WAL now, synced as one; if it is not listed, its memtable already reached a table.
+    const o = this.unsyncedLogs.find((x) => x.log === log);
+    if (o !== undefined) await (o.synced ??= this.syncOldLog(o));
   }
 
   private async syncOldLog(o: OldLog): Promise<void> {

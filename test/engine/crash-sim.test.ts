@@ -853,6 +853,80 @@ test('a WAL switch leaves the old WAL unsynced: the next sync write syncs it, th
   await db.close();
 });
 
+/** MemFs whose files refuse a sync after close (as a closed fd does), and whose directory syncs can be held. */
+class StrictMemFs extends MemFs {
+  held: Array<() => void> | undefined;
+  override createWritable(p: string): WritableFile {
+    const f = super.createWritable(p);
+    let closed = false;
+    return {
+      path: f.path,
+      get size() {
+        return f.size;
+      },
+      append: (d: Uint8Array) => f.append(d),
+      sync: () => (closed ? Promise.reject(new Error(`EBADF: sync of ${p} after close`)) : f.sync()),
+      close: () => {
+        closed = true;
+        f.close();
+      },
+    };
+  }
+  override syncDir(d: string): Promise<void> {
+    const held = this.held;
+    if (held === undefined) return super.syncDir(d);
+    return new Promise<void>((resolve) => held.push(() => void super.syncDir(d).then(resolve)));
+  }
+}
+
+test('a WAL switch while a periodic sync is still running: the old WAL stays an unsynced older WAL, synced before a later sync write, never closed under a sync', async () => {
+  const fs = new StrictMemFs();
+  const opts = { ...OPTIONS, fs, compression: 'none' as const, level0CompactionTrigger: 100 };
+  const db = await DB.open(DIR, opts);
+  const periodic = db as unknown as { periodicWalSync(): void; periodicSync: Promise<void> | undefined };
+  const turns = async (until: () => boolean) => {
+    for (let t = 0; t < 200 && !until(); t++) await new Promise<void>((r) => setImmediate(r));
+    assert.ok(until(), 'timed out waiting');
+  };
+  // A first memtable, switched and flushed: the second WAL's directory entry is not synced yet.
+  let i = 0;
+  while (db.stats().memtableBytes < opts.writeBufferSize!) await db.put(keyName(i++ % KEY_SPACE), 'x'.repeat(500));
+  await db.put('b', 'in the second WAL');
+  await turns(() => db.stats().immutableMemtables === 0);
+  // Let the obsolete-file cleanup and its directory sync finish.
+  for (let t = 0; t < 50; t++) await new Promise<void>((r) => setImmediate(r));
+
+  fs.held = [];
+  // 1. The periodic sync (called directly: no timer) clears walDirty and waits on the directory.
+  periodic.periodicWalSync();
+  await turns(() => fs.held!.length === 1);
+  // 2. flush() switches to a third WAL with no write in between; its MANIFEST update waits on the directory.
+  const flushed = db.flush();
+  await turns(() => fs.held!.length === 2);
+  // 3. A sync write in the third WAL: syncs the second one first, then waits on the directory.
+  let acked = false;
+  const c = db.put('c', 'in the third WAL', { sync: true }).then(() => (acked = true));
+  await turns(() => fs.held!.length === 3);
+  const [periodicDir, flushDir, writeDir] = fs.held;
+  fs.held = undefined;
+  periodicDir!();
+  writeDir!();
+  await c;
+  assert.ok(acked);
+  assert.equal(db.stats().backgroundError, undefined);
+  // A power loss now (the flush of the second memtable not done) keeps "c", so it keeps "b" too.
+  const image = fs.crashImage();
+  flushDir!();
+  await flushed;
+  await periodic.periodicSync;
+  assert.equal(db.stats().backgroundError, undefined);
+  await db.close();
+  const again = await DB.open(DIR, { ...opts, fs: image });
+  assert.equal(await again.get('c', { encoding: 'utf8' }), 'in the third WAL');
+  assert.equal(await again.get('b', { encoding: 'utf8' }), 'in the second WAL');
+  await again.close();
+});
+
 test('minimal: a failed directory fsync during flush() turns the database READ_ONLY', async () => {
   const fs = new FaultFs();
   const db = await DB.open(DIR, { ...OPTIONS, fs });

@@ -412,3 +412,32 @@ test('LogWriter.sync: fdatasync on the calling thread while syncs are fast, the 
   await plain.sync();
   await plain.sync();
 });
+
+test('LogWriter.close during a sync on the thread pool closes the file once that sync is done, never under it', async () => {
+  const events: string[] = [];
+  let finish!: () => void;
+  const file = {
+    path: '/x.log',
+    size: 0,
+    append: () => undefined,
+    sync: () => {
+      events.push('sync start');
+      return new Promise<void>((r) => (finish = r)).then(() => void events.push('sync end'));
+    },
+    close: () => void events.push('close'),
+  };
+  // No syncNow: every sync goes to the (simulated) thread pool.
+  const w = new LogWriter(file);
+  const synced = w.sync();
+  w.close();
+  w.close();
+  assert.deepEqual(events, ['sync start']);
+  finish();
+  await synced;
+  assert.deepEqual(events, ['sync start', 'sync end', 'close']);
+  // With no sync running, close is immediate.
+  const events2: string[] = [];
+  const w2 = new LogWriter({ ...file, close: () => void events2.push('close') });
+  w2.close();
+  assert.deepEqual(events2, ['close']);
+});

@@ -106,18 +106,25 @@ export class LogWriter {
       }
       return Promise.resolve();
     }
+    this.syncsInFlight++;
     return this.file.sync().finally(() => {
       this.lastSyncMs = this.now() - t0;
+      // A close() that came while this sync ran closes the file now.
+      if (--this.syncsInFlight === 0 && this.closed) this.file.close();
     });
   }
+
+  /** Syncs on the thread pool not finished yet: close() waits for them before closing the file. */
+  private syncsInFlight = 0;
 
   /** How long the last sync took (real time: it only chooses the thread a sync runs on). */
   private lastSyncMs = INLINE_SYNC_MS;
 
+  /** Closes the file, once any sync still running on it has finished (closing under it would fail that sync). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.file.close();
+    if (this.syncsInFlight === 0) this.file.close();
   }
 }
 
