@@ -884,8 +884,9 @@ test('a WAL switch while a periodic sync is still running: the old WAL stays an 
   const opts = { ...OPTIONS, fs, compression: 'none' as const, level0CompactionTrigger: 100 };
   const db = await DB.open(DIR, opts);
   const periodic = db as unknown as { periodicWalSync(): void; periodicSync: Promise<void> | undefined };
+  const turn = () => new Promise<void>((r) => setImmediate(r));
   const turns = async (until: () => boolean) => {
-    for (let t = 0; t < 200 && !until(); t++) await new Promise<void>((r) => setImmediate(r));
+    for (let t = 0; t < 200 && !until(); t++) await turn();
     assert.ok(until(), 'timed out waiting');
   };
   // A first memtable, switched and flushed: the second WAL's directory entry is not synced yet.
@@ -894,7 +895,7 @@ test('a WAL switch while a periodic sync is still running: the old WAL stays an 
   await db.put('b', 'in the second WAL');
   await turns(() => db.stats().immutableMemtables === 0);
   // Let the obsolete-file cleanup and its directory sync finish.
-  for (let t = 0; t < 50; t++) await new Promise<void>((r) => setImmediate(r));
+  for (let t = 0; t < 50; t++) await turn();
 
   fs.held = [];
   // 1. The periodic sync (called directly: no timer) clears walDirty and waits on the directory.
