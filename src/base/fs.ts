@@ -40,6 +40,8 @@ export interface RandomAccessFile {
    */
   read(position: number, length: number, into?: Buffer): Buffer;
   close(): void;
+  /** The OS file descriptor, where there is one (another thread may pread it while the file is open). */
+  readonly fd?: number;
 }
 
 export interface FileLock {
@@ -133,7 +135,7 @@ class NodeWritableFile implements WritableFile {
 
 class NodeRandomAccessFile implements RandomAccessFile {
   readonly size: number;
-  private fd: number;
+  fd: number;
   constructor(readonly path: string) {
     try {
       this.fd = nodeFs.openSync(path, 'r');

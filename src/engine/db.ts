@@ -24,13 +24,15 @@ import { EXPIRING_VALUES_MARK, currentFile, lockFile, logFile, parseFileName, ta
 import { compareInternalKeys, compareUserKeyTo, TRAILER_SIZE, ValueType, writeTrailer } from './format.js';
 import type { InternalIterator } from './iterator.js';
 import { Memtable } from './memtable.js';
+import type { MemtableGetResult } from './memtable.js';
 import { MergingIterator } from './merging-iterator.js';
 import { resolveOptions } from './options.js';
 import type { OpenOptions, ResolvedOptions } from './options.js';
 import { Snapshot, SnapshotList } from './snapshot.js';
 import { EngineCounters } from './stats.js';
-import { bloomHash, FIND_NONE, FIND_VALUE } from './table/index.js';
-import type { Block, TableBuilderOptions } from './table/index.js';
+import { bloomHash, FIND_MISS, FIND_NONE, FIND_VALUE } from './table/index.js';
+import type { Block, FindResult, TableBuilderOptions, TableReader } from './table/index.js';
+import { ReadHelper } from './read-helper.js';
 import { TableCache } from './table-cache.js';
 import { findFile, userKeyRange } from './version.js';
 import type { Version } from './version.js';
@@ -88,6 +90,8 @@ export interface EngineStats {
   tableCacheSize: number;
   blockCache: { capacityBytes: number; usageBytes: number; entries: number; hits: number; misses: number };
   bloom: { checks: number; negatives: number; falsePositives: number };
+  /** Block reads of gets issued together: by the read helper thread, and taken back by the event loop (option parallelReads). */
+  parallelReads: { helper: number; eventLoop: number };
   wal: { bytesWritten: number; records: number; syncs: number; tornBytesDropped: number };
   flush: { count: number; bytesWritten: number };
   /** `seekTriggered`: how many of `count` were picked by seek accounting (reads paying for a table), not by size. */
@@ -208,6 +212,8 @@ export class DB {
   private readonly iterators = new Set<DbIterator<unknown, unknown>>();
   /** Runs flushes and compactions (a flush never waits for a long compaction: see WORKER_YIELD_EVERY). */
   private readonly runner: CompactionRunner;
+  /** Reads blocks for gets issued together (see getConcurrent); undefined with parallelReads off. */
+  private readonly readHelper: ReadHelper | undefined;
   private readonly tableOptions: TableBuilderOptions;
   private readonly policy: LevelPolicy;
   private lock: FileLock | undefined;
@@ -265,6 +271,7 @@ export class DB {
     } else {
       this.runner = new InlineCompactionRunner(this.fs);
     }
+    this.readHelper = opts.parallelReads ? ReadHelper.acquire() : undefined;
     this.tableOptions = {
       blockSize: opts.blockSize,
       restartInterval: opts.blockRestartInterval,
@@ -294,6 +301,7 @@ export class DB {
       await db.recover();
     } catch (err) {
       await db.runner.close();
+      await db.readHelper?.release();
       db.tableCache.close();
       db.versions.close();
       db.lock?.release();
@@ -1230,44 +1238,75 @@ export class DB {
   }
 
   private getFromTables(v: Version, k: Buffer, lookup: Buffer): Buffer | undefined {
-    // Every table's bloom filter hashes the key the same way: once here for all of them.
-    const h = bloomHash(k);
-    // The first table consulted pays a seek when the read goes on to a second one.
-    let first: FileMeta | undefined;
-    let firstLevel = 0;
-    let charged = false;
-    const l0 = v.levels[0]!;
-    for (let i = 0; i < l0.length; i++) {
-      const f = l0[i]!;
-      if (compareUserKeyTo(k, f.smallest) < 0 || compareUserKeyTo(k, f.largest) > 0) continue;
-      if (first === undefined) first = f;
-      else if (!charged) {
-        charged = true;
-        this.chargeSeek(0, first);
+    const w = this.syncWalk.reset(v, k, lookup);
+    return this.walkTables(w, false) === FIND_VALUE ? w.value : undefined;
+  }
+
+  /** The walk of synchronous point reads (one at a time). */
+  private readonly syncWalk = new TableWalk();
+
+  /**
+   * Looks for the walk's key in the tables that may hold it, newest first,
+   * from where the walk stands. FIND_VALUE: the value is in `w.value`;
+   * FIND_DELETED or FIND_NONE: it has none. With `cachedOnly`, FIND_MISS
+   * when a table needs a data block that is not cached: the walk then
+   * holds the table and block (resumeWalk goes on once it is loaded).
+   */
+  private walkTables(w: TableWalk, cachedOnly: boolean): FindResult {
+    const v = w.v;
+    const k = w.k;
+    if (w.level === 0) {
+      const l0 = v.levels[0]!;
+      for (; w.index < l0.length; w.index++) {
+        const f = l0[w.index]!;
+        if (compareUserKeyTo(k, f.smallest) < 0 || compareUserKeyTo(k, f.largest) > 0) continue;
+        const r = this.probeTable(w, 0, f, cachedOnly);
+        if (r !== FIND_NONE) return r;
       }
-      const reader = this.tableCache.reader(f);
-      const r = reader.find(lookup, h);
-      if (r !== FIND_NONE) return r === FIND_VALUE ? reader.foundValue : undefined;
+      w.level = 1;
     }
-    for (let level = 1; level < v.levels.length; level++) {
-      const files = v.levels[level]!;
+    for (; w.level < v.levels.length; w.level++) {
+      const files = v.levels[w.level]!;
       if (files.length === 0) continue;
       const i = findFile(files, k);
       if (i >= files.length) continue;
       const f = files[i]!;
       if (compareUserKeyTo(k, f.smallest) < 0) continue;
-      if (first === undefined) {
-        first = f;
-        firstLevel = level;
-      } else if (!charged) {
-        charged = true;
-        this.chargeSeek(firstLevel, first);
-      }
-      const reader = this.tableCache.reader(f);
-      const r = reader.find(lookup, h);
-      if (r !== FIND_NONE) return r === FIND_VALUE ? reader.foundValue : undefined;
+      const r = this.probeTable(w, w.level, f, cachedOnly);
+      if (r !== FIND_NONE) return r;
     }
-    return undefined;
+    return FIND_NONE;
+  }
+
+  private probeTable(w: TableWalk, level: number, f: FileMeta, cachedOnly: boolean): FindResult {
+    // The first table consulted pays a seek when the read goes on to a second one.
+    if (w.first === undefined) {
+      w.first = f;
+      w.firstLevel = level;
+    } else if (!w.charged) {
+      w.charged = true;
+      this.chargeSeek(w.firstLevel, w.first);
+    }
+    const reader = this.tableCache.reader(f);
+    const r = cachedOnly ? reader.findCached(w.lookup, w.hash) : reader.find(w.lookup, w.hash);
+    if (r === FIND_VALUE) w.value = reader.foundValue;
+    else if (r === FIND_MISS) {
+      w.file = f;
+      w.reader = reader;
+      w.block = reader.missBlock;
+    }
+    return r;
+  }
+
+  /** Goes on with a walk that stopped at FIND_MISS, now that its block is `block`; tables after that one are read synchronously. */
+  private resumeWalk(w: TableWalk, block: Block): FindResult {
+    const reader = w.reader!;
+    const r = reader.findWith(w.lookup, w.block, block);
+    if (r === FIND_VALUE) w.value = reader.foundValue;
+    if (r !== FIND_NONE) return r;
+    if (w.level === 0) w.index++;
+    else w.level++;
+    return this.walkTables(w, false);
   }
 
   /**
@@ -1340,7 +1379,10 @@ export class DB {
   get(key: BytesLike, options: ReadOptions & { encoding: 'utf8' }): Promise<string | undefined>;
   get(key: BytesLike, options?: ReadOptions): Promise<Buffer | string | undefined> {
     try {
-      if (options?.encoding !== 'utf8') return this.gate.resolve(this.getSync(key, options));
+      if (options?.encoding !== 'utf8') {
+        if (this.readHelper !== undefined) return this.getConcurrent(key, options);
+        return this.gate.resolve(this.getSync(key, options));
+      }
       this.checkOpen();
       const v = this.getAt(this.key(key), this.readSequence(options));
       return this.gate.resolve(v?.toString('utf8'));
@@ -1383,10 +1425,107 @@ export class DB {
    * reused once it is flushed); block memory is never written again.
    */
   private getAt(k: Buffer, seq: number, keepable = false): Buffer | undefined {
-    let r = this.active.mem.get(k, seq);
-    for (let i = this.frozen.length - 1; r === undefined && i >= 0; i--) r = this.frozen[i]!.mem.get(k, seq);
+    const r = this.getFromMemtables(k, seq);
     if (r !== undefined) return r.kind === 'value' ? (keepable ? Buffer.from(r.value) : r.value) : undefined;
     return this.getFromTables(this.versions.current, k, this.lookupKey(k, seq));
+  }
+
+  private getFromMemtables(k: Buffer, seq: number): MemtableGetResult {
+    let r = this.active.mem.get(k, seq);
+    for (let i = this.frozen.length - 1; r === undefined && i >= 0; i--) r = this.frozen[i]!.mem.get(k, seq);
+    return r;
+  }
+
+  /**
+   * `get` with the read helper. The first get of a burst (the gets issued
+   * before the event loop next runs microtasks) that has to read a block
+   * reads it here, like getSync. Each later one of the same burst looks in
+   * the block cache only, and on a miss hands the block to the helper and
+   * waits: finishBurst completes them all at the end of the burst, the
+   * helper and the event loop splitting the reads between them.
+   */
+  private getConcurrent(key: BytesLike, options: ReadOptions | undefined): Promise<Buffer | undefined> {
+    this.checkOpen();
+    const k = this.key(key);
+    const seq = this.readSequence(options);
+    if (!this.inBurst) {
+      const misses = this.counters.blockCacheMisses;
+      const v = this.getAt(k, seq);
+      if (this.counters.blockCacheMisses !== misses) {
+        this.inBurst = true;
+        queueMicrotask(this.finishBurst);
+      }
+      return this.gate.resolve(v === undefined ? undefined : Buffer.from(v));
+    }
+    const m = this.getFromMemtables(k, seq);
+    if (m !== undefined) return this.gate.resolve(m.kind === 'value' ? Buffer.from(m.value) : undefined);
+    const w = new TableWalk().reset(this.versions.current, k, this.lookupKey(k, seq));
+    const r = this.walkTables(w, true);
+    if (r !== FIND_MISS) return this.gate.resolve(r === FIND_VALUE ? Buffer.from(w.value!) : undefined);
+    // The walk outlives this call: its own lookup key (the scratch is reused), and the key as its prefix.
+    w.lookup = Buffer.from(w.lookup);
+    w.k = w.lookup.subarray(0, k.length);
+    // Pinned: the table's file stays open while the helper may read it.
+    const pin = this.tableCache.pin(w.file!);
+    const fd = pin.reader.fd;
+    const h = pin.reader.blockHandle(w.block, { offset: 0, size: 0 });
+    const slot = fd === undefined ? -1 : this.readHelper!.submit(fd, h.offset, h.size, this.opts.verifyChecksums);
+    return new Promise<Buffer | undefined>((resolve, reject) => {
+      this.pendingGets.push({ walk: w, slot, release: pin.release, resolve, reject });
+    });
+  }
+
+  /** Set from a get's first block read until the end of its burst (finishBurst). */
+  private inBurst = false;
+  private pendingGets: PendingGet[] = [];
+
+  private readonly finishBurst = (): void => {
+    this.inBurst = false;
+    const pending = this.pendingGets;
+    if (pending.length === 0) return;
+    this.pendingGets = [];
+    const helper = this.readHelper!;
+    // The helper takes its slots from the first up; the event loop takes back the ones it has
+    // not started, from the last down, and reads them itself.
+    for (let j = pending.length - 1; j >= 0; j--) {
+      const p = pending[j]!;
+      if (p.slot >= 0 && !helper.steal(p.slot)) continue;
+      p.slot = -1;
+      this.counters.helperReadsTakenBack++;
+      this.finishGet(p, undefined);
+    }
+    for (const p of pending) {
+      if (p.slot < 0) continue;
+      if (!helper.wait(p.slot)) {
+        // The helper stopped answering: read here. Its slot, and the table's pin, are never given back.
+        p.release = noop;
+        this.finishGet(p, undefined);
+        continue;
+      }
+      this.counters.helperReads++;
+      this.finishGet(p, helper.result(p.slot));
+    }
+  };
+
+  /** Completes a pending get: its block is `contents` (read by the helper) or read here. */
+  private finishGet(p: PendingGet, contents: Uint8Array | undefined): void {
+    const w = p.walk;
+    try {
+      const reader = w.reader!;
+      const block = contents === undefined ? reader.readDataBlock(w.block) : reader.adoptDataBlock(w.block, contents);
+      if (p.slot >= 0) this.readHelper!.free(p.slot);
+      p.slot = -1;
+      const r = this.resumeWalk(w, block);
+      const v = r === FIND_VALUE ? Buffer.from(w.value!) : undefined;
+      if (this.gate.shouldYield()) setImmediate(p.resolve, v);
+      else p.resolve(v);
+    } catch (err) {
+      if (p.slot >= 0) this.readHelper!.free(p.slot);
+      p.slot = -1;
+      p.reject(err);
+    } finally {
+      p.release();
+    }
   }
 
   has(key: BytesLike, options?: ReadOptions): Promise<boolean> {
@@ -1553,6 +1692,7 @@ export class DB {
         misses: c.blockCacheMisses,
       },
       bloom: { checks: c.bloomChecks, negatives: c.bloomNegatives, falsePositives: c.bloomFalsePositives },
+      parallelReads: { helper: c.helperReads, eventLoop: c.helperReadsTakenBack },
       wal: { bytesWritten: c.walBytesWritten, records: c.walRecords, syncs: c.walSyncs, tornBytesDropped: c.walTornBytesDropped },
       flush: { count: c.flushes, bytesWritten: c.flushBytesWritten },
       compaction: {
@@ -1618,11 +1758,64 @@ export class DB {
     this.log.close();
     this.versions.close();
     this.tableCache.close();
+    await this.readHelper?.release();
     this.lock?.release();
     this.lock = undefined;
     if (flushError !== undefined) throw flushError;
   }
 }
+
+/** Where a point read stands in its walk over the tables, newest first (see DB.walkTables). */
+class TableWalk {
+  v!: Version;
+  /** The user key, and the lookup key (user key + trailer at the read's sequence). */
+  k!: Buffer;
+  lookup!: Buffer;
+  hash = 0;
+  /** Next level-0 file (while level is 0), or next level. */
+  level = 0;
+  index = 0;
+  /** The first table consulted, charged a seek when a second one is (LevelDB's allowed_seeks). */
+  first: FileMeta | undefined;
+  firstLevel = 0;
+  charged = false;
+  /** FIND_VALUE: the value, a view of block memory. */
+  value: Buffer | undefined;
+  /** FIND_MISS: the table and the data block it needs. */
+  file: FileMeta | undefined;
+  reader: TableReader | undefined;
+  block = 0;
+
+  reset(v: Version, k: Buffer, lookup: Buffer): this {
+    this.v = v;
+    this.k = k;
+    this.lookup = lookup;
+    // Every table's bloom filter hashes the key the same way: once here for all of them.
+    this.hash = bloomHash(k);
+    this.level = 0;
+    this.index = 0;
+    this.first = undefined;
+    this.firstLevel = 0;
+    this.charged = false;
+    this.value = undefined;
+    this.file = undefined;
+    this.reader = undefined;
+    return this;
+  }
+}
+
+/** A get waiting for its data block until the end of its burst (see DB.getConcurrent). */
+interface PendingGet {
+  walk: TableWalk;
+  /** Its read helper slot, or -1: read on the event loop. */
+  slot: number;
+  /** Unpins the table. */
+  release: () => void;
+  resolve: (v: Buffer | undefined) => void;
+  reject: (err: unknown) => void;
+}
+
+const noop = (): void => undefined;
 
 function noWal(options: WriteOptions | undefined): boolean {
   if (options?.disableWal === undefined) return false;

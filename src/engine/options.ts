@@ -78,6 +78,13 @@ export interface OpenOptions {
    * another `fs` (an in-memory Fs cannot be shared with a worker).
    */
   compactionWorker?: boolean;
+  /**
+   * Gets issued together (Promise.all, many clients of a server) that miss
+   * the block cache have a helper thread read, check and decompress some
+   * of their blocks while the event loop does the rest (see read-helper.ts).
+   * Default: true with the real file system, false with another `fs`.
+   */
+  parallelReads?: boolean;
   /** Clock for stall timing and periodic sync. Default: the system clock. */
   clock?: Clock;
 }
@@ -86,7 +93,7 @@ export type ResolvedOptions = Required<OpenOptions>;
 
 const MiB = 1024 * 1024;
 
-export const DEFAULT_OPTIONS: Omit<ResolvedOptions, 'fs' | 'compactionWorker' | 'clock'> = {
+export const DEFAULT_OPTIONS: Omit<ResolvedOptions, 'fs' | 'compactionWorker' | 'parallelReads' | 'clock'> = {
   createIfMissing: true,
   errorIfExists: false,
   writeBufferSize: 4 * MiB,
@@ -170,6 +177,7 @@ export function resolveOptions(opts: OpenOptions = {}): ResolvedOptions {
     verifyChecksums: boolOption(opts, 'verifyChecksums', DEFAULT_OPTIONS.verifyChecksums),
     expiringValues: boolOption(opts, 'expiringValues', DEFAULT_OPTIONS.expiringValues),
     compactionWorker: boolOption(opts, 'compactionWorker', fs instanceof NodeFs),
+    parallelReads: boolOption(opts, 'parallelReads', fs instanceof NodeFs),
     clock: opts.clock ?? systemClock,
   };
   if (!(r.level0CompactionTrigger <= r.level0SlowdownTrigger && r.level0SlowdownTrigger <= r.level0StopTrigger)) {

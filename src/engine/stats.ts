@@ -11,6 +11,9 @@ export class EngineCounters {
   bloomChecks = 0;
   /** Bloom said "maybe" but the key was not in the table. */
   bloomFalsePositives = 0;
+  /** Block reads of gets issued together (see DB.getConcurrent): done by the read helper thread, or taken back by the event loop. */
+  helperReads = 0;
+  helperReadsTakenBack = 0;
   walBytesWritten = 0;
   walSyncs = 0;
   /** WAL records written (one per commit group). */

@@ -16,7 +16,7 @@ export {
 export type { BlockHandle, Footer } from './format.js';
 export { DEFAULT_TABLE_BUILDER_OPTIONS, TableBuilder, shortSuccessor, shortestSeparator } from './table-builder.js';
 export type { TableBuilderOptions, TableProperties } from './table-builder.js';
-export { FIND_DELETED, FIND_NONE, FIND_VALUE, TableReader } from './table-reader.js';
+export { FIND_DELETED, FIND_MISS, FIND_NONE, FIND_VALUE, TableReader } from './table-reader.js';
 export type { FindResult } from './table-reader.js';
 export type { TableReaderOptions } from './table-reader.js';
 export { BlockCache } from '../block-cache.js';

@@ -27,11 +27,13 @@ import {
 import type { BlockHandle } from './format.js';
 import type { TableProperties } from './table-builder.js';
 
-export type FindResult = 0 | 1 | 2;
+export type FindResult = 0 | 1 | 2 | 3;
 /** `find` answers: no entry for the key, a value (in `foundValue`), a deletion. */
 export const FIND_NONE: FindResult = 0;
 export const FIND_VALUE: FindResult = 1;
 export const FIND_DELETED: FindResult = 2;
+/** `findCached` only: the data block to look at next is not in the cache (see `missBlock`). */
+export const FIND_MISS: FindResult = 3;
 const EMPTY_VALUE = Buffer.alloc(0);
 
 /** Scratch for block reads: the reader is synchronous, so one buffer serves every table. */
@@ -255,7 +257,33 @@ export class TableReader {
    * FIND_NONE when the table holds no such entry.
    */
   find(lookupKey: Buffer, keyHash?: number): FindResult {
-    const found = this.seekEntry(lookupKey, keyHash);
+    return this.answer(this.seekEntry(lookupKey, keyHash), lookupKey);
+  }
+
+  /**
+   * `find` without reading the file: FIND_MISS when the data block it would
+   * read next is not cached. That block's index is then in `missBlock`
+   * (its handle: `blockHandle`); `findWith` goes on once it is loaded.
+   */
+  findCached(lookupKey: Buffer, keyHash?: number): FindResult {
+    if (this.closed) throw closedError('table');
+    assert(lookupKey.length >= TRAILER_SIZE, 'lookup key shorter than its trailer');
+    if (!this.filterMayContain(lookupKey, lookupKey.length - TRAILER_SIZE, keyHash)) return FIND_NONE;
+    const found = this.seekFrom(lookupKey, this.indexSearch(lookupKey), undefined, true);
+    return found === null ? FIND_MISS : this.answer(found, lookupKey);
+  }
+
+  /** Data block index of the last FIND_MISS answer. */
+  missBlock = 0;
+
+  /** Goes on with a FIND_MISS answer of `findCached`: data block `missBlock` is `block` (blocks after it are read if needed). */
+  findWith(lookupKey: Buffer, blockIndex: number, block: Block): FindResult {
+    if (this.closed) throw closedError('table');
+    return this.answer(this.seekFrom(lookupKey, blockIndex, block, false) as BlockIterator | undefined, lookupKey);
+  }
+
+  /** `find`'s answer once getDataIter is at the first entry >= lookupKey (undefined: none). */
+  private answer(found: BlockIterator | undefined, lookupKey: Buffer): FindResult {
     if (found === undefined) return FIND_NONE;
     const di = this.getDataIter;
     const userLen = lookupKey.length - TRAILER_SIZE;
@@ -285,13 +313,35 @@ export class TableReader {
     if (this.closed) throw closedError('table');
     assert(lookupKey.length >= TRAILER_SIZE, 'lookup key shorter than its trailer');
     if (!this.filterMayContain(lookupKey, lookupKey.length - TRAILER_SIZE, keyHash)) return undefined;
+    return this.seekFrom(lookupKey, this.indexSearch(lookupKey), undefined, false) as BlockIterator | undefined;
+  }
+
+  /**
+   * seekEntry from data block `i` on, which is `first` if given. With
+   * `cachedOnly`, returns null instead of reading an uncached block (its
+   * index goes to missBlock).
+   */
+  private seekFrom(lookupKey: Buffer, i: number, first: Block | undefined, cachedOnly: boolean): BlockIterator | undefined | null {
     const di = this.getDataIter;
     const h = this.scratch;
     const n = this.indexKeyEnds.length;
-    for (let i = this.indexSearch(lookupKey); i < n; i++) {
-      h.offset = this.indexOffsets[i]!;
-      h.size = this.indexSizes[i]!;
-      di.setBlock(this.loadDataBlock(h, true));
+    for (; i < n; i++) {
+      let block = first;
+      first = undefined;
+      if (block === undefined) {
+        h.offset = this.indexOffsets[i]!;
+        h.size = this.indexSizes[i]!;
+        if (cachedOnly) {
+          block = this.cache?.lookup(this.cacheId, h.offset);
+          if (block === undefined) {
+            this.missBlock = i;
+            return null;
+          }
+        } else {
+          block = this.loadDataBlock(h, true);
+        }
+      }
+      di.setBlock(block);
       di.seek(lookupKey);
       if (di.valid()) return di;
       // Only possible when lookupKey lies between a block's last key and its separator.
@@ -299,6 +349,30 @@ export class TableReader {
     di.close();
     if (this.filter !== undefined && this.counters !== undefined) this.counters.bloomFalsePositives++;
     return undefined;
+  }
+
+  /** The file descriptor, for a helper thread's reads (undefined when the file system has none). */
+  get fd(): number | undefined {
+    return this.file.fd;
+  }
+
+  /** @internal Data block `i` read from the file now (no cache lookup), cached. */
+  readDataBlock(i: number): Block {
+    const h = this.blockHandle(i, { offset: 0, size: 0 });
+    const contents = this.readBlock(h, this.verify);
+    const block = new Block(contents, this.path, h.offset, INTERNAL_KEY_ORDER);
+    this.cache?.insert(this.cacheId, h.offset, block, contents.length);
+    return block;
+  }
+
+  /** @internal Data block `i` from contents a helper thread read, checked and decompressed (copied here), cached. */
+  adoptDataBlock(i: number, contents: Uint8Array): Block {
+    const own = allocBlock(contents.length);
+    own.set(contents);
+    const offset = this.indexOffsets[i]!;
+    const block = new Block(own, this.path, offset, INTERNAL_KEY_ORDER);
+    this.cache?.insert(this.cacheId, offset, block, own.length);
+    return block;
   }
 
   iterator(options?: { fillCache?: boolean }): InternalIterator {

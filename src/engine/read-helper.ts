@@ -1,0 +1,168 @@
+import { Worker } from 'node:worker_threads';
+import {
+  CLAIMED,
+  DONE,
+  FREE,
+  QUEUED,
+  readHelperViews,
+  REQ_FD,
+  REQ_FIELDS,
+  REQ_OFFSET,
+  REQ_SIZE,
+  REQ_VERIFY,
+  RESULT_FAILED,
+  SHARED_BYTES,
+  SLEEPING,
+  SLOT_BYTES,
+  SLOTS,
+  STOLEN,
+  WAKE,
+} from './read-helper-layout.js';
+import type { ReadHelperViews } from './read-helper-layout.js';
+
+/** How long the main thread waits for a read the helper has started before giving the helper up. */
+const GIVE_UP_MS = 2000;
+
+/**
+ * A second thread for the block reads of concurrent point reads. A `get`
+ * runs synchronously: when a caller issues several at once (Promise.all,
+ * a server with many clients), each one that misses the block cache used to
+ * pread, checksum and decompress its block on the event loop, one after the
+ * other (about 7 µs of a 14 µs get here), while the machine's other cores
+ * sat idle. LevelDB spreads such gets over the thread pool.
+ *
+ * The engine hands the helper the misses of a burst of gets after the first
+ * (see DB.get): each is queued in a slot of shared memory; the helper
+ * claims slots in order and leaves each block's contents in its slot. When
+ * the burst is over (a microtask), the event loop takes back the requests
+ * the helper has not started (from the last one down) and reads those
+ * itself, so neither thread waits while the other has work; then it waits,
+ * spinning, for the one or two the helper is finishing. No message passing
+ * and no event-loop wake-ups: Atomics on the slot states. A single awaited
+ * get never involves it.
+ *
+ * The helper preads the main thread's file descriptors (threads share
+ * them): the engine pins a table's reader, which keeps its file open, for
+ * as long as a slot reads it. One helper serves every database of the
+ * process, started on first use.
+ */
+export class ReadHelper {
+  private static shared: ReadHelper | undefined;
+  private users = 0;
+
+  /** The process's helper, with one more user (let go with `release`). */
+  static acquire(): ReadHelper {
+    const h = (ReadHelper.shared ??= new ReadHelper());
+    h.users++;
+    return h;
+  }
+
+  private worker: Worker | undefined;
+  private readonly views: ReadHelperViews;
+  /** Bit i set: slot i is in use (from submit to free). Only the main thread changes it. */
+  private used = 0;
+  /** Set when the thread failed or stopped answering: every read is then done on the event loop. */
+  private broken = false;
+
+  private constructor() {
+    this.views = readHelperViews(new SharedArrayBuffer(SHARED_BYTES));
+  }
+
+  /** Largest stored block (without trailer) a slot takes. */
+  static readonly MAX_BLOCK = SLOT_BYTES - 5;
+
+  /**
+   * Queues a read of the block at `offset` (`size` stored bytes and the
+   * trailer) of file descriptor `fd`. Returns its slot, or -1 when the
+   * helper cannot take it (every slot busy, or the helper is unusable):
+   * the caller reads the block itself.
+   */
+  submit(fd: number, offset: number, size: number, verify: boolean): number {
+    if (this.broken || size > ReadHelper.MAX_BLOCK || this.used === -1) return -1;
+    this.start();
+    const free = ~this.used;
+    const i = 31 - Math.clz32(free & -free);
+    this.used |= 1 << i;
+    const { ctl, state, req } = this.views;
+    const r = i * REQ_FIELDS;
+    req[r + REQ_FD] = fd;
+    req[r + REQ_OFFSET] = offset;
+    req[r + REQ_SIZE] = size;
+    req[r + REQ_VERIFY] = verify ? 1 : 0;
+    Atomics.store(state, i, QUEUED);
+    Atomics.add(ctl, WAKE, 1);
+    if (Atomics.load(ctl, SLEEPING) === 1) Atomics.notify(ctl, WAKE, 1);
+    return i;
+  }
+
+  /** Takes slot `i`'s read back if the helper has not started it: true if so (the slot is then free, and the caller reads the block). */
+  steal(i: number): boolean {
+    if (Atomics.compareExchange(this.views.state, i, QUEUED, STOLEN) !== QUEUED) return false;
+    this.free(i);
+    return true;
+  }
+
+  /** Whether the helper has finished slot `i`. */
+  done(i: number): boolean {
+    return Atomics.load(this.views.state, i) === DONE;
+  }
+
+  /**
+   * Waits, spinning, until the helper has finished slot `i` (it is reading
+   * it: a few microseconds). False if it does not within GIVE_UP_MS: the
+   * helper is then given up for good, and the slot is never freed (its file
+   * must stay pinned: the thread may still be reading it).
+   */
+  wait(i: number): boolean {
+    const state = this.views.state;
+    if (Atomics.load(state, i) === DONE) return true;
+    const start = performance.now();
+    for (let spins = 1; ; spins++) {
+      if (Atomics.load(state, i) === DONE) return true;
+      if ((spins & 1023) === 0 && performance.now() - start > GIVE_UP_MS) {
+        this.broken = true;
+        return false;
+      }
+    }
+  }
+
+  /** The contents the helper left in finished slot `i` (a view of shared memory, valid until `free`), or undefined if it could not read them. */
+  result(i: number): Uint8Array | undefined {
+    const n = this.views.result[i]!;
+    if (n === RESULT_FAILED) return undefined;
+    return this.views.data.subarray(i * SLOT_BYTES, i * SLOT_BYTES + n);
+  }
+
+  /** Gives finished (or stolen) slot `i` back. */
+  free(i: number): void {
+    Atomics.store(this.views.state, i, FREE);
+    this.used &= ~(1 << i);
+  }
+
+  /** Whether slot `i` has been claimed by the helper and is not finished (for tests). */
+  inProgress(i: number): boolean {
+    return Atomics.load(this.views.state, i) === CLAIMED;
+  }
+
+  private start(): void {
+    if (this.worker !== undefined) return;
+    const w = new Worker(new URL('./read-helper-worker.js', import.meta.url), { workerData: { shared: this.views.ctl.buffer } });
+    const fail = () => {
+      this.broken = true;
+    };
+    w.on('error', fail);
+    w.on('exit', fail);
+    w.unref();
+    this.worker = w;
+  }
+
+  /** Lets go of the helper; the last user's release stops the thread. Call only with no slot in use. */
+  async release(): Promise<void> {
+    if (this.users > 0 && --this.users > 0) return;
+    if (ReadHelper.shared === this) ReadHelper.shared = undefined;
+    const w = this.worker;
+    this.worker = undefined;
+    this.broken = true;
+    if (w !== undefined) await w.terminate();
+  }
+}
