@@ -63,6 +63,8 @@ export class ReadHelper {
   private used = 0;
   /** Set when the thread failed or stopped answering: every read is then done on the event loop. */
   private broken = false;
+  /** @internal False (tests only): the event loop never takes a read back, it waits for the helper. */
+  takeBack = true;
 
   private constructor() {
     this.views = readHelperViews(new SharedArrayBuffer(SHARED_BYTES));
@@ -97,6 +99,7 @@ export class ReadHelper {
 
   /** Takes slot `i`'s read back if the helper has not started it: true if so (the slot is then free, and the caller reads the block). */
   steal(i: number): boolean {
+    if (!this.takeBack) return false;
     if (Atomics.compareExchange(this.views.state, i, QUEUED, STOLEN) !== QUEUED) return false;
     this.free(i);
     return true;
