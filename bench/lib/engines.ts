@@ -112,6 +112,7 @@ async function openStrata(dir: string, cfg: BenchConfig, flags: OpenFlags): Prom
         stalls: s.stalls,
         blockCache: s.blockCache,
         bloom: s.bloom,
+        parallelReads: s.parallelReads,
       };
     },
     async close() {

@@ -132,7 +132,7 @@ function boolOption(opts: OpenOptions, name: keyof OpenOptions, dflt: boolean): 
   return v;
 }
 
-const KNOWN = new Set<string>([...Object.keys(DEFAULT_OPTIONS), 'fs', 'compactionWorker', 'clock']);
+const KNOWN = new Set<string>([...Object.keys(DEFAULT_OPTIONS), 'fs', 'compactionWorker', 'parallelReads', 'clock']);
 
 /** Validates `opts` and fills in defaults; throws INVALID_ARGUMENT naming the bad option. */
 export function resolveOptions(opts: OpenOptions = {}): ResolvedOptions {

@@ -215,3 +215,13 @@ test('gets issued right before close() still answer', async (t) => {
   got.forEach((v, j) => assert.deepEqual(v, model.get(ids[j]!)));
   assert.ok(db.stats().parallelReads.helper + db.stats().parallelReads.eventLoop > 0);
 });
+
+test('parallelReads: false keeps every read on the event loop; a non-boolean is INVALID_ARGUMENT', async (t) => {
+  const dir = tempDir(t);
+  const db = await DB.open(dir, { ...OPTIONS, parallelReads: false });
+  const model = await fill(db, 2000, new SeededRandom(9));
+  await checkBursts(db, model, 2000, 32, 20, new SeededRandom(10));
+  assert.deepEqual(db.stats().parallelReads, { helper: 0, eventLoop: 0 });
+  await db.close();
+  await assert.rejects(DB.open(dir, { parallelReads: 'yes' as unknown as boolean }), (err: unknown) => isStrataError(err, ERROR_CODES.INVALID_ARGUMENT));
+});
