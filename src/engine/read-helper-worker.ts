@@ -85,6 +85,8 @@ for (;;) {
     if (Atomics.load(state, i) !== QUEUED || Atomics.compareExchange(state, i, QUEUED, CLAIMED) !== QUEUED) continue;
     result[i] = serve(i);
     Atomics.store(state, i, DONE);
+    // Wakes the event loop if it gave up spinning for this slot (ReadHelper.wait).
+    Atomics.notify(state, i);
     served = true;
   }
   if (served) {
