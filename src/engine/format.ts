@@ -74,3 +74,43 @@ export function compareInternalKeys(a: Buffer, b: Buffer): number {
   const bl = b.readUInt32LE(b.length - 8);
   return al === bl ? 0 : al > bl ? -1 : 1;
 }
+
+/** Leading user-key bytes a key prefix holds as a number (48 bits: exact in a double). */
+export const PREFIX_BYTES = 6;
+/** The prefix of keys after the reference prefix (every in-reference prefix is below 2^48). */
+export const AFTER_REFERENCE = 2 ** 53;
+
+/**
+ * The first PREFIX_BYTES bytes of `buf[off, off+len)`, big-endian, zero-padded.
+ * Monotone: if a < b bytewise then prefix(a) <= prefix(b); so different
+ * prefixes decide a comparison without touching the keys.
+ */
+export function keyPrefix(buf: Uint8Array, off: number, len: number): number {
+  let p = 0;
+  const n = len < PREFIX_BYTES ? len : PREFIX_BYTES;
+  let i = 0;
+  for (; i < n; i++) p = p * 256 + buf[off + i]!;
+  for (; i < PREFIX_BYTES; i++) p *= 256;
+  return p;
+}
+
+/**
+ * A number that decides most comparisons of keys without reading their
+ * bytes (monotone: a < b bytewise implies prefixAfter(a) <= prefixAfter(b)).
+ * Keys that begin with the reference prefix `ref` (the bytes a set of keys
+ * share: fixed-width numbers' leading zeros, "user:") get their next
+ * PREFIX_BYTES bytes (0 .. 2^48 - 1); keys below it get -1 and keys above
+ * it AFTER_REFERENCE, so they compare by their bytes among themselves.
+ * With an empty reference, the first PREFIX_BYTES bytes.
+ */
+export function prefixAfter(ref: Uint8Array, buf: Uint8Array, off: number, len: number): number {
+  const r = ref.length;
+  if (r === 0) return keyPrefix(buf, off, len);
+  const m = len < r ? len : r;
+  for (let i = 0; i < m; i++) {
+    const d = buf[off + i]! - ref[i]!;
+    if (d !== 0) return d < 0 ? -1 : AFTER_REFERENCE;
+  }
+  // A key that is a proper prefix of the reference sorts before every key that begins with it.
+  return len < r ? -1 : keyPrefix(buf, off + r, len - r);
+}

@@ -29,7 +29,7 @@
  * (views of the old arena) keep their contents.
  */
 import { assert, copyRange, grownCopy } from '../base/index.js';
-import { MAX_SEQUENCE, TRAILER_SIZE, ValueType, seqOf, typeOf, writeTrailer } from './format.js';
+import { AFTER_REFERENCE, MAX_SEQUENCE, PREFIX_BYTES, TRAILER_SIZE, ValueType, prefixAfter, seqOf, typeOf, writeTrailer } from './format.js';
 import type { InternalIterator } from './iterator.js';
 
 export type MemtableGetResult = { kind: 'value'; value: Buffer } | { kind: 'deleted' } | undefined;
@@ -52,10 +52,6 @@ const HALF = NODE_SLOTS >>> 1;
 const MAX_DEPTH = 12;
 /** What approximateBytes counts per entry for its slot in the tree (slots are 12 bytes, nodes at least half full). */
 const INDEX_BYTES_PER_ENTRY = 16;
-/** Leading user-key bytes kept per entry as a number (48 bits: exact in a double). */
-const PREFIX_BYTES = 6;
-/** The stored prefix of keys after the reference prefix (every in-reference prefix is below 2^48). */
-const AFTER_REFERENCE = 2 ** 53;
 /** Longest reference prefix a memtable takes over from the previous one. */
 const MAX_REFERENCE = 32;
 /** From this many bytes left to compare, Buffer#compare (native) beats a JS loop. */
@@ -63,20 +59,6 @@ const NATIVE_COMPARE_MIN = 64;
 /** Bytes after the ids of an exported arena: the record bytes and the entry count, u32 each. */
 const EXPORT_TRAILER_BYTES = 8;
 const DELETED: MemtableGetResult = { kind: 'deleted' };
-
-/**
- * The first PREFIX_BYTES bytes of `buf[off, off+len)`, big-endian, zero-padded.
- * Monotone: if a < b bytewise then prefix(a) <= prefix(b); so different
- * prefixes decide a comparison without touching the keys.
- */
-function keyPrefix(buf: Uint8Array, off: number, len: number): number {
-  let p = 0;
-  const n = len < PREFIX_BYTES ? len : PREFIX_BYTES;
-  let i = 0;
-  for (; i < n; i++) p = p * 256 + buf[off + i]!;
-  for (; i < PREFIX_BYTES; i++) p *= 256;
-  return p;
-}
 
 /**
  * Records plus the tree over them. Tree node `t` owns slots
@@ -251,24 +233,11 @@ class EntryTree {
   }
 
   /**
-   * The number stored with a key to decide most comparisons without reading
-   * key bytes (monotone: a < b bytewise implies prefixOf(a) <= prefixOf(b)).
-   * Keys that begin with the reference prefix get their next PREFIX_BYTES
-   * bytes (0 .. 2^48 - 1); keys below it get -1 and keys above it 2^53, so
-   * they compare by their bytes among themselves. With an empty reference,
-   * the first PREFIX_BYTES bytes.
+   * The number stored with a key to decide most comparisons without
+   * reading key bytes: its prefixAfter the reference prefix.
    */
   prefixOf(buf: Uint8Array, off: number, len: number): number {
-    const ref = this.ref;
-    const r = ref.length;
-    if (r === 0) return keyPrefix(buf, off, len);
-    const m = len < r ? len : r;
-    for (let i = 0; i < m; i++) {
-      const d = buf[off + i]! - ref[i]!;
-      if (d !== 0) return d < 0 ? -1 : AFTER_REFERENCE;
-    }
-    // A key that is a proper prefix of the reference sorts before every key that begins with it.
-    return len < r ? -1 : keyPrefix(buf, off + r, len - r);
+    return prefixAfter(this.ref, buf, off, len);
   }
 
   keyOffset(n: number): number {

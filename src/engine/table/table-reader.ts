@@ -1,7 +1,7 @@
 import { assert, closedError, corruption, crc32c, getVarint, maskCrc, snappy } from '../../base/index.js';
 import type { Cursor, RandomAccessFile } from '../../base/index.js';
 import type { BlockCache } from '../block-cache.js';
-import { TRAILER_SIZE, ValueType } from '../format.js';
+import { prefixAfter, TRAILER_SIZE, ValueType } from '../format.js';
 import type { InternalIterator } from '../iterator.js';
 import type { EngineCounters } from '../stats.js';
 import { Block, BlockIterator, BYTEWISE_ORDER, compareRanges, INTERNAL_KEY_ORDER } from './block.js';
@@ -209,6 +209,7 @@ export class TableReader {
       throw corruption(this.path, footer.index.offset, `index lists ${dataBlocks} data blocks, properties say ${props.dataBlocks}`);
     }
     this.properties = props;
+    this.prefixIndex(props);
     this.dataEnd = Math.min(propsHandle.offset, filterHandle?.offset ?? Infinity, footer.metaIndex.offset);
 
     if (filterHandle !== undefined) {
@@ -566,16 +567,46 @@ export class TableReader {
     return out;
   }
 
+  /**
+   * The bytes every user key of the table begins with (those its smallest
+   * and largest share, at most 32), and each separator's prefixAfter it:
+   * most steps of indexSearch then compare two numbers instead of keys
+   * (zero-padded numeric keys share ten or more leading bytes).
+   */
+  private indexRef: Buffer = EMPTY_VALUE;
+  private indexPrefixes = new Float64Array(0);
+
+  private prefixIndex(props: TableProperties): void {
+    const a = props.smallest;
+    const b = props.largest;
+    const max = Math.min(a.length - TRAILER_SIZE, b.length - TRAILER_SIZE, 32);
+    let r = 0;
+    while (r < max && a[r] === b[r]) r++;
+    const ref = (this.indexRef = Buffer.from(a.subarray(0, Math.max(r, 0))));
+    const ends = this.indexKeyEnds;
+    const prefixes = (this.indexPrefixes = new Float64Array(ends.length));
+    for (let i = 0, start = 0; i < ends.length; start = ends[i]!, i++) {
+      prefixes[i] = prefixAfter(ref, this.indexKeys, start, ends[i]! - start - TRAILER_SIZE);
+    }
+  }
+
   /** @internal The first index entry whose separator is >= lookupKey (internal-key order), or blockCount. */
   indexSearch(lookupKey: Buffer): number {
     const keys = this.indexKeys;
     const ends = this.indexKeyEnds;
+    const prefixes = this.indexPrefixes;
+    const userLen = lookupKey.length - TRAILER_SIZE;
+    // NaN (a lookup key shorter than a trailer) never equals a prefix: every step compares keys.
+    const kp = userLen >= 0 ? prefixAfter(this.indexRef, lookupKey, 0, userLen) : NaN;
     let lo = 0;
     let hi = ends.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const start = mid === 0 ? 0 : ends[mid - 1]!;
-      if (INTERNAL_KEY_ORDER.compareAt(keys, start, ends[mid]!, lookupKey) < 0) lo = mid + 1;
+      const p = prefixes[mid]!;
+      let c: number;
+      if (p !== kp && kp === kp) c = p < kp ? -1 : 1;
+      else c = INTERNAL_KEY_ORDER.compareAt(keys, mid === 0 ? 0 : ends[mid - 1]!, ends[mid]!, lookupKey);
+      if (c < 0) lo = mid + 1;
       else hi = mid;
     }
     return lo;
