@@ -1437,26 +1437,30 @@ export class DB {
   }
 
   /**
-   * `get` with the read helper. The first get of a burst (the gets issued
-   * before the event loop next runs microtasks) that has to read a block
-   * reads it here, like getSync. Each later one of the same burst looks in
-   * the block cache only, and on a miss hands the block to the helper and
-   * waits: finishBurst completes them all at the end of the burst, the
-   * helper and the event loop splitting the reads between them.
+   * `get` with the read helper. A burst is the gets issued before the event
+   * loop next runs microtasks (a Promise.all, a server's pipelined
+   * requests). When the previous burst held one get (gets awaited one at a
+   * time), the first get of a burst reads any block it needs here, like
+   * getSync. Every other get looks in the block cache only, and on a miss
+   * hands the block to the helper and waits: finishBurst completes them
+   * all at the end of the burst, the helper and the event loop splitting
+   * the reads between them.
    */
   private getConcurrent(key: BytesLike, options: ReadOptions | undefined): Promise<Buffer | undefined> {
     this.checkOpen();
     const k = this.key(key);
     const seq = this.readSequence(options);
     if (!this.inBurst) {
-      const misses = this.counters.blockCacheMisses;
-      const v = this.getAt(k, seq);
-      if (this.counters.blockCacheMisses !== misses) {
-        this.inBurst = true;
-        queueMicrotask(this.finishBurst);
+      this.inBurst = true;
+      this.burstGets = 0;
+      queueMicrotask(this.finishBurst);
+      if (this.lastBurstGets <= 1) {
+        this.burstGets++;
+        const v = this.getAt(k, seq);
+        return this.gate.resolve(v === undefined ? undefined : Buffer.from(v));
       }
-      return this.gate.resolve(v === undefined ? undefined : Buffer.from(v));
     }
+    this.burstGets++;
     const m = this.getFromMemtables(k, seq);
     if (m !== undefined) return this.gate.resolve(m.kind === 'value' ? Buffer.from(m.value) : undefined);
     const w = new TableWalk().reset(this.versions.current, k, this.lookupKey(k, seq));
@@ -1475,12 +1479,16 @@ export class DB {
     });
   }
 
-  /** Set from a get's first block read until the end of its burst (finishBurst). */
+  /** Set from a burst's first get until its end (finishBurst). */
   private inBurst = false;
+  /** Gets in this burst, and in the last one. */
+  private burstGets = 0;
+  private lastBurstGets = 0;
   private pendingGets: PendingGet[] = [];
 
   private readonly finishBurst = (): void => {
     this.inBurst = false;
+    this.lastBurstGets = this.burstGets;
     const pending = this.pendingGets;
     if (pending.length === 0) return;
     this.pendingGets = [];
