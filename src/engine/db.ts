@@ -1469,14 +1469,20 @@ export class DB {
     // The walk outlives this call: its own lookup key (the scratch is reused), and the key as its prefix.
     w.lookup = Buffer.from(w.lookup);
     w.k = w.lookup.subarray(0, k.length);
-    // Pinned: the table's file stays open while the helper may read it.
+    // Pinned: the table's file stays open while the helper may read it (finishGet lets go).
     const pin = this.tableCache.pin(w.file!);
-    const fd = pin.reader.fd;
-    const h = pin.reader.blockHandle(w.block, { offset: 0, size: 0 });
-    const slot = fd === undefined ? -1 : this.readHelper!.submit(fd, h.offset, h.size, this.opts.verifyChecksums);
-    return new Promise<Buffer | undefined>((resolve, reject) => {
-      this.pendingGets.push({ walk: w, slot, release: pin.release, resolve, reject });
+    const p: PendingGet = { walk: w, slot: -1, release: pin.release, resolve: noop, reject: noop };
+    const promise = new Promise<Buffer | undefined>((resolve, reject) => {
+      p.resolve = resolve;
+      p.reject = reject;
     });
+    this.pendingGets.push(p);
+    const fd = pin.reader.fd;
+    if (fd !== undefined) {
+      const h = pin.reader.blockHandle(w.block, { offset: 0, size: 0 });
+      p.slot = this.readHelper!.submit(fd, h.offset, h.size, this.opts.verifyChecksums);
+    }
+    return promise;
   }
 
   /** Set from a burst's first get until its end (finishBurst). */
@@ -1506,6 +1512,7 @@ export class DB {
       if (p.slot < 0) continue;
       if (!helper.wait(p.slot)) {
         // The helper stopped answering: read here. Its slot, and the table's pin, are never given back.
+        p.slot = -1;
         p.release = noop;
         this.finishGet(p, undefined);
         continue;
