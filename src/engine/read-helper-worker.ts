@@ -78,6 +78,11 @@ function anyQueued(): boolean {
   return false;
 }
 
+/** The thread ends once this long passes without a request (the next burst starts another; see ReadHelper.release). */
+const IDLE_EXIT_MS = 1000;
+
+// A thread that ended before this one left SLEEPING set.
+Atomics.store(ctl, SLEEPING, 0);
 let idleSince = performance.now();
 for (;;) {
   let served = false;
@@ -97,7 +102,8 @@ for (;;) {
   // Read WAKE before the last look at the queue: a request queued after that look bumps it, and the wait returns at once.
   const seen = Atomics.load(ctl, WAKE);
   Atomics.store(ctl, SLEEPING, 1);
-  if (!anyQueued()) Atomics.wait(ctl, WAKE, seen);
+  if (!anyQueued() && Atomics.wait(ctl, WAKE, seen, IDLE_EXIT_MS) === 'timed-out' && !anyQueued()) break;
   Atomics.store(ctl, SLEEPING, 0);
   idleSince = performance.now();
 }
+// Leaving SLEEPING set: requests queued from now on wake no one, and the event loop takes them back.
