@@ -150,11 +150,6 @@ export class ReadHelper {
     this.used &= ~(1 << i);
   }
 
-  /** Whether slot `i` has been claimed by the helper and is not finished (for tests). */
-  inProgress(i: number): boolean {
-    return Atomics.load(this.views.state, i) === CLAIMED;
-  }
-
   private start(): void {
     if (this.worker !== undefined) return;
     const w = new Worker(new URL('./read-helper-worker.js', import.meta.url), { workerData: { shared: this.views.ctl.buffer } });
