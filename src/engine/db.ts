@@ -271,7 +271,7 @@ export class DB {
     } else {
       this.runner = new InlineCompactionRunner(this.fs);
     }
-    this.readHelper = opts.parallelReads ? ReadHelper.acquire() : undefined;
+    this.readHelper = opts.parallelReads ? ReadHelper.get() : undefined;
     this.tableOptions = {
       blockSize: opts.blockSize,
       restartInterval: opts.blockRestartInterval,
@@ -301,7 +301,6 @@ export class DB {
       await db.recover();
     } catch (err) {
       await db.runner.close();
-      await db.readHelper?.release();
       db.tableCache.close();
       db.versions.close();
       db.lock?.release();
@@ -1773,7 +1772,6 @@ export class DB {
     this.log.close();
     this.versions.close();
     this.tableCache.close();
-    await this.readHelper?.release();
     this.lock?.release();
     this.lock = undefined;
     if (flushError !== undefined) throw flushError;

@@ -12,7 +12,7 @@
  */
 import * as nodeFs from 'node:fs';
 import { workerData } from 'node:worker_threads';
-import { crc32c, maskCrc, snappy } from '../base/index.js';
+import { snappy } from '../base/index.js';
 import {
   CLAIMED,
   DONE,
@@ -29,11 +29,9 @@ import {
   SLOTS,
   WAKE,
 } from './read-helper-layout.js';
+import { BLOCK_TRAILER_SIZE, blockChecksumMatches, CompressionType } from './table/format.js';
 
 const SPIN_MS = 0.25;
-const TRAILER = 5;
-const SNAPPY = 1;
-const NONE = 0;
 
 const v = readHelperViews(workerData.shared as SharedArrayBuffer);
 const { ctl, state, req, result, data } = v;
@@ -45,7 +43,7 @@ function serve(i: number): number {
   const fd = req[i * REQ_FIELDS + REQ_FD]!;
   const offset = req[i * REQ_FIELDS + REQ_OFFSET]!;
   const size = req[i * REQ_FIELDS + REQ_SIZE]!;
-  const n = size + TRAILER;
+  const n = size + BLOCK_TRAILER_SIZE;
   if (n > SLOT_BYTES) return RESULT_FAILED;
   try {
     let got = 0;
@@ -54,16 +52,14 @@ function serve(i: number): number {
       if (r === 0) return RESULT_FAILED;
       got += r;
     }
-    if (req[i * REQ_FIELDS + REQ_VERIFY] === 1) {
-      if (maskCrc(crc32c(scratch.subarray(0, size + 1))) !== scratch.readUInt32LE(size + 1)) return RESULT_FAILED;
-    }
+    if (req[i * REQ_FIELDS + REQ_VERIFY] === 1 && !blockChecksumMatches(scratch, size)) return RESULT_FAILED;
     const type = scratch[size];
     const at = i * SLOT_BYTES;
-    if (type === NONE) {
+    if (type === CompressionType.NONE) {
       scratch.copy(out, at, 0, size);
       return size;
     }
-    if (type !== SNAPPY) return RESULT_FAILED;
+    if (type !== CompressionType.SNAPPY) return RESULT_FAILED;
     const u = snappy.uncompressSync(scratch.subarray(0, size), { copyOutputData: true });
     if (!Buffer.isBuffer(u) || u.length > SLOT_BYTES) return RESULT_FAILED;
     u.copy(out, at);
@@ -78,7 +74,7 @@ function anyQueued(): boolean {
   return false;
 }
 
-/** The thread ends once this long passes without a request (the next burst starts another; see ReadHelper.release). */
+/** The thread ends once this long passes without a request (the next burst starts another; see ReadHelper.start). */
 const IDLE_EXIT_MS = 1000;
 
 // A thread that ended before this one left SLEEPING set.

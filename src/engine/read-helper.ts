@@ -50,14 +50,10 @@ const SPIN_MS = 0.05;
  */
 export class ReadHelper {
   private static shared: ReadHelper | undefined;
-  /** Open databases using it (kept for diagnosis: the helper outlives them, see `release`). */
-  private users = 0;
 
-  /** The process's helper, with one more user (let go with `release`). */
-  static acquire(): ReadHelper {
-    const h = (ReadHelper.shared ??= new ReadHelper());
-    h.users++;
-    return h;
+  /** The process's helper (see `start` for its thread's lifetime). */
+  static get(): ReadHelper {
+    return (ReadHelper.shared ??= new ReadHelper());
   }
 
   private worker: Worker | undefined;
@@ -150,30 +146,26 @@ export class ReadHelper {
     this.used &= ~(1 << i);
   }
 
+  /**
+   * Starts the thread if none runs. It is never stopped from here: it ends
+   * itself after IDLE_EXIT_MS without a request (read-helper-worker.ts).
+   * Terminating a worker while V8 compiles its code on a background thread
+   * aborted the process (Node 20: "NodePlatform::ForIsolate ... Assertion
+   * failed", a compile task scheduling work for the disposed isolate),
+   * which a test that opened and closed databases in a row hit; a thread
+   * that has been idle for a second has nothing being compiled.
+   */
   private start(): void {
     if (this.worker !== undefined) return;
     const w = new Worker(new URL('./read-helper-worker.js', import.meta.url), { workerData: { shared: this.views.ctl.buffer } });
     w.on('error', () => {
       this.broken = true;
     });
-    // The thread ends itself after IDLE_EXIT_MS without a request (see read-helper-worker.ts); the next burst starts another.
-    // Requests queued meanwhile stay QUEUED, and the event loop takes them back.
+    // Requests queued after the thread ended stay QUEUED, and the event loop takes them back.
     w.on('exit', () => {
       if (this.worker === w) this.worker = undefined;
     });
     w.unref();
     this.worker = w;
-  }
-
-  /**
-   * Lets go of the helper. The thread is not stopped here: it ends itself
-   * once idle. Terminating a worker while V8 compiles its code on a
-   * background thread aborted the process (Node 20: "NodePlatform::ForIsolate
-   * ... Assertion failed", a compile task scheduling work for the disposed
-   * isolate), which a test that opened and closed databases in a row hit;
-   * a thread that has been idle for a second has nothing being compiled.
-   */
-  async release(): Promise<void> {
-    if (this.users > 0) this.users--;
   }
 }

@@ -79,8 +79,7 @@ test('the read helper reads, checks and decompresses a block from the main threa
   const fs = new NodeFs();
   const name = readdirSync(dir).find((f) => f.endsWith('.sst'))!;
   const reader = TableReader.open(fs.openRandomAccess(join(dir, name)), { fileNumber: 1 });
-  const helper = ReadHelper.acquire();
-  t.after(() => helper.release());
+  const helper = ReadHelper.get();
   try {
     for (const i of [0, 1, reader.blockCount - 1]) {
       const h = reader.blockHandle(i, { offset: 0, size: 0 });

@@ -112,7 +112,7 @@
  * array, varints, entry bounds, shared-prefix length, key shorter than 8
  * bytes in an internal-key block).
  */
-import { corruption, getVarint, putVarint } from '../../base/index.js';
+import { corruption, crc32c, getVarint, maskCrc, putVarint } from '../../base/index.js';
 import type { Cursor } from '../../base/index.js';
 
 export const FORMAT_VERSION = 1;
@@ -203,4 +203,9 @@ export function decodeFooter(buf: Buffer, file: string, fileOffset: number, crc:
     throw corruption(file, fileOffset, 'malformed block handle in table footer');
   }
   return { metaIndex, index };
+}
+
+/** Whether `buf` (a block's `size` stored bytes, then its trailer) carries the right checksum. */
+export function blockChecksumMatches(buf: Buffer, size: number): boolean {
+  return maskCrc(crc32c(buf.subarray(0, size + 1))) === buf.readUInt32LE(size + 1);
 }

@@ -8,6 +8,7 @@ import { Block, BlockIterator, BYTEWISE_ORDER, compareRanges, INTERNAL_KEY_ORDER
 import { BloomFilter } from './bloom.js';
 import {
   BLOCK_TRAILER_SIZE,
+  blockChecksumMatches,
   CompressionType,
   decodeFooter,
   decodeHandle,
@@ -479,9 +480,7 @@ export class TableReader {
   private decodeBlock(buf: Buffer, h: BlockHandle, verify: boolean): Buffer {
     const type = buf[h.size]!;
     if (verify) {
-      const expected = buf.readUInt32LE(h.size + 1);
-      const actual = maskCrc(crc32c(buf.subarray(0, h.size + 1)));
-      if (actual !== expected) throw corruption(this.path, h.offset, `block checksum mismatch (${h.size}-byte block)`);
+      if (!blockChecksumMatches(buf, h.size)) throw corruption(this.path, h.offset, `block checksum mismatch (${h.size}-byte block)`);
     }
     if (type === CompressionType.NONE) {
       const out = allocBlock(h.size);
@@ -584,7 +583,7 @@ export class TableReader {
     const max = Math.min(a.length - TRAILER_SIZE, b.length - TRAILER_SIZE, 32);
     let r = 0;
     while (r < max && a[r] === b[r]) r++;
-    const ref = (this.indexRef = Buffer.from(a.subarray(0, Math.max(r, 0))));
+    const ref = (this.indexRef = Buffer.from(a.subarray(0, r)));
     const ends = this.indexKeyEnds;
     const prefixes = (this.indexPrefixes = new Float64Array(ends.length));
     for (let i = 0, start = 0; i < ends.length; start = ends[i]!, i++) {
