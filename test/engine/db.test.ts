@@ -5,7 +5,7 @@
 import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { stat as statAsync } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -1456,6 +1456,28 @@ test('real file system: databases in one process share one background worker; fl
     assert.equal(workers(), 0, `no worker left after the last close: ${process.getActiveResourcesInfo().join(',')}`);
   } finally {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('real file system: the background thread runs at a lower CPU priority (nice + 10) than the event loop', { skip: process.platform !== 'linux' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-nice-'));
+  const niceOf = (tid: string) => {
+    const st = readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
+    return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[16]);
+  };
+  const runner = WorkerCompactionRunner.acquire();
+  try {
+    const m = new Memtable(64 * 1024);
+    for (let i = 0; i < 100; i++) m.add(i + 1, ValueType.PUT, Buffer.from(`k${pad(i)}`), Buffer.from(`v${i}`));
+    assert.equal((await runner.flush(dir, 1, m, { ...DEFAULT_TABLE_BUILDER_OPTIONS }))?.number, 1);
+    const base = niceOf(String(process.pid));
+    if (base > 9) return t.skip(`the process already runs at nice ${base}`);
+    const nices = readdirSync('/proc/self/task').map(niceOf);
+    // The worker's thread (and only it: V8's and libuv's threads keep the process's priority).
+    assert.equal(nices.filter((n) => n === base + 10).length, 1, `nice values of the threads: ${nices.join(' ')}`);
+  } finally {
+    await runner.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
