@@ -4,8 +4,8 @@
  * event loop (timers, sockets, worker messages, the compaction results).
  * The gate lets an operation's promise settle on the next event-loop turn
  * after every `workPerTurn` units of work (operations, or entries for
- * batched calls), or once `maxTurnMs` have passed on `nowMs` since the turn
- * began, whichever comes first; in between, completions stay immediate.
+ * batched calls), or once the event loop's turn has lasted `maxTurnMs` on
+ * `nowMs`, whichever comes first; in between, completions stay immediate.
  *
  * The count keeps turns short when operations are fast (at a few
  * microseconds each, 256 of them hold the loop for a millisecond or two).
@@ -16,59 +16,63 @@
  * the same calls interleave the same way on every run (the simulated-crash
  * tests depend on that).
  *
- * Once a turn is used up it stays used up until the event loop has turned:
- * every completion after the one that used it up is deferred as well. When
- * it was the budget that started over at the yield, each of several loops
- * awaiting the same database (a reader and a writer, many clients) had a
- * budget of its own in one turn: in a readwhilewriting run the first turns,
- * whose code was not yet compiled, held the event loop for 15-33 ms against
- * the 10 ms asked for.
+ * The count is a caller's: a yield starts it over, so that several loops
+ * awaiting one database (a reader and a writer, many clients) each get their
+ * operations in every turn. The clock is the turn's: it starts at the
+ * turn's first operation, and once the turn has used its time every
+ * completion is deferred until the event loop has turned. When the clock
+ * also started over at each yield, each loop had 10 ms of its own: the first
+ * turns of an in-process readwhilewriting held the event loop for 15-33 ms.
  */
 export class YieldGate {
   private work = 0;
-  private turnStart: number;
-  /** This turn is used up: set by the yield, cleared when the next turn starts. */
+  private turnStart = 0;
+  /** The current turn's clock is running (set by its first operation, cleared when the loop turns). */
+  private inTurn = false;
+  /** The current turn has used its time: every completion waits for the next one. */
   private spent = false;
-  private readonly startTurn = (): void => {
+  private readonly endTurn = (): void => {
+    this.inTurn = false;
     this.spent = false;
-    this.work = 0;
-    if (this.nowMs !== undefined) this.turnStart = this.nowMs();
   };
 
   constructor(
     private readonly workPerTurn = 256,
     private readonly nowMs?: () => number,
     private readonly maxTurnMs = 10,
-  ) {
-    this.turnStart = nowMs?.() ?? 0;
-  }
+  ) {}
 
   /**
    * True when the caller should defer its completion to the next event-loop
    * turn. `work` is how many entries or operations the call handled.
    */
   shouldYield(work = 1): boolean {
-    if (this.spent) return true;
+    if (this.turnExpired()) return true;
     this.work += work;
-    if (this.work < this.workPerTurn && !this.turnExpired()) return false;
-    this.spent = true;
-    setImmediate(this.startTurn);
+    if (this.work < this.workPerTurn) return false;
+    this.work = 0;
     return true;
   }
 
   /** Whether this turn has used up its time (a long call may stop early and return what it has). */
   turnExpired(): boolean {
-    return this.spent || (this.nowMs !== undefined && this.nowMs() - this.turnStart >= this.maxTurnMs);
+    if (this.spent) return true;
+    const nowMs = this.nowMs;
+    if (nowMs === undefined) return false;
+    if (!this.inTurn) {
+      this.inTurn = true;
+      this.turnStart = nowMs();
+      setImmediate(this.endTurn);
+      return false;
+    }
+    if (nowMs() - this.turnStart < this.maxTurnMs) return false;
+    this.spent = true;
+    return true;
   }
 
-  /** Resolves on the next event-loop turn, which starts a fresh count and clock. */
+  /** Resolves on the next event-loop turn. */
   nextTurn(): Promise<void> {
-    return new Promise<void>((r) =>
-      setImmediate(() => {
-        this.startTurn();
-        r();
-      }),
-    );
+    return new Promise<void>((r) => setImmediate(r));
   }
 
   /** A promise of `v`: settled now, or on the next turn once enough work has gone by. */

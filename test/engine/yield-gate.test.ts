@@ -4,22 +4,21 @@ import { MemFs } from '../../src/base/index.js';
 import { open } from '../../src/engine/index.js';
 import { YieldGate } from '../../src/engine/yield-gate.js';
 
-test('the gate asks for a turn after every workPerTurn units of work', async () => {
+test('the gate asks for a turn after every workPerTurn units of work', () => {
   const g = new YieldGate(8);
   const seen: boolean[] = [];
-  for (let t = 0; t < 2; t++) {
-    for (let i = 0; i < 8; i++) seen.push(g.shouldYield());
-    await new Promise((r) => setImmediate(r));
-  }
+  for (let i = 0; i < 16; i++) seen.push(g.shouldYield());
   assert.deepEqual(seen.map((y, i) => (y ? i : -1)).filter((i) => i >= 0), [7, 15]);
   assert.equal(g.shouldYield(20), true, 'a batch counts its entries');
-  await new Promise((r) => setImmediate(r));
   assert.equal(g.shouldYield(), false);
 });
 
-test('once a turn is used up, every caller yields until the event loop turns: two loops awaiting one gate share one budget', async () => {
-  const g = new YieldGate(8);
-  const op = () => (g.shouldYield() ? new Promise<void>((r) => setImmediate(r)) : Promise.resolve());
+/** Two loops awaiting operations through `g` (each op advances `clock` by `opMs`): operations completed per event-loop turn, per loop. */
+async function twoLoops(g: YieldGate, clock: { t: number }, opMs: number, ops: number): Promise<Array<[number, number]>> {
+  const op = () => {
+    clock.t += opMs;
+    return g.shouldYield() ? new Promise<void>((r) => setImmediate(r)) : Promise.resolve();
+  };
   let turn = 0;
   let stop = false;
   const tick = () => {
@@ -27,19 +26,48 @@ test('once a turn is used up, every caller yields until the event loop turns: tw
     if (!stop) setImmediate(tick);
   };
   setImmediate(tick);
-  const perTurn = new Map<number, number>();
-  const loop = async (n: number) => {
-    for (let i = 0; i < n; i++) {
+  const perTurn: Array<[number, number]> = [];
+  const loop = async (which: 0 | 1) => {
+    for (let i = 0; i < ops; i++) {
       await op();
-      perTurn.set(turn, (perTurn.get(turn) ?? 0) + 1);
+      (perTurn[turn] ??= [0, 0])[which]++;
     }
   };
-  await Promise.all([loop(100), loop(100)]);
+  await Promise.all([loop(0), loop(1)]);
   stop = true;
-  const most = Math.max(...perTurn.values());
-  // With a budget each (the old behaviour) one turn completed 8 + 8 operations.
-  assert.ok(most <= 9, `operations completed in one turn: ${most} (per turn: ${[...perTurn.values()].join(' ')})`);
-  assert.ok(perTurn.size >= 200 / 9, `turns: ${perTurn.size}`);
+  return perTurn.filter((x) => x !== undefined);
+}
+
+/** Turns in which a loop that had operations left completed none. */
+function starved(turns: Array<[number, number]>, ops: number): number {
+  const done: [number, number] = [0, 0];
+  let n = 0;
+  for (const t of turns) {
+    for (const w of [0, 1] as const) if (t[w] === 0 && done[w] < ops) n++;
+    done[0] += t[0];
+    done[1] += t[1];
+  }
+  return n;
+}
+
+test('the turn\'s time is shared by every caller: two loops of slow operations hold the event loop for maxTurnMs, not maxTurnMs each, and both go on', async () => {
+  const clock = { t: 0 };
+  const turns = await twoLoops(new YieldGate(256, () => clock.t, 10), clock, 1, 200);
+  const most = Math.max(...turns.map(([a, b]) => a + b));
+  // With a clock of its own per loop (the old behaviour) one turn completed 10 + 10 operations.
+  const shape = turns.map((x) => x.join('+')).join(' ');
+  // 10 operations in the turn's time, the one that ran over it, and the other loop's one (a clock per loop: 22).
+  assert.ok(most <= 12, `operations completed in one turn: ${most} (${shape})`);
+  assert.equal(starved(turns, 200), 0, `a loop with operations left completed none in a turn: ${shape}`);
+});
+
+test('the count is a caller\'s: two loops of fast operations each complete workPerTurn in every turn', async () => {
+  const clock = { t: 0 };
+  const turns = await twoLoops(new YieldGate(8, () => clock.t, 10), clock, 0, 200);
+  const shape = turns.map((x) => x.join('+')).join(' ');
+  assert.ok(turns.slice(1).every(([a, b]) => a <= 8 && b <= 8), shape);
+  assert.ok(turns.filter(([a, b]) => a === 8 && b === 8).length >= 20, shape);
+  assert.equal(starved(turns, 200), 0, shape);
 });
 
 test('the gate also asks for a turn once maxTurnMs have passed on its clock, and nextv stops early then', async () => {
@@ -63,13 +91,14 @@ test('the gate also asks for a turn once maxTurnMs have passed on its clock, and
   assert.equal(g.shouldYield(), false, 'the new turn\'s clock started when it began');
 
   // In the engine: an iterator's nextv returns fewer entries when the turn ran out, and an empty array only at the end.
-  const clock = { t: 0, nowMs: () => clock.t };
+  const clock = { t: 0, step: 0, nowMs: () => (clock.t += clock.step) };
   const db = await open('/db', { fs: new MemFs(), clock });
   for (let i = 0; i < 1000; i++) await db.put(`k${String(i).padStart(4, '0')}`, 'v');
   const it = db.iterator();
   assert.equal((await it.nextv(300)).length, 300, 'the clock stands still: all 300');
-  clock.t += 60_000;
+  clock.step = 5; // every reading of the clock: 5 ms later
   const short = await it.nextv(300);
+  clock.step = 0;
   assert.ok(short.length > 0 && short.length < 300, `a turn over its time: ${short.length} entries`);
   let total = 300 + short.length;
   for (let b = await it.nextv(300); b.length > 0; b = await it.nextv(300)) total += b.length;
