@@ -225,3 +225,30 @@ test('parallelReads: false keeps every read on the event loop; a non-boolean is 
   await db.close();
   await assert.rejects(DB.open(dir, { parallelReads: 'yes' as unknown as boolean }), (err: unknown) => isStrataError(err, ERROR_CODES.INVALID_ARGUMENT));
 });
+
+test('the helper thread ends itself after a second without requests, and the next burst starts a new one that reads', async (t) => {
+  const dir = tempDir(t);
+  const db = await DB.open(dir, OPTIONS);
+  const n = 2000;
+  const model = await fill(db, n, new SeededRandom(21));
+  const helper = (db as unknown as { readHelper: ReadHelper }).readHelper;
+  const thread = () => (helper as unknown as { worker: unknown }).worker;
+  helper.takeBack = false;
+  t.after(() => {
+    helper.takeBack = true;
+  });
+  await checkBursts(db, model, n, 32, 5, new SeededRandom(22));
+  const first = thread();
+  assert.ok(first !== undefined, 'a burst started the helper');
+  // Wait (up to 10 s) for the thread to end itself: its 'exit' event clears it.
+  const deadline = Date.now() + 10_000;
+  while (thread() !== undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(thread(), undefined, 'the idle helper ended');
+  const before = db.stats().parallelReads;
+  assert.equal(await checkBursts(db, model, n, 32, 10, new SeededRandom(23)), 320);
+  const after = db.stats().parallelReads;
+  assert.ok(thread() !== undefined && thread() !== first, 'a new thread');
+  assert.ok(after.helper - before.helper > 0, `the new thread read blocks: ${after.helper - before.helper}`);
+  assert.equal(after.eventLoop, before.eventLoop, 'none taken back (takeBack off)');
+  await db.close();
+});
