@@ -21,6 +21,12 @@ export const STOLEN = 4;
 /** ctl[WAKE]: bumped on every request; the helper sleeps on it. ctl[SLEEPING]: 1 while the helper is (about to be) asleep. */
 export const WAKE = 0;
 export const SLEEPING = 1;
+/**
+ * ctl[EXITING]: 1 once an idle helper has decided to end (it clears it again
+ * if a request came in meanwhile). A request queued while it is set may be
+ * missed: its submitter takes it back (ReadHelper.submit).
+ */
+export const EXITING = 2;
 
 /** Request fields (Float64, per slot). */
 export const REQ_FD = 0;
@@ -42,7 +48,7 @@ export interface ReadHelperViews {
   data: Uint8Array;
 }
 
-const CTL_BYTES = 8;
+const CTL_BYTES = 16;
 const STATE_OFF = CTL_BYTES;
 const RESULT_OFF = STATE_OFF + 4 * SLOTS;
 const REQ_OFF = RESULT_OFF + 4 * SLOTS;
@@ -51,7 +57,7 @@ export const SHARED_BYTES = DATA_OFF + SLOTS * SLOT_BYTES;
 
 export function readHelperViews(sab: SharedArrayBuffer): ReadHelperViews {
   return {
-    ctl: new Int32Array(sab, 0, 2),
+    ctl: new Int32Array(sab, 0, 3),
     state: new Int32Array(sab, STATE_OFF, SLOTS),
     result: new Int32Array(sab, RESULT_OFF, SLOTS),
     req: new Float64Array(sab, REQ_OFF, REQ_FIELDS * SLOTS),

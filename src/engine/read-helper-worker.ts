@@ -16,6 +16,7 @@ import { snappy } from '../base/index.js';
 import {
   CLAIMED,
   DONE,
+  EXITING,
   QUEUED,
   readHelperViews,
   REQ_FD,
@@ -98,8 +99,14 @@ for (;;) {
   // Read WAKE before the last look at the queue: a request queued after that look bumps it, and the wait returns at once.
   const seen = Atomics.load(ctl, WAKE);
   Atomics.store(ctl, SLEEPING, 1);
-  if (!anyQueued() && Atomics.wait(ctl, WAKE, seen, IDLE_EXIT_MS) === 'timed-out' && !anyQueued()) break;
+  if (!anyQueued() && Atomics.wait(ctl, WAKE, seen, IDLE_EXIT_MS) === 'timed-out') {
+    // EXITING first, then the last look at the queue; a submitter queues first, then looks at
+    // EXITING: at least one of the two sees the other, so no request is left to a thread that is gone.
+    Atomics.store(ctl, EXITING, 1);
+    if (!anyQueued()) break;
+    Atomics.store(ctl, EXITING, 0);
+  }
   Atomics.store(ctl, SLEEPING, 0);
   idleSince = performance.now();
 }
-// Leaving SLEEPING set: requests queued from now on wake no one, and the event loop takes them back.
+// Leaving SLEEPING and EXITING set: requests queued from now on wake no one, and their submitters take them back.

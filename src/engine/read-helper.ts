@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import {
   CLAIMED,
   DONE,
+  EXITING,
   FREE,
   QUEUED,
   readHelperViews,
@@ -91,6 +92,12 @@ export class ReadHelper {
     req[r + REQ_SIZE] = size;
     req[r + REQ_VERIFY] = verify ? 1 : 0;
     Atomics.store(state, i, QUEUED);
+    // An idle helper that is ending may have taken its last look at the queue before this
+    // request: take it back unless the helper claimed it (see EXITING).
+    if (Atomics.load(ctl, EXITING) === 1 && Atomics.compareExchange(state, i, QUEUED, FREE) === QUEUED) {
+      this.used &= ~(1 << i);
+      return -1;
+    }
     Atomics.add(ctl, WAKE, 1);
     if (Atomics.load(ctl, SLEEPING) === 1) Atomics.notify(ctl, WAKE, 1);
     return i;
@@ -124,6 +131,8 @@ export class ReadHelper {
     for (let spins = 1; ; spins++) {
       if (Atomics.load(state, i) === DONE) return true;
       if ((spins & 63) !== 0) continue;
+      // Given up while waiting for another slot: do not wait GIVE_UP_MS again for each of the others.
+      if (this.broken) return false;
       const waited = performance.now() - start;
       if (waited > GIVE_UP_MS) {
         this.broken = true;
@@ -157,6 +166,8 @@ export class ReadHelper {
    */
   private start(): void {
     if (this.worker !== undefined) return;
+    // The thread before this one (if any) has ended: nothing reads the flag it left set.
+    Atomics.store(this.views.ctl, EXITING, 0);
     const w = new Worker(new URL('./read-helper-worker.js', import.meta.url), { workerData: { shared: this.views.ctl.buffer } });
     w.on('error', () => {
       this.broken = true;
