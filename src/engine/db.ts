@@ -31,7 +31,7 @@ import type { OpenOptions, ResolvedOptions } from './options.js';
 import { Snapshot, SnapshotList } from './snapshot.js';
 import { EngineCounters } from './stats.js';
 import { bloomHash, FIND_MISS, FIND_NONE, FIND_VALUE } from './table/index.js';
-import type { Block, FindResult, TableBuilderOptions, TableReader } from './table/index.js';
+import type { Block, BlockHandle, FindResult, TableBuilderOptions, TableReader } from './table/index.js';
 import { ReadHelper } from './read-helper.js';
 import { TableCache } from './table-cache.js';
 import { findFile, userKeyRange } from './version.js';
@@ -1478,7 +1478,7 @@ export class DB {
     this.pendingGets.push(p);
     const fd = pin.reader.fd;
     if (fd !== undefined) {
-      const h = pin.reader.blockHandle(w.block, { offset: 0, size: 0 });
+      const h = pin.reader.blockHandle(w.block, this.submitHandle);
       p.slot = this.readHelper!.submit(fd, h.offset, h.size, this.opts.verifyChecksums);
     }
     return promise;
@@ -1490,6 +1490,8 @@ export class DB {
   private burstGets = 0;
   private lastBurstGets = 0;
   private pendingGets: PendingGet[] = [];
+  /** Scratch for the handle of a block handed to the helper (submit copies it). */
+  private readonly submitHandle: BlockHandle = { offset: 0, size: 0 };
 
   private readonly finishBurst = (): void => {
     this.inBurst = false;

@@ -360,7 +360,7 @@ export class TableReader {
 
   /** @internal Data block `i` read from the file now (no cache lookup), cached. */
   readDataBlock(i: number): Block {
-    const h = this.blockHandle(i, { offset: 0, size: 0 });
+    const h = this.blockHandle(i, this.scratch);
     const contents = this.readBlock(h, this.verify);
     const block = new Block(contents, this.path, h.offset, INTERNAL_KEY_ORDER);
     this.cache?.insert(this.cacheId, h.offset, block, contents.length);
@@ -369,8 +369,8 @@ export class TableReader {
 
   /** @internal Data block `i` from contents a helper thread read, checked and decompressed (copied here), cached. */
   adoptDataBlock(i: number, contents: Uint8Array): Block {
-    // Memory of its own, as a block snappy decompressed has: carved from allocBlock's slabs, cached
-    // blocks evicted in random order kept most slabs alive for one or two blocks (+20-35 MB).
+    // Memory of its own, as a block snappy decompressed has. Not allocBlock's slabs: with cached
+    // blocks evicted in random order, most slabs stayed alive for one or two blocks (+20-35 MB).
     const own = Buffer.allocUnsafeSlow(contents.length);
     own.set(contents);
     const offset = this.indexOffsets[i]!;
