@@ -36,9 +36,14 @@ export class BlockCache<V = Buffer> {
   private used = 0;
   private count = 0;
 
+  /**
+   * `onRemove` is called with each block that leaves the cache (evicted,
+   * replaced or erased; not by `clear`), after it is unlinked.
+   */
   constructor(
     readonly capacity: number,
     private readonly counters?: EngineCounters,
+    private readonly onRemove?: (block: V) => void,
   ) {
     assert(Number.isFinite(capacity) && capacity >= 0, 'block cache capacity must be >= 0');
   }
@@ -86,7 +91,7 @@ export class BlockCache<V = Buffer> {
     assert(charge >= 0, 'block cache charge must be >= 0');
     let table = this.tables.get(id);
     const old = table?.get(offset);
-    if (old !== undefined) this.remove(old, table!);
+    if (old !== undefined) this.remove(old, table!, old.block !== block);
     if (charge > this.capacity) return;
     if (table === undefined || table.size === 0) {
       table = new Map();
@@ -124,7 +129,7 @@ export class BlockCache<V = Buffer> {
     this.count = 0;
   }
 
-  private remove(e: CacheEntry<V>, table: Map<number, CacheEntry<V>>): void {
+  private remove(e: CacheEntry<V>, table: Map<number, CacheEntry<V>>, notify = true): void {
     e.prev.next = e.next;
     e.next.prev = e.prev;
     e.prev = e;
@@ -133,5 +138,8 @@ export class BlockCache<V = Buffer> {
     if (table.size === 0) this.tables.delete(e.id);
     this.used -= e.charge;
     this.count--;
+    const block = e.block!;
+    e.block = undefined;
+    if (notify && this.onRemove !== undefined) this.onRemove(block);
   }
 }

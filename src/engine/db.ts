@@ -30,7 +30,7 @@ import { resolveOptions } from './options.js';
 import type { OpenOptions, ResolvedOptions } from './options.js';
 import { Snapshot, SnapshotList } from './snapshot.js';
 import { EngineCounters } from './stats.js';
-import { bloomHash, FIND_MISS, FIND_NONE, FIND_VALUE } from './table/index.js';
+import { bloomHash, FIND_MISS, FIND_NONE, FIND_VALUE, releaseBlock } from './table/index.js';
 import type { Block, BlockHandle, FindResult, TableBuilderOptions, TableReader } from './table/index.js';
 import { ReadHelper } from './read-helper.js';
 import { TableCache } from './table-cache.js';
@@ -263,7 +263,7 @@ export class DB {
     this.fs = opts.fs;
     this.versions = new VersionSet(this.fs, location, opts.numLevels);
     this.gate = new YieldGate(256, () => opts.clock.nowMs());
-    this.blockCache = opts.blockCacheSize > 0 ? new BlockCache<Block>(opts.blockCacheSize, this.counters) : undefined;
+    this.blockCache = opts.blockCacheSize > 0 ? new BlockCache<Block>(opts.blockCacheSize, this.counters, releaseBlock) : undefined;
     this.tableCache = new TableCache(this.fs, location, opts.maxOpenFiles, this.blockCache, this.counters, opts.verifyChecksums);
     if (opts.compactionWorker) {
       // The process's one background thread, shared with every other open database.
@@ -1236,9 +1236,12 @@ export class DB {
     return this.getAt(this.key(key), this.readSequence(options), true);
   }
 
-  private getFromTables(v: Version, k: Buffer, lookup: Buffer): Buffer | undefined {
+  /** `keepable`: the value's block is pinned (its memory never reused), so the view may be kept. */
+  private getFromTables(v: Version, k: Buffer, lookup: Buffer, keepable: boolean): Buffer | undefined {
     const w = this.syncWalk.reset(v, k, lookup);
-    return this.walkTables(w, false) === FIND_VALUE ? w.value : undefined;
+    if (this.walkTables(w, false) !== FIND_VALUE) return undefined;
+    if (keepable) w.valueBlock!.pin();
+    return w.value;
   }
 
   /** The walk of synchronous point reads (one at a time). */
@@ -1288,8 +1291,10 @@ export class DB {
     }
     const reader = this.tableCache.reader(f);
     const r = cachedOnly ? reader.findCached(w.lookup, w.hash) : reader.find(w.lookup, w.hash);
-    if (r === FIND_VALUE) w.value = reader.foundValue;
-    else if (r === FIND_MISS) {
+    if (r === FIND_VALUE) {
+      w.value = reader.foundValue;
+      w.valueBlock = reader.foundBlock;
+    } else if (r === FIND_MISS) {
       w.file = f;
       w.reader = reader;
       w.block = reader.missBlock;
@@ -1301,7 +1306,10 @@ export class DB {
   private resumeWalk(w: TableWalk, block: Block): FindResult {
     const reader = w.reader!;
     const r = reader.findWith(w.lookup, w.block, block);
-    if (r === FIND_VALUE) w.value = reader.foundValue;
+    if (r === FIND_VALUE) {
+      w.value = reader.foundValue;
+      w.valueBlock = reader.foundBlock;
+    }
     if (r !== FIND_NONE) return r;
     if (w.level === 0) w.index++;
     else w.level++;
@@ -1421,12 +1429,12 @@ export class DB {
   /**
    * The value as a view into memtable or block memory: never hand it out
    * uncopied. `keepable`: a value from a memtable is copied (its memory is
-   * reused once it is flushed); block memory is never written again.
+   * reused once it is flushed); a value's block is pinned (see Block).
    */
   private getAt(k: Buffer, seq: number, keepable = false): Buffer | undefined {
     const r = this.getFromMemtables(k, seq);
     if (r !== undefined) return r.kind === 'value' ? (keepable ? Buffer.from(r.value) : r.value) : undefined;
-    return this.getFromTables(this.versions.current, k, this.lookupKey(k, seq));
+    return this.getFromTables(this.versions.current, k, this.lookupKey(k, seq), keepable);
   }
 
   private getFromMemtables(k: Buffer, seq: number): MemtableGetResult {
@@ -1794,8 +1802,9 @@ class TableWalk {
   first: FileMeta | undefined;
   firstLevel = 0;
   charged = false;
-  /** FIND_VALUE: the value, a view of block memory. */
+  /** FIND_VALUE: the value, a view of block memory, and that block (valid until the next read: copy the value, or pin the block). */
   value: Buffer | undefined;
+  valueBlock: Block | undefined;
   /** FIND_MISS: the table and the data block it needs. */
   file: FileMeta | undefined;
   reader: TableReader | undefined;
@@ -1813,6 +1822,7 @@ class TableWalk {
     this.firstLevel = 0;
     this.charged = false;
     this.value = undefined;
+    this.valueBlock = undefined;
     this.file = undefined;
     this.reader = undefined;
     return this;

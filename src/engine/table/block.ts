@@ -65,10 +65,22 @@ export const BYTEWISE_ORDER: KeyOrder = {
 };
 
 /**
- * The uncompressed contents of a key/value block (see format.ts). Immutable:
- * iterators hand out views of `data`, which may be kept as long as wanted.
+ * The uncompressed contents of a key/value block (see format.ts). Never
+ * modified while in use: iterators hand out views of `data`. A block a point
+ * read cached may be `reusable`: its memory goes back to the block pool when
+ * the cache evicts it (see block-pool.ts). Whoever keeps a view of `data`
+ * past the synchronous call that produced it must `pin()` the block first;
+ * a pinned block's views stay valid as long as they are kept.
  */
 export class Block {
+  /** Memory from the block pool that nothing has kept a view of: reused after eviction. */
+  reusable = false;
+
+  /** Its memory is never reused: views of it may be kept. */
+  pin(): void {
+    this.reusable = false;
+  }
+
   /** End of the entries: where the restart array begins. */
   readonly dataEnd: number;
   readonly numRestarts: number;
@@ -145,6 +157,11 @@ const EMPTY = Buffer.alloc(0);
  */
 export class BlockIterator implements InternalIterator {
   private block: Block | undefined;
+
+  /** The block set last (undefined before the first). */
+  get currentBlock(): Block | undefined {
+    return this.block;
+  }
   /**
    * The raw current entry, for allocation-free readers (TableScanner): key =
    * keySrc[keyStart, keyEnd), value = data[valStart, valEnd). Read-only

@@ -20,3 +20,4 @@ export { FIND_DELETED, FIND_MISS, FIND_NONE, FIND_VALUE, TableReader } from './t
 export type { FindResult } from './table-reader.js';
 export type { TableReaderOptions } from './table-reader.js';
 export { BlockCache } from '../block-cache.js';
+export { blockPoolStats, releaseBlock } from './block-pool.js';

@@ -5,6 +5,7 @@ import { prefixAfter, TRAILER_SIZE, ValueType } from '../format.js';
 import type { InternalIterator } from '../iterator.js';
 import type { EngineCounters } from '../stats.js';
 import { Block, BlockIterator, BYTEWISE_ORDER, compareRanges, INTERNAL_KEY_ORDER } from './block.js';
+import { blockMemoryCharge, takeBlockMemory } from './block-pool.js';
 import { BloomFilter } from './bloom.js';
 import {
   BLOCK_TRAILER_SIZE,
@@ -243,6 +244,8 @@ export class TableReader {
     const found = this.seekEntry(lookupKey);
     if (found === undefined) return undefined;
     const di = this.getDataIter;
+    // The value is a view the caller keeps.
+    di.currentBlock!.pin();
     const result = { key: Buffer.from(di.key()), value: di.value() };
     if (this.filter !== undefined && this.counters !== undefined && found.compareUserKey(lookupKey, lookupKey.length - TRAILER_SIZE) !== 0) {
       this.counters.bloomFalsePositives++;
@@ -294,6 +297,7 @@ export class TableReader {
       if (found.keyType() === ValueType.DELETE) r = FIND_DELETED;
       else {
         this.foundValue = di.value();
+        this.foundBlock = di.currentBlock;
         r = FIND_VALUE;
       }
     } else if (this.filter !== undefined && this.counters !== undefined) {
@@ -303,8 +307,12 @@ export class TableReader {
     return r;
   }
 
-  /** The value of the last FIND_VALUE answer of `find` (a view: copy it before the next read). */
+  /**
+   * The value of the last FIND_VALUE answer of `find` (a view: copy it
+   * before the next read), and its block (pin it to keep the view).
+   */
   foundValue: Buffer = EMPTY_VALUE;
+  foundBlock: Block | undefined;
 
   /**
    * Positions getDataIter at the first entry >= lookupKey (bloom filter
@@ -340,7 +348,7 @@ export class TableReader {
             return null;
           }
         } else {
-          block = this.loadDataBlock(h, true);
+          block = this.loadDataBlock(h, true, true);
         }
       }
       di.setBlock(block);
@@ -361,21 +369,30 @@ export class TableReader {
   /** @internal Data block `i` read from the file now (no cache lookup), cached. */
   readDataBlock(i: number): Block {
     const h = this.blockHandle(i, this.scratch);
-    const contents = this.readBlock(h, this.verify);
-    const block = new Block(contents, this.path, h.offset, INTERNAL_KEY_ORDER);
-    this.cache?.insert(this.cacheId, h.offset, block, contents.length);
-    return block;
+    return this.newDataBlock(this.readBlock(h, this.verify, true), h.offset, true);
   }
 
   /** @internal Data block `i` from contents a helper thread read, checked and decompressed (copied here), cached. */
   adoptDataBlock(i: number, contents: Uint8Array): Block {
-    // Memory of its own, as a block snappy decompressed has. Not allocBlock's slabs: with cached
+    // Memory of its own (reusable: see block-pool.ts). Not allocBlock's slabs: with cached
     // blocks evicted in random order, most slabs stayed alive for one or two blocks (+20-35 MB).
-    const own = Buffer.allocUnsafeSlow(contents.length);
+    const own = takeBlockMemory(contents.length);
     own.set(contents);
-    const offset = this.indexOffsets[i]!;
-    const block = new Block(own, this.path, offset, INTERNAL_KEY_ORDER);
-    this.cache?.insert(this.cacheId, offset, block, own.length);
+    return this.newDataBlock(own, this.indexOffsets[i]!, true);
+  }
+
+  /**
+   * A data block of `contents` (checked and decompressed), cached if
+   * `fillCache`. `reusable`: the contents came from takeBlockMemory, for a
+   * point read (see block-pool.ts).
+   */
+  private newDataBlock(contents: Buffer, offset: number, fillCache: boolean, reusable = true): Block {
+    const block = new Block(contents, this.path, offset, INTERNAL_KEY_ORDER);
+    const cache = this.cache;
+    if (cache !== undefined && fillCache) {
+      block.reusable = reusable;
+      cache.insert(this.cacheId, offset, block, reusable ? blockMemoryCharge(contents.length) : contents.length);
+    }
     return block;
   }
 
@@ -416,18 +433,19 @@ export class TableReader {
 
   /**
    * @internal A data block, from the cache or the file. Read blocks are
-   * cached unless `fillCache` is false.
+   * cached unless `fillCache` is false. `forPointRead`: the caller is a
+   * synchronous point read, done with the block when it returns, so a block
+   * read now may get reusable memory (see block-pool.ts); any other caller
+   * must pin the block it gets.
    */
-  loadDataBlock(h: BlockHandle, fillCache: boolean): Block {
+  loadDataBlock(h: BlockHandle, fillCache: boolean, forPointRead = false): Block {
     const cache = this.cache;
     if (cache !== undefined) {
       const hit = cache.lookup(this.cacheId, h.offset);
       if (hit !== undefined) return hit;
     }
-    const contents = this.readBlock(h, this.verify);
-    const block = new Block(contents, this.path, h.offset, INTERNAL_KEY_ORDER);
-    if (cache !== undefined && fillCache) cache.insert(this.cacheId, h.offset, block, contents.length);
-    return block;
+    const reusable = forPointRead && fillCache && cache !== undefined;
+    return this.newDataBlock(this.readBlock(h, this.verify, reusable), h.offset, fillCache, reusable);
   }
 
   /** `keyHash`: bloomHash(key[0, end)) if the caller has it (it is the same for every table). */
@@ -465,25 +483,29 @@ export class TableReader {
     return new Block(this.decodeBlock(buf, this.scratch, this.verify), this.path, offset, INTERNAL_KEY_ORDER);
   }
 
-  /** Reads a block and its trailer in one call; checks the checksum (if `verify`) and decompresses. */
-  private readBlock(h: BlockHandle, verify: boolean): Buffer {
+  /**
+   * Reads a block and its trailer in one call; checks the checksum (if
+   * `verify`) and decompresses. `reusable`: the contents go in memory from
+   * takeBlockMemory.
+   */
+  private readBlock(h: BlockHandle, verify: boolean, reusable = false): Buffer {
     const n = h.size + BLOCK_TRAILER_SIZE;
     // Read into the shared scratch buffer: a fresh ArrayBuffer per read costs microseconds (and GC).
     // Only what the block keeps (decompressed or copied contents) gets memory of its own.
     if (readScratch.length < n) readScratch = Buffer.allocUnsafeSlow(Math.max(n, readScratch.length * 2));
     const buf = this.file.read(h.offset, n, readScratch.subarray(0, n));
     if (buf.length !== n) throw corruption(this.path, h.offset, `truncated block: read ${buf.length} of ${n} bytes`);
-    return this.decodeBlock(buf, h, verify);
+    return this.decodeBlock(buf, h, verify, reusable);
   }
 
   /** `buf`: a block's stored bytes and trailer. Checks the checksum (if `verify`) and returns the contents, decompressed, in memory of their own. */
-  private decodeBlock(buf: Buffer, h: BlockHandle, verify: boolean): Buffer {
+  private decodeBlock(buf: Buffer, h: BlockHandle, verify: boolean, reusable = false): Buffer {
     const type = buf[h.size]!;
     if (verify) {
       if (!blockChecksumMatches(buf, h.size)) throw corruption(this.path, h.offset, `block checksum mismatch (${h.size}-byte block)`);
     }
     if (type === CompressionType.NONE) {
-      const out = allocBlock(h.size);
+      const out = reusable ? takeBlockMemory(h.size) : allocBlock(h.size);
       buf.copy(out, 0, 0, h.size);
       return out;
     }
@@ -495,6 +517,12 @@ export class TableReader {
         throw corruption(this.path, h.offset, `snappy decompression failed: ${err instanceof Error ? err.message : String(err)}`);
       }
       if (!Buffer.isBuffer(out)) throw corruption(this.path, h.offset, 'snappy decompression returned no buffer');
+      if (reusable) {
+        // Copied: snappy's output then dies young (freed by a scavenge), the copy's memory is reused.
+        const own = takeBlockMemory(out.length);
+        out.copy(own, 0, 0, out.length);
+        return own;
+      }
       // Rewrapped (no copy): a Buffer made by native code has a hidden class of its own, and
       // block, key and value code that met both kinds was recompiled after "wrong map" deopts.
       return Buffer.from(out.buffer, out.byteOffset, out.length);
@@ -807,7 +835,10 @@ class TableIterator implements InternalIterator {
     if (h.offset !== this.dataOffset) {
       this.loaded = false;
       this.dataOffset = -1;
-      this.data.setBlock(this.table.loadDataBlock(h, this.fillCache));
+      const block = this.table.loadDataBlock(h, this.fillCache);
+      // The iterator hands out views of the block that may be kept.
+      block.pin();
+      this.data.setBlock(block);
       this.dataOffset = h.offset;
     }
     this.loaded = true;

@@ -1,0 +1,97 @@
+/**
+ * Memory for data blocks that point reads put in the block cache, reused
+ * once the cache evicts them.
+ *
+ * Why: a read-heavy workload that misses the cache decompresses a few
+ * hundred MB of blocks per second. Given memory of its own each, a cached
+ * block lives long enough to be promoted to V8's old generation, where its
+ * ArrayBuffer is freed only by a full mark-compact; and the external bytes
+ * piling up between collections themselves make V8 start one ("external
+ * memory pressure"). With a large heap (an application's own data) those
+ * full collections come every few hundred milliseconds and pause the event
+ * loop for tens of milliseconds. Reused, block memory is allocated once and
+ * the collector never sees it churn.
+ *
+ * The rule that makes reuse safe: a block's memory may go back to the pool
+ * only while nothing outside a synchronous point read has seen it. A block
+ * a point read puts in the cache starts out `reusable`; anything that keeps
+ * a view of its memory past the call that produced it (a table iterator,
+ * `getSyncView`, `TableReader.get`) clears the flag first (`Block.pin`), and
+ * the block's memory is then left to the garbage collector as before.
+ *
+ * Per thread (module state): the event loop's reads use it; worker threads
+ * never cache blocks.
+ */
+import type { Block } from './block.js';
+
+/** Sizes are rounded up to this; blocks cut at 4 KiB mostly fall in one class. */
+const GRANULE = 256;
+/** Larger blocks are not pooled (they are rare: a single large entry). */
+const MAX_POOLED = 64 * 1024;
+/** Bytes kept free in the pool at most; beyond that returned memory is dropped. */
+const MAX_FREE_BYTES = 4 * 1024 * 1024;
+
+const free: Array<ArrayBuffer[] | undefined> = [];
+let freeBytes = 0;
+
+/** Counters for tests and diagnosis. */
+export const blockPoolStats = { allocated: 0, reused: 0, returned: 0, dropped: 0 };
+
+/**
+ * A buffer of `n` bytes for a reusable block: from the pool when it has
+ * memory of the right size class, else newly allocated.
+ */
+export function takeBlockMemory(n: number): Buffer {
+  if (n > MAX_POOLED || n === 0) return Buffer.allocUnsafeSlow(n);
+  const cls = Math.ceil(n / GRANULE);
+  const list = free[cls];
+  if (list !== undefined && list.length > 0) {
+    const ab = list.pop()!;
+    freeBytes -= ab.byteLength;
+    blockPoolStats.reused++;
+    return Buffer.from(ab, 0, n);
+  }
+  blockPoolStats.allocated++;
+  return Buffer.allocUnsafeSlow(cls * GRANULE).subarray(0, n);
+}
+
+/** Bytes a block of `n` bytes takes (its size class), for cache charging. */
+export function blockMemoryCharge(n: number): number {
+  return n > MAX_POOLED || n === 0 ? n : Math.ceil(n / GRANULE) * GRANULE;
+}
+
+/**
+ * Gives back memory `takeBlockMemory` returned. The caller guarantees no
+ * view of it is in use or will be used again.
+ */
+export function returnBlockMemory(buf: Buffer): void {
+  const ab = buf.buffer;
+  const size = ab.byteLength;
+  // Only whole pool buffers (a view at offset 0 of a class-sized ArrayBuffer) come back.
+  if (buf.byteOffset !== 0 || size % GRANULE !== 0 || size > MAX_POOLED || !(ab instanceof ArrayBuffer)) return;
+  if (freeBytes + size > MAX_FREE_BYTES) {
+    blockPoolStats.dropped++;
+    return;
+  }
+  const cls = size / GRANULE;
+  let list = free[cls];
+  if (list === undefined) {
+    list = [];
+    free[cls] = list;
+  }
+  list.push(ab);
+  freeBytes += size;
+  blockPoolStats.returned++;
+}
+
+/** Bytes currently free in the pool. */
+export function blockPoolFreeBytes(): number {
+  return freeBytes;
+}
+
+/** The block cache's `onRemove`: a block still reusable gives its memory back to the pool. */
+export function releaseBlock(block: Block): void {
+  if (!block.reusable) return;
+  block.reusable = false;
+  returnBlockMemory(block.data);
+}
