@@ -38,7 +38,10 @@ export class BlockCache<V = Buffer> {
 
   /**
    * `onRemove` is called with each block that leaves the cache (evicted,
-   * replaced or erased; not by `clear`), after it is unlinked.
+   * replaced or erased; not by `clear`), after it is unlinked. A block
+   * object is cached under one key at most (re-inserting it under the same
+   * key does not remove it), or onRemove would see it leave while another
+   * entry still serves it.
    */
   constructor(
     readonly capacity: number,

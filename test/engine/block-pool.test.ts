@@ -39,9 +39,10 @@ test('block pool: memory comes back by size class and is handed out again', () =
   assert.equal(b.buffer, a.buffer);
   assert.equal(b.length, 4200);
   assert.equal(blockPoolFreeBytes(), free0);
-  // Memory the pool did not hand out is refused: a view inside a larger buffer, an oversized block.
+  // Memory the pool did not hand out is refused, even of a pool size.
   returnBlockMemory(Buffer.allocUnsafeSlow(8192).subarray(256, 512));
   returnBlockMemory(Buffer.allocUnsafeSlow(128 * 1024));
+  returnBlockMemory(Buffer.allocUnsafeSlow(4352));
   assert.equal(blockPoolFreeBytes(), free0);
 });
 
@@ -148,4 +149,20 @@ test('block pool: a getSyncView value keeps its bytes while other reads churn th
   } finally {
     await db.close();
   }
+});
+
+test('block pool: a block whose memory went back to the pool cannot be pinned', () => {
+  const fs = new MemFs();
+  writeTable(fs, 500, 'snappy');
+  const cache = new BlockCache<Block>(2 * 1024, undefined, releaseBlock);
+  const r = TableReader.open(fs.openRandomAccess('/t.sst'), { fileNumber: 1, cache });
+  assert.equal(r.find(lookup(0)), FIND_VALUE);
+  const first = r.foundBlock!;
+  assert.equal(first.reusable, true);
+  // Reads far away evict it: its memory is given back, and a late pin is an error, not a stale view.
+  for (let i = 250; i < 500; i += 10) assert.equal(r.find(lookup(i)), FIND_VALUE);
+  assert.equal(first.released, true);
+  assert.equal(first.reusable, false);
+  assert.throws(() => first.pin(), /block pool/);
+  r.close();
 });

@@ -16,6 +16,7 @@ import { DB } from '../../src/engine/db.js';
 import type { OpenOptions } from '../../src/engine/options.js';
 import { ReadHelper } from '../../src/engine/read-helper.js';
 import { TableReader } from '../../src/engine/table/table-reader.js';
+import { blockPoolStats } from '../../src/engine/table/block-pool.js';
 
 /** A fresh directory, removed after the test (each test closes its databases first). */
 function tempDir(t: { after: (fn: () => void) => void }): string {
@@ -139,8 +140,11 @@ for (const takeBack of [true, false]) {
     });
     await liveHelper(db, model, n);
     const before = db.stats().parallelReads;
+    const reused = blockPoolStats.reused;
     const checked = await checkBursts(db, model, n, 32, 60, new SeededRandom(8));
     assert.equal(checked, 32 * 60);
+    // The blocks the helper and the event loop read reuse evicted blocks' memory (block-pool.ts), and every answer above was right.
+    assert.ok(blockPoolStats.reused - reused > 100, `blocks reusing memory: ${blockPoolStats.reused - reused}`);
     const after = db.stats().parallelReads;
     const byHelper = after.helper - before.helper;
     const byLoop = after.eventLoop - before.eventLoop;

@@ -32,6 +32,8 @@ const MAX_POOLED = 64 * 1024;
 const MAX_FREE_BYTES = 4 * 1024 * 1024;
 
 const free: Array<ArrayBuffer[] | undefined> = [];
+/** Every ArrayBuffer the pool handed out: only those are taken back. */
+const issued = new WeakSet<ArrayBuffer>();
 let freeBytes = 0;
 
 /** Counters for tests and diagnosis. */
@@ -52,7 +54,9 @@ export function takeBlockMemory(n: number): Buffer {
     return Buffer.from(ab, 0, n);
   }
   blockPoolStats.allocated++;
-  return Buffer.allocUnsafeSlow(cls * GRANULE).subarray(0, n);
+  const out = Buffer.allocUnsafeSlow(cls * GRANULE);
+  issued.add(out.buffer as ArrayBuffer);
+  return out.subarray(0, n);
 }
 
 /** Bytes a block of `n` bytes takes (its size class), for cache charging. */
@@ -65,10 +69,10 @@ export function blockMemoryCharge(n: number): number {
  * view of it is in use or will be used again.
  */
 export function returnBlockMemory(buf: Buffer): void {
-  const ab = buf.buffer;
+  const ab = buf.buffer as ArrayBuffer;
+  // Only memory the pool handed out comes back (never a view of anything else).
+  if (!issued.has(ab)) return;
   const size = ab.byteLength;
-  // Only whole pool buffers (a view at offset 0 of a class-sized ArrayBuffer) come back.
-  if (buf.byteOffset !== 0 || size % GRANULE !== 0 || size > MAX_POOLED || !(ab instanceof ArrayBuffer)) return;
   if (freeBytes + size > MAX_FREE_BYTES) {
     blockPoolStats.dropped++;
     return;
@@ -93,5 +97,6 @@ export function blockPoolFreeBytes(): number {
 export function releaseBlock(block: Block): void {
   if (!block.reusable) return;
   block.reusable = false;
+  block.released = true;
   returnBlockMemory(block.data);
 }

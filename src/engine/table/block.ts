@@ -75,9 +75,12 @@ export const BYTEWISE_ORDER: KeyOrder = {
 export class Block {
   /** Memory from the block pool that nothing has kept a view of: reused after eviction. */
   reusable = false;
+  /** Its memory went back to the pool (the cache evicted it): the block must not be used again. */
+  released = false;
 
-  /** Its memory is never reused: views of it may be kept. */
+  /** Its memory is never reused: views of it may be kept. Only for a block just read or looked up. */
   pin(): void {
+    assert(!this.released, 'pinned a block whose memory went back to the block pool');
     this.reusable = false;
   }
 

@@ -309,7 +309,8 @@ export class TableReader {
 
   /**
    * The value of the last FIND_VALUE answer of `find` (a view: copy it
-   * before the next read), and its block (pin it to keep the view).
+   * before the next read, which may reuse its block's memory and overwrite
+   * it), and its block (pin it right away to keep the view).
    */
   foundValue: Buffer = EMPTY_VALUE;
   foundBlock: Block | undefined;
@@ -369,7 +370,7 @@ export class TableReader {
   /** @internal Data block `i` read from the file now (no cache lookup), cached. */
   readDataBlock(i: number): Block {
     const h = this.blockHandle(i, this.scratch);
-    return this.newDataBlock(this.readBlock(h, this.verify, true), h.offset, true);
+    return this.newDataBlock(this.readBlock(h, this.verify, true), h.offset, true, true);
   }
 
   /** @internal Data block `i` from contents a helper thread read, checked and decompressed (copied here), cached. */
@@ -378,7 +379,7 @@ export class TableReader {
     // blocks evicted in random order, most slabs stayed alive for one or two blocks (+20-35 MB).
     const own = takeBlockMemory(contents.length);
     own.set(contents);
-    return this.newDataBlock(own, this.indexOffsets[i]!, true);
+    return this.newDataBlock(own, this.indexOffsets[i]!, true, true);
   }
 
   /**
@@ -386,7 +387,7 @@ export class TableReader {
    * `fillCache`. `reusable`: the contents came from takeBlockMemory, for a
    * point read (see block-pool.ts).
    */
-  private newDataBlock(contents: Buffer, offset: number, fillCache: boolean, reusable = true): Block {
+  private newDataBlock(contents: Buffer, offset: number, fillCache: boolean, reusable: boolean): Block {
     const block = new Block(contents, this.path, offset, INTERNAL_KEY_ORDER);
     const cache = this.cache;
     if (cache !== undefined && fillCache) {
