@@ -7,10 +7,10 @@
  * block lives long enough to be promoted to V8's old generation, where its
  * ArrayBuffer is freed only by a full mark-compact; and the external bytes
  * piling up between collections themselves make V8 start one ("external
- * memory pressure"). With a large heap (an application's own data) those
- * full collections come every few hundred milliseconds and pause the event
- * loop for tens of milliseconds. Reused, block memory is allocated once and
- * the collector never sees it churn.
+ * memory pressure"), over the whole heap, an application's own data
+ * included. Measured at 1M keys (single awaited gets, in-process): 43-44
+ * full mark-compacts per million gets, 2 with reuse, and half the scavenge
+ * time. Reused, block memory is allocated once and never churns.
  *
  * The rule that makes reuse safe: a block's memory may go back to the pool
  * only while nothing outside a synchronous point read has seen it. A block
