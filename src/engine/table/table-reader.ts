@@ -370,16 +370,19 @@ export class TableReader {
   /** @internal Data block `i` read from the file now (no cache lookup), cached. */
   readDataBlock(i: number): Block {
     const h = this.blockHandle(i, this.scratch);
-    return this.newDataBlock(this.readBlock(h, this.verify, true), h.offset, true, true);
+    // Pool memory only for a block the cache will hold: nothing else gives it back.
+    const reusable = this.cache !== undefined;
+    return this.newDataBlock(this.readBlock(h, this.verify, reusable), h.offset, true, reusable);
   }
 
   /** @internal Data block `i` from contents a helper thread read, checked and decompressed (copied here), cached. */
   adoptDataBlock(i: number, contents: Uint8Array): Block {
     // Memory of its own (reusable: see block-pool.ts). Not allocBlock's slabs: with cached
     // blocks evicted in random order, most slabs stayed alive for one or two blocks (+20-35 MB).
-    const own = takeBlockMemory(contents.length);
+    const reusable = this.cache !== undefined;
+    const own = reusable ? takeBlockMemory(contents.length) : Buffer.allocUnsafeSlow(contents.length);
     own.set(contents);
-    return this.newDataBlock(own, this.indexOffsets[i]!, true, true);
+    return this.newDataBlock(own, this.indexOffsets[i]!, true, reusable);
   }
 
   /**
