@@ -88,14 +88,14 @@ export class BlockCache<V = Buffer> {
   /**
    * Caches `block` under (id, offset), replacing any previous entry, then
    * evicts least-recently-used entries until usage <= capacity. A block whose
-   * charge alone exceeds the capacity is not cached.
+   * charge alone exceeds the capacity is not cached. Returns whether it was.
    */
-  insert(id: number, offset: number, block: V, charge: number): void {
+  insert(id: number, offset: number, block: V, charge: number): boolean {
     assert(charge >= 0, 'block cache charge must be >= 0');
     let table = this.tables.get(id);
     const old = table?.get(offset);
     if (old !== undefined) this.remove(old, table!, old.block !== block);
-    if (charge > this.capacity) return;
+    if (charge > this.capacity) return false;
     if (table === undefined || table.size === 0) {
       table = new Map();
       this.tables.set(id, table);
@@ -114,6 +114,7 @@ export class BlockCache<V = Buffer> {
       assert(lru !== head, 'block cache usage accounting');
       this.remove(lru, this.tables.get(lru.id)!);
     }
+    return true;
   }
 
   erase(id: number, offset: number): void {

@@ -1,9 +1,10 @@
 /**
- * Block memory reuse (src/engine/table/block-pool.ts): blocks point reads
- * cache give their memory back when evicted, and the next block read reuses
- * it; a block anything kept a view of (an iterator, getSyncView,
- * TableReader.get) is pinned and its memory never reused, so those views
- * keep their bytes however much the cache churns.
+ * Block memory reuse (src/engine/table/block-pool.ts): a block leaves the
+ * cache and, once no table iterator is positioned in it, gives its memory
+ * back; the next block read reuses it. Views a table iterator hands out stay
+ * valid until it moves, however much the cache churns meanwhile; a block
+ * anything keeps a view of for longer (getSyncView, TableReader.get) is
+ * pinned and its memory never reused.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +17,8 @@ import {
   blockMemoryCharge,
   blockPoolFreeBytes,
   blockPoolStats,
+  dropBlock,
+  holdBlock,
   releaseBlock,
   returnBlockMemory,
   takeBlockMemory,
@@ -165,4 +168,178 @@ test('block pool: a block whose memory went back to the pool cannot be pinned', 
   assert.equal(first.reusable, false);
   assert.throws(() => first.pin(), /block pool/);
   r.close();
+});
+
+test('block pool: a released block cannot be held by an iterator; a block an iterator holds outlives its eviction', () => {
+  const fs = new MemFs();
+  writeTable(fs, 500, 'snappy');
+  const cache = new BlockCache<Block>(2 * 1024, undefined, releaseBlock);
+  const r = TableReader.open(fs.openRandomAccess('/t.sst'), { fileNumber: 1, cache });
+  assert.equal(r.find(lookup(0)), FIND_VALUE);
+  const first = r.foundBlock!;
+  holdBlock(first);
+  holdBlock(first);
+  for (let i = 250; i < 500; i += 10) assert.equal(r.find(lookup(i)), FIND_VALUE);
+  // Evicted, but held twice: its memory stays until the last holder lets go.
+  assert.equal(first.cached, false);
+  assert.equal(first.released, false);
+  dropBlock(first);
+  assert.equal(first.released, false);
+  dropBlock(first);
+  assert.equal(first.released, true);
+  assert.throws(() => holdBlock(first), /block pool/);
+  assert.throws(() => dropBlock(first), /reference count/);
+  r.close();
+});
+
+for (const fillCache of [true, false]) {
+  test(`block pool: a table iterator scanning (fillCache ${fillCache}) gives each block's memory back as it moves on`, () => {
+    const N = 3000;
+    const fs = new MemFs();
+    writeTable(fs, N, 'snappy');
+    const cache = new BlockCache<Block>(4 * 1024, undefined, releaseBlock);
+    const r = TableReader.open(fs.openRandomAccess('/t.sst'), { fileNumber: 1, cache });
+    const blocks = r.properties.dataBlocks;
+    assert.ok(blocks > 100);
+    // Warm the pool with a few blocks' worth, then count what a full scan allocates.
+    const it0 = r.iterator({ fillCache });
+    for (it0.seekToFirst(); it0.valid(); it0.next());
+    it0.close();
+    const alloc0 = blockPoolStats.allocated;
+    const reused0 = blockPoolStats.reused;
+    const it = r.iterator({ fillCache });
+    let i = 0;
+    for (it.seekToFirst(); it.valid(); it.next(), i++) {
+      assert.deepEqual(it.key().subarray(0, it.key().length - 8), userKey(i));
+      assert.deepEqual(it.value(), valueOf(i));
+    }
+    assert.equal(i, N);
+    it.close();
+    assert.ok(blockPoolStats.allocated - alloc0 <= 8, `a scan of ${blocks} blocks allocated ${blockPoolStats.allocated - alloc0}`);
+    assert.ok(blockPoolStats.reused - reused0 >= blocks - 8, `only ${blockPoolStats.reused - reused0} of ${blocks} blocks reused memory`);
+    r.close();
+  });
+}
+
+test('block pool: iterators sharing blocks, moving and seeking among point reads that churn the cache, always read right', () => {
+  const N = 3000;
+  const fs = new MemFs();
+  writeTable(fs, N, 'snappy');
+  // About three blocks: nearly every load evicts another.
+  const cache = new BlockCache<Block>(4 * 1024, undefined, releaseBlock);
+  const r = TableReader.open(fs.openRandomAccess('/t.sst'), { fileNumber: 1, cache });
+  let seed = 99;
+  const rnd = (n: number): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  // Several iterators, each with the views it handed out at its current entry.
+  const its = Array.from({ length: 4 }, () => ({ it: r.iterator(), at: -1, key: Buffer.alloc(0) as Buffer, value: Buffer.alloc(0) as Buffer }));
+  const check = (s: (typeof its)[number], what: string): void => {
+    if (s.at < 0) return;
+    // The views taken when the iterator got here still read right, as do fresh ones.
+    assert.deepEqual(s.key.subarray(0, s.key.length - 8), userKey(s.at), `${what}: key view`);
+    assert.deepEqual(s.value, valueOf(s.at), `${what}: value view`);
+    assert.deepEqual(s.it.value(), valueOf(s.at), `${what}: value`);
+  };
+  const reused0 = blockPoolStats.reused;
+  for (let step = 0; step < 20000; step++) {
+    const s = its[rnd(its.length)]!;
+    const op = rnd(10);
+    if (op < 3 || s.at < 0) {
+      // Seek, often near another iterator (so they share its block).
+      const other = its[rnd(its.length)]!;
+      const target = other.at >= 0 && rnd(2) === 0 ? Math.min(N - 1, other.at + rnd(3)) : rnd(N);
+      s.it.seek(lookup(target));
+      s.at = target;
+    } else if (op < 6) {
+      s.it.next();
+      s.at++;
+      if (s.at === N) {
+        assert.equal(s.it.valid(), false);
+        s.at = -1;
+        continue;
+      }
+    } else if (op < 8) {
+      if (s.at === 0) continue;
+      s.it.prev();
+      s.at--;
+    } else {
+      // A point read somewhere else.
+      const k = rnd(N);
+      assert.equal(r.find(lookup(k)), FIND_VALUE);
+      assert.ok(r.foundValue.equals(valueOf(k)), `find ${k}`);
+      for (const t of its) check(t, `after find ${k}`);
+      continue;
+    }
+    assert.ok(s.it.valid());
+    s.key = s.it.key();
+    s.value = s.it.value();
+    for (const t of its) check(t, `step ${step}`);
+  }
+  assert.ok(blockPoolStats.reused - reused0 > 2000, `only ${blockPoolStats.reused - reused0} blocks reused memory`);
+  for (const s of its) s.it.close();
+  r.close();
+});
+
+test('block pool: DB iterators (both directions, seeks) interleaved with point reads over a tiny cache return exactly the model', async () => {
+  const fs = new MemFs();
+  const db = await open('/db', { fs, blockSize: 512, blockCacheSize: 4 * 1024, writeBufferSize: 64 * 1024 });
+  try {
+    const N = 3000;
+    const k = (i: number) => `key${String(i).padStart(6, '0')}`;
+    const v = (i: number, gen: number) => `v${gen}-${i}-`.repeat(3 + (i % 7));
+    const model = new Map<number, string>();
+    // Two generations, the second over every third key, plus deletes: versions in several levels.
+    for (let gen = 0; gen < 2; gen++) {
+      for (let i = gen; i < N; i += 1 + 2 * gen) {
+        const b = db.batch();
+        b.put(k(i), v(i, gen));
+        model.set(i, v(i, gen));
+        if (gen === 1 && i % 5 === 0) {
+          b.delete(k(i + 1));
+          model.delete(i + 1);
+        }
+        await db.write(b);
+      }
+      if (gen === 0) await db.compactRange();
+    }
+    const keys = [...model.keys()].sort((a, b) => a - b);
+    let seed = 4242;
+    const rnd = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const its = [0, 1, 2].map((j) => ({ it: db.iterator({ reverse: j === 1 }), reverse: j === 1, pos: j === 1 ? keys.length - 1 : 0 }));
+    const reused0 = blockPoolStats.reused;
+    for (let step = 0; step < 6000; step++) {
+      const s = its[rnd(its.length)]!;
+      const op = rnd(8);
+      if (op === 0) {
+        const t = rnd(N);
+        s.it.seek(k(t));
+        // First key >= t forward, last key <= t in reverse.
+        let p = keys.findIndex((x) => x >= t);
+        if (s.reverse) p = p < 0 ? keys.length - 1 : keys[p] === t ? p : p - 1;
+        s.pos = p < 0 ? keys.length : p;
+      } else if (op < 5) {
+        const e = s.it.nextSync();
+        if (s.pos < 0 || s.pos >= keys.length) assert.equal(e, undefined);
+        else {
+          const want = keys[s.pos]!;
+          assert.ok(e !== undefined, `iterator ended early at ${want}`);
+          assert.equal(e[0].toString(), k(want));
+          assert.equal(e[1].toString(), model.get(want));
+          s.pos += s.reverse ? -1 : 1;
+        }
+      } else {
+        const i = rnd(N);
+        assert.equal(db.getSync(k(i))?.toString(), model.get(i), `getSync ${i}`);
+      }
+    }
+    assert.ok(blockPoolStats.reused - reused0 > 1000, `only ${blockPoolStats.reused - reused0} blocks reused memory`);
+    for (const s of its) s.it.close();
+  } finally {
+    await db.close();
+  }
 });

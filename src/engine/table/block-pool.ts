@@ -12,16 +12,26 @@
  * full mark-compacts per million gets, 2 with reuse, and half the scavenge
  * time. Reused, block memory is allocated once and never churns.
  *
- * The rule that makes reuse safe: a block's memory may go back to the pool
- * only while nothing outside a synchronous point read has seen it. A block
- * a point read puts in the cache starts out `reusable`; anything that keeps
- * a view of its memory past the call that produced it (a table iterator,
- * `getSyncView`, `TableReader.get`) clears the flag first (`Block.pin`), and
- * the block's memory is then left to the garbage collector as before.
+ * The rule that makes reuse safe: a block's memory goes back to the pool
+ * only when nothing can still read it. Who may read a block:
+ * - the block cache (`Block.cached`), which hands it to later reads;
+ * - a synchronous point read, until it returns (it copies the value out);
+ * - a table iterator positioned in it (`Block.refs`, see holdBlock): the
+ *   views an iterator hands out are valid until its next move (the
+ *   InternalIterator contract), and everything above it copies what it
+ *   keeps (DbIterator's entries and skip key, MergingIterator's key on a
+ *   change of direction, compaction's current user key);
+ * - anyone who keeps a view past the call that produced it (`getSyncView`,
+ *   `TableReader.get`): they `pin()` the block, and its memory is then left
+ *   to the garbage collector as before.
+ * So memory comes back when the cache has let go of an unpinned block and
+ * its last iterator moves on (or, for a block not cached, when its
+ * iterator moves on).
  *
  * Per thread (module state): the event loop's reads use it; worker threads
- * never cache blocks.
+ * never cache blocks or open table iterators.
  */
+import { assert } from '../../base/index.js';
 import type { Block } from './block.js';
 
 /** Sizes are rounded up to this; blocks cut at 4 KiB mostly fall in one class. */
@@ -93,8 +103,25 @@ export function blockPoolFreeBytes(): number {
   return freeBytes;
 }
 
-/** The block cache's `onRemove`: a block still reusable gives its memory back to the pool. */
+/** The block cache's `onRemove`: the block's memory goes back to the pool unless an iterator is in it or it is pinned. */
 export function releaseBlock(block: Block): void {
+  block.cached = false;
+  if (block.refs === 0) giveBack(block);
+}
+
+/** A table iterator positions itself in `block` (it reads views of it until dropBlock). */
+export function holdBlock(block: Block): void {
+  assert(!block.released, 'held a block whose memory went back to the block pool');
+  block.refs++;
+}
+
+/** A table iterator moves off `block` (or closes): if the cache does not hold it, its memory goes back. */
+export function dropBlock(block: Block): void {
+  assert(block.refs > 0, 'block reference count');
+  if (--block.refs === 0 && !block.cached) giveBack(block);
+}
+
+function giveBack(block: Block): void {
   if (!block.reusable) return;
   block.reusable = false;
   block.released = true;

@@ -66,19 +66,24 @@ export const BYTEWISE_ORDER: KeyOrder = {
 
 /**
  * The uncompressed contents of a key/value block (see format.ts). Never
- * modified while in use: iterators hand out views of `data`. A block a point
- * read cached may be `reusable`: its memory goes back to the block pool when
- * the cache evicts it (see block-pool.ts). Whoever keeps a view of `data`
- * past the synchronous call that produced it must `pin()` the block first;
- * a pinned block's views stay valid as long as they are kept.
+ * modified while in use: iterators hand out views of `data`. A block read
+ * for a point read or a table iterator may be `reusable`: its memory goes
+ * back to the block pool once the cache no longer holds it and no iterator
+ * is positioned in it (see block-pool.ts). Whoever else keeps a view of
+ * `data` past the synchronous call that produced it must `pin()` the block
+ * first; a pinned block's views stay valid as long as they are kept.
  */
 export class Block {
-  /** Memory from the block pool that nothing has kept a view of: reused after eviction. */
+  /** Memory from the block pool that nothing has pinned: reused once `cached` is false and `refs` 0. */
   reusable = false;
-  /** Its memory went back to the pool (the cache evicted it): the block must not be used again. */
+  /** Its memory went back to the pool: the block must not be used again. */
   released = false;
+  /** The block cache holds it. */
+  cached = false;
+  /** Table iterators positioned in it (see block-pool.ts holdBlock/dropBlock). */
+  refs = 0;
 
-  /** Its memory is never reused: views of it may be kept. Only for a block just read or looked up. */
+  /** Its memory is never reused: views of it may be kept. Only for a block just read or looked up, or held. */
   pin(): void {
     assert(!this.released, 'pinned a block whose memory went back to the block pool');
     this.reusable = false;

@@ -5,7 +5,7 @@ import { prefixAfter, TRAILER_SIZE, ValueType } from '../format.js';
 import type { InternalIterator } from '../iterator.js';
 import type { EngineCounters } from '../stats.js';
 import { Block, BlockIterator, BYTEWISE_ORDER, compareRanges, INTERNAL_KEY_ORDER } from './block.js';
-import { blockMemoryCharge, takeBlockMemory } from './block-pool.js';
+import { blockMemoryCharge, dropBlock, holdBlock, takeBlockMemory } from './block-pool.js';
 import { BloomFilter } from './bloom.js';
 import {
   BLOCK_TRAILER_SIZE,
@@ -349,7 +349,7 @@ export class TableReader {
             return null;
           }
         } else {
-          block = this.loadDataBlock(h, true, true);
+          block = this.loadDataBlock(h, true, 'point');
         }
       }
       di.setBlock(block);
@@ -387,15 +387,15 @@ export class TableReader {
 
   /**
    * A data block of `contents` (checked and decompressed), cached if
-   * `fillCache`. `reusable`: the contents came from takeBlockMemory, for a
-   * point read (see block-pool.ts).
+   * `fillCache`. `reusable`: the contents came from takeBlockMemory (see
+   * block-pool.ts: the cache or an iterator gives it back).
    */
   private newDataBlock(contents: Buffer, offset: number, fillCache: boolean, reusable: boolean): Block {
     const block = new Block(contents, this.path, offset, INTERNAL_KEY_ORDER);
     const cache = this.cache;
+    block.reusable = reusable;
     if (cache !== undefined && fillCache) {
-      block.reusable = reusable;
-      cache.insert(this.cacheId, offset, block, reusable ? blockMemoryCharge(contents.length) : contents.length);
+      block.cached = cache.insert(this.cacheId, offset, block, reusable ? blockMemoryCharge(contents.length) : contents.length);
     }
     return block;
   }
@@ -437,18 +437,21 @@ export class TableReader {
 
   /**
    * @internal A data block, from the cache or the file. Read blocks are
-   * cached unless `fillCache` is false. `forPointRead`: the caller is a
-   * synchronous point read, done with the block when it returns, so a block
-   * read now may get reusable memory (see block-pool.ts); any other caller
-   * must pin the block it gets.
+   * cached unless `fillCache` is false. `user` says what the caller does
+   * with it, which decides whether a block read now may get reusable memory
+   * (see block-pool.ts): 'point', a synchronous point read, done with the
+   * block when it returns (reusable only if the cache will hold it: nothing
+   * else gives it back); 'iterator', a table iterator that holds the block
+   * (holdBlock) until it moves on (always reusable); 'pin', anyone else, who
+   * must pin the block.
    */
-  loadDataBlock(h: BlockHandle, fillCache: boolean, forPointRead = false): Block {
+  loadDataBlock(h: BlockHandle, fillCache: boolean, user: 'point' | 'iterator' | 'pin'): Block {
     const cache = this.cache;
     if (cache !== undefined) {
       const hit = cache.lookup(this.cacheId, h.offset);
       if (hit !== undefined) return hit;
     }
-    const reusable = forPointRead && fillCache && cache !== undefined;
+    const reusable = user === 'iterator' || (user === 'point' && fillCache && cache !== undefined);
     return this.newDataBlock(this.readBlock(h, this.verify, reusable), h.offset, fillCache, reusable);
   }
 
@@ -703,6 +706,8 @@ class TableIterator implements InternalIterator {
   private loaded = false;
   /** File offset of the block `data` holds, or -1. */
   private dataOffset = -1;
+  /** The block the iterator holds (holdBlock): `data`'s, or the last one loaded. */
+  private held: Block | undefined;
   private closed = false;
   private readonly handle: BlockHandle = { offset: 0, size: 0 };
 
@@ -816,6 +821,9 @@ class TableIterator implements InternalIterator {
     this.loaded = false;
     this.dataOffset = -1;
     this.data.close();
+    const held = this.held;
+    this.held = undefined;
+    if (held !== undefined) dropBlock(held);
     this.table.iteratorClosed();
   }
 
@@ -839,11 +847,14 @@ class TableIterator implements InternalIterator {
     if (h.offset !== this.dataOffset) {
       this.loaded = false;
       this.dataOffset = -1;
-      const block = this.table.loadDataBlock(h, this.fillCache);
-      // The iterator hands out views of the block that may be kept.
-      block.pin();
+      const block = this.table.loadDataBlock(h, this.fillCache, 'iterator');
+      // Held while the iterator is in it: the views it hands out stay valid until its next move.
+      holdBlock(block);
       this.data.setBlock(block);
       this.dataOffset = h.offset;
+      const old = this.held;
+      this.held = block;
+      if (old !== undefined) dropBlock(old);
     }
     this.loaded = true;
     return true;
