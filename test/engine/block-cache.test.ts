@@ -103,10 +103,14 @@ test('block cache: capacity 0 caches nothing', () => {
   assert.equal(c.size, 0);
 });
 
-test('block cache: randomized against a reference LRU', () => {
-  const cap = 5000;
+for (const [ids_, offsets, cap] of [
+  [3, 40, 5000],
+  // Many more distinct keys than fit, offsets past 2^32: the index grows and shifts probe chains back.
+  [40, 3000, 200_000],
+] as const) {
+test(`block cache: randomized against a reference LRU (${ids_} tables, ${offsets} offsets, capacity ${cap})`, () => {
   const c = new BlockCache(cap);
-  const ids = [c.newId(), c.newId(), c.newId()];
+  const ids = Array.from({ length: ids_ }, () => c.newId());
   // Reference: Map insertion order = LRU order.
   const ref = new Map<string, { block: Buffer; charge: number }>();
   let refUsage = 0;
@@ -116,8 +120,8 @@ test('block cache: randomized against a reference LRU', () => {
     return (seed >>> 8) % n;
   };
   for (let step = 0; step < 20_000; step++) {
-    const id = ids[rnd(3)]!;
-    const off = rnd(40) * 4096;
+    const id = ids[rnd(ids.length)]!;
+    const off = rnd(offsets) * (offsets > 1000 ? 4_000_037 : 4096);
     const k = `${id}:${off}`;
     const op = rnd(10);
     if (op < 5) {
@@ -157,3 +161,4 @@ test('block cache: randomized against a reference LRU', () => {
     assert.ok(c.usage <= cap);
   }
 });
+}

@@ -12,6 +12,7 @@ import { MemFs } from '../../src/base/mem-fs.js';
 import { BlockCache } from '../../src/engine/block-cache.js';
 import { open } from '../../src/engine/db.js';
 import { makeInternalKey, MAX_SEQUENCE, ValueType, VALUE_TYPE_FOR_SEEK } from '../../src/engine/format.js';
+import { INTERNAL_KEY_ORDER } from '../../src/engine/table/block.js';
 import { Block, FIND_VALUE, TableBuilder, TableReader } from '../../src/engine/table/index.js';
 import {
   blockMemoryCharge,
@@ -20,32 +21,52 @@ import {
   dropBlock,
   holdBlock,
   releaseBlock,
-  returnBlockMemory,
-  takeBlockMemory,
+  takeBlock,
 } from '../../src/engine/table/block-pool.js';
 
-test('block pool: memory comes back by size class and is handed out again', () => {
-  const a = takeBlockMemory(4100);
-  assert.equal(a.length, 4100);
-  assert.equal(a.byteOffset, 0);
-  assert.equal(a.buffer.byteLength, blockMemoryCharge(4100));
+test('block pool: blocks come back by size class and are handed out again, object and memory together', () => {
+  const contents = (n: number): Buffer => {
+    // A valid block: n - 8 bytes of entries area, one restart point (0), the count.
+    const b = Buffer.alloc(n);
+    b.writeUInt32LE(0, n - 8);
+    b.writeUInt32LE(1, n - 4);
+    return b;
+  };
+  const a = takeBlock(4100);
+  assert.equal(a.data.length, blockMemoryCharge(4100));
   assert.equal(blockMemoryCharge(4100), 4352);
   assert.equal(blockMemoryCharge(4352), 4352);
-  a.fill(7);
+  contents(4100).copy(a.data);
+  a.reset(4100, 'f', 0, INTERNAL_KEY_ORDER, true);
+  assert.equal(a.size, 4100);
+  assert.equal(a.dataEnd, 4092);
+  assert.equal(a.reusable, true);
   const free0 = blockPoolFreeBytes();
-  returnBlockMemory(a);
+  releaseBlock(a); // not cached, no iterator in it: back to the pool
+  assert.equal(a.released, true);
   assert.equal(blockPoolFreeBytes(), free0 + 4352);
-  // Another size in the same class gets the same memory back (LIFO); a different class does not.
-  const other = takeBlockMemory(1000);
-  assert.notEqual(other.buffer, a.buffer);
-  const b = takeBlockMemory(4200);
-  assert.equal(b.buffer, a.buffer);
-  assert.equal(b.length, 4200);
+  // Another size in the same class gets the same block back (LIFO); a different class does not.
+  const other = takeBlock(1000);
+  assert.notEqual(other, a);
+  const b = takeBlock(4200);
+  assert.equal(b, a);
+  assert.equal(b.released, false);
+  contents(4200).copy(b.data);
+  b.reset(4200, 'g', 4096, INTERNAL_KEY_ORDER, true);
+  assert.equal(b.size, 4200);
+  assert.equal(b.dataEnd, 4192);
   assert.equal(blockPoolFreeBytes(), free0);
-  // Memory the pool did not hand out is refused, even of a pool size.
-  returnBlockMemory(Buffer.allocUnsafeSlow(8192).subarray(256, 512));
-  returnBlockMemory(Buffer.allocUnsafeSlow(128 * 1024));
-  returnBlockMemory(Buffer.allocUnsafeSlow(4352));
+  // Blocks the pool did not make are refused, even reusable ones of a pool size; so are pinned ones.
+  const outsider = new Block(contents(4352), 'h', 0);
+  outsider.reusable = true;
+  releaseBlock(outsider);
+  const big = takeBlock(128 * 1024);
+  contents(128 * 1024).copy(big.data);
+  big.reset(128 * 1024, 'i', 0, INTERNAL_KEY_ORDER, true);
+  releaseBlock(big);
+  b.pin();
+  releaseBlock(b);
+  assert.equal(b.released, false);
   assert.equal(blockPoolFreeBytes(), free0);
 });
 
@@ -162,11 +183,16 @@ test('block pool: a block whose memory went back to the pool cannot be pinned', 
   assert.equal(r.find(lookup(0)), FIND_VALUE);
   const first = r.foundBlock!;
   assert.equal(first.reusable, true);
-  // Reads far away evict it: its memory is given back, and a late pin is an error, not a stale view.
-  for (let i = 250; i < 500; i += 10) assert.equal(r.find(lookup(i)), FIND_VALUE);
+  // Reads far away evict it: it goes back to the pool, and a late pin (before the pool hands the
+  // object out again) is an error, not a stale view.
+  for (let i = 250; i < 500 && !first.released; i += 10) assert.equal(r.find(lookup(i)), FIND_VALUE);
   assert.equal(first.released, true);
   assert.equal(first.reusable, false);
   assert.throws(() => first.pin(), /block pool/);
+  // The next block read reuses it.
+  assert.equal(r.find(lookup(100)), FIND_VALUE);
+  assert.equal(r.foundBlock, first);
+  assert.equal(first.released, false);
   r.close();
 });
 

@@ -1,6 +1,6 @@
 /**
- * Memory for data blocks that point reads put in the block cache, reused
- * once the cache evicts them.
+ * Data blocks (the Block objects and their memory) that point reads and
+ * table iterators read, reused once nothing can read them any more.
  *
  * Why: a read-heavy workload that misses the cache decompresses a few
  * hundred MB of blocks per second. Given memory of its own each, a cached
@@ -10,7 +10,12 @@
  * memory pressure"), over the whole heap, an application's own data
  * included. Measured at 1M keys (single awaited gets, in-process): 43-44
  * full mark-compacts per million gets, 2 with reuse, and half the scavenge
- * time. Reused, block memory is allocated once and never churns.
+ * time. Reused, block memory is allocated once and never churns. The Block
+ * object goes with its memory (with its restart array and its Buffer
+ * object): the cache's blocks live for tens of milliseconds, long enough
+ * that a fair share of them would otherwise be promoted to the old
+ * generation as they die (measured: seekrandom at 1M keys promoted about
+ * 6 MB/s of dead blocks, nearly nothing without a block cache).
  *
  * The rule that makes reuse safe: a block's memory goes back to the pool
  * only when nothing can still read it. Who may read a block:
@@ -24,49 +29,59 @@
  * - anyone who keeps a view past the call that produced it (`getSyncView`,
  *   `TableReader.get`): they `pin()` the block, and its memory is then left
  *   to the garbage collector as before.
- * So memory comes back when the cache has let go of an unpinned block and
- * its last iterator moves on (or, for a block not cached, when its
- * iterator moves on).
+ * So a block comes back when the cache has let go of it unpinned and its
+ * last iterator moves on (or, for a block not cached, when its iterator
+ * moves on). A Block object that came back may be handed out again as
+ * another block: nothing may keep a reference to one it has not pinned or
+ * held (`released` catches a late pin until the object is reused).
  *
  * Per thread (module state): the event loop's reads use it; worker threads
  * never cache blocks or open table iterators.
  */
 import { assert } from '../../base/index.js';
-import type { Block } from './block.js';
+import { Block } from './block.js';
 
 /** Sizes are rounded up to this; blocks cut at 4 KiB mostly fall in one class. */
 const GRANULE = 256;
 /** Larger blocks are not pooled (they are rare: a single large entry). */
 const MAX_POOLED = 64 * 1024;
-/** Bytes kept free in the pool at most; beyond that returned memory is dropped. */
+/** Bytes kept free in the pool at most; beyond that returned blocks are dropped. */
 const MAX_FREE_BYTES = 4 * 1024 * 1024;
 
-const free: Array<ArrayBuffer[] | undefined> = [];
-/** Every ArrayBuffer the pool handed out: only those are taken back. */
-const issued = new WeakSet<ArrayBuffer>();
+/** Free blocks by size class (buffer length / GRANULE). */
+const free: Array<Block[] | undefined> = [];
+/** Every Block the pool made: only those are taken back. */
+const issued = new WeakSet<Block>();
 let freeBytes = 0;
 
 /** Counters for tests and diagnosis. */
 export const blockPoolStats = { allocated: 0, reused: 0, returned: 0, dropped: 0 };
 
 /**
- * A buffer of `n` bytes for a reusable block: from the pool when it has
- * memory of the right size class, else newly allocated.
+ * A reusable block shell whose `data` holds at least `n` bytes: from the
+ * pool when it has one of the right size class, else new. The caller
+ * writes the contents to data[0, n) and calls `reset(n, ...)`.
  */
-export function takeBlockMemory(n: number): Buffer {
-  if (n > MAX_POOLED || n === 0) return Buffer.allocUnsafeSlow(n);
-  const cls = Math.ceil(n / GRANULE);
-  const list = free[cls];
-  if (list !== undefined && list.length > 0) {
-    const ab = list.pop()!;
-    freeBytes -= ab.byteLength;
-    blockPoolStats.reused++;
-    return Buffer.from(ab, 0, n);
+export function takeBlock(n: number): Block {
+  let block: Block;
+  if (n > MAX_POOLED || n === 0) {
+    block = new Block(Buffer.allocUnsafeSlow(n), '', 0, undefined, false, -1);
+  } else {
+    const cls = Math.ceil(n / GRANULE);
+    const list = free[cls];
+    if (list !== undefined && list.length > 0) {
+      block = list.pop()!;
+      freeBytes -= block.data.length;
+      blockPoolStats.reused++;
+      block.released = false;
+    } else {
+      blockPoolStats.allocated++;
+      block = new Block(Buffer.allocUnsafeSlow(cls * GRANULE), '', 0, undefined, false, -1);
+      issued.add(block);
+    }
   }
-  blockPoolStats.allocated++;
-  const out = Buffer.allocUnsafeSlow(cls * GRANULE);
-  issued.add(out.buffer as ArrayBuffer);
-  return out.subarray(0, n);
+  block.reusable = true;
+  return block;
 }
 
 /** Bytes a block of `n` bytes takes (its size class), for cache charging. */
@@ -74,36 +89,12 @@ export function blockMemoryCharge(n: number): number {
   return n > MAX_POOLED || n === 0 ? n : Math.ceil(n / GRANULE) * GRANULE;
 }
 
-/**
- * Gives back memory `takeBlockMemory` returned. The caller guarantees no
- * view of it is in use or will be used again.
- */
-export function returnBlockMemory(buf: Buffer): void {
-  const ab = buf.buffer as ArrayBuffer;
-  // Only memory the pool handed out comes back (never a view of anything else).
-  if (!issued.has(ab)) return;
-  const size = ab.byteLength;
-  if (freeBytes + size > MAX_FREE_BYTES) {
-    blockPoolStats.dropped++;
-    return;
-  }
-  const cls = size / GRANULE;
-  let list = free[cls];
-  if (list === undefined) {
-    list = [];
-    free[cls] = list;
-  }
-  list.push(ab);
-  freeBytes += size;
-  blockPoolStats.returned++;
-}
-
 /** Bytes currently free in the pool. */
 export function blockPoolFreeBytes(): number {
   return freeBytes;
 }
 
-/** The block cache's `onRemove`: the block's memory goes back to the pool unless an iterator is in it or it is pinned. */
+/** The block cache's `onRemove`: the block goes back to the pool unless an iterator is in it or it is pinned. */
 export function releaseBlock(block: Block): void {
   block.cached = false;
   if (block.refs === 0) giveBack(block);
@@ -115,7 +106,7 @@ export function holdBlock(block: Block): void {
   block.refs++;
 }
 
-/** A table iterator moves off `block` (or closes): if the cache does not hold it, its memory goes back. */
+/** A table iterator moves off `block` (or closes): if the cache does not hold it, it goes back. */
 export function dropBlock(block: Block): void {
   assert(block.refs > 0, 'block reference count');
   if (--block.refs === 0 && !block.cached) giveBack(block);
@@ -125,5 +116,20 @@ function giveBack(block: Block): void {
   if (!block.reusable) return;
   block.reusable = false;
   block.released = true;
-  returnBlockMemory(block.data);
+  // Only blocks the pool made come back (never a view of anything else).
+  if (!issued.has(block)) return;
+  const size = block.data.length;
+  if (freeBytes + size > MAX_FREE_BYTES) {
+    blockPoolStats.dropped++;
+    return;
+  }
+  const cls = size / GRANULE;
+  let list = free[cls];
+  if (list === undefined) {
+    list = [];
+    free[cls] = list;
+  }
+  list.push(block);
+  freeBytes += size;
+  blockPoolStats.returned++;
 }

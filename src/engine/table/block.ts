@@ -73,10 +73,12 @@ export const BYTEWISE_ORDER: KeyOrder = {
  * `data` past the synchronous call that produced it must `pin()` the block
  * first; a pinned block's views stay valid as long as they are kept.
  */
+const NO_RESTARTS = new Uint32Array(0);
+
 export class Block {
   /** Memory from the block pool that nothing has pinned: reused once `cached` is false and `refs` 0. */
   reusable = false;
-  /** Its memory went back to the pool: the block must not be used again. */
+  /** It went back to the pool (until the pool hands it out again): the block must not be used. */
   released = false;
   /** The block cache holds it. */
   cached = false;
@@ -89,36 +91,60 @@ export class Block {
     this.reusable = false;
   }
 
+  /** The contents are data[0, size); a pooled block's buffer may be longer. */
+  data: Buffer;
+  size: number;
+  file: string;
+  fileOffset: number;
+  order: KeyOrder;
   /** End of the entries: where the restart array begins. */
-  readonly dataEnd: number;
-  readonly numRestarts: number;
+  dataEnd = 0;
+  numRestarts = 0;
+  /** Restart points, decoded once (searches read them many times; Buffer#readUInt32LE costs more than an array load). May be longer than numRestarts. */
+  private restarts: Uint32Array = NO_RESTARTS;
 
   /**
    * `file` and `fileOffset` name the block in corruption errors. With
    * `validate` (the default) the restart array is checked in full, which a
-   * block coming from the cache (already checked) may skip.
+   * block coming from the cache (already checked) may skip. `size` < 0
+   * makes an empty shell for the block pool (see `reset`).
    */
-  constructor(
-    readonly data: Buffer,
-    readonly file: string,
-    readonly fileOffset: number,
-    readonly order: KeyOrder = INTERNAL_KEY_ORDER,
-    validate = true,
-  ) {
-    const len = data.length;
-    if (len < 4) throw corruption(file, fileOffset, `block too short (${len} bytes)`);
-    const n = data.readUInt32LE(len - 4);
-    if (n === 0 || n > (len - 4) / 4) throw corruption(file, fileOffset, `bad restart count ${n} in ${len}-byte block`);
-    this.numRestarts = n;
-    this.dataEnd = len - 4 - 4 * n;
-    // Decoded once: searches read restart points many times (Buffer#readUInt32LE costs more than an array load).
-    const restarts = new Uint32Array(n);
-    for (let i = 0, at = this.dataEnd; i < n; i++, at += 4) restarts[i] = data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16) | (data[at + 3]! << 24);
-    this.restarts = restarts;
-    if (validate) this.validateRestarts();
+  constructor(data: Buffer, file: string, fileOffset: number, order: KeyOrder = INTERNAL_KEY_ORDER, validate = true, size = data.length) {
+    this.data = data;
+    this.size = size;
+    this.file = file;
+    this.fileOffset = fileOffset;
+    this.order = order;
+    if (size >= 0) this.parse(validate);
   }
 
-  private readonly restarts: Uint32Array;
+  /**
+   * @internal (block pool) Makes this object the block whose contents are
+   * now data[0, size): a block object and its memory are reused together,
+   * so a read that evicts one allocates nothing (see block-pool.ts).
+   */
+  reset(size: number, file: string, fileOffset: number, order: KeyOrder, validate: boolean): void {
+    assert(size <= this.data.length, 'block contents larger than their buffer');
+    this.size = size;
+    this.file = file;
+    this.fileOffset = fileOffset;
+    this.order = order;
+    this.parse(validate);
+  }
+
+  private parse(validate: boolean): void {
+    const data = this.data;
+    const len = this.size;
+    if (len < 4) throw corruption(this.file, this.fileOffset, `block too short (${len} bytes)`);
+    const n = data.readUInt32LE(len - 4);
+    if (n === 0 || n > (len - 4) / 4) throw corruption(this.file, this.fileOffset, `bad restart count ${n} in ${len}-byte block`);
+    this.numRestarts = n;
+    this.dataEnd = len - 4 - 4 * n;
+    let restarts = this.restarts;
+    if (restarts.length < n) restarts = this.restarts = new Uint32Array(n);
+    for (let i = 0, at = this.dataEnd; i < n; i++, at += 4) restarts[i] = data[at]! | (data[at + 1]! << 8) | (data[at + 2]! << 16) | (data[at + 3]! << 24);
+    if (validate) this.validateRestarts();
+  }
 
   restartPoint(i: number): number {
     return this.restarts[i]!;
@@ -126,11 +152,6 @@ export class Block {
 
   iterator(): BlockIterator {
     return new BlockIterator(this);
-  }
-
-  /** Size of the contents, for cache charging. */
-  get size(): number {
-    return this.data.length;
   }
 
   private validateRestarts(): void {
@@ -150,7 +171,7 @@ export class Block {
 
   /** A CORRUPTION error for this block; `what` should say what is wrong. */
   corrupt(what: string): Error {
-    return corruption(this.file, this.fileOffset, `${what} (block of ${this.data.length} bytes)`);
+    return corruption(this.file, this.fileOffset, `${what} (block of ${this.size} bytes)`);
   }
 }
 

@@ -5,7 +5,7 @@ import { prefixAfter, TRAILER_SIZE, ValueType } from '../format.js';
 import type { InternalIterator } from '../iterator.js';
 import type { EngineCounters } from '../stats.js';
 import { Block, BlockIterator, BYTEWISE_ORDER, compareRanges, INTERNAL_KEY_ORDER } from './block.js';
-import { blockMemoryCharge, dropBlock, holdBlock, takeBlockMemory } from './block-pool.js';
+import { blockMemoryCharge, dropBlock, holdBlock, takeBlock } from './block-pool.js';
 import { BloomFilter } from './bloom.js';
 import {
   BLOCK_TRAILER_SIZE,
@@ -370,32 +370,32 @@ export class TableReader {
   /** @internal Data block `i` read from the file now (no cache lookup), cached. */
   readDataBlock(i: number): Block {
     const h = this.blockHandle(i, this.scratch);
-    // Pool memory only for a block the cache will hold: nothing else gives it back.
-    const reusable = this.cache !== undefined;
-    return this.newDataBlock(this.readBlock(h, this.verify, reusable), h.offset, true, reusable);
+    // A pooled block only if the cache will hold it: nothing else gives it back.
+    return this.cacheBlock(this.readDataBlockAt(h, this.cache !== undefined), true);
   }
 
   /** @internal Data block `i` from contents a helper thread read, checked and decompressed (copied here), cached. */
   adoptDataBlock(i: number, contents: Uint8Array): Block {
-    // Memory of its own (reusable: see block-pool.ts). Not allocBlock's slabs: with cached
-    // blocks evicted in random order, most slabs stayed alive for one or two blocks (+20-35 MB).
-    const reusable = this.cache !== undefined;
-    const own = reusable ? takeBlockMemory(contents.length) : Buffer.allocUnsafeSlow(contents.length);
-    own.set(contents);
-    return this.newDataBlock(own, this.indexOffsets[i]!, true, reusable);
+    // A pooled block (see block-pool.ts) if the cache will hold it. Not allocBlock's slabs: with
+    // cached blocks evicted in random order, most slabs stayed alive for one or two blocks (+20-35 MB).
+    const n = contents.length;
+    const offset = this.indexOffsets[i]!;
+    if (this.cache === undefined) {
+      const own = Buffer.allocUnsafeSlow(n);
+      own.set(contents);
+      return new Block(own, this.path, offset, INTERNAL_KEY_ORDER);
+    }
+    const block = takeBlock(n);
+    block.data.set(contents);
+    block.reset(n, this.path, offset, INTERNAL_KEY_ORDER, true);
+    return this.cacheBlock(block, true);
   }
 
-  /**
-   * A data block of `contents` (checked and decompressed), cached if
-   * `fillCache`. `reusable`: the contents came from takeBlockMemory (see
-   * block-pool.ts: the cache or an iterator gives it back).
-   */
-  private newDataBlock(contents: Buffer, offset: number, fillCache: boolean, reusable: boolean): Block {
-    const block = new Block(contents, this.path, offset, INTERNAL_KEY_ORDER);
+  /** Puts a data block just read in the cache if `fillCache` (a pooled block is charged its size class). */
+  private cacheBlock(block: Block, fillCache: boolean): Block {
     const cache = this.cache;
-    block.reusable = reusable;
     if (cache !== undefined && fillCache) {
-      block.cached = cache.insert(this.cacheId, offset, block, reusable ? blockMemoryCharge(contents.length) : contents.length);
+      block.cached = cache.insert(this.cacheId, block.fileOffset, block, block.reusable ? blockMemoryCharge(block.size) : block.size);
     }
     return block;
   }
@@ -451,8 +451,8 @@ export class TableReader {
       const hit = cache.lookup(this.cacheId, h.offset);
       if (hit !== undefined) return hit;
     }
-    const reusable = user === 'iterator' || (user === 'point' && fillCache && cache !== undefined);
-    return this.newDataBlock(this.readBlock(h, this.verify, reusable), h.offset, fillCache, reusable);
+    const pooled = user === 'iterator' || (user === 'point' && fillCache && cache !== undefined);
+    return this.cacheBlock(this.readDataBlockAt(h, pooled), fillCache);
   }
 
   /** `keyHash`: bloomHash(key[0, end)) if the caller has it (it is the same for every table). */
@@ -492,49 +492,76 @@ export class TableReader {
 
   /**
    * Reads a block and its trailer in one call; checks the checksum (if
-   * `verify`) and decompresses. `reusable`: the contents go in memory from
-   * takeBlockMemory.
+   * `verify`) and decompresses into memory of its own.
    */
-  private readBlock(h: BlockHandle, verify: boolean, reusable = false): Buffer {
+  private readBlock(h: BlockHandle, verify: boolean): Buffer {
+    return this.decodeBlock(this.readStored(h), h, verify);
+  }
+
+  /** Data block `h` from the file: a pooled block (see block-pool.ts) if `pooled`. */
+  private readDataBlockAt(h: BlockHandle, pooled: boolean): Block {
+    const stored = this.readStored(h);
+    if (!pooled) return new Block(this.decodeBlock(stored, h, this.verify), this.path, h.offset, INTERNAL_KEY_ORDER);
+    const type = this.checkStored(stored, h, this.verify);
+    let block: Block;
+    if (type === CompressionType.NONE) {
+      block = takeBlock(h.size);
+      stored.copy(block.data, 0, 0, h.size);
+      block.reset(h.size, this.path, h.offset, INTERNAL_KEY_ORDER, true);
+    } else {
+      // Copied: snappy's output dies young (freed by a scavenge); the pooled block is reused.
+      const out = this.uncompress(stored, h);
+      block = takeBlock(out.length);
+      out.copy(block.data, 0, 0, out.length);
+      block.reset(out.length, this.path, h.offset, INTERNAL_KEY_ORDER, true);
+    }
+    return block;
+  }
+
+  /** A block's stored bytes and trailer, in a scratch buffer the next read overwrites. */
+  private readStored(h: BlockHandle): Buffer {
     const n = h.size + BLOCK_TRAILER_SIZE;
     // Read into the shared scratch buffer: a fresh ArrayBuffer per read costs microseconds (and GC).
     // Only what the block keeps (decompressed or copied contents) gets memory of its own.
     if (readScratch.length < n) readScratch = Buffer.allocUnsafeSlow(Math.max(n, readScratch.length * 2));
     const buf = this.file.read(h.offset, n, readScratch.subarray(0, n));
     if (buf.length !== n) throw corruption(this.path, h.offset, `truncated block: read ${buf.length} of ${n} bytes`);
-    return this.decodeBlock(buf, h, verify, reusable);
+    return buf;
   }
 
-  /** `buf`: a block's stored bytes and trailer. Checks the checksum (if `verify`) and returns the contents, decompressed, in memory of their own. */
-  private decodeBlock(buf: Buffer, h: BlockHandle, verify: boolean, reusable = false): Buffer {
+  /** Checks a stored block's checksum (if `verify`); returns its compression type (NONE or SNAPPY). */
+  private checkStored(buf: Buffer, h: BlockHandle, verify: boolean): number {
     const type = buf[h.size]!;
     if (verify) {
       if (!blockChecksumMatches(buf, h.size)) throw corruption(this.path, h.offset, `block checksum mismatch (${h.size}-byte block)`);
     }
-    if (type === CompressionType.NONE) {
-      const out = reusable ? takeBlockMemory(h.size) : allocBlock(h.size);
+    if (type !== CompressionType.NONE && type !== CompressionType.SNAPPY) throw corruption(this.path, h.offset, `unknown block compression type ${type}`);
+    return type;
+  }
+
+  /** Snappy-decompresses a stored block (new memory, from native code). */
+  private uncompress(buf: Buffer, h: BlockHandle): Buffer {
+    let out: string | Buffer;
+    try {
+      out = snappy.uncompressSync(buf.subarray(0, h.size), SNAPPY_OPTIONS);
+    } catch (err) {
+      throw corruption(this.path, h.offset, `snappy decompression failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (!Buffer.isBuffer(out)) throw corruption(this.path, h.offset, 'snappy decompression returned no buffer');
+    return out;
+  }
+
+  /** `buf`: a block's stored bytes and trailer. Checks the checksum (if `verify`) and returns the contents, decompressed, in memory of their own. */
+  private decodeBlock(buf: Buffer, h: BlockHandle, verify: boolean): Buffer {
+    if (this.checkStored(buf, h, verify) === CompressionType.NONE) {
+      const out = allocBlock(h.size);
       buf.copy(out, 0, 0, h.size);
       return out;
     }
-    if (type === CompressionType.SNAPPY) {
-      let out: string | Buffer;
-      try {
-        out = snappy.uncompressSync(buf.subarray(0, h.size), SNAPPY_OPTIONS);
-      } catch (err) {
-        throw corruption(this.path, h.offset, `snappy decompression failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-      if (!Buffer.isBuffer(out)) throw corruption(this.path, h.offset, 'snappy decompression returned no buffer');
-      if (reusable) {
-        // Copied: snappy's output then dies young (freed by a scavenge), the copy's memory is reused.
-        const own = takeBlockMemory(out.length);
-        out.copy(own, 0, 0, out.length);
-        return own;
-      }
-      // Rewrapped (no copy): a Buffer made by native code has a hidden class of its own, and
-      // block, key and value code that met both kinds was recompiled after "wrong map" deopts.
-      return Buffer.from(out.buffer, out.byteOffset, out.length);
-    }
-    throw corruption(this.path, h.offset, `unknown block compression type ${type}`);
+    const out = this.uncompress(buf, h);
+    // Rewrapped (no copy): a Buffer made by native code has a hidden class of its own, and
+    // block, key and value code that met both kinds was recompiled after "wrong map" deopts.
+    return Buffer.from(out.buffer, out.byteOffset, out.length);
   }
 
   private decodeHandleValue(value: Buffer, blockOffset: number, what: string): BlockHandle {
