@@ -76,6 +76,8 @@ function openInputs(fs: Fs, spec: CompactionJobSpec): MergingIterator {
     TableReader.open(fs.openRandomAccess(tableFile(spec.dir, f.number)), {
       fileNumber: f.number,
       verifyChecksums: spec.verifyChecksums,
+      // A scan never asks the filter or the index's keys: not keeping them saves tens of KB per input.
+      scanOnly: true,
     });
   const children: InternalIterator[] = [];
   for (const { level, files } of spec.inputs) {

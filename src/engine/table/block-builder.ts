@@ -16,9 +16,10 @@ export class BlockBuilder {
   private entries = 0;
   private finished = false;
 
-  constructor(readonly restartInterval: number, initialCapacity = 4096) {
+  /** `buf`: memory to build in (grown if needed), e.g. a finished builder's `buffer`. */
+  constructor(readonly restartInterval: number, initialCapacity = 4096, buf?: Buffer) {
     assert(Number.isInteger(restartInterval) && restartInterval >= 1, 'restartInterval >= 1');
-    this.buf = Buffer.allocUnsafe(Math.max(64, initialCapacity));
+    this.buf = buf !== undefined && buf.length >= initialCapacity ? buf : Buffer.allocUnsafe(Math.max(64, initialCapacity));
     this.lastKey = Buffer.allocUnsafe(64);
   }
 
@@ -105,6 +106,11 @@ export class BlockBuilder {
     this.len = off;
     this.finished = true;
     return this.buf.subarray(0, off);
+  }
+
+  /** The memory built in (grown as needed), for another builder once this one's output is consumed. */
+  get buffer(): Buffer {
+    return this.buf;
   }
 
   reset(): void {

@@ -8,6 +8,7 @@
  * ~1.3% false positives at 10 bits/key against 0.82% for this one, which
  * matches theory.)
  */
+import { assert } from '../../base/index.js';
 
 export const BLOOM_SEED = 0xbc9f1d34;
 export const MAX_PROBES = 30;
@@ -75,10 +76,18 @@ export function bloomProbes(bitsPerKey: number): number {
 
 /** Collects key hashes, then lays out the filter. */
 export class BloomFilterBuilder {
-  private hashes = new Uint32Array(256);
+  private hashes: Uint32Array;
   private count = 0;
 
-  constructor(readonly bitsPerKey: number) {}
+  /** `hashes`: memory for the key hashes (grown if needed), e.g. a finished builder's `hashMemory`. */
+  constructor(readonly bitsPerKey: number, hashes?: Uint32Array) {
+    this.hashes = hashes ?? new Uint32Array(256);
+  }
+
+  /** The memory the key hashes were gathered in, for another builder once this one is finished. */
+  get hashMemory(): Uint32Array {
+    return this.hashes;
+  }
 
   get keys(): number {
     return this.count;
@@ -94,12 +103,22 @@ export class BloomFilterBuilder {
     this.hashes[this.count++] = bloomHash(data, start, end);
   }
 
-  /** The filter block contents: `bits | uint8 k`. */
-  finish(): Buffer {
+  /** Bytes of the filter block `finish` makes. */
+  get finishedSize(): number {
+    return Math.ceil(Math.max(64, this.count * this.bitsPerKey) / 8) + 1;
+  }
+
+  /** The filter block contents: `bits | uint8 k`. Written to the start of `into` if given (at least `finishedSize` bytes). */
+  finish(into?: Buffer): Buffer {
     const k = bloomProbes(this.bitsPerKey);
     const bytes = Math.ceil(Math.max(64, this.count * this.bitsPerKey) / 8);
     const bits = bytes * 8;
-    const out = Buffer.alloc(bytes + 1);
+    let out: Buffer;
+    if (into === undefined) out = Buffer.alloc(bytes + 1);
+    else {
+      assert(into.length >= bytes + 1, 'bloom filter output too small');
+      out = into.subarray(0, bytes + 1).fill(0);
+    }
     // Before the loop: stored after it, this was the first store V8 had no feedback for when the
     // hot loop's on-stack-replaced code left it, a deopt and a fresh compile at every flush.
     out[bytes] = k;

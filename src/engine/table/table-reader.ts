@@ -126,6 +126,12 @@ export interface TableReaderOptions {
   counters?: EngineCounters;
   /** Verify data block checksums on read. Default true. Metadata blocks are always verified. */
   verifyChecksums?: boolean;
+  /**
+   * Opened only to be scanned from its first block (a compaction's input):
+   * neither the bloom filter nor the index's keys are kept (tens of KB per
+   * table that a scan never reads), and lookups and seeks are refused.
+   */
+  scanOnly?: boolean;
 }
 
 const footerCrc = (d: Buffer): number => maskCrc(crc32c(d));
@@ -161,12 +167,14 @@ export class TableReader {
 
   private openIterators = 0;
   private closed = false;
+  private readonly scanOnly: boolean;
 
   private constructor(
     private readonly file: RandomAccessFile,
     options: TableReaderOptions,
   ) {
     this.fileNumber = options.fileNumber;
+    this.scanOnly = options.scanOnly === true;
     this.path = file.path;
     this.cache = options.cache;
     this.cacheId = options.cache?.newId() ?? 0;
@@ -211,10 +219,10 @@ export class TableReader {
       throw corruption(this.path, footer.index.offset, `index lists ${dataBlocks} data blocks, properties say ${props.dataBlocks}`);
     }
     this.properties = props;
-    this.prefixIndex(props);
+    if (!this.scanOnly) this.prefixIndex(props);
     this.dataEnd = Math.min(propsHandle.offset, filterHandle?.offset ?? Infinity, footer.metaIndex.offset);
 
-    if (filterHandle !== undefined) {
+    if (filterHandle !== undefined && !this.scanOnly) {
       const data = this.readBlock(filterHandle, true);
       const problem = BloomFilter.check(data);
       if (problem !== undefined) throw corruption(this.path, filterHandle.offset, problem);
@@ -589,18 +597,21 @@ export class TableReader {
     }
     // The same entries, flattened for point reads: a binary search over
     // these arrays costs a fraction of a block-iterator seek (no varints, no
-    // key reassembly, no handle decoding).
-    const keys = Buffer.allocUnsafe(keyBytes);
-    const keyEnds = new Uint32Array(count);
+    // key reassembly, no handle decoding). A scan needs only the handles.
+    const scanOnly = this.scanOnly;
+    const keys = scanOnly ? EMPTY_VALUE : Buffer.allocUnsafe(keyBytes);
+    const keyEnds = new Uint32Array(scanOnly ? 0 : count);
     const offsets = new Float64Array(count);
     const sizes = new Float64Array(count);
     let i = 0;
     let at = 0;
     for (it.seekToFirst(); it.valid(); it.next(), i++) {
-      const k = it.key();
-      k.copy(keys, at);
-      at += k.length;
-      keyEnds[i] = at;
+      if (!scanOnly) {
+        const k = it.key();
+        k.copy(keys, at);
+        at += k.length;
+        keyEnds[i] = at;
+      }
       const h = this.decodeIndexValue(it.value(), this.scratch);
       offsets[i] = h.offset;
       sizes[i] = h.size;
@@ -655,6 +666,7 @@ export class TableReader {
 
   /** @internal The first index entry whose separator is >= lookupKey (internal-key order), or blockCount. */
   indexSearch(lookupKey: Buffer): number {
+    assert(!this.scanOnly, 'a lookup or seek in a table opened scanOnly');
     const keys = this.indexKeys;
     const ends = this.indexKeyEnds;
     const prefixes = this.indexPrefixes;
