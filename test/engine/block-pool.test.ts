@@ -175,13 +175,18 @@ test('block pool: a getSyncView value keeps its bytes while other reads churn th
   }
 });
 
-test('block pool: a block whose memory went back to the pool cannot be pinned', () => {
+/** A 500-entry table behind a cache of about two blocks, and the block a point read of its first key cached. */
+function tinyCacheTable(): { r: TableReader; first: Block } {
   const fs = new MemFs();
   writeTable(fs, 500, 'snappy');
   const cache = new BlockCache<Block>(2 * 1024, undefined, releaseBlock);
   const r = TableReader.open(fs.openRandomAccess('/t.sst'), { fileNumber: 1, cache });
   assert.equal(r.find(lookup(0)), FIND_VALUE);
-  const first = r.foundBlock!;
+  return { r, first: r.foundBlock! };
+}
+
+test('block pool: a block whose memory went back to the pool cannot be pinned', () => {
+  const { r, first } = tinyCacheTable();
   assert.equal(first.reusable, true);
   // Reads far away evict it: it goes back to the pool, and a late pin (before the pool hands the
   // object out again) is an error, not a stale view.
@@ -197,12 +202,7 @@ test('block pool: a block whose memory went back to the pool cannot be pinned', 
 });
 
 test('block pool: a released block cannot be held by an iterator; a block an iterator holds outlives its eviction', () => {
-  const fs = new MemFs();
-  writeTable(fs, 500, 'snappy');
-  const cache = new BlockCache<Block>(2 * 1024, undefined, releaseBlock);
-  const r = TableReader.open(fs.openRandomAccess('/t.sst'), { fileNumber: 1, cache });
-  assert.equal(r.find(lookup(0)), FIND_VALUE);
-  const first = r.foundBlock!;
+  const { r, first } = tinyCacheTable();
   holdBlock(first);
   holdBlock(first);
   for (let i = 250; i < 500; i += 10) assert.equal(r.find(lookup(i)), FIND_VALUE);
