@@ -9,6 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemFs } from '../../src/base/mem-fs.js';
+import { SeededRandom } from '../../src/base/random.js';
 import { BlockCache } from '../../src/engine/block-cache.js';
 import { open } from '../../src/engine/db.js';
 import { makeInternalKey, MAX_SEQUENCE, ValueType, VALUE_TYPE_FOR_SEEK } from '../../src/engine/format.js';
@@ -254,11 +255,8 @@ test('block pool: iterators sharing blocks, moving and seeking among point reads
   // About three blocks: nearly every load evicts another.
   const cache = new BlockCache<Block>(4 * 1024, undefined, releaseBlock);
   const r = TableReader.open(fs.openRandomAccess('/t.sst'), { fileNumber: 1, cache });
-  let seed = 99;
-  const rnd = (n: number): number => {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    return (seed >>> 8) % n;
-  };
+  const random = new SeededRandom(99);
+  const rnd = (n: number): number => random.int(0, n - 1);
   // Several iterators, each with the views it handed out at its current entry.
   const its = Array.from({ length: 4 }, () => ({ it: r.iterator(), at: -1, key: Buffer.alloc(0) as Buffer, value: Buffer.alloc(0) as Buffer }));
   const check = (s: (typeof its)[number], what: string): void => {
@@ -331,11 +329,8 @@ test('block pool: DB iterators (both directions, seeks) interleaved with point r
       if (gen === 0) await db.compactRange();
     }
     const keys = [...model.keys()].sort((a, b) => a - b);
-    let seed = 4242;
-    const rnd = (n: number): number => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return (seed >>> 8) % n;
-    };
+    const random = new SeededRandom(4242);
+    const rnd = (n: number): number => random.int(0, n - 1);
     const its = [0, 1, 2].map((j) => ({ it: db.iterator({ reverse: j === 1 }), reverse: j === 1, pos: j === 1 ? keys.length - 1 : 0 }));
     const reused0 = blockPoolStats.reused;
     for (let step = 0; step < 6000; step++) {

@@ -257,7 +257,7 @@ function tableLayout(fs: MemFs, path: string): TableLayout {
   try {
     for (let i = 0; i < reader.blockCount; i++) {
       const h = reader.blockHandle(i, { offset: 0, size: 0 });
-      const bi = reader.loadDataBlock(h, false, 'pin').iterator();
+      const bi = reader.loadDataBlock(h, false, 'point').iterator();
       const keys: string[] = [];
       for (bi.seekToFirst(); bi.valid(); bi.next()) keys.push(bi.key().subarray(0, bi.key().length - 8).toString('utf8'));
       dataBlocks.push({ offset: h.offset, size: h.size, keys });

@@ -450,10 +450,10 @@ export class TableReader {
    * (see block-pool.ts): 'point', a synchronous point read, done with the
    * block when it returns (reusable only if the cache will hold it: nothing
    * else gives it back); 'iterator', a table iterator that holds the block
-   * (holdBlock) until it moves on (always reusable); 'pin', anyone else, who
-   * must pin the block.
+   * (holdBlock) until it moves on (always reusable). Anyone else who keeps a
+   * view of the block must pin it.
    */
-  loadDataBlock(h: BlockHandle, fillCache: boolean, user: 'point' | 'iterator' | 'pin'): Block {
+  loadDataBlock(h: BlockHandle, fillCache: boolean, user: 'point' | 'iterator'): Block {
     const cache = this.cache;
     if (cache !== undefined) {
       const hit = cache.lookup(this.cacheId, h.offset);
